@@ -1,0 +1,40 @@
+# The two commands: `make run` (the app, its worker and the embedded database, demo data loaded)
+# and `make test` (lint, migration check, the whole test suite). Both set everything up first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+export PORT
+
+.PHONY: run test bootstrap install lint migrate demo clean-data bench
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+bootstrap: migrate
+
+demo: bootstrap
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py sync_schedules
+
+run: demo
+	$(BIN)/python manage.py run --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: bootstrap
+	$(BIN)/python manage.py bench_forecast --deals 5000 --sims 10000 --json

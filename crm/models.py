@@ -1,0 +1,296 @@
+"""Companies, contacts, pipelines and stages, deals with their change history, and activities."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tenancy.models import Membership, Workspace
+
+
+class WorkspaceQuerySet(models.QuerySet):
+    def for_workspace(self, workspace: Workspace | int) -> WorkspaceQuerySet:
+        workspace_id = workspace if isinstance(workspace, int) else workspace.id
+        return self.filter(workspace_id=workspace_id)
+
+
+class Company(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="companies")
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=200, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    employees = models.PositiveIntegerField(null=True, blank=True)
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    location = models.CharField(max_length=120, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="subsidiaries")
+    owner = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    attributes = models.JSONField(default=dict, blank=True)
+    external_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "external_id"], condition=~Q(external_id=""), name="company_unique_external_id"
+            ),
+        ]
+        indexes = [models.Index(fields=["workspace", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="contacts")
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    title = models.CharField(max_length=150, blank=True)
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
+    external_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "external_id"], condition=~Q(external_id=""), name="contact_unique_external_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Pipeline(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="pipelines")
+    name = models.CharField(max_length=120)
+    is_default = models.BooleanField(default=False)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="pipeline_unique_name"),
+            models.UniqueConstraint(fields=["workspace"], condition=Q(is_default=True), name="pipeline_one_default"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StageKind(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class Stage(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="stages")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=120)
+    order = models.PositiveSmallIntegerField()
+    default_probability = models.DecimalField(
+        max_digits=5, decimal_places=2, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    kind = models.CharField(max_length=4, choices=StageKind.choices, default=StageKind.OPEN)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pipeline", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "name"], name="stage_unique_name"),
+            models.UniqueConstraint(fields=["pipeline", "order"], name="stage_unique_order"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Outcome(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class DealQuerySet(WorkspaceQuerySet):
+    def visible_to(self, membership: Membership) -> DealQuerySet:
+        from tenancy.access import visible_owner_ids
+
+        owners = visible_owner_ids(membership)
+        qs = self.for_workspace(membership.workspace_id)
+        return qs if owners is None else qs.filter(owner_id__in=owners)
+
+    def open(self) -> DealQuerySet:
+        return self.filter(outcome=Outcome.OPEN)
+
+    def closed(self) -> DealQuerySet:
+        return self.exclude(outcome=Outcome.OPEN)
+
+
+class Deal(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="deals")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals")
+    contacts = models.ManyToManyField(Contact, blank=True, related_name="deals")
+    owner = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="USD")
+    # True when the amount is a guess (e.g. an imported open deal valued at its product's list price).
+    amount_is_estimated = models.BooleanField(default=False)
+    # The rep's own probability in percent; `probability_is_manual` says whether a person set it.
+    probability = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    probability_is_manual = models.BooleanField(default=False)
+    expected_close_date = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    stage_entered_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=4, choices=Outcome.choices, default=Outcome.OPEN)
+    lost_reason = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    external_id = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "external_id"], condition=~Q(external_id=""), name="deal_unique_external_id"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "outcome", "stage"]),
+            models.Index(fields=["workspace", "owner"]),
+            models.Index(fields=["workspace", "expected_close_date"]),
+            models.Index(fields=["workspace", "closed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.outcome == Outcome.OPEN
+
+
+class TrackedField(models.TextChoices):
+    CREATED = "created", "Created"
+    STAGE = "stage", "Stage"
+    AMOUNT = "amount", "Amount"
+    EXPECTED_CLOSE_DATE = "expected_close_date", "Expected close date"
+    OWNER = "owner", "Owner"
+    PROBABILITY = "probability", "Probability"
+    OUTCOME = "outcome", "Outcome"
+
+
+class ChangeSource(models.TextChoices):
+    WEB = "web", "Web"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    SYSTEM = "system", "System"
+
+
+class DealHistory(models.Model):
+    """One change of one tracked field of a deal; append only.
+
+    Values are stored as JSON in their simplest form: stage and owner as ids, amount as a decimal
+    string, dates as ISO strings, probability as a decimal string, outcome as its code.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="history")
+    field = models.CharField(max_length=24, choices=TrackedField.choices)
+    old_value = models.JSONField(null=True)
+    new_value = models.JSONField(null=True)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=8, choices=ChangeSource.choices, default=ChangeSource.WEB)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+        verbose_name_plural = "deal history"
+        indexes = [
+            models.Index(fields=["deal", "changed_at"]),
+            models.Index(fields=["workspace", "field", "changed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id} {self.field}: {self.old_value} → {self.new_value}"
+
+
+class ActivityKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    NOTE = "note", "Note"
+    TASK = "task", "Task"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+    INTERNAL = "internal", "Internal"
+
+
+class Activity(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=8, choices=ActivityKind.choices)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    deal = models.ForeignKey(Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="activities")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities")
+    contacts = models.ManyToManyField(Contact, blank=True, related_name="activities")
+    owner = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities")
+    external_id = models.CharField(max_length=255, blank=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        verbose_name_plural = "activities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "external_id"], condition=~Q(external_id=""), name="activity_unique_external_id"
+            ),
+        ]
+        indexes = [models.Index(fields=["deal", "occurred_at"]), models.Index(fields=["workspace", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return self.subject

@@ -1,0 +1,277 @@
+"""Writes to the CRM. Every change of a tracked deal field goes through here and leaves a history row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from crm.models import (
+    Activity,
+    ChangeSource,
+    Company,
+    Contact,
+    Deal,
+    DealHistory,
+    Outcome,
+    Pipeline,
+    Stage,
+    StageKind,
+    TrackedField,
+)
+from tenancy.jobs import enqueue_coalesced
+from tenancy.models import Membership, Workspace
+
+DEFAULT_STAGES: tuple[tuple[str, int, str], ...] = (
+    ("Prospecting", 10, StageKind.OPEN),
+    ("Qualification", 20, StageKind.OPEN),
+    ("Discovery", 35, StageKind.OPEN),
+    ("Proposal", 55, StageKind.OPEN),
+    ("Negotiation", 75, StageKind.OPEN),
+    ("Closed Won", 100, StageKind.WON),
+    ("Closed Lost", 0, StageKind.LOST),
+)
+
+# Deal fields whose every change is recorded in DealHistory.
+_TRACKED_ATTRS: dict[str, str] = {
+    TrackedField.STAGE: "stage_id",
+    TrackedField.AMOUNT: "amount",
+    TrackedField.EXPECTED_CLOSE_DATE: "expected_close_date",
+    TrackedField.OWNER: "owner_id",
+    TrackedField.PROBABILITY: "probability",
+    TrackedField.OUTCOME: "outcome",
+}
+# Fields that may be changed through `deal_update` without history.
+_PLAIN_ATTRS = {
+    "title",
+    "description",
+    "company",
+    "company_id",
+    "currency",
+    "lost_reason",
+    "source",
+    "attributes",
+    "amount_is_estimated",
+    "probability_is_manual",
+    "external_id",
+}
+
+
+def history_value(value: object) -> Any:
+    """The JSON form of a tracked value (see DealHistory)."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def pipeline_create_default(*, workspace: Workspace, name: str = "Sales") -> Pipeline:
+    """A pipeline with the usual B2B stages; the workspace's default when it has none yet."""
+    has_default = Pipeline.objects.filter(workspace=workspace, is_default=True).exists()
+    pipeline = Pipeline.objects.create(workspace=workspace, name=name, is_default=not has_default)
+    Stage.objects.bulk_create(
+        Stage(workspace=workspace, pipeline=pipeline, name=stage_name, order=i, default_probability=prob, kind=kind)
+        for i, (stage_name, prob, kind) in enumerate(DEFAULT_STAGES)
+    )
+    return pipeline
+
+
+def deals_changed(*, workspace_id: int, deal_ids: Iterable[int]) -> None:
+    """After commit, hand the changed deals to every registered handler (coalesced per workspace)."""
+    ids = list(deal_ids)
+    for handler in settings.DEAL_CHANGE_HANDLERS:
+        enqueue_coalesced(key=f"{handler}:{workspace_id}", func=handler, head_args=[workspace_id], ids=ids)
+
+
+def _check_stage(pipeline: Pipeline, stage: Stage) -> None:
+    if stage.pipeline_id != pipeline.id:
+        raise ValidationError({"stage": f"“{stage.name}” is not a stage of the {pipeline.name} pipeline."})
+
+
+def _outcome_for(stage: Stage) -> str:
+    return {StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}.get(stage.kind, Outcome.OPEN)
+
+
+@transaction.atomic
+def deal_create(
+    *,
+    workspace: Workspace,
+    actor: Membership | None,
+    title: str,
+    stage: Stage,
+    source_of_change: str = ChangeSource.WEB,
+    at: datetime | None = None,
+    contacts: Iterable[Contact] = (),
+    **fields: Any,
+) -> Deal:
+    """Create a deal in `stage` (of its pipeline) and record its creation."""
+    now = at or timezone.now()
+    pipeline = stage.pipeline
+    if stage.workspace_id != workspace.id:
+        raise ValidationError({"stage": "Unknown stage."})
+    outcome = _outcome_for(stage)
+    fields.setdefault("currency", workspace.currency)
+    fields.setdefault("created_at", now)
+    deal = Deal(
+        workspace=workspace,
+        title=title,
+        pipeline=pipeline,
+        stage=stage,
+        stage_entered_at=fields["created_at"],
+        outcome=outcome,
+        closed_at=now if outcome != Outcome.OPEN else None,
+        **fields,
+    )
+    deal.full_clean(exclude=["contacts"])
+    deal.save()
+    if contacts:
+        deal.contacts.set(contacts)
+    DealHistory.objects.create(
+        workspace=workspace,
+        deal=deal,
+        field=TrackedField.CREATED,
+        old_value=None,
+        new_value={"stage": stage.id, "amount": history_value(deal.amount)},
+        changed_at=deal.created_at,
+        changed_by=actor,
+        source=source_of_change,
+    )
+    deals_changed(workspace_id=workspace.id, deal_ids=[deal.id])
+    return deal
+
+
+@transaction.atomic
+def deal_update(
+    *,
+    deal: Deal,
+    actor: Membership | None,
+    changes: Mapping[str, Any],
+    source_of_change: str = ChangeSource.WEB,
+    at: datetime | None = None,
+) -> Deal:
+    """Apply `changes` (model attribute names) to a deal, recording each tracked change.
+
+    The row is locked for the update, so two concurrent edits both leave their history rows and the
+    second sees the first's values as its "old" values.
+    """
+    now = at or timezone.now()
+    locked = Deal.objects.select_for_update().select_related("pipeline").get(pk=deal.pk)
+    unknown = (
+        set(changes) - _PLAIN_ATTRS - {"stage", "amount", "expected_close_date", "owner", "probability", "outcome"}
+    )
+    if unknown:
+        raise ValueError(f"deal_update cannot change {sorted(unknown)}")
+
+    new_values = dict(changes)
+    if "stage" in new_values:
+        stage: Stage = new_values["stage"]
+        _check_stage(locked.pipeline, stage)
+        new_values.setdefault("outcome", _outcome_for(stage))
+    if "owner" in new_values:
+        owner = new_values.pop("owner")
+        if owner is not None and owner.workspace_id != locked.workspace_id:
+            raise ValidationError({"owner": "Unknown member."})
+        new_values["owner_id"] = owner.id if owner is not None else None
+    if "stage" in new_values:
+        new_values["stage_id"] = new_values.pop("stage").id
+
+    history: list[DealHistory] = []
+    for field, attr in _TRACKED_ATTRS.items():
+        if attr not in new_values:
+            continue
+        old, new = getattr(locked, attr), new_values[attr]
+        if attr in {"amount", "probability"} and new is not None:
+            new = Decimal(str(new))
+        if old == new:
+            continue
+        history.append(
+            DealHistory(
+                workspace_id=locked.workspace_id,
+                deal=locked,
+                field=field,
+                old_value=history_value(old),
+                new_value=history_value(new),
+                changed_at=now,
+                changed_by=actor,
+                source=source_of_change,
+            )
+        )
+        setattr(locked, attr, new)
+        if attr == "stage_id":
+            locked.stage_entered_at = now
+        if attr == "outcome":
+            locked.closed_at = None if new == Outcome.OPEN else now
+    for attr in _PLAIN_ATTRS & set(new_values):
+        setattr(locked, attr, new_values[attr])
+
+    locked.full_clean(exclude=["contacts"])
+    locked.save()
+    DealHistory.objects.bulk_create(history)
+    deals_changed(workspace_id=locked.workspace_id, deal_ids=[locked.id])
+    return locked
+
+
+def deal_move_to_stage(
+    *, deal: Deal, stage: Stage, actor: Membership | None, source_of_change: str = ChangeSource.WEB
+) -> Deal:
+    return deal_update(deal=deal, actor=actor, changes={"stage": stage}, source_of_change=source_of_change)
+
+
+@transaction.atomic
+def activity_log(
+    *,
+    workspace: Workspace,
+    actor: Membership | None,
+    kind: str,
+    subject: str,
+    deal: Deal | None = None,
+    company: Company | None = None,
+    contacts: Iterable[Contact] = (),
+    **fields: Any,
+) -> Activity:
+    for related in (deal, company, *contacts):
+        if related is not None and related.workspace_id != workspace.id:
+            raise ValidationError("That record belongs to another workspace.")
+    if company is None and deal is not None:
+        company = deal.company
+    activity = Activity(
+        workspace=workspace, kind=kind, subject=subject, deal=deal, company=company, owner=actor, **fields
+    )
+    activity.full_clean(exclude=["contacts"])
+    activity.save()
+    if contacts:
+        activity.contacts.set(contacts)
+    if deal is not None:
+        deals_changed(workspace_id=workspace.id, deal_ids=[deal.id])
+    return activity
+
+
+@transaction.atomic
+def company_save(*, workspace: Workspace, company: Company | None = None, **fields: Any) -> Company:
+    company = company or Company(workspace=workspace)
+    for attr, value in fields.items():
+        setattr(company, attr, value)
+    company.full_clean()
+    company.save()
+    return company
+
+
+@transaction.atomic
+def contact_save(*, workspace: Workspace, contact: Contact | None = None, **fields: Any) -> Contact:
+    contact = contact or Contact(workspace=workspace)
+    for attr, value in fields.items():
+        setattr(contact, attr, value)
+    if contact.company_id is not None and contact.company.workspace_id != workspace.id:
+        raise ValidationError({"company": "Unknown company."})
+    contact.full_clean()
+    contact.save()
+    return contact

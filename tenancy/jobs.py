@@ -1,0 +1,64 @@
+"""Coalesced background jobs on django-q2.
+
+`enqueue_coalesced(key, func, ids)` runs `func(*head_args, ids)` once in the worker for every burst
+of calls with the same key: the first call inserts a PendingJob row and queues a task (after the
+transaction commits); later calls before the task starts only add their ids to that row. The task
+claims the row with a DELETE ... RETURNING, so a change arriving while it runs queues one more run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.db import connection, transaction
+from django.utils.module_loading import import_string
+from django_q.tasks import async_task
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_coalesced(*, key: str, func: str, head_args: Sequence[object] = (), ids: Sequence[int] = ()) -> None:
+    """Schedule `func(*head_args, ids)` after the current transaction commits, merged with pending calls."""
+
+    def _enqueue() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO tenancy_pendingjob (key, func, args, created_at)
+                VALUES (%s, %s, %s::jsonb, now())
+                ON CONFLICT (key) DO UPDATE
+                    SET args = jsonb_build_array(
+                        tenancy_pendingjob.args -> 0,
+                        (tenancy_pendingjob.args -> 1) || (EXCLUDED.args -> 1))
+                RETURNING (xmax = 0) AS inserted
+                """,
+                [key, func, _json_args(head_args, ids)],
+            )
+            inserted = cursor.fetchone()[0]
+        if inserted:
+            async_task("tenancy.jobs.run_pending", key, task_name=key[:100])
+
+    transaction.on_commit(_enqueue)
+
+
+def _json_args(head_args: Sequence[object], ids: Sequence[int]) -> str:
+    import json
+
+    return json.dumps([list(head_args), sorted({int(i) for i in ids})])
+
+
+def run_pending(key: str) -> None:
+    """Worker side: claim the pending row for `key` and run its function once."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tenancy_pendingjob WHERE key = %s RETURNING func, args", [key])
+        row = cursor.fetchone()
+    if row is None:
+        return  # already claimed by another run
+    func_path, args = row
+    if isinstance(args, str):
+        import json
+
+        args = json.loads(args)
+    head_args, ids = args
+    import_string(func_path)(*head_args, sorted(set(ids)))

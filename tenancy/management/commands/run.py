@@ -1,0 +1,64 @@
+"""`manage.py run`: the web app and the django-q2 worker together; Ctrl-C stops both and the embedded database."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from vectoros import embedded_db
+
+DEMO_SIGN_IN = ("demo@example.com", "vectoros-demo")
+
+
+class Command(BaseCommand):
+    help = "Serve the web app and run the background worker until Ctrl-C."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1")
+
+    def handle(self, *args: object, **options: object) -> None:
+        python = sys.executable
+        address = f"{options['host']}:{options['port']}"
+        children = [
+            subprocess.Popen([python, "manage.py", "qcluster"], cwd=settings.BASE_DIR),  # noqa: S603 (our own python)
+            subprocess.Popen(  # noqa: S603
+                [python, "manage.py", "runserver", address, "--noreload", "--skip-checks"], cwd=settings.BASE_DIR
+            ),
+        ]
+        self.stdout.write(
+            self.style.SUCCESS(f"\nVectorOS is running at http://{address}/\n")
+            + f"Sign in as {DEMO_SIGN_IN[0]} / {DEMO_SIGN_IN[1]}   (Ctrl-C stops web, worker and database)\n"
+        )
+        stopping = False
+
+        def stop(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 20
+            for child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            if not settings.DATABASE_URL:
+                from django.db import connections
+
+                connections.close_all()
+                embedded_db.stop(settings.EMBEDDED_PGDATA)
+            self.stdout.write("VectorOS stopped.")

@@ -1,0 +1,56 @@
+"""Typed requests and the decorator that resolves the workspace once per request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+
+from tenancy.access import get_membership_for_user, require_write
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django_htmx.middleware import HtmxDetails
+
+    from tenancy.models import Membership, Workspace
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    user: User
+    htmx: HtmxDetails
+
+
+class WorkspaceRequest(AuthenticatedHttpRequest):
+    """A request inside a workspace: `/w/<slug>/...`. `workspace` and `membership` are resolved once."""
+
+    workspace: Workspace
+    membership: Membership
+
+
+ViewFunc = Callable[..., HttpResponse]
+
+
+def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
+    """Resolve `slug` to the signed-in user's membership (404 for outsiders); 403 viewers on writes.
+
+    With `write=True` every request is a write; otherwise only non-safe methods are.
+    """
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+            membership = get_membership_for_user(user=request.user, slug=slug)
+            typed: WorkspaceRequest = request  # type: ignore[assignment]
+            typed.membership = membership
+            typed.workspace = membership.workspace
+            if write or request.method not in {"GET", "HEAD", "OPTIONS"}:
+                require_write(membership)
+            return view(typed, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

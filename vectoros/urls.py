@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from tenancy import views as tenancy_views
+from vectoros.api import api
+
+workspace_patterns = [
+    path("", include("crm.urls")),
+    path("forecast/", include("forecasting.urls")),
+    path("scoring/", include("scoring.urls")),
+    path("similar/", include("similarity.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("settings/", include("tenancy.urls")),
+]
+
+urlpatterns = [
+    path("", tenancy_views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("invitations/<str:token>/", tenancy_views.invitation_accept, name="invitation_accept"),
+    path("w/<slug:slug>/", include(workspace_patterns)),
+    path("api/v1/", api.urls),
+]
