@@ -184,6 +184,8 @@ Q_CLUSTER = {
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
 # Each is a dotted path to a function `(workspace_id: int, deal_ids: list[int]) -> None`.
 DEAL_CHANGE_HANDLERS: list[str] = []
+# Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
+DEMO_SEED_HOOKS: list[str] = []
 
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -8,6 +8,7 @@ from vectoros.api import api
 
 workspace_patterns = [
     path("", include("crm.urls")),
+    path("data/", include("crm.urls_data")),
     path("forecast/", include("forecasting.urls")),
     path("scoring/", include("scoring.urls")),
     path("similar/", include("similarity.urls")),
