@@ -184,6 +184,7 @@ Q_CLUSTER = {
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
 # Each is a dotted path to a function `(workspace_id: int, deal_ids: list[int]) -> None`.
 DEAL_CHANGE_HANDLERS: list[str] = []
+DEAL_CHANGE_HANDLERS.append("similarity.tasks.on_deals_changed")  # keeps deal embeddings fresh
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []
 
