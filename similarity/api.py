@@ -1,7 +1,170 @@
-"""REST endpoints of the similarity app (mounted by vectoros.api)."""
+"""REST endpoints of the similarity app (mounted by vectoros.api at /api/v1/embeddings/).
+
+Every endpoint works inside the API key's workspace; a deal of another workspace is a 404, the same
+as a deal that does not exist.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+from ninja.errors import HttpError
+from pydantic import model_validator
+
+from crm.models import Deal
+from similarity import selectors, services
+from similarity.embedding import EmbeddingModelUnavailable
+from similarity.models import DealEmbedding
 
 router = Router(tags=["similarity"])
+MAX_BATCH = 100
+
+
+def _workspace_id(request: HttpRequest) -> int:
+    return request.auth.workspace_id  # type: ignore[attr-defined]  # set by vectoros.api.ApiKeyAuth
+
+
+def _deal_ids(request: HttpRequest, uuids: list[uuid.UUID]) -> list[int]:
+    found = dict(Deal.objects.for_workspace(_workspace_id(request)).filter(uuid__in=uuids).values_list("uuid", "id"))
+    missing = [str(u) for u in uuids if u not in found]
+    if missing:
+        raise HttpError(404, f"No such deal: {', '.join(missing[:5])}")
+    return [found[u] for u in uuids]
+
+
+class EmbedDealIn(Schema):
+    deal_id: uuid.UUID
+    force: bool = False
+
+
+class EmbedDealOut(Schema):
+    deal_id: uuid.UUID
+    embedded: bool = Field(description="True when a new vector was computed; false when the text was unchanged")
+    text_hash: str
+    model: str
+    embedded_at: datetime
+
+
+class EmbedMultipleIn(Schema):
+    deal_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_BATCH)
+    force: bool = False
+
+
+class EmbedMultipleOut(Schema):
+    embedded: int
+    skipped: int
+    seconds: float
+    per_second: float
+
+
+class FindSimilarIn(Schema):
+    deal_id: uuid.UUID | None = None
+    query: str | None = Field(default=None, max_length=2000)
+    k: int = Field(default=10, ge=1, le=selectors.MAX_K)
+    outcome: Literal["won", "lost", "closed"] | None = None
+
+    @model_validator(mode="after")
+    def one_of_deal_or_query(self) -> FindSimilarIn:
+        if (self.deal_id is None) == (not (self.query or "").strip()):
+            raise ValueError("Give either deal_id or a non-empty query, not both.")
+        return self
+
+
+class SimilarDealOut(Schema):
+    deal_id: uuid.UUID
+    title: str
+    similarity: float = Field(description="cosine similarity, 1 = same meaning")
+    outcome: str
+    amount: float
+    currency: str
+    close_date: date | None
+
+
+class FindSimilarOut(Schema):
+    results: list[SimilarDealOut]
+
+
+class StatsOut(Schema):
+    count: int
+    deals: int
+    dimensions: int
+    distance_metric: str
+    stale_count: int
+    model: str
+
+
+def _model_unavailable(exc: EmbeddingModelUnavailable) -> HttpError:
+    return HttpError(503, str(exc))
+
+
+@router.post("/embed-deal", response=EmbedDealOut)
+def embed_deal(request: HttpRequest, payload: EmbedDealIn) -> dict[str, object]:
+    """Embed one deal now (nothing to do when its text is unchanged, unless `force`)."""
+    [deal_id] = _deal_ids(request, [payload.deal_id])
+    try:
+        result = services.deal_embeddings_refresh(
+            workspace_id=_workspace_id(request), deal_ids=[deal_id], force=payload.force
+        )
+    except EmbeddingModelUnavailable as exc:
+        raise _model_unavailable(exc) from exc
+    row = DealEmbedding.objects.get(deal_id=deal_id)
+    return {
+        "deal_id": payload.deal_id,
+        "embedded": result.embedded == 1,
+        "text_hash": row.text_hash,
+        "model": row.model_name,
+        "embedded_at": row.embedded_at,
+    }
+
+
+@router.post("/embed-multiple", response=EmbedMultipleOut)
+def embed_multiple(request: HttpRequest, payload: EmbedMultipleIn) -> dict[str, object]:
+    """Embed up to 100 deals now; deals whose text is unchanged are skipped (unless `force`)."""
+    ids = _deal_ids(request, list(dict.fromkeys(payload.deal_ids)))
+    try:
+        result = services.deal_embeddings_refresh(
+            workspace_id=_workspace_id(request), deal_ids=ids, force=payload.force
+        )
+    except EmbeddingModelUnavailable as exc:
+        raise _model_unavailable(exc) from exc
+    return result.as_dict()
+
+
+@router.post("/find-similar", response=FindSimilarOut)
+def find_similar(request: HttpRequest, payload: FindSimilarIn) -> dict[str, object]:
+    """The k deals of the workspace nearest in meaning to a deal (never itself) or to a free-text query."""
+    workspace_id = _workspace_id(request)
+    try:
+        if payload.deal_id is not None:
+            [deal_id] = _deal_ids(request, [payload.deal_id])
+            if selectors.deal_vector(workspace_id, deal_id) is None:
+                services.deal_embeddings_refresh(workspace_id=workspace_id, deal_ids=[deal_id])
+            found = selectors.similar_deals(workspace_id, deal_id, k=payload.k, outcome=payload.outcome)
+        else:
+            found = selectors.search_deals(workspace_id, payload.query or "", k=payload.k, outcome=payload.outcome)
+    except EmbeddingModelUnavailable as exc:
+        raise _model_unavailable(exc) from exc
+    return {
+        "results": [
+            {
+                "deal_id": d.uuid,
+                "title": d.title,
+                "similarity": d.similarity,
+                "outcome": d.outcome,
+                "amount": float(d.amount),
+                "currency": d.currency,
+                "close_date": d.close_date,
+            }
+            for d in found
+        ]
+    }
+
+
+@router.get("/stats", response=StatsOut)
+def stats(request: HttpRequest) -> dict[str, object]:
+    """How many deals are embedded, how many are stale or missing, and with which model and metric."""
+    return selectors.embedding_stats(_workspace_id(request))

@@ -247,6 +247,10 @@ class DealPanel:
     nearest_won: int = 0
 
     @property
+    def nearest_lost(self) -> int:
+        return self.nearest_closed - self.nearest_won
+
+    @property
     def won_ratio(self) -> float | None:
         return self.nearest_won / self.nearest_closed if self.nearest_closed else None
 
