@@ -38,7 +38,7 @@ class History:
     entered_stage_age: np.ndarray
     team: np.ndarray  # segment index within a stage (team, product...); 0 when unused
     n_teams: int
-    slips: np.ndarray | None = None  # close-date pushes so far (unused by the fit below, kept for what-ifs)
+    entered: np.ndarray | None = None  # (n, n_stages) age when each reached stage was first entered
 
     @property
     def n_stages(self) -> int:
@@ -92,6 +92,9 @@ def fit(history: History) -> FittedModel:
     alphas, betas, curves = [], [], []
     for s in range(n_stages):
         reached = h.reached[:, s]
+        stage_entry = (
+            np.zeros(len(h.created), dtype=np.int64) if h.entered is None else h.entered[:, s].astype(np.int64)
+        )
         w = np.bincount(h.team[reached & won_mask], minlength=n_teams)[:n_teams]
         losses = np.bincount(h.team[reached & lost_mask], minlength=n_teams)[:n_teams]
         stage_rates = fit_beta_rates(w, losses, drift_concentration=bucket_drift)
@@ -102,7 +105,7 @@ def fit(history: History) -> FittedModel:
                 fit_close_times(
                     duration[reached],
                     h.outcome[reached],
-                    entry=np.maximum(h.entered_stage_age[reached], observed_from[reached]),
+                    entry=np.maximum(stage_entry[reached], observed_from[reached]),
                 )
             )
         else:

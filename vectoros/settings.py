@@ -185,8 +185,10 @@ Q_CLUSTER = {
 # Each is a dotted path to a function `(workspace_id: int, deal_ids: list[int]) -> None`.
 DEAL_CHANGE_HANDLERS: list[str] = []
 DEAL_CHANGE_HANDLERS.append("similarity.tasks.on_deals_changed")  # keeps deal embeddings fresh
+DEAL_CHANGE_HANDLERS.append("forecasting.tasks.on_deals_changed")  # a fresh forecast after every change
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []
+DEMO_SEED_HOOKS.append("forecasting.tasks.demo_targets")  # quarter targets and a first forecast
 
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -1,0 +1,137 @@
+"""Loads a workspace's deals as they stood at a moment into the plain arrays the model fits on.
+
+Only what was known at `as_of` is used (crm.selectors.pipeline_as_of and history rows up to then),
+so the same code serves live forecasts and backtests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+
+from crm.models import DealHistory, Outcome, Stage, StageKind, TrackedField
+from crm.selectors import DealSnapshot, pipeline_as_of
+from forecasting.model import History
+from forecasting.survival import CENSORED, LOST, WON
+from tenancy.models import Membership, Team, Workspace
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class LoadedHistory:
+    history: History
+    deal_ids: np.ndarray
+    owner_ids: np.ndarray  # membership id per deal, 0 when none
+    snapshots: list[DealSnapshot]
+    stage_ids: list[int]  # open stage id per stage index
+    team_ids: list[int | None]  # team id per team index (None = no team)
+    as_of: datetime
+
+
+def _days(moment: datetime, as_of: datetime) -> float:
+    return (moment - as_of).total_seconds() / DAY
+
+
+def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
+    snapshots = pipeline_as_of(workspace, as_of)
+    stages = list(
+        Stage.objects.for_workspace(workspace)
+        .order_by("pipeline_id", "order")
+        .values("id", "pipeline_id", "order", "kind")
+    )
+    open_stages = [s for s in stages if s["kind"] == StageKind.OPEN]
+    stage_index = {s["id"]: i for i, s in enumerate(open_stages)}
+    stage_pipeline = np.array([s["pipeline_id"] for s in open_stages] or [0])
+    stage_order = np.array([s["order"] for s in open_stages] or [0])
+    n_stages = max(len(open_stages), 1)
+
+    owner_team = dict(Membership.objects.for_workspace(workspace).values_list("id", "team_id"))
+    team_ids: list[int | None] = [None, *Team.objects.filter(workspace=workspace).values_list("id", flat=True)]
+    team_index = {t: i for i, t in enumerate(team_ids)}
+
+    # First time each deal entered each open stage, up to as_of.
+    visits: dict[int, list[tuple[float, int]]] = {}
+    rows = (
+        DealHistory.objects.for_workspace(workspace)
+        .filter(changed_at__lte=as_of, field__in=[TrackedField.CREATED, TrackedField.STAGE])
+        .values_list("deal_id", "field", "new_value", "changed_at")
+        .order_by()
+    )
+    for deal_id, field, new_value, changed_at in rows:
+        stage_id = (
+            new_value.get("stage") if field == TrackedField.CREATED and isinstance(new_value, dict) else new_value
+        )
+        if stage_id in stage_index:
+            visits.setdefault(deal_id, []).append((_days(changed_at, as_of), stage_index[stage_id]))
+
+    n = len(snapshots)
+    created = np.empty(n)
+    closed = np.full(n, np.nan)
+    outcome = np.empty(n, dtype=np.int64)
+    amount = np.empty(n)
+    stage = np.zeros(n, dtype=np.int64)
+    reached = np.zeros((n, n_stages), dtype=bool)
+    entered = np.zeros((n, n_stages))
+    current_entered_age = np.zeros(n, dtype=np.int64)
+    team = np.zeros(n, dtype=np.int64)
+    deal_ids = np.empty(n, dtype=np.int64)
+    owner_ids = np.zeros(n, dtype=np.int64)
+    for i, snap in enumerate(snapshots):
+        deal_ids[i] = snap.id
+        owner_ids[i] = snap.owner_id or 0
+        created[i] = min(_days(snap.created_at, as_of), 0.0)
+        amount[i] = float(snap.amount)
+        team[i] = team_index.get(owner_team.get(snap.owner_id), 0)
+        if snap.outcome == Outcome.OPEN:
+            outcome[i] = CENSORED
+        else:
+            outcome[i] = WON if snap.outcome == Outcome.WON else LOST
+            closed[i] = min(_days(snap.closed_at or snap.as_of, as_of), 0.0)
+        seen = list(visits.get(snap.id, []))
+        if snap.outcome == Outcome.OPEN and snap.stage_id in stage_index:
+            stage[i] = stage_index[snap.stage_id]
+            current_entered_age[i] = max(int(_days(snap.stage_entered_at, as_of) - created[i]), 0)
+            if not seen:
+                seen = [(created[i], stage[i])]
+        elif seen:
+            stage[i] = max(seen, key=lambda v: stage_order[v[1]])[1]
+        for when, s in sorted(seen):
+            # Skipping a stage counts as passing it: every earlier stage of the pipeline is reached too.
+            passed = (stage_pipeline == stage_pipeline[s]) & (stage_order <= stage_order[s]) & ~reached[i]
+            entered[i, passed] = max(when - created[i], 0.0)
+            reached[i] |= passed
+    history = History(
+        created=created,
+        closed=closed,
+        outcome=outcome,
+        amount=amount,
+        stage=stage,
+        reached=reached,
+        entered_stage_age=current_entered_age,
+        team=team,
+        n_teams=len(team_ids),
+        entered=entered,
+    )
+    return LoadedHistory(
+        history=history,
+        deal_ids=deal_ids,
+        owner_ids=owner_ids,
+        snapshots=snapshots,
+        stage_ids=[s["id"] for s in open_stages],
+        team_ids=team_ids,
+        as_of=as_of,
+    )
+
+
+def won_between(loaded: LoadedHistory, start: date, end: date, tz) -> float:
+    """Closed-won revenue with a close inside [start, end] (dates in the workspace's time zone)."""
+    total = 0.0
+    for snap in loaded.snapshots:
+        if snap.outcome == Outcome.WON and snap.closed_at is not None:
+            day = snap.closed_at.astimezone(tz).date()
+            if start <= day <= end:
+                total += float(snap.amount)
+    return total

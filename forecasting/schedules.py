@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+SCHEDULES = [
+    {"name": "forecasting: nightly forecast", "func": "forecasting.tasks.forecast_scheduled", "schedule_type": "D"},
+]

@@ -1,0 +1,236 @@
+"""Writes of the forecasting app: stored runs, targets, backtest results."""
+
+from __future__ import annotations
+
+import time as clock
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from forecasting.compute import (
+    DEFAULT_SIMS,
+    PeriodForecast,
+    actual_won,
+    crps,
+    end_of_day,
+    fit_as_of,
+    forecast_period,
+    quarters_from,
+    summary,
+)
+from forecasting.engine import confidence_label
+from forecasting.models import BacktestResult, DealForecast, ForecastRun, RunTrigger, Target
+from scoring.selectors import deal_win_probabilities
+from tenancy.models import Membership, Team, Workspace
+
+
+def rollups_for(workspace: Workspace, forecast: PeriodForecast) -> dict[str, list[dict[str, object]]]:
+    """Per rep and per team (along the hierarchy) from the same simulations, new business split by rep."""
+    result = forecast.result
+    owners: list[int] = result.extras.get("owners", [])  # type: ignore[assignment]
+    if result.group_totals is None or not owners:
+        return {"reps": [], "teams": []}
+    realised = np.array([forecast.realised_by_owner.get(o, 0.0) for o in owners])
+    # New business goes to reps in proportion to their open pipeline (their share of expected wins).
+    expected = np.zeros(len(owners))
+    index = {o: i for i, o in enumerate(owners)}
+    for owner, value in zip(forecast.owner_ids.tolist(), result.deal_expected.tolist(), strict=True):
+        expected[index[owner]] += value
+    shares = expected / expected.sum() if expected.sum() > 0 else np.full(len(owners), 1 / len(owners))
+    per_rep = result.group_totals + realised[None, :]
+    if result.group_new_business is not None:
+        per_rep = per_rep + result.group_new_business[:, None] * shares[None, :]
+    members = {m.id: m for m in Membership.objects.for_workspace(workspace)}
+    teams = list(Team.objects.filter(workspace=workspace))
+
+    def describe(values: np.ndarray) -> dict[str, float]:
+        p10, p50, p90 = np.percentile(values, [10, 50, 90])
+        return {"p10": float(p10), "p50": float(p50), "p90": float(p90), "mean": float(values.mean())}
+
+    reps = []
+    for i, owner in enumerate(owners):
+        member = members.get(owner)
+        reps.append(
+            {
+                "id": member.uuid.hex if member else "",
+                "name": member.display_name if member else "Unassigned",
+                **describe(per_rep[:, i]),
+            }
+        )
+    children: dict[int | None, list[int]] = {}
+    for team in teams:
+        children.setdefault(team.parent_id, []).append(team.id)
+    team_rows = []
+    for team in teams:
+        below, stack = set(), [team.id]
+        while stack:
+            t = stack.pop()
+            if t not in below:
+                below.add(t)
+                stack.extend(children.get(t, []))
+        cols = [i for i, o in enumerate(owners) if o in members and members[o].team_id in below]
+        if not cols:
+            continue
+        team_rows.append({"id": team.uuid.hex, "name": team.name, **describe(per_rep[:, cols].sum(axis=1))})
+    return {"reps": reps, "teams": team_rows}
+
+
+def forecast_run(
+    *,
+    workspace: Workspace,
+    trigger: str = RunTrigger.MANUAL,
+    as_of: datetime | None = None,
+    sims: int = DEFAULT_SIMS,
+) -> ForecastRun:
+    """Forecast this quarter (stored with per-deal parts and roll-ups) and the next three (summaries)."""
+    started = clock.perf_counter()
+    as_of = as_of or timezone.now()
+    loaded, model = fit_as_of(workspace, as_of)
+    scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
+    quarters = quarters_from(workspace, as_of.astimezone(workspace.tz).date())
+    forecasts = [
+        forecast_period(workspace, loaded, model, start, end, sims=sims, seed=i, scores=scores)
+        for i, (start, end) in enumerate(quarters)
+    ]
+    base = forecasts[0]
+    with transaction.atomic():
+        run = ForecastRun.objects.create(
+            workspace=workspace,
+            as_of=as_of,
+            period_start=base.start,
+            period_end=base.end,
+            trigger=trigger,
+            sims=sims,
+            realised=base.result.realised,
+            mean=base.result.mean,
+            percentiles=summary(base.result),
+            histogram={"counts": base.result.histogram_counts, "edges": base.result.histogram_edges},
+            rollups=rollups_for(workspace, base),
+            quarters=[{"start": f.start.isoformat(), "end": f.end.isoformat(), **summary(f.result)} for f in forecasts],
+            inputs={
+                "open_deals": len(base.deal_ids),
+                "deals_known": len(loaded.deal_ids),
+                "scored_deals": len(scores),
+                "pooled_win_rate": round(model.rates.pooled, 4),
+                "arrivals_per_day": round(model.arrivals.mean, 3),
+                "new_business_mean": round(base.result.new_business_mean, 2),
+                "max_close_age_days": model.pooled_curve.max_close_age,
+            },
+        )
+        DealForecast.objects.bulk_create(
+            (
+                DealForecast(
+                    run=run,
+                    deal_id=int(deal_id),
+                    probability=float(p),
+                    expected=float(e),
+                    confidence=confidence_label(float(p)),
+                )
+                for deal_id, p, e in zip(
+                    base.deal_ids, base.result.deal_probability, base.result.deal_expected, strict=True
+                )
+            ),
+            batch_size=2000,
+        )
+        run.duration_ms = (clock.perf_counter() - started) * 1000
+        run.save(update_fields=["duration_ms"])
+    return run
+
+
+@transaction.atomic
+def target_set(
+    *,
+    workspace: Workspace,
+    period_start: date,
+    period_end: date,
+    amount: Decimal,
+    team: Team | None = None,
+    owner: Membership | None = None,
+) -> Target:
+    """Set (create or replace) the target of the workspace, a team or a rep for a period."""
+    if team is not None and owner is not None:
+        raise ValidationError("A target is for the workspace, one team or one rep, not both.")
+    if period_end < period_start:
+        raise ValidationError("The period ends before it starts.")
+    if amount < 0:
+        raise ValidationError("A target cannot be negative.")
+    for related in (team, owner):
+        if related is not None and related.workspace_id != workspace.id:
+            raise ValidationError("That team or rep belongs to another workspace.")
+    target, _ = Target.objects.update_or_create(
+        workspace=workspace,
+        period_start=period_start,
+        period_end=period_end,
+        team=team,
+        owner=owner,
+        defaults={"amount": amount},
+    )
+    return target
+
+
+def backtest_run(
+    *, workspace: Workspace, as_of: date, period_start: date, period_end: date, sims: int = DEFAULT_SIMS
+) -> BacktestResult:
+    """Forecast the period with only what was known at the end of `as_of`; compare with what landed."""
+    if period_end < period_start:
+        raise ValidationError("The period ends before it starts.")
+    if period_end < as_of:
+        raise ValidationError("The period must end after the as-of date.")
+    moment = end_of_day(as_of, workspace)
+    loaded, model = fit_as_of(workspace, moment)
+    forecast = forecast_period(workspace, loaded, model, period_start, period_end, sims=sims)
+    actual = actual_won(workspace, period_start, period_end)
+    result = forecast.result
+    realised = result.realised
+    open_amount = float(loaded.history.amount[loaded.history.is_open].sum())
+    # Baselines as a sales team would compute them: open pipeline x the stage's historical win rate,
+    # and the revenue of the same-length period just before as_of.
+    weighted = realised + float(
+        np.sum(loaded.history.amount[loaded.history.is_open] * model.rates.mean[_stage_segments(loaded, model)])
+    )
+    length = (period_end - period_start).days + 1
+    previous = _won_in(loaded, workspace, as_of - timedelta(days=length - 1), as_of)
+    p50 = result.percentiles["p50"]
+    values = {
+        "forecast": summary(result),
+        "actual": round(actual, 2),
+        "abs_pct_error": round(abs(p50 - actual) / actual * 100, 2) if actual else None,
+        "in_p10_p90": bool(result.percentiles["p10"] <= actual <= result.percentiles["p90"]),
+        "crps": round(crps(result.totals, actual), 2),
+        "baselines": {
+            "weighted_pipeline": _baseline(weighted, actual),
+            "last_period_run_rate": _baseline(previous, actual),
+        },
+    }
+    del open_amount
+    backtest, _ = BacktestResult.objects.update_or_create(
+        workspace=workspace,
+        as_of=as_of,
+        period_start=period_start,
+        period_end=period_end,
+        defaults={"sims": sims, **values, "created_at": timezone.now()},
+    )
+    return backtest
+
+
+def _stage_segments(loaded, model) -> np.ndarray:
+    h = loaded.history
+    open_idx = h.is_open
+    return h.stage[open_idx] * model.n_teams + h.team[open_idx]
+
+
+def _won_in(loaded, workspace: Workspace, start: date, end: date) -> float:
+    from forecasting.inputs import won_between
+
+    return won_between(loaded, start, end, workspace.tz)
+
+
+def _baseline(value: float, actual: float) -> dict[str, float | None]:
+    return {
+        "value": round(value, 2),
+        "abs_pct_error": round(abs(value - actual) / actual * 100, 2) if actual else None,
+    }

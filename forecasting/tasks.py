@@ -1,0 +1,46 @@
+"""Background work: re-forecast after deals change (coalesced per workspace by tenancy.jobs)."""
+
+from __future__ import annotations
+
+from forecasting.models import RunTrigger
+from forecasting.services import forecast_run
+from tenancy.models import Workspace
+
+
+def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
+    """A DEAL_CHANGE_HANDLERS entry: one fresh forecast for the workspace, whatever the burst size."""
+    workspace = Workspace.objects.filter(id=workspace_id).first()
+    if workspace is None:
+        return
+    forecast_run(workspace=workspace, trigger=RunTrigger.DEAL_CHANGE)
+
+
+def forecast_scheduled() -> None:
+    """Nightly: a run per workspace, so the history of runs vs actuals has a point every day."""
+    for workspace in Workspace.objects.all():
+        forecast_run(workspace=workspace, trigger=RunTrigger.SCHEDULE)
+
+
+def demo_targets(workspace_id: int) -> None:
+    """DEMO_SEED_HOOKS entry: targets for this and next quarter, then a first forecast."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from forecasting.compute import quarters_from
+    from forecasting.services import target_set
+
+    workspace = Workspace.objects.get(id=workspace_id)
+    run = forecast_run(workspace=workspace, trigger=RunTrigger.DEMO)
+    for (start, end), quarter in zip(
+        quarters_from(workspace, timezone.now().astimezone(workspace.tz).date(), 2), run.quarters, strict=False
+    ):
+        # A stretch goal: a little above the median forecast, as sales leaders set them.
+        target_set(
+            workspace=workspace,
+            period_start=start,
+            period_end=end,
+            amount=Decimal(round(quarter["p50"] * 1.1, -3)),
+        )
+    del timedelta
