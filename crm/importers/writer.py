@@ -1,0 +1,396 @@
+"""Upserting records by external id with bulk writes, replaying each deal's changes into DealHistory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Max
+
+from crm.importers.records import (
+    CompanyRecord,
+    ContactRecord,
+    Context,
+    DealRecord,
+    MemberRecord,
+    PipelineSpec,
+    TeamRecord,
+)
+from crm.models import ChangeSource, Company, Contact, Deal, DealHistory, Outcome, Pipeline, Stage, StageKind
+from crm.models import TrackedField as F
+from crm.services import history_value
+from tenancy.models import Membership, Team, Workspace
+
+_KIND_OUTCOME = {StageKind.OPEN: Outcome.OPEN, StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}
+_TRACKED = (
+    (F.STAGE, "stage_id"),
+    (F.AMOUNT, "amount"),
+    (F.EXPECTED_CLOSE_DATE, "expected_close_date"),
+    (F.OWNER, "owner_id"),
+    (F.PROBABILITY, "probability"),
+    (F.OUTCOME, "outcome"),
+)
+_PLAIN = ("title", "description", "company_id", "currency", "source", "attributes", "amount_is_estimated")
+
+
+class Writer:
+    """Writes inside the caller's transaction; counts go to the context's report."""
+
+    def __init__(self, *, workspace: Workspace, ctx: Context, spec: PipelineSpec, actor: Membership | None) -> None:
+        self.ws = workspace
+        self.ctx = ctx
+        self.report = ctx.report
+        self.actor = actor
+        self.pipeline = self._pipeline(spec)
+        self.stages = {s.name.lower(): s for s in Stage.objects.filter(pipeline=self.pipeline)}
+        self.members: dict[str, int] = {}
+        self.companies: dict[str, int] = {}
+        self.contacts: dict[str, int] = {}
+        self._member_index = _Index(
+            Membership.objects.filter(workspace=workspace), ("external_id", "email", "display_name")
+        )
+        self._company_index = _Index(Company.objects.filter(workspace=workspace), ("external_id", "name"))
+
+    # --- pipeline and stages -------------------------------------------------------------------------
+    def _pipeline(self, spec: PipelineSpec) -> Pipeline:
+        if spec.name is None:
+            pipeline = Pipeline.objects.filter(workspace=self.ws, is_default=True).first()
+            if pipeline is None:
+                pipeline = Pipeline.objects.create(workspace=self.ws, name="Sales", is_default=True)
+        else:
+            pipeline = Pipeline.objects.filter(workspace=self.ws, name__iexact=spec.name).first()
+            if pipeline is None:
+                has_default = Pipeline.objects.filter(workspace=self.ws, is_default=True).exists()
+                pipeline = Pipeline.objects.create(workspace=self.ws, name=spec.name, is_default=not has_default)
+        existing = {s.name.lower() for s in Stage.objects.filter(pipeline=pipeline)}
+        order = Stage.objects.filter(pipeline=pipeline).aggregate(m=Max("order"))["m"]
+        order = -1 if order is None else order
+        for name, probability, kind in spec.stages:
+            if name.lower() not in existing:
+                order += 1
+                Stage.objects.create(
+                    workspace=self.ws,
+                    pipeline=pipeline,
+                    name=name,
+                    order=order,
+                    default_probability=probability,
+                    kind=kind,
+                )
+        return pipeline
+
+    def stage_for(self, name: str | None, outcome: str | None) -> Stage:
+        """The stage called `name`, or the first stage of `outcome`'s kind; an unknown name becomes a new open stage."""
+        found = self.stages.get(name.strip().lower()) if name else None
+        wanted_kind = {Outcome.WON: StageKind.WON, Outcome.LOST: StageKind.LOST}.get(outcome or "")
+        if found is not None and (wanted_kind is None or found.kind == wanted_kind or outcome is None):
+            return found
+        if wanted_kind is not None:
+            for stage in sorted(self.stages.values(), key=lambda s: s.order):
+                if stage.kind == wanted_kind:
+                    return stage
+        if found is not None:
+            return found
+        if not name:
+            opens = sorted((s for s in self.stages.values() if s.kind == StageKind.OPEN), key=lambda s: s.order)
+            if opens:
+                return opens[0]
+            name = "Open"
+        order = max((s.order for s in self.stages.values()), default=-1) + 1
+        stage = Stage.objects.create(
+            workspace=self.ws, pipeline=self.pipeline, name=name.strip()[:120], order=order, default_probability=50
+        )
+        self.stages[stage.name.lower()] = stage
+        self.report.reconcile(
+            f"stage “{stage.name}” was not in the {self.pipeline.name} pipeline: added as an open stage"
+        )
+        return stage
+
+    # --- people and companies ------------------------------------------------------------------------
+    def write_teams_and_members(self, teams: list[TeamRecord], members: list[MemberRecord]) -> None:
+        team_ids: dict[str, Team] = {t.name.lower(): t for t in Team.objects.filter(workspace=self.ws)}
+        for record in teams:
+            if record.name.lower() not in team_ids:
+                team_ids[record.name.lower()] = Team.objects.create(workspace=self.ws, name=record.name)
+        for record in members:
+            team = team_ids.get(record.team.lower()) if record.team else None
+            found = self._member_index.find(record.key, record.email, record.display_name)
+            if found is None:
+                member = Membership.objects.create(
+                    workspace=self.ws,
+                    user=None,
+                    display_name=record.display_name[:150],
+                    email=record.email,
+                    role=record.role,
+                    team=team,
+                    external_id=record.key,
+                )
+                self._member_index.add(member)
+                self.report.created["members"] += 1
+            else:
+                member = found
+                if member.user_id is None and (
+                    member.team_id != (team.id if team else None) or member.role != record.role
+                ):
+                    member.team, member.role = team, record.role
+                    member.save(update_fields=["team", "role"])
+                    self.report.updated["members"] += 1
+            self.members[record.key] = member.id
+        for record in teams:
+            team = team_ids[record.name.lower()]
+            parent = team_ids.get(record.parent.lower()) if record.parent else None
+            manager_id = self.members.get(record.manager_key) if record.manager_key else None
+            if team.parent_id != (parent.id if parent else None) or team.manager_id != manager_id:
+                team.parent, team.manager_id = parent, manager_id
+                team.save(update_fields=["parent", "manager"])
+
+    def write_companies(self, records: Iterable[CompanyRecord]) -> None:
+        records = list(records)
+        fields = ("name", "industry", "employees", "annual_revenue", "location", "domain", "attributes")
+        for record in records:
+            values = {f: getattr(record, f) for f in fields}
+            values["name"] = values["name"][:200]
+            found = self._company_index.find(record.key, record.name)
+            if found is None:
+                external_id = record.key[:255] if record.store_key else ""
+                company = Company.objects.create(workspace=self.ws, external_id=external_id, **values)
+                self._company_index.add(company)
+                self.report.created["companies"] += 1
+            else:
+                company = found
+                changed = [f for f in fields if _differs(getattr(company, f), values[f], f)]
+                if changed:
+                    for f in changed:
+                        setattr(company, f, values[f])
+                    company.save(update_fields=changed)
+                    self.report.updated["companies"] += 1
+            self.companies[record.key] = company.id
+        for record in records:
+            parent_id = self.companies.get(record.parent_key) if record.parent_key else None
+            company_id = self.companies[record.key]
+            if record.parent_key is not None:
+                Company.objects.filter(pk=company_id).exclude(parent_id=parent_id).update(parent_id=parent_id)
+
+    def write_contacts(self, records: Iterable[ContactRecord]) -> None:
+        existing = {c.external_id: c for c in Contact.objects.filter(workspace=self.ws).exclude(external_id="")}
+        fields = ("first_name", "last_name", "email", "phone", "title", "company_id")
+        for record in records:
+            values = {
+                "first_name": record.first_name[:100],
+                "last_name": record.last_name[:100],
+                "email": record.email,
+                "phone": record.phone[:50],
+                "title": record.title[:150],
+                "company_id": self.companies.get(record.company_key) if record.company_key else None,
+            }
+            contact = existing.get(record.key)
+            if contact is None:
+                contact = Contact.objects.create(workspace=self.ws, external_id=record.key[:255], **values)
+                self.report.created["contacts"] += 1
+            else:
+                changed = [f for f in fields if getattr(contact, f) != values[f]]
+                if changed:
+                    for f in changed:
+                        setattr(contact, f, values[f])
+                    contact.save(update_fields=changed)
+                    self.report.updated["contacts"] += 1
+            self.contacts[record.key] = contact.id
+
+    # --- deals ---------------------------------------------------------------------------------------
+    def _replay(
+        self, record: DealRecord
+    ) -> tuple[dict[str, Any], list[tuple[datetime, str, Any, Any]], dict[str, datetime]]:
+        """The deal's final values, its history [(at, field, old, new)] and when each field last changed."""
+        stage = self.stage_for(record.stage, record.outcome)
+        state: dict[str, Any] = {
+            "stage_id": stage.id,
+            "amount": record.amount,
+            "expected_close_date": record.expected_close_date,
+            "owner_id": self.members.get(record.owner_key) if record.owner_key else None,
+            "probability": record.probability,
+            "outcome": _KIND_OUTCOME[stage.kind],
+            "closed_at": None,
+            "stage_entered_at": record.created_at,
+        }
+        if state["outcome"] != Outcome.OPEN:
+            state["closed_at"] = record.created_at
+        events: list[tuple[datetime, str, Any, Any]] = []
+        last_at: dict[str, datetime] = {}
+        for change in sorted(record.changes, key=lambda c: c.at):
+            at = change.at
+            if change.field == F.STAGE:
+                stage = self.stage_for(change.value, None)
+                new_values = [("stage_id", F.STAGE, stage.id), ("outcome", F.OUTCOME, _KIND_OUTCOME[stage.kind])]
+            elif change.field == "outcome_stage":
+                stage = self.stage_for(*change.value)
+                new_values = [("stage_id", F.STAGE, stage.id), ("outcome", F.OUTCOME, _KIND_OUTCOME[stage.kind])]
+            elif change.field == F.OWNER:
+                new_values = [("owner_id", F.OWNER, self.members.get(change.value) if change.value else None)]
+            else:
+                new_values = [(dict(_TRACKED)[change.field], change.field, change.value)]
+            for attr, field, new in new_values:
+                old = state[attr]
+                if old == new:
+                    continue
+                events.append((at, field, old, new))
+                last_at[attr] = at
+                state[attr] = new
+                if attr == "stage_id":
+                    state["stage_entered_at"] = at
+                if attr == "outcome":
+                    state["closed_at"] = None if new == Outcome.OPEN else at
+        return state, events, last_at
+
+    def _plain(self, record: DealRecord) -> dict[str, Any]:
+        return {
+            "title": record.title[:200] or record.external_id[:200],
+            "description": record.description,
+            "company_id": self.companies.get(record.company_key) if record.company_key else None,
+            "currency": record.currency or self.ctx.currency,
+            "source": record.source[:100],
+            "attributes": record.attributes,
+            "amount_is_estimated": record.amount_is_estimated,
+        }
+
+    def write_deals(self, records: list[DealRecord]) -> None:
+        existing = {
+            d.external_id: d
+            for d in Deal.objects.filter(workspace=self.ws, external_id__in=[r.external_id for r in records])
+        }
+        new_deals: list[tuple[Deal, DealRecord, list]] = []
+        to_update: list[Deal] = []
+        history: list[DealHistory] = []
+        update_fields: set[str] = set()
+        for record in records:
+            state, events, last_at = self._replay(record)
+            plain = self._plain(record)
+            self.report.deals_by_outcome[state["outcome"]] += 1
+            deal = existing.get(record.external_id)
+            if deal is None:
+                deal = Deal(
+                    workspace_id=self.ws.id,
+                    pipeline_id=self.pipeline.id,
+                    external_id=record.external_id[:255],
+                    created_at=record.created_at,
+                    **plain,
+                    **state,
+                )
+                new_deals.append((deal, record, events))
+                continue
+            changed = False
+            for field, attr in _TRACKED:
+                old, new = getattr(deal, attr), state[attr]
+                if _differs(old, new, attr):
+                    at = max(last_at.get(attr, self.ctx.now), deal.created_at)
+                    history.append(self._history(deal.id, field, old, new, at))
+                    setattr(deal, attr, new)
+                    update_fields.add(attr)
+                    if attr == "stage_id":
+                        deal.stage_entered_at = state["stage_entered_at"]
+                        update_fields.add("stage_entered_at")
+                    if attr == "outcome":
+                        deal.closed_at = state["closed_at"]
+                        update_fields.add("closed_at")
+                    changed = True
+            for attr, new in plain.items():
+                if _differs(getattr(deal, attr), new, attr):
+                    setattr(deal, attr, new)
+                    update_fields.add(attr)
+                    changed = True
+            if deal.pipeline_id != self.pipeline.id:
+                deal.pipeline_id = self.pipeline.id
+                update_fields.add("pipeline_id")
+            if changed:
+                to_update.append(deal)
+                self.report.updated["deals"] += 1
+                self.report.deal_ids.append(deal.id)
+        if new_deals:
+            Deal.objects.bulk_create([d for d, _, _ in new_deals], batch_size=1000)
+            for deal, record, events in new_deals:
+                history.append(
+                    DealHistory(
+                        workspace_id=self.ws.id,
+                        deal_id=deal.id,
+                        field=F.CREATED,
+                        old_value=None,
+                        new_value={
+                            "stage": self._initial_stage(record, events, deal),
+                            "amount": history_value(record.amount),
+                        },
+                        changed_at=record.created_at,
+                        changed_by=self.actor,
+                        source=ChangeSource.IMPORT,
+                    )
+                )
+                history.extend(self._history(deal.id, f, old, new, at) for at, f, old, new in events)
+                self.report.deal_ids.append(deal.id)
+            self.report.created["deals"] += len(new_deals)
+        if to_update:
+            update_fields.add("updated_at")
+            Deal.objects.bulk_update(to_update, sorted(update_fields), batch_size=1000)
+        if history:
+            DealHistory.objects.bulk_create(history, batch_size=2000)
+            self.report.created["history"] += len(history)
+        self._link_contacts(records, existing, new_deals)
+
+    def _initial_stage(self, record: DealRecord, events: list, deal: Deal) -> int:
+        for _at, field, old, _new in events:
+            if field == F.STAGE:
+                return old
+        return deal.stage_id
+
+    def _history(self, deal_id: int, field: str, old: Any, new: Any, at: datetime) -> DealHistory:
+        return DealHistory(
+            workspace_id=self.ws.id,
+            deal_id=deal_id,
+            field=field,
+            old_value=history_value(old),
+            new_value=history_value(new),
+            changed_at=at,
+            changed_by=self.actor,
+            source=ChangeSource.IMPORT,
+        )
+
+    def _link_contacts(self, records: list[DealRecord], existing: dict[str, Deal], new_deals: list) -> None:
+        if not any(r.contact_keys for r in records):
+            return
+        by_external = dict(existing)
+        by_external.update({d.external_id: d for d, _, _ in new_deals})
+        through = Deal.contacts.through
+        links = [
+            through(deal_id=by_external[r.external_id].id, contact_id=self.contacts[key])
+            for r in records
+            for key in r.contact_keys
+            if key in self.contacts and r.external_id in by_external
+        ]
+        through.objects.bulk_create(links, ignore_conflicts=True)
+
+
+def _differs(old: Any, new: Any, attr: str) -> bool:
+    if attr in {"amount", "annual_revenue", "probability"} and old is not None and new is not None:
+        return Decimal(str(old)) != Decimal(str(new))
+    return old != new
+
+
+class _Index:
+    """Find an existing row by the first of several keys that matches (external id, then email or name)."""
+
+    def __init__(self, queryset: Any, fields: tuple[str, ...]) -> None:
+        self.fields = fields
+        self.maps: dict[str, dict[str, Any]] = {f: {} for f in fields}
+        for obj in queryset:
+            self.add(obj)
+
+    def add(self, obj: Any) -> None:
+        for f in self.fields:
+            value = (getattr(obj, f) or "").strip().lower()
+            if value:
+                self.maps[f].setdefault(value, obj)
+
+    def find(self, *values: str) -> Any:
+        for f, value in zip(self.fields, values, strict=False):
+            found = self.maps[f].get((value or "").strip().lower())
+            if found is not None and (value or "").strip():
+                return found
+        return None
