@@ -1,0 +1,101 @@
+"""`manage.py seed_demo`: the synthetic demo workspace; a second run changes nothing and says so."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from crm.demo.services import DEMO_PASSWORD, demo_workspace_delete, demo_workspace_seed
+from crm.services import deals_changed
+
+
+def _as_of(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--as-of must be a date like 2026-03-31, not {value!r}.") from None
+
+
+class Command(BaseCommand):
+    help = "Create the demo workspace (Demo Co) with about 3,000 synthetic deals; does nothing when it exists."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--workspace", default="demo", help="slug of the demo workspace (default: demo)")
+        parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+        parser.add_argument("--as-of", default=None, help="last day of the history, YYYY-MM-DD (default: today)")
+        parser.add_argument("--scale", type=float, default=1.0, help="deal volume relative to the full demo")
+        parser.add_argument("--reset", action="store_true", help="delete the demo workspace first and seed afresh")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def handle(self, *args: object, **options: Any) -> None:
+        as_of = _as_of(options["as_of"]) if options["as_of"] else timezone.localdate()
+        scale = options["scale"]
+        if not 0.01 <= scale <= 5:
+            raise CommandError("--scale must be between 0.01 and 5.")
+        slug = options["workspace"]
+        started = time.perf_counter()
+        try:
+            deleted = demo_workspace_delete(slug=slug) if options["reset"] else False
+            result = demo_workspace_seed(slug=slug, seed=options["seed"], as_of=as_of, scale=scale)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+
+        hook_errors: list[str] = []
+        if result.created:
+            # The CRM data is committed; now the other apps add what they build on it (targets, a first model).
+            for path in settings.DEMO_SEED_HOOKS:
+                hook_started = time.perf_counter()
+                try:
+                    import_string(path)(result.workspace_id)
+                except Exception as exc:  # a broken hook must not hide the others or the seeded data
+                    hook_errors.append(f"{path}: {type(exc).__name__}: {exc}")
+                result.seconds[f"hook {path}"] = round(time.perf_counter() - hook_started, 2)
+            deals_changed(workspace_id=result.workspace_id, deal_ids=result.deal_ids)
+        result.seconds["total"] = round(time.perf_counter() - started, 2)
+
+        if options["json"]:
+            payload = {
+                "workspace": slug,
+                "workspace_id": result.workspace_id,
+                "created": result.created,
+                "reset": deleted,
+                "seed": options["seed"],
+                "as_of": as_of.isoformat(),
+                "counts": result.counts,
+                "logins": result.logins,
+                "seconds": result.seconds,
+                "hook_errors": hook_errors,
+            }
+            self.stdout.write(json.dumps(payload, indent=2))
+        else:
+            self._print(result, slug=slug, as_of=as_of, seed=options["seed"], deleted=deleted)
+        if hook_errors:
+            raise CommandError("Demo data was seeded, but some hooks failed:\n" + "\n".join(hook_errors))
+
+    def _print(self, result: Any, *, slug: str, as_of: date, seed: int, deleted: bool) -> None:
+        c = result.counts
+        if result.created:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{'Re-seeded' if deleted else 'Seeded'} demo workspace {slug!r} (seed {seed}, as of {as_of}) "
+                    f"in {result.seconds['total']} s."
+                )
+            )
+        else:
+            self.stdout.write(f"Demo workspace {slug!r} already has its data; nothing changed.")
+        self.stdout.write(
+            f"  {c['teams']} teams, {c['reps']} reps, {c['companies']} companies, {c['contacts']} contacts, "
+            f"{c['deals']} deals ({c['deals_open']} open, {c['deals_won']} won, {c['deals_lost']} lost), "
+            f"{c['history_rows']} history rows, {c['activities']} activities"
+        )
+        self.stdout.write("  Sign in (password " + DEMO_PASSWORD + "):")
+        for login in result.logins:
+            self.stdout.write(f"    {login['email']:<22} {login['role']}")
