@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import field as dataclass_field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
-from crm.models import Deal, DealHistory, Outcome, TrackedField
-from tenancy.models import Workspace
+from django.db import models
+from django.db.models import Count, F, Q, Sum, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404
+
+from crm.models import (
+    Company,
+    Contact,
+    Deal,
+    DealHistory,
+    DealQuerySet,
+    Outcome,
+    Pipeline,
+    Stage,
+    StageKind,
+    TrackedField,
+    WorkspaceQuerySet,
+)
+from tenancy.access import parse_uuid
+from tenancy.models import Membership, Workspace
 
 
 @dataclass(frozen=True)
@@ -143,3 +163,201 @@ def deal_state_as_of(deal: Deal, as_of: datetime) -> DealSnapshot | None:
     """The deal as it stood at `as_of`, or None when it did not exist yet."""
     found = pipeline_as_of(deal.workspace_id, as_of, deal_ids=[deal.id])
     return found[0] if found else None
+
+
+# ---- Screens ---------------------------------------------------------------------------------------
+
+BOARD_CARDS_PER_COLUMN = 30
+
+
+@dataclass
+class BoardColumn:
+    stage: Stage
+    count: int = 0
+    total: Decimal = Decimal("0")
+    cards: list[Deal] = dataclass_field(default_factory=list)
+
+    @property
+    def hidden(self) -> int:
+        return self.count - len(self.cards)
+
+
+@dataclass
+class Board:
+    pipeline: Pipeline
+    columns: list[BoardColumn]
+    closed: list[BoardColumn]  # won and lost stages: counts and totals this fiscal quarter, no cards
+    quarter: tuple[date, date]
+    stages: list[Stage]
+
+    @property
+    def open_count(self) -> int:
+        return sum(c.count for c in self.columns)
+
+    @property
+    def open_total(self) -> Decimal:
+        return sum((c.total for c in self.columns), Decimal("0"))
+
+
+def deal_get_for_member(membership: Membership, deal_uuid: object) -> Deal:
+    """A deal the member may see, or 404 (the same for another workspace's and a missing deal)."""
+    found = (
+        Deal.objects.visible_to(membership)
+        .select_related("company", "owner", "stage", "pipeline")
+        .filter(uuid=parse_uuid(deal_uuid))
+        .first()
+    )
+    if found is None:
+        raise Http404("No such deal")
+    return found
+
+
+def board_for_member(membership: Membership, *, today: date, cards_per_column: int = BOARD_CARDS_PER_COLUMN) -> Board:
+    """The default pipeline as columns: counts and totals per open stage with its largest deals.
+
+    A fixed number of queries whatever the number of deals: the stages, one aggregate, one windowed
+    query for the top cards of every column, and one aggregate for this quarter's closed deals.
+    """
+    workspace = membership.workspace
+    pipeline = Pipeline.objects.for_workspace(workspace).filter(is_default=True).first()
+    if pipeline is None:
+        raise Http404("This workspace has no pipeline")
+    stages = list(Stage.objects.filter(pipeline=pipeline).order_by("order"))
+    visible = Deal.objects.visible_to(membership).filter(pipeline=pipeline)
+    open_deals = visible.filter(outcome=Outcome.OPEN)
+    columns = {s.id: BoardColumn(stage=s) for s in stages if s.kind == StageKind.OPEN}
+    for row in open_deals.order_by().values("stage_id").annotate(n=Count("id"), total=Sum("amount")):
+        column = columns.get(row["stage_id"])
+        if column is not None:
+            column.count, column.total = row["n"], row["total"] or Decimal("0")
+
+    ranked = (
+        open_deals.select_related("company", "owner")
+        .only(
+            "uuid", "title", "amount", "currency", "expected_close_date", "stage_id",
+            "company__name", "owner__display_name",
+        )
+        .annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("amount").desc(), F("id")]))
+        .filter(rank__lte=cards_per_column)
+        .order_by("stage_id", "rank")
+    )  # fmt: skip
+    for deal in ranked:
+        column = columns.get(deal.stage_id)
+        if column is not None:
+            column.cards.append(deal)
+
+    quarter = workspace.fiscal_quarter_bounds(today)
+    tz = workspace.tz
+    start = datetime.combine(quarter[0], time.min, tzinfo=tz)
+    end = datetime.combine(quarter[1] + timedelta(days=1), time.min, tzinfo=tz)
+    closed = {s.id: BoardColumn(stage=s) for s in stages if s.kind != StageKind.OPEN}
+    closed_rows = (
+        visible.exclude(outcome=Outcome.OPEN)
+        .filter(closed_at__gte=start, closed_at__lt=end)
+        .order_by()
+        .values("stage_id")
+        .annotate(n=Count("id"), total=Sum("amount"))
+    )
+    for row in closed_rows:
+        column = closed.get(row["stage_id"])
+        if column is not None:
+            column.count, column.total = row["n"], row["total"] or Decimal("0")
+    return Board(pipeline, list(columns.values()), list(closed.values()), quarter, stages)
+
+
+def deal_list_for_member(membership: Membership, filters: dict[str, Any], *, close_range: tuple) -> DealQuerySet:
+    """Deals the member may see, narrowed by the (validated) list filters and sorted."""
+    deals = Deal.objects.visible_to(membership).select_related("company", "owner", "stage")
+    if q := (filters.get("q") or "").strip():
+        deals = deals.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+    if owner := filters.get("owner"):
+        deals = deals.filter(owner=owner)
+    if team := filters.get("team"):
+        deals = deals.filter(owner__team=team)
+    if stage := filters.get("stage"):
+        deals = deals.filter(stage=stage)
+    if outcome := filters.get("outcome"):
+        deals = deals.filter(outcome=outcome)
+    start, end = close_range
+    if filters.get("close") == "overdue":
+        deals = deals.filter(outcome=Outcome.OPEN)
+    if start:
+        deals = deals.filter(expected_close_date__gte=start)
+    if end:
+        deals = deals.filter(expected_close_date__lte=end)
+    sort = filters.get("sort") or "-amount"
+    nulls = {"expected_close_date": F("expected_close_date").asc(nulls_last=True)}
+    nulls["-expected_close_date"] = F("expected_close_date").desc(nulls_last=True)
+    return deals.order_by(nulls.get(sort, sort), "id")
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    changed_at: datetime
+    who: str
+    field: str
+    old: str
+    new: str
+    source: str
+
+
+def _readable(field_name: str, value: object, stages: dict[int, str], members: dict[int, str]) -> str:
+    if value is None or value == "":
+        return "—"
+    if field_name == TrackedField.STAGE:
+        return stages.get(int(value), "(deleted stage)")  # type: ignore[arg-type]
+    if field_name == TrackedField.OWNER:
+        return members.get(int(value), "(former member)")  # type: ignore[arg-type]
+    if field_name == TrackedField.OUTCOME:
+        return Outcome(value).label if value in Outcome.values else str(value)
+    if field_name == TrackedField.PROBABILITY:
+        return f"{value}%"
+    if field_name == TrackedField.CREATED and isinstance(value, dict):
+        stage = stages.get(value.get("stage"), "?")
+        return f"in {stage}, amount {value.get('amount')}"
+    return str(value)
+
+
+def deal_history_rows(deal: Deal) -> list[HistoryRow]:
+    """The deal's history, newest first, with stage and owner names instead of ids."""
+    rows = list(deal.history.select_related("changed_by").order_by("-changed_at", "-id"))
+    stages = dict(Stage.objects.for_workspace(deal.workspace_id).values_list("id", "name"))
+    members = dict(Membership.objects.filter(workspace_id=deal.workspace_id).values_list("id", "display_name"))
+    return [
+        HistoryRow(
+            changed_at=r.changed_at,
+            who=r.changed_by.display_name if r.changed_by else "System",
+            field=r.get_field_display(),
+            old=_readable(r.field, r.old_value, stages, members),
+            new=_readable(r.field, r.new_value, stages, members),
+            source=r.get_source_display(),
+        )
+        for r in rows
+    ]
+
+
+def company_list_for_workspace(workspace: Workspace, *, q: str = "") -> WorkspaceQuerySet:
+    companies = Company.objects.for_workspace(workspace).select_related("owner")
+    if q := q.strip():
+        companies = companies.filter(Q(name__icontains=q) | Q(domain__icontains=q) | Q(industry__icontains=q))
+    return companies.annotate(deal_count=Count("deals")).order_by("name", "id")
+
+
+def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> WorkspaceQuerySet:
+    contacts = Contact.objects.for_workspace(workspace).select_related("company")
+    if q := q.strip():
+        contacts = contacts.filter(
+            Q(first_name__icontains=q)
+            | Q(last_name__icontains=q)
+            | Q(email__icontains=q)
+            | Q(company__name__icontains=q)
+        )
+    return contacts.order_by("last_name", "first_name", "id")
+
+
+def get_in_workspace(model: type[models.Model], workspace: Workspace, value: object) -> Any:
+    """An object of this workspace by its UUID; 404 for a malformed id, a missing one or another tenant's."""
+    found = model.objects.filter(workspace=workspace, uuid=parse_uuid(value)).first()  # type: ignore[attr-defined]
+    if found is None:
+        raise Http404("Not found")
+    return found

@@ -1,4 +1,24 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from crm import views, views_records
+
 app_name = "crm"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.board, name="board"),
+    path("deals/", views.deal_list, name="deal_list"),
+    path("deals/new/", views.deal_create, name="deal_create"),
+    path("deals/<uuid:deal_uuid>/", views.deal_detail, name="deal_detail"),
+    path("deals/<uuid:deal_uuid>/edit/", views.deal_edit, name="deal_edit"),
+    path("deals/<uuid:deal_uuid>/move/", views.deal_move, name="deal_move"),
+    path("deals/<uuid:deal_uuid>/activities/", views.activity_create, name="activity_create"),
+    path("companies/", views_records.company_list, name="company_list"),
+    path("companies/new/", views_records.company_form, name="company_create"),
+    path("companies/<uuid:company_uuid>/", views_records.company_detail, name="company_detail"),
+    path("companies/<uuid:company_uuid>/edit/", views_records.company_form, name="company_edit"),
+    path("contacts/", views_records.contact_list, name="contact_list"),
+    path("contacts/new/", views_records.contact_form, name="contact_create"),
+    path("contacts/<uuid:contact_uuid>/", views_records.contact_detail, name="contact_detail"),
+    path("contacts/<uuid:contact_uuid>/edit/", views_records.contact_form, name="contact_edit"),
+]

@@ -145,3 +145,66 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     if key is not None:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
     return key
+
+
+# ---- Workspace settings pages (owners and admins) ------------------------------------------------
+
+
+@transaction.atomic
+def workspace_update(
+    *, workspace: Workspace, name: str, currency: str, fiscal_year_start_month: int, time_zone: str
+) -> Workspace:
+    workspace.name = name
+    workspace.currency = currency.upper()
+    workspace.fiscal_year_start_month = fiscal_year_start_month
+    workspace.time_zone = time_zone
+    workspace.full_clean()
+    workspace.save()
+    return workspace
+
+
+@transaction.atomic
+def membership_update(*, membership: Membership, actor: Membership, role: str, team: Team | None) -> Membership:
+    """Change a member's role and team. Only an owner makes or unmakes owners; the last owner stays one."""
+    if team is not None and team.workspace_id != membership.workspace_id:
+        raise ValidationError({"team": "Unknown team."})
+    touches_owner = Role.OWNER in {role, membership.role}
+    if touches_owner and role != membership.role and actor.role != Role.OWNER:
+        raise ValidationError({"role": "Only an owner can make or unmake owners."})
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        owners = Membership.objects.select_for_update().filter(
+            workspace_id=membership.workspace_id, role=Role.OWNER, is_active=True
+        )
+        if owners.count() <= 1:
+            raise ValidationError({"role": "A workspace needs at least one owner."})
+    membership.role = role
+    membership.team = team
+    membership.full_clean()
+    membership.save(update_fields=["role", "team"])
+    return membership
+
+
+@transaction.atomic
+def team_save(
+    *, workspace: Workspace, team: Team | None = None, name: str, manager: Membership | None, parent: Team | None
+) -> Team:
+    """Create or change a team; a parent may not be the team itself or one of its descendants."""
+    team = team or Team(workspace=workspace)
+    for related, label in ((manager, "manager"), (parent, "parent")):
+        if related is not None and related.workspace_id != workspace.id:
+            raise ValidationError({label: "Unknown choice."})
+    ancestor = parent
+    while ancestor is not None:
+        if team.pk is not None and ancestor.pk == team.pk:
+            raise ValidationError({"parent": "A team cannot sit under itself or one of its own sub-teams."})
+        ancestor = ancestor.parent
+    team.name, team.manager, team.parent = name, manager, parent
+    team.full_clean()
+    team.save()
+    return team
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    """An open invitation stops working (its link answers "expired or already used")."""
+    if invitation.accepted_at is None:
+        invitation.delete()

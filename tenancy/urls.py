@@ -1,4 +1,16 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from tenancy import views
+
 app_name = "tenancy"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.workspace_settings, name="workspace_settings"),
+    path("members/", views.member_list, name="members"),
+    path("members/<uuid:membership_uuid>/", views.member_update, name="member_update"),
+    path("teams/", views.team_list, name="teams"),
+    path("teams/<uuid:team_uuid>/", views.team_edit, name="team_edit"),
+    path("invitations/", views.invitation_list, name="invitations"),
+    path("invitations/<uuid:invitation_uuid>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+]

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from tenancy.access import get_membership_for_user, require_write
 
@@ -47,6 +49,9 @@ def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
             typed: WorkspaceRequest = request  # type: ignore[assignment]
             typed.membership = membership
             typed.workspace = membership.workspace
+            # The home page reopens the workspace used last.
+            if request.session.get("workspace_slug") != slug:
+                request.session["workspace_slug"] = slug
             if write or request.method not in {"GET", "HEAD", "OPTIONS"}:
                 require_write(membership)
             return view(typed, *args, **kwargs)
@@ -54,3 +59,19 @@ def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
         return wrapper
 
     return decorator
+
+
+def render_screen(
+    request: WorkspaceRequest, template: str, context: dict[str, Any], *, partial: str | None = None, status: int = 200
+) -> HttpResponse:
+    """The whole page, or under HTMX only its named partial (`template#partial`)."""
+    name = f"{template}#{partial}" if partial and request.htmx and not request.htmx.boosted else template
+    return render(request, name, context, status=status)
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    """The `next` parameter when it points inside this site, else `fallback`."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}):
+        return candidate
+    return fallback

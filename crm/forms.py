@@ -1,0 +1,182 @@
+"""Forms for the CRM screens. Every choice is limited to the request's workspace; ids are UUIDs."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from crm.models import Activity, Company, Contact, Outcome, Stage
+from tenancy.models import Membership, Team, Workspace
+
+
+class UUIDChoiceField(forms.ModelChoiceField):
+    """A model choice posted as its UUID, so no integer pk ever appears in a page."""
+
+    def __init__(self, queryset: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("to_field_name", "uuid")
+        super().__init__(queryset, **kwargs)
+
+
+class StageChoiceField(UUIDChoiceField):
+    def label_from_instance(self, obj: Stage) -> str:
+        return f"{obj.pipeline.name} · {obj.name}" if self.show_pipeline else obj.name
+
+    show_pipeline = False
+
+
+def _stage_field(workspace: Workspace, *, required: bool = True) -> StageChoiceField:
+    field = StageChoiceField(
+        Stage.objects.for_workspace(workspace).select_related("pipeline").order_by("-pipeline__is_default", "order"),
+        required=required,
+    )
+    field.show_pipeline = len({s.pipeline_id for s in field.queryset}) > 1
+    return field
+
+
+def _members(workspace: Workspace) -> Any:
+    return Membership.objects.for_workspace(workspace).active()
+
+
+def _money(label: str, *, required: bool = False) -> forms.DecimalField:
+    return forms.DecimalField(
+        label=label, required=required, min_value=Decimal("0"), max_digits=14, decimal_places=2, localize=False
+    )
+
+
+class DealForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    company = UUIDChoiceField(Company.objects.none(), required=False)
+    owner = UUIDChoiceField(Membership.objects.none(), required=False)
+    stage = UUIDChoiceField(Stage.objects.none())
+    amount = _money("Amount", required=True)
+    probability = forms.DecimalField(
+        label="Probability (%)", required=False, min_value=0, max_value=100, max_digits=5, decimal_places=2
+    )
+    expected_close_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    source = forms.CharField(max_length=100, required=False)
+    lost_reason = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["company"].queryset = Company.objects.for_workspace(workspace).only("uuid", "name")
+        self.fields["owner"].queryset = _members(workspace)
+        self.fields["stage"] = _stage_field(workspace)
+
+
+class DealMoveForm(forms.Form):
+    stage = UUIDChoiceField(Stage.objects.none())
+
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["stage"] = _stage_field(workspace)
+
+
+class ActivityForm(forms.ModelForm):
+    occurred_at = forms.DateTimeField(
+        label="When", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    class Meta:
+        model = Activity
+        fields = ["kind", "direction", "occurred_at", "subject", "body"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 3})}
+
+    def clean_occurred_at(self) -> Any:
+        return self.cleaned_data.get("occurred_at") or timezone.now()
+
+
+class CompanyForm(forms.ModelForm):
+    owner = UUIDChoiceField(Membership.objects.none(), required=False)
+    annual_revenue = _money("Annual revenue")
+
+    class Meta:
+        model = Company
+        fields = ["name", "domain", "industry", "employees", "annual_revenue", "location", "owner"]
+
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = _members(workspace)
+
+
+class ContactForm(forms.ModelForm):
+    company = UUIDChoiceField(Company.objects.none(), required=False)
+
+    class Meta:
+        model = Contact
+        fields = ["first_name", "last_name", "email", "phone", "title", "company"]
+
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["company"].queryset = Company.objects.for_workspace(workspace).only("uuid", "name")
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    page = forms.IntegerField(required=False, min_value=1)
+
+
+CLOSE_PERIODS = [
+    ("", "Any time"),
+    ("this_quarter", "This quarter"),
+    ("next_quarter", "Next quarter"),
+    ("overdue", "Overdue (open, past close date)"),
+    ("custom", "Custom dates"),
+]
+SORTS = [
+    ("-amount", "Amount, largest first"),
+    ("amount", "Amount, smallest first"),
+    ("expected_close_date", "Close date, soonest first"),
+    ("-expected_close_date", "Close date, latest first"),
+    ("-created_at", "Newest first"),
+    ("title", "Title A–Z"),
+]
+
+
+class DealFilterForm(forms.Form):
+    """The deal list's GET filters. Unknown or foreign ids are field errors, never a 500."""
+
+    q = forms.CharField(required=False, max_length=100, label="Search")
+    owner = UUIDChoiceField(Membership.objects.none(), required=False, empty_label="Any owner")
+    team = UUIDChoiceField(Team.objects.none(), required=False, empty_label="Any team")
+    stage = UUIDChoiceField(Stage.objects.none(), required=False)
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Outcome.choices], required=False)
+    close = forms.ChoiceField(choices=CLOSE_PERIODS, required=False, label="Close period")
+    close_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    close_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    sort = forms.ChoiceField(choices=SORTS, required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.fields["owner"].queryset = _members(workspace)
+        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
+        self.fields["stage"] = _stage_field(workspace, required=False)
+        self.fields["stage"].empty_label = "Any stage"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("close_from"), data.get("close_to")
+        if start and end and start > end:
+            raise ValidationError({"close_to": "The end date is before the start date."})
+        return data
+
+    def close_range(self, today: date) -> tuple[date | None, date | None]:
+        """The expected-close window the filters ask for (fiscal quarters of the workspace)."""
+        period = self.cleaned_data.get("close")
+        if period == "this_quarter":
+            return self.workspace.fiscal_quarter_bounds(today)
+        if period == "next_quarter":
+            _, end = self.workspace.fiscal_quarter_bounds(today)
+            return self.workspace.fiscal_quarter_bounds(end + timedelta(days=1))
+        if period == "overdue":
+            return None, today - timedelta(days=1)
+        if period == "custom" or self.cleaned_data.get("close_from") or self.cleaned_data.get("close_to"):
+            return self.cleaned_data.get("close_from"), self.cleaned_data.get("close_to")
+        return None, None

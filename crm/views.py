@@ -1,0 +1,210 @@
+"""Pipeline board, deal list, deal page: server-rendered screens that HTMX makes quicker."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.forms import Form
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from crm import services
+from crm.forms import ActivityForm, DealFilterForm, DealForm, DealMoveForm
+from crm.models import Deal, Stage
+from crm.selectors import board_for_member, deal_get_for_member, deal_history_rows, deal_list_for_member
+from vectoros.http import WorkspaceRequest, render_screen, safe_next, workspace_view
+
+DEALS_PER_PAGE = 50
+_EDITABLE = ("title", "company", "owner", "stage", "amount", "probability", "expected_close_date", "source")
+_EDITABLE += ("lost_reason", "description")
+
+
+def _today(request: WorkspaceRequest) -> date:
+    return timezone.localtime(timezone.now(), request.workspace.tz).date()
+
+
+def apply_service_errors(form: Form, exc: ValidationError) -> None:
+    """Show a service's refusal beside the field it concerns (or above the form)."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
+    board = board_for_member(request.membership, today=_today(request))
+    return {"board": board, "move_stages": board.stages, "can_write": request.membership.can_write}
+
+
+@require_GET
+@workspace_view()
+def board(request: WorkspaceRequest) -> HttpResponse:
+    return render_screen(request, "crm/board.html", _board_context(request), partial="board")
+
+
+@require_POST
+@workspace_view()
+def deal_move(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
+    """Move a deal to another stage (history is recorded by the service). Board cards and the deal page use it."""
+    deal = deal_get_for_member(request.membership, deal_uuid)
+    form = DealMoveForm(request.POST, workspace=request.workspace)
+    status = 200
+    if form.is_valid():
+        try:
+            services.deal_move_to_stage(deal=deal, stage=form.cleaned_data["stage"], actor=request.membership)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+    if form.errors:
+        text = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        messages.error(request, f"{deal.title} was not moved: {text}")
+        status = 422
+    else:
+        messages.success(request, f"{deal.title} moved to {form.cleaned_data['stage'].name}.")
+    if request.htmx and request.POST.get("from") == "board":
+        context = _board_context(request)
+        return render_screen(request, "crm/board.html", context, partial="board", status=200)
+    fallback = reverse("crm:deal_detail", args=[request.workspace.slug, deal.uuid])
+    if request.htmx:
+        response = HttpResponse(status=status if status != 200 else 204)
+        response["HX-Redirect"] = safe_next(request, fallback)
+        return response
+    return redirect(safe_next(request, fallback))
+
+
+@require_GET
+@workspace_view()
+def deal_list(request: WorkspaceRequest) -> HttpResponse:
+    form = DealFilterForm(request.GET or None, workspace=request.workspace)
+    filters: dict[str, Any] = {}
+    close_range: tuple = (None, None)
+    if form.is_bound and form.is_valid():
+        filters, close_range = form.cleaned_data, form.close_range(_today(request))
+    deals = deal_list_for_member(request.membership, filters, close_range=close_range)
+    paginator = Paginator(deals, DEALS_PER_PAGE)
+    page = paginator.get_page(filters.get("page") or 1)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "total": paginator.count}
+    return render_screen(request, "crm/deal_list.html", context, partial="results")
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def deal_create(request: WorkspaceRequest) -> HttpResponse:
+    ws = request.workspace
+    initial = {"owner": request.membership.uuid}
+    first = Stage.objects.for_workspace(ws).filter(pipeline__is_default=True).order_by("order").first()
+    if first is not None:
+        initial["stage"] = first.uuid
+    form = DealForm(request.POST or None, workspace=ws, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        stage = data.pop("stage")
+        probability = data.get("probability")
+        try:
+            deal = services.deal_create(
+                workspace=ws,
+                actor=request.membership,
+                stage=stage,
+                probability_is_manual=probability is not None,
+                **data,
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Deal “{deal.title}” created.")
+            return redirect("crm:deal_detail", ws.slug, deal.uuid)
+    status = 422 if form.errors else 200
+    return render_screen(request, "crm/deal_form.html", {"form": form}, status=status)
+
+
+def _deal_context(request: WorkspaceRequest, deal: Deal) -> dict[str, Any]:
+    activities = deal.activities.select_related("owner").order_by("-occurred_at", "-id")[:100]
+    return {
+        "deal": deal,
+        "activities": activities,
+        "history": deal_history_rows(deal),
+        "activity_form": ActivityForm(),
+        "move_stages": Stage.objects.filter(pipeline_id=deal.pipeline_id).order_by("order"),
+        "contacts": deal.contacts.select_related("company").all(),
+        "can_write": request.membership.can_write,
+    }
+
+
+@require_GET
+@workspace_view()
+def deal_detail(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
+    deal = deal_get_for_member(request.membership, deal_uuid)
+    return render_screen(request, "crm/deal_detail.html", _deal_context(request, deal))
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
+    """Inline edit: under HTMX the details panel turns into this form and back; without JS a plain page."""
+    deal = deal_get_for_member(request.membership, deal_uuid)
+    initial = {name: getattr(deal, name) for name in _EDITABLE}
+    initial.update(
+        company=deal.company.uuid if deal.company else None,
+        owner=deal.owner.uuid if deal.owner else None,
+        stage=deal.stage.uuid,
+    )
+    form = DealForm(request.POST or None, workspace=request.workspace, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
+        if "probability" in changes:
+            changes["probability_is_manual"] = changes["probability"] is not None
+        try:
+            if changes:
+                deal = services.deal_update(deal=deal, actor=request.membership, changes=changes)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            deal = deal_get_for_member(request.membership, deal.uuid)
+            if request.htmx:
+                context = _deal_context(request, deal)
+                return render_screen(request, "crm/deal_detail.html", context, partial="saved")
+            messages.success(request, "Deal saved." if changes else "Nothing changed.")
+            return redirect("crm:deal_detail", request.workspace.slug, deal.uuid)
+    # htmx swaps only 2xx answers, so the form with its messages comes back as 200 there.
+    status = 422 if form.errors and not request.htmx else 200
+    context = {"form": form, "deal": deal}
+    return render_screen(request, "crm/deal_form.html", context, partial="deal-form", status=status)
+
+
+@require_POST
+@workspace_view()
+def activity_create(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
+    deal = deal_get_for_member(request.membership, deal_uuid)
+    form = ActivityForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.activity_log(
+                workspace=request.workspace,
+                actor=request.membership,
+                deal=deal,
+                kind=data["kind"],
+                subject=data["subject"],
+                body=data["body"],
+                direction=data["direction"],
+                occurred_at=data["occurred_at"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            if not request.htmx:
+                messages.success(request, "Activity logged.")
+                return redirect("crm:deal_detail", request.workspace.slug, deal.uuid)
+            form = ActivityForm()
+    context = {**_deal_context(request, deal), "activity_form": form}
+    status = 422 if form.errors and not request.htmx else 200
+    return render_screen(request, "crm/deal_detail.html", context, partial="activities", status=status)

@@ -1,0 +1,129 @@
+"""Companies and contacts: lists with search, detail pages, create and edit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_GET, require_http_methods
+
+from crm import services
+from crm.forms import CompanyForm, ContactForm, SearchForm
+from crm.models import Company, Contact, Deal
+from crm.selectors import company_list_for_workspace, contact_list_for_workspace, get_in_workspace
+from crm.views import apply_service_errors
+from vectoros.http import WorkspaceRequest, render_screen, workspace_view
+
+PER_PAGE = 50
+
+
+def _search(request: WorkspaceRequest) -> tuple[SearchForm, str, int]:
+    form = SearchForm(request.GET)
+    if form.is_valid():
+        return form, form.cleaned_data.get("q") or "", form.cleaned_data.get("page") or 1
+    return form, "", 1
+
+
+def _paged(request: WorkspaceRequest, items: Any, page_number: int) -> dict[str, Any]:
+    paginator = Paginator(items, PER_PAGE)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {"page": paginator.get_page(page_number), "total": paginator.count, "query": query.urlencode()}
+
+
+@require_GET
+@workspace_view()
+def company_list(request: WorkspaceRequest) -> HttpResponse:
+    form, q, page_number = _search(request)
+    context = {"form": form, **_paged(request, company_list_for_workspace(request.workspace, q=q), page_number)}
+    return render_screen(request, "crm/company_list.html", context, partial="results")
+
+
+@require_GET
+@workspace_view()
+def company_detail(request: WorkspaceRequest, company_uuid: str) -> HttpResponse:
+    company = get_in_workspace(Company, request.workspace, company_uuid)
+    context = {
+        "company": company,
+        "deals": Deal.objects.visible_to(request.membership)
+        .filter(company=company)
+        .select_related("stage", "owner")
+        .order_by("-created_at")[:100],
+        "contacts": company.contacts.order_by("last_name", "first_name")[:100],
+        "activities": company.activities.select_related("owner", "deal").order_by("-occurred_at")[:50],
+    }
+    return render_screen(request, "crm/company_detail.html", context)
+
+
+def _save(
+    request: WorkspaceRequest, form: CompanyForm | ContactForm, save: Any, instance_kw: str, instance: Any
+) -> Any:
+    if request.method != "POST" or not form.is_valid():
+        return None
+    fields = {name: form.cleaned_data[name] for name in form.fields}
+    try:
+        return save(workspace=request.workspace, **{instance_kw: instance}, **fields)
+    except ValidationError as exc:
+        apply_service_errors(form, exc)
+        return None
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def company_form(request: WorkspaceRequest, company_uuid: str | None = None) -> HttpResponse:
+    company = get_in_workspace(Company, request.workspace, company_uuid) if company_uuid else None
+    form = CompanyForm(request.POST or None, instance=company, workspace=request.workspace)
+    if company is not None and company.owner is not None and not form.is_bound:
+        form.initial["owner"] = company.owner.uuid
+    saved = _save(request, form, services.company_save, "company", company)
+    if saved is not None:
+        messages.success(request, f"{saved.name} saved.")
+        return redirect("crm:company_detail", request.workspace.slug, saved.uuid)
+    status = 422 if form.errors else 200
+    return render_screen(
+        request, "crm/record_form.html", {"form": form, "object": company, "kind": "company"}, status=status
+    )
+
+
+@require_GET
+@workspace_view()
+def contact_list(request: WorkspaceRequest) -> HttpResponse:
+    form, q, page_number = _search(request)
+    context = {"form": form, **_paged(request, contact_list_for_workspace(request.workspace, q=q), page_number)}
+    return render_screen(request, "crm/contact_list.html", context, partial="results")
+
+
+@require_GET
+@workspace_view()
+def contact_detail(request: WorkspaceRequest, contact_uuid: str) -> HttpResponse:
+    contact = get_in_workspace(Contact, request.workspace, contact_uuid)
+    context = {
+        "contact": contact,
+        "deals": Deal.objects.visible_to(request.membership)
+        .filter(contacts=contact)
+        .select_related("stage", "owner")
+        .order_by("-created_at")[:100],
+        "activities": contact.activities.select_related("owner", "deal").order_by("-occurred_at")[:50],
+    }
+    return render_screen(request, "crm/contact_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def contact_form(request: WorkspaceRequest, contact_uuid: str | None = None) -> HttpResponse:
+    contact = get_in_workspace(Contact, request.workspace, contact_uuid) if contact_uuid else None
+    form = ContactForm(request.POST or None, instance=contact, workspace=request.workspace)
+    if contact is not None and contact.company is not None and not form.is_bound:
+        form.initial["company"] = contact.company.uuid
+    saved = _save(request, form, services.contact_save, "contact", contact)
+    if saved is not None:
+        messages.success(request, f"{saved.full_name} saved.")
+        return redirect("crm:contact_detail", request.workspace.slug, saved.uuid)
+    status = 422 if form.errors else 200
+    return render_screen(
+        request, "crm/record_form.html", {"form": form, "object": contact, "kind": "contact"}, status=status
+    )

@@ -1,0 +1,68 @@
+"""Django admin for staff: workspaces, members, teams, invitations, API keys, pending jobs."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from tenancy.models import ApiKey, Invitation, Membership, PendingJob, Team, Workspace
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ["display_name", "email", "user", "role", "team", "is_active"]
+    raw_id_fields = ["user", "team"]
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "currency", "fiscal_year_start_month", "time_zone", "is_demo", "created_at"]
+    list_filter = ["is_demo", "currency"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["uuid"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "email", "workspace", "role", "team", "is_active", "user"]
+    list_filter = ["role", "is_active", "workspace"]
+    search_fields = ["display_name", "email", "user__email"]
+    raw_id_fields = ["user", "team"]
+    readonly_fields = ["uuid"]
+    list_select_related = ["workspace", "team", "user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "manager", "parent"]
+    list_filter = ["workspace"]
+    search_fields = ["name"]
+    raw_id_fields = ["manager", "parent"]
+    readonly_fields = ["uuid"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "workspace", "role", "team", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["role", "workspace"]
+    search_fields = ["email"]
+    readonly_fields = ["uuid", "token"]
+    raw_id_fields = ["team", "invited_by"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Only the hash is stored; a key cannot be read back here."""
+
+    list_display = ["name", "workspace", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["workspace"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["uuid", "prefix", "key_hash", "created_at", "last_used_at"]
+    raw_id_fields = ["created_by"]
+
+
+@admin.register(PendingJob)
+class PendingJobAdmin(admin.ModelAdmin):
+    list_display = ["key", "func", "created_at"]
+    search_fields = ["key", "func"]
