@@ -1,4 +1,15 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from forecasting import views
+
 app_name = "forecasting"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("latest/", views.latest, name="latest"),
+    path("run/", views.run_now, name="run"),
+    path("targets/", views.target_save, name="target_save"),
+    path("what-if/", views.what_if, name="what_if"),
+    path("history/", views.history, name="history"),
+]

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from django import forms
+
+from tenancy.models import Membership, Team, Workspace
+
+
+class DashboardFilterForm(forms.Form):
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
+    rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
+
+    def __init__(self, *args: object, workspace: Workspace, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
+        self.fields["rep"].queryset = Membership.objects.for_workspace(workspace)
+
+
+class TargetForm(forms.Form):
+    amount = forms.DecimalField(min_value=0, max_digits=16, decimal_places=2)
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
+    rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
+
+    def __init__(self, *args: object, workspace: Workspace, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
+        self.fields["rep"].queryset = Membership.objects.for_workspace(workspace)
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean()
+        if data.get("team") and data.get("rep"):
+            raise forms.ValidationError("Set a target for one team or one rep, not both.")
+        return data
+
+
+class WhatIfForm(forms.Form):
+    exclude = forms.CharField(required=False, help_text="Deal ids (UUIDs) to leave out, comma separated")
+    slip = forms.CharField(required=False, help_text="Deal ids (UUIDs) to slip, comma separated")
+    slip_days = forms.IntegerField(required=False, min_value=0, max_value=365, initial=30)
+    win_rate_scale = forms.FloatField(required=False, min_value=0.1, max_value=3.0, initial=1.0)
+    add_reps = forms.IntegerField(required=False, min_value=0, max_value=100, initial=0)
+    ramp_days = forms.IntegerField(required=False, min_value=1, max_value=365, initial=90)
+
+    @staticmethod
+    def _uuids(text: str) -> list[str]:
+        import uuid
+
+        out = []
+        for part in (text or "").replace("\n", ",").split(","):
+            part = part.strip()
+            if part:
+                try:
+                    out.append(str(uuid.UUID(part)))
+                except ValueError:
+                    raise forms.ValidationError(f"“{part}” is not a deal id.") from None
+        return out
+
+    def clean_exclude(self) -> list[str]:
+        return self._uuids(self.cleaned_data.get("exclude", ""))
+
+    def clean_slip(self) -> list[str]:
+        return self._uuids(self.cleaned_data.get("slip", ""))

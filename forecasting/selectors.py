@@ -1,0 +1,217 @@
+"""Reads that feed the forecasting screens."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+import numpy as np
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncMonth
+
+from crm.models import Deal, DealHistory, Outcome, Stage, StageKind, TrackedField
+from forecasting import charts
+from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
+from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
+from tenancy.models import Membership, Team, Workspace
+
+
+def latest_run(workspace: Workspace) -> ForecastRun | None:
+    return ForecastRun.objects.for_workspace(workspace).first()
+
+
+def target_for(workspace: Workspace, start: date, end: date, *, team: Team | None = None, owner=None) -> float | None:
+    found = (
+        Target.objects.for_workspace(workspace)
+        .filter(period_start=start, period_end=end, team=team, owner=owner)
+        .values_list("amount", flat=True)
+        .first()
+    )
+    return float(found) if found is not None else None
+
+
+def what_if_forecast(workspace: Workspace, run: ForecastRun, what_if: WhatIf, sims: int = 4000) -> dict[str, float]:
+    """The run's period under a scenario, as of now; nothing is stored."""
+    from django.utils import timezone
+
+    loaded, model = fit_as_of(workspace, timezone.now())
+    forecast = forecast_period(workspace, loaded, model, run.period_start, run.period_end, sims=sims, what_if=what_if)
+    return summary(forecast.result)
+
+
+def _owner_filter(qs, owner_ids: set[int] | None):
+    return qs if owner_ids is None else qs.filter(owner_id__in=owner_ids)
+
+
+def dashboard(
+    workspace: Workspace,
+    run: ForecastRun,
+    *,
+    team: Team | None,
+    rep: Membership | None,
+    owner_ids: set[int] | None,
+    scenario: dict[str, float] | None = None,
+) -> dict[str, object]:
+    """Numbers and the six figures of the forecast dashboard."""
+    pct = run.percentiles
+    scope_name = "Workspace"
+    if rep is not None:
+        pct = next((r for r in run.rollups.get("reps", []) if r["id"] == rep.uuid.hex), pct)
+        scope_name = rep.display_name
+    elif team is not None:
+        pct = next((t for t in run.rollups.get("teams", []) if t["id"] == team.uuid.hex), pct)
+        scope_name = team.name
+    target = target_for(workspace, run.period_start, run.period_end, team=team, owner=rep)
+    open_deals = _owner_filter(Deal.objects.for_workspace(workspace).open(), owner_ids)
+    open_value = float(open_deals.aggregate(v=Sum("amount"))["v"] or 0)
+    realised = float(
+        _owner_filter(Deal.objects.for_workspace(workspace), owner_ids)
+        .filter(outcome=Outcome.WON, closed_at__date__gte=run.period_start, closed_at__date__lte=run.period_end)
+        .aggregate(v=Sum("amount"))["v"]
+        or 0
+    )
+    remaining = None if target is None else max(target - realised, 0.0)
+    coverage = (open_value / remaining) if remaining else None
+    chance = None
+    if target is not None and run.histogram.get("edges") and scope_name == "Workspace":
+        edges, counts = np.array(run.histogram["edges"]), np.array(run.histogram["counts"])
+        centres = (edges[:-1] + edges[1:]) / 2
+        chance = float(counts[centres >= target].sum() / max(counts.sum(), 1))
+
+    scenarios = [("Base", pct)] + ([("What-if", scenario)] if scenario else [])
+
+    months_qs = (
+        _owner_filter(Deal.objects.for_workspace(workspace), owner_ids)
+        .filter(outcome=Outcome.WON, closed_at__isnull=False)
+        .annotate(m=TruncMonth("closed_at"))
+        .values("m")
+        .annotate(v=Sum("amount"))
+        .order_by("-m")[:12]
+    )
+    month_rows = sorted((r["m"].date(), float(r["v"])) for r in months_qs)
+    months = [m.strftime("%Y-%m") for m, _ in month_rows]
+    actuals = [v for _, v in month_rows]
+    projection = _projection(run, pct, realised)
+
+    stages = list(Stage.objects.for_workspace(workspace).filter(pipeline__is_default=True).order_by("order"))
+    open_by_stage = dict(open_deals.values_list("stage_id").annotate(v=Sum("amount")))
+    open_stages = [s for s in stages if s.kind == StageKind.OPEN and open_by_stage.get(s.id)]
+
+    bands = ["high", "medium", "low", "unlikely"]
+    band_rows = {
+        r["confidence"]: r
+        for r in _owner_filter_deals(DealForecast.objects.filter(run=run), owner_ids)
+        .values("confidence")
+        .annotate(v=Sum("deal__amount"), n=Count("id"))
+    }
+    funnel_names, funnel_counts, funnel_days = _funnel(workspace, stages, owner_ids)
+    return {
+        "pct": pct,
+        "scope_name": scope_name,
+        "target": target,
+        "realised": realised,
+        "open_value": open_value,
+        "coverage": coverage,
+        "chance": chance,
+        "scenario": scenario,
+        "charts": {
+            "scenarios": charts.scenario_bars(scenarios, target),
+            "distribution": charts.distribution(
+                run.histogram, run.percentiles, target if scope_name == "Workspace" else None
+            ),
+            "trend": charts.revenue_trend(months, actuals, projection),
+            "stages": charts.pipeline_by_stage(
+                [s.name for s in open_stages], [float(open_by_stage[s.id]) for s in open_stages]
+            ),
+            "health": charts.pipeline_health(
+                bands,
+                [float(band_rows.get(b, {}).get("v") or 0) for b in bands],
+                [int(band_rows.get(b, {}).get("n") or 0) for b in bands],
+            ),
+            "funnel": charts.funnel(funnel_names, funnel_counts, funnel_days),
+        },
+    }
+
+
+def _owner_filter_deals(qs, owner_ids: set[int] | None):
+    return qs if owner_ids is None else qs.filter(deal__owner_id__in=owner_ids)
+
+
+def _projection(run: ForecastRun, pct: dict[str, float], realised: float) -> list[tuple[str, float, float, float]]:
+    """Remaining forecast spread over the period's months (cumulative band on the last month)."""
+    months = []
+    day = run.period_start.replace(day=1)
+    while day <= run.period_end:
+        months.append(day.strftime("%Y-%m"))
+        day = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    as_of_month = run.as_of.strftime("%Y-%m")
+    future = [m for m in months if m >= as_of_month] or months[-1:]
+    share = 1 / len(future)
+    rest = {k: max(float(pct[k]) - realised, 0.0) * share for k in ("p10", "p50", "p90")}
+    return [(m, rest["p10"], rest["p50"], rest["p90"]) for m in future]
+
+
+def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | None):
+    open_stages = [s for s in stages if s.kind == StageKind.OPEN]
+    won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
+    order = {s.id: s.order for s in stages}
+    rows = (
+        DealHistory.objects.for_workspace(workspace)
+        .filter(field__in=[TrackedField.CREATED, TrackedField.STAGE])
+        .values_list("deal_id", "field", "new_value", "changed_at")
+        .order_by("deal_id", "changed_at", "id")
+    )
+    if owner_ids is not None:
+        rows = rows.filter(deal__owner_id__in=owner_ids)
+    furthest: dict[int, int] = {}
+    durations: dict[int, list[float]] = defaultdict(list)
+    last: dict[int, tuple[int, object]] = {}
+    for deal_id, field, value, at in rows:
+        stage_id = value.get("stage") if field == TrackedField.CREATED and isinstance(value, dict) else value
+        if stage_id not in order:
+            continue
+        if deal_id in last:
+            prev_stage, prev_at = last[deal_id]
+            durations[prev_stage].append((at - prev_at).total_seconds() / 86400)
+        last[deal_id] = (stage_id, at)
+        furthest[deal_id] = max(furthest.get(deal_id, -1), order[stage_id])
+    shown = [*open_stages, *([won_stage] if won_stage else [])]
+    counts = [sum(1 for f in furthest.values() if f >= s.order) for s in shown]
+    if won_stage is not None:
+        counts[-1] = sum(1 for d, f in furthest.items() if last[d][0] == won_stage.id)
+    days = [float(np.median(durations[s.id])) if durations.get(s.id) else None for s in shown]
+    return [s.name for s in shown], counts, days
+
+
+def past_runs_vs_actuals(workspace: Workspace, limit: int = 60) -> list[dict[str, object]]:
+    """Past runs of periods that are over, each beside what actually landed."""
+    from django.utils import timezone
+
+    today = timezone.now().astimezone(workspace.tz).date()
+    runs = list(ForecastRun.objects.for_workspace(workspace).filter(period_end__lt=today)[:limit])
+    actual_cache: dict[tuple[date, date], float] = {}
+    out = []
+    for run in runs:
+        key = (run.period_start, run.period_end)
+        if key not in actual_cache:
+            actual_cache[key] = float(
+                Deal.objects.for_workspace(workspace)
+                .filter(outcome=Outcome.WON, closed_at__date__gte=key[0], closed_at__date__lte=key[1])
+                .aggregate(v=Sum("amount"))["v"]
+                or 0
+            )
+        actual = actual_cache[key]
+        out.append({"run": run, "actual": actual, "inside": run.p10 <= actual <= run.p90})
+    return out
+
+
+def backtests(workspace: Workspace) -> dict[str, object]:
+    rows = list(BacktestResult.objects.for_workspace(workspace))
+    errors = [r.abs_pct_error for r in rows if r.abs_pct_error is not None]
+    signed = [(r.forecast.get("p50", 0) - r.actual) / r.actual * 100 for r in rows if r.actual]
+    return {
+        "rows": rows,
+        "coverage": (sum(r.in_p10_p90 for r in rows) / len(rows)) if rows else None,
+        "mean_abs_pct_error": float(np.mean(errors)) if errors else None,
+        "bias_pct": float(np.mean(signed)) if signed else None,
+    }
