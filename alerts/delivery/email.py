@@ -1,0 +1,111 @@
+"""Email digests: the top alerts of each member, daily or weekly as they chose, text and HTML."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from alerts import selectors
+from alerts.delivery import outbox
+from alerts.delivery.outbox import DeliveryError
+from alerts.links import absolute, deal_url
+from alerts.models import Channel, Delivery, DigestFrequency, NotificationPreference, Priority
+from tenancy.models import Membership
+
+DIGEST_SIZE = 10
+
+
+def period_key(frequency: str, now: datetime) -> str:
+    if frequency == DigestFrequency.DAILY:
+        return now.date().isoformat()
+    year, week, _ = now.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _members_for(frequency: str) -> list[tuple[Membership, int]]:
+    """Members with a login and an email who chose this frequency (weekly is the default)."""
+    prefs = {p.membership_id: p for p in NotificationPreference.objects.all()}
+    members = Membership.objects.active().filter(user__isnull=False, user__is_active=True).exclude(email="")
+    chosen = []
+    for member in members.select_related("workspace", "user"):
+        pref = prefs.get(member.id)
+        digest = pref.digest if pref else DigestFrequency.WEEKLY
+        if digest == frequency:
+            chosen.append((member, pref.min_priority if pref else Priority.MEDIUM))
+    return chosen
+
+
+def render_digest(member: Membership, alerts: list, frequency: str) -> dict[str, str]:
+    workspace = member.workspace
+    items = [
+        {
+            "alert": a,
+            "priority": Priority(a.priority).label,
+            "url": deal_url(workspace.slug, a.deal.uuid)
+            if a.deal_id
+            else absolute(reverse("alerts:list", args=[workspace.slug])),
+        }
+        for a in alerts
+    ]
+    context = {
+        "member": member,
+        "workspace": workspace,
+        "items": items,
+        "frequency": frequency,
+        "list_url": absolute(reverse("alerts:list", args=[workspace.slug])),
+        "preferences_url": absolute(reverse("alerts:preferences", args=[workspace.slug])),
+    }
+    count = len(items)
+    return {
+        "to": member.email,
+        "subject": f"[{workspace.name}] {count} alert{'s' if count != 1 else ''} need your attention",
+        "text": render_to_string("alerts/email/digest.txt", context),
+        "html": render_to_string("alerts/email/digest.html", context),
+    }
+
+
+def digests_enqueue(*, frequency: str, now: datetime) -> int:
+    """One digest per member for this day/week (idempotency key per member and period); members
+    with nothing to report get none. Returns how many new digests were queued."""
+    key_period = period_key(frequency, now)
+    rows = []
+    for member, min_priority in _members_for(frequency):
+        key = f"digest:{member.id}:{frequency}:{key_period}"
+        if Delivery.objects.filter(idempotency_key=key).exists():
+            continue
+        alerts = selectors.digest_alerts(member, today=now.date(), min_priority=min_priority, limit=DIGEST_SIZE)
+        if not alerts:
+            continue
+        rows.append(
+            Delivery(
+                workspace=member.workspace,
+                channel=Channel.EMAIL,
+                membership=member,
+                event_type=f"digest.{frequency}",
+                idempotency_key=key,
+                payload=render_digest(member, alerts, frequency),
+            )
+        )
+    return outbox.enqueue(rows)
+
+
+def send(delivery: Delivery) -> None:
+    payload = delivery.payload
+    message_id = hashlib.sha256(delivery.idempotency_key.encode()).hexdigest()[:32]
+    message = EmailMultiAlternatives(
+        subject=payload["subject"],
+        body=payload["text"],
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[payload["to"]],
+        headers={"Message-ID": f"<{message_id}@vectoros>", "X-VectorOS-Idempotency-Key": delivery.idempotency_key},
+    )
+    message.attach_alternative(payload["html"], "text/html")
+    try:
+        message.send(fail_silently=False)
+    except (OSError, Exception) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None

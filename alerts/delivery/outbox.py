@@ -1,0 +1,198 @@
+"""The delivery outbox: every message (email digest, Slack post, webhook call) is a Delivery row.
+
+Exactly once, the way healthchecks' `sendalerts` does it:
+- creating a delivery is idempotent (`idempotency_key` is unique; a second insert does nothing);
+- a worker claims a row with a conditional UPDATE (pending → sending) committed before it sends, so
+  two workers never both send it;
+- after sending, the row becomes "sent" (only if still "sending" under this claim).
+A worker killed between claiming and recording leaves the row "sending". When its lease runs out,
+a webhook goes back to "pending" and is sent again with the same `webhook-id` (Standard Webhooks
+receivers drop ids they have seen); an email or Slack post, which no receiver can de-duplicate, is
+marked "unknown" and never sent again: at most once rather than a possible duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from alerts.models import Alert, AlertSettings, Channel, Delivery, DeliveryStatus, Priority, WebhookEndpoint
+from tenancy.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+LEASE = timedelta(minutes=10)
+
+
+class DeliveryError(Exception):
+    """A send that failed; `permanent` ones are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 2 min, 8 min, 32 min, ~2 h after the 1st..5th failed attempt."""
+    return timedelta(seconds=30 * 4 ** max(attempts - 1, 0))
+
+
+def alert_payload(alert: Alert, event_type: str) -> dict[str, Any]:
+    from alerts.links import deal_url
+
+    deal = alert.deal
+    return {
+        "type": event_type,
+        "timestamp": timezone.now().isoformat(),
+        "data": {
+            "id": str(alert.uuid),
+            "kind": alert.kind,
+            "priority": Priority(alert.priority).label.lower(),
+            "status": alert.status,
+            "seen": alert.seen,
+            "why": alert.why,
+            "next_step": alert.next_step,
+            "revenue_at_risk": str(alert.revenue_at_risk),
+            "deal": None
+            if deal is None
+            else {"id": str(deal.uuid), "title": deal.title, "url": deal_url(alert.workspace.slug, deal.uuid)},
+        },
+    }
+
+
+def enqueue(rows: list[Delivery]) -> int:
+    """Insert deliveries, skipping any whose idempotency key exists; wake the sender after commit."""
+    if not rows:
+        return 0
+    keys = [r.idempotency_key for r in rows]
+    before = set(Delivery.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    transaction.on_commit(_wake_sender)
+    return len(set(keys) - before)
+
+
+def _wake_sender() -> None:
+    from django_q.tasks import async_task
+
+    async_task("alerts.tasks.deliver_pending", task_name="alerts.deliver")
+
+
+def alerts_changed(
+    *,
+    workspace: Workspace,
+    settings_row: AlertSettings,
+    created: list[int],
+    resolved: list[int],
+    escalated: list[int],
+    **_: Any,
+) -> None:
+    """Queue the webhook events and Slack posts that a monitor pass calls for."""
+    endpoints = list(WebhookEndpoint.objects.filter(workspace=workspace, is_active=True, send_alert_events=True))
+    slack = settings_row.slack_enabled and bool(settings_row.slack_webhook_url)
+    if not endpoints and not slack:
+        return
+    events = [("alert.created", created), ("alert.resolved", resolved), ("alert.escalated", escalated)]
+    wanted = {i for _, ids in events for i in ids}
+    alerts = {a.id: a for a in Alert.objects.filter(id__in=wanted).select_related("deal", "workspace")}
+    rows: list[Delivery] = []
+    for event_type, ids in events:
+        for alert_id in ids:
+            alert = alerts[alert_id]
+            payload = alert_payload(alert, event_type)
+            suffix = f":{alert.priority}" if event_type == "alert.escalated" else ""
+            for endpoint in endpoints:
+                rows.append(
+                    Delivery(
+                        workspace=workspace,
+                        channel=Channel.WEBHOOK,
+                        endpoint=endpoint,
+                        alert=alert,
+                        event_type=event_type,
+                        idempotency_key=f"webhook:{endpoint.uuid}:{event_type}:{alert.uuid}{suffix}",
+                        payload=payload,
+                    )
+                )
+            if slack and event_type != "alert.resolved" and alert.priority == Priority.CRITICAL:
+                rows.append(
+                    Delivery(
+                        workspace=workspace,
+                        channel=Channel.SLACK,
+                        alert=alert,
+                        event_type="alert.critical",
+                        idempotency_key=f"slack:{alert.uuid}:critical",
+                        payload=payload,
+                    )
+                )
+    enqueue(rows)
+
+
+def _sender(channel: str):
+    from alerts.delivery import email, slack, webhooks
+
+    return {Channel.EMAIL: email.send, Channel.SLACK: slack.send, Channel.WEBHOOK: webhooks.send}[channel]
+
+
+def recover_stuck(now: datetime) -> int:
+    """Rows left "sending" by a worker that died: webhooks retried (same id), the rest marked unknown."""
+    stuck = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - LEASE)
+    retried = stuck.filter(channel=Channel.WEBHOOK, attempts__lt=MAX_ATTEMPTS).update(
+        status=DeliveryStatus.PENDING, next_attempt_at=now, last_error="worker stopped mid-send; retrying"
+    )
+    stuck.update(status=DeliveryStatus.UNKNOWN, last_error="worker stopped mid-send; not re-sent")
+    return retried
+
+
+def claim(delivery_id: int, now: datetime) -> bool:
+    """pending → sending, for exactly one worker (a conditional UPDATE, committed before sending)."""
+    return bool(
+        Delivery.objects.filter(id=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now).update(
+            status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    )
+
+
+def deliver_one(delivery_id: int, now: datetime | None = None) -> str | None:
+    """Claim and send one delivery; returns its new status, or None when another worker has it."""
+    now = now or timezone.now()
+    if not claim(delivery_id, now):
+        return None
+    delivery = Delivery.objects.select_related("endpoint", "workspace").get(id=delivery_id)
+    mine = Delivery.objects.filter(id=delivery_id, status=DeliveryStatus.SENDING, claimed_at=now)
+    try:
+        _sender(delivery.channel)(delivery)
+    except DeliveryError as exc:
+        give_up = exc.permanent or delivery.attempts >= MAX_ATTEMPTS
+        wait = timedelta(seconds=exc.retry_after) if exc.retry_after else backoff(delivery.attempts)
+        mine.update(
+            status=DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING,
+            next_attempt_at=now + wait,
+            last_error=str(exc)[:500],
+        )
+        logger.info("delivery %s failed (%s): %s", delivery.idempotency_key, delivery.attempts, exc)
+        return DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING
+    mine.update(status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")
+    return DeliveryStatus.SENT
+
+
+def deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """Send every due delivery once. Safe to run in several workers at the same time."""
+    now = now or timezone.now()
+    recover_stuck(now)
+    ids = list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    counts: dict[str, int] = {}
+    for delivery_id in ids:
+        status = deliver_one(delivery_id, now)
+        if status is not None:
+            counts[status] = counts.get(status, 0) + 1
+    return counts

@@ -1,0 +1,211 @@
+"""The monitors' rules: plain functions over arrays of deal facts. No Django here.
+
+Each detector takes a `DealFacts` (one NumPy array per fact, one slot per open deal) and the
+workspace's `Thresholds`, and returns a `Finding`: which deals it flags and how severe (0-1) each is.
+Missing facts are NaN and never flag a deal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    stale_days: float = 14
+    stall_percentile: float = 75
+    stall_min_samples: int = 8
+    slip_min_pushes: int = 2
+    slip_past_due_days: float = 1
+    engagement_recent_days: float = 14
+    engagement_baseline_days: float = 42
+    engagement_drop_ratio: float = 0.35
+    engagement_min_baseline: int = 4
+    ghost_days: float = 14
+    ghost_min_outbound: int = 3
+    model_drop: float = 0.15
+    model_low_probability: float = 0.2
+    model_large_quantile: float = 0.75
+    single_thread_max_contacts: int = 1
+    coverage_ratio: float = 3.0
+    forecast_drop_share: float = 0.1
+    # Priority cut-offs on score / (the workspace's median expected deal value).
+    critical_score: float = 2.5
+    high_score: float = 1.0
+    medium_score: float = 0.35
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, object] | None) -> Thresholds:
+        """Known keys override the defaults; unknown keys are ignored; bad values raise ValueError."""
+        known = {f.name: f.type for f in fields(cls)}
+        clean: dict[str, float | int] = {}
+        for key, value in (values or {}).items():
+            if key not in known:
+                continue
+            number = float(value)  # type: ignore[arg-type]
+            if not np.isfinite(number) or number < 0:
+                raise ValueError(f"{key} must be a non-negative number")
+            clean[key] = int(number) if known[key] == "int" else number
+        return cls(**clean)  # type: ignore[arg-type]
+
+
+@dataclass
+class DealFacts:
+    """Facts about open deals as of one moment; every array has one slot per deal."""
+
+    deal_id: np.ndarray  # int64
+    amount: np.ndarray
+    stage_id: np.ndarray  # int64
+    stage_probability: np.ndarray  # 0-1, the stage's default
+    win_probability: np.ndarray  # 0-1 from the scoring model, NaN without one
+    previous_win_probability: np.ndarray  # at the previous monitor run, NaN when unknown
+    age_days: np.ndarray
+    days_in_stage: np.ndarray
+    stage_norm_days: np.ndarray  # the stage's percentile of completed durations, NaN when too few
+    days_since_activity: np.ndarray  # NaN when never
+    recent_activities: np.ndarray
+    earlier_activities: np.ndarray
+    days_since_inbound: np.ndarray  # NaN when never
+    recent_outbound: np.ndarray
+    recent_inbound: np.ndarray
+    slip_count: np.ndarray
+    slip_days: np.ndarray
+    days_past_due: np.ndarray  # as-of date minus expected close; NaN without a date
+    contact_count: np.ndarray  # NaN when the workspace records no contacts on deals
+    days_to_period_end: np.ndarray  # to the end of the quarter the deal is due in (this one when overdue)
+
+    def __len__(self) -> int:
+        return len(self.deal_id)
+
+    @classmethod
+    def empty(cls) -> DealFacts:
+        return cls(**{f.name: np.zeros(0) for f in fields(cls)})
+
+    def take(self, index: np.ndarray) -> DealFacts:
+        return DealFacts(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+@dataclass
+class Finding:
+    flagged: np.ndarray  # bool
+    severity: np.ndarray  # 0-1, zero where not flagged
+
+    @classmethod
+    def of(cls, flagged: np.ndarray, severity: np.ndarray) -> Finding:
+        flagged = np.asarray(flagged, dtype=bool)
+        return cls(flagged, np.where(flagged, np.clip(np.nan_to_num(severity), 0.05, 1.0), 0.0))
+
+
+def _gt(a: np.ndarray, b: float | np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(a, nan=-np.inf) > b
+
+
+def stale(f: DealFacts, t: Thresholds) -> Finding:
+    """No activity for `stale_days`, or never any once the deal is older than that."""
+    idle = np.where(np.isnan(f.days_since_activity), f.age_days, f.days_since_activity)
+    flagged = _gt(idle, t.stale_days)
+    return Finding.of(flagged, 0.5 + 0.5 * (idle - t.stale_days) / (2 * t.stale_days))
+
+
+def stalled(f: DealFacts, t: Thresholds) -> Finding:
+    """In the current stage longer than the workspace usually takes to leave it."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = f.days_in_stage / f.stage_norm_days
+    flagged = _gt(ratio, 1.0) & _gt(f.stage_norm_days, 0.0)
+    return Finding.of(flagged, 0.5 + (ratio - 1.0) / 2)
+
+
+def slipping(f: DealFacts, t: Thresholds) -> Finding:
+    """Close date pushed out again (and again), or past due while still open."""
+    pushed = f.slip_count >= t.slip_min_pushes
+    overdue = _gt(f.days_past_due, t.slip_past_due_days - 1e-9)
+    severity = np.maximum(
+        np.where(pushed, 0.3 + 0.15 * f.slip_count + f.slip_days / 180, 0),
+        np.where(overdue, 0.6 + np.nan_to_num(f.days_past_due) / 60, 0),
+    )
+    return Finding.of(pushed | overdue, severity)
+
+
+def engagement(f: DealFacts, t: Thresholds) -> Finding:
+    """Recent activity rate well below the deal's own earlier rate, or replies stopping (ghosting)."""
+    recent_rate = f.recent_activities / t.engagement_recent_days
+    earlier_rate = f.earlier_activities / t.engagement_baseline_days
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(earlier_rate > 0, recent_rate / earlier_rate, np.nan)
+    decaying = (f.earlier_activities >= t.engagement_min_baseline) & (
+        np.nan_to_num(ratio, nan=np.inf) < t.engagement_drop_ratio
+    )
+    ghosting = (
+        ~np.isnan(f.days_since_inbound)
+        & _gt(f.days_since_inbound, t.ghost_days)
+        & (f.recent_outbound >= t.ghost_min_outbound)
+    )
+    severity = np.maximum(np.where(decaying, 1.0 - np.nan_to_num(ratio), 0), np.where(ghosting, 0.8, 0))
+    return Finding.of(decaying | ghosting, severity)
+
+
+def model_risk(f: DealFacts, t: Thresholds) -> Finding:
+    """Win probability dropped sharply since the last run, or is low on a large deal. Silent without a model."""
+    p, before = f.win_probability, f.previous_win_probability
+    dropped = _gt(before - p, t.model_drop)
+    if np.isnan(p).all():
+        return Finding.of(np.zeros(len(f), bool), np.zeros(len(f)))
+    large = f.amount >= np.quantile(f.amount, t.model_large_quantile) if len(f) else np.zeros(0, bool)
+    low = ~np.isnan(p) & (np.nan_to_num(p, nan=1.0) < t.model_low_probability) & large
+    severity = np.maximum(np.nan_to_num(before - p) * 2, np.where(low, 1.0 - np.nan_to_num(p), 0))
+    return Finding.of(dropped | low, severity)
+
+
+def single_threaded(f: DealFacts, t: Thresholds) -> Finding:
+    """At most one contact involved on a deal above the workspace's median amount."""
+    if not len(f) or np.isnan(f.contact_count).all():
+        return Finding.of(np.zeros(len(f), bool), np.zeros(len(f)))
+    median = float(np.median(f.amount))
+    flagged = (np.nan_to_num(f.contact_count, nan=np.inf) <= t.single_thread_max_contacts) & (f.amount > median)
+    return Finding.of(flagged, np.full(len(f), 0.4))
+
+
+DETECTORS: dict[str, Callable[[DealFacts, Thresholds], Finding]] = {
+    "stale": stale,
+    "stalled": stalled,
+    "slipping": slipping,
+    "engagement": engagement,
+    "model_risk": model_risk,
+    "single_threaded": single_threaded,
+}
+
+
+def run_all(f: DealFacts, t: Thresholds, kinds: list[str] | None = None) -> dict[str, Finding]:
+    return {kind: DETECTORS[kind](f, t) for kind in kinds or list(DETECTORS)}
+
+
+@dataclass(frozen=True)
+class CoverageCheck:
+    flagged: bool
+    coverage: float
+    open_pipeline: float
+    remaining_target: float
+
+
+def coverage(*, open_pipeline: float, target: float, won: float, t: Thresholds) -> CoverageCheck:
+    """Open pipeline due this period over what is left of its target, below `coverage_ratio`."""
+    remaining = max(target - won, 0.0)
+    if remaining <= 0:
+        return CoverageCheck(False, float("inf"), open_pipeline, 0.0)
+    ratio = open_pipeline / remaining
+    return CoverageCheck(ratio < t.coverage_ratio, ratio, open_pipeline, remaining)
+
+
+def forecast_drop(*, p50_now: float, p50_before: float, t: Thresholds) -> tuple[bool, float]:
+    """The forecast's P50 fell by more than `forecast_drop_share` (returns the share it fell by)."""
+    if p50_before <= 0:
+        return False, 0.0
+    share = (p50_before - p50_now) / p50_before
+    return share > t.forecast_drop_share, share

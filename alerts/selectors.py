@@ -1,0 +1,121 @@
+"""Reads that feed the alert screens, digests and the relevance page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from alerts.models import ACTIVE_STATUSES, Alert, AlertKind, AlertStatus, Priority
+from crm.models import Activity, Deal, DealHistory, TrackedField
+from tenancy.models import Membership, Workspace
+
+ACTION_WINDOW = timedelta(days=7)
+
+
+def alerts_for_member(
+    membership: Membership,
+    *,
+    today: date,
+    status: str = "attention",
+    kind: str = "",
+    min_priority: int | None = None,
+) -> QuerySet[Alert]:
+    """The member's alerts (their deals and their team's; workspace-level ones for those who see all)."""
+    qs = Alert.objects.visible_to(membership).select_related("deal", "deal__owner", "deal__stage")
+    if status == "attention":
+        qs = qs.needing_attention(today)
+    elif status == "active":
+        qs = qs.filter(status__in=ACTIVE_STATUSES)
+    elif status:
+        qs = qs.filter(status=status)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if min_priority:
+        qs = qs.filter(priority__gte=min_priority)
+    return qs.order_by("-priority", "-score", "-first_seen_at")
+
+
+def badge_count(membership: Membership, *, today: date) -> int:
+    return Alert.objects.visible_to(membership).needing_attention(today).count()
+
+
+def deal_alerts(deal: Deal) -> QuerySet[Alert]:
+    return Alert.objects.filter(deal=deal, status__in=ACTIVE_STATUSES).order_by("-priority", "-score")
+
+
+def get_alert_for_member(membership: Membership, alert_uuid) -> Alert:
+    """The alert if this member may see it; 404 for anything else (another workspace's, a hidden deal's)."""
+    from django.http import Http404
+
+    alert = Alert.objects.visible_to(membership).select_related("deal").filter(uuid=alert_uuid).first()
+    if alert is None:
+        raise Http404("No such alert")
+    return alert
+
+
+@dataclass(frozen=True)
+class KindRelevance:
+    kind: str
+    label: str
+    raised: int
+    acted_on: int
+    not_useful: int
+
+    @property
+    def acted_share(self) -> float | None:
+        return self.acted_on / self.raised if self.raised else None
+
+    @property
+    def not_useful_share(self) -> float | None:
+        return self.not_useful / self.raised if self.raised else None
+
+
+def relevance_by_kind(workspace: Workspace, *, since: datetime, until: datetime) -> list[KindRelevance]:
+    """Per kind, of the deal alerts first raised in [since, until): how many led to action within 7 days
+    (an activity logged, or the stage or close date changed) and how many were dismissed as not useful."""
+    window_end = OuterRef("first_seen_at") + ACTION_WINDOW
+    activity = Activity.objects.filter(
+        deal_id=OuterRef("deal_id"), occurred_at__gte=OuterRef("first_seen_at"), occurred_at__lte=window_end
+    )
+    change = DealHistory.objects.filter(
+        deal_id=OuterRef("deal_id"),
+        field__in=[TrackedField.STAGE, TrackedField.EXPECTED_CLOSE_DATE, TrackedField.OUTCOME],
+        changed_at__gte=OuterRef("first_seen_at"),
+        changed_at__lte=window_end,
+    )
+    rows = (
+        Alert.objects.for_workspace(workspace)
+        .filter(deal__isnull=False, first_seen_at__gte=since, first_seen_at__lt=until)
+        .values("kind")
+        .annotate(
+            raised=Count("id"),
+            acted_on=Count("id", filter=Q(Exists(activity)) | Q(Exists(change))),
+            not_useful=Count("id", filter=Q(not_useful=True)),
+        )
+        .order_by()
+    )
+    found = {r["kind"]: r for r in rows}
+    return [
+        KindRelevance(
+            kind=str(kind),
+            label=kind.label,
+            raised=found.get(kind, {}).get("raised", 0),
+            acted_on=found.get(kind, {}).get("acted_on", 0),
+            not_useful=found.get(kind, {}).get("not_useful", 0),
+        )
+        for kind in AlertKind
+        if kind not in {AlertKind.COVERAGE, AlertKind.FORECAST_DROP, AlertKind.MODEL_DRIFT}
+    ]
+
+
+def digest_alerts(membership: Membership, *, today: date, min_priority: int, limit: int = 10) -> list[Alert]:
+    return list(alerts_for_member(membership, today=today, min_priority=min_priority)[:limit])
+
+
+def priority_label(value: int) -> str:
+    return Priority(value).label
+
+
+__all__ = ["AlertStatus", "alerts_for_member", "badge_count", "deal_alerts", "relevance_by_kind"]

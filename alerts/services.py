@@ -1,0 +1,332 @@
+"""Writes of the alerts app: a monitor pass, people's responses to alerts, settings and preferences."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import Counter
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from alerts import detectors, pipeline_checks, priority
+from alerts.delivery import outbox
+from alerts.detectors import Thresholds
+from alerts.facts import load_facts
+from alerts.messages import describe
+from alerts.models import (
+    DEAL_KINDS,
+    Alert,
+    AlertKind,
+    AlertSettings,
+    AlertStatus,
+    DigestFrequency,
+    MonitorRun,
+    NotificationPreference,
+    Priority,
+    WebhookEndpoint,
+)
+from tenancy.models import Membership, Workspace
+
+
+def alert_settings_get(*, workspace: Workspace | int) -> AlertSettings:
+    workspace_id = workspace if isinstance(workspace, int) else workspace.id
+    found, _ = AlertSettings.objects.get_or_create(workspace_id=workspace_id)
+    return found
+
+
+def thresholds_for(settings_row: AlertSettings) -> Thresholds:
+    try:
+        return Thresholds.from_dict(settings_row.thresholds)
+    except (TypeError, ValueError):
+        return Thresholds()  # a hand-edited bad value must not stop the monitors
+
+
+def _win_probabilities(workspace_id: int) -> dict[int, float]:
+    try:
+        from scoring.selectors import deal_win_probabilities
+    except ImportError:
+        return {}
+    return deal_win_probabilities(workspace_id, None) or {}
+
+
+def _lock_workspace(workspace_id: int) -> None:
+    """One monitor pass per workspace at a time (the lock ends with the transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [(zlib.crc32(b"alerts.monitors") << 31) + workspace_id])
+
+
+def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict[str, Any]:
+    """One pass of every detector over the workspace's open deals: create, update and resolve alerts.
+
+    Idempotent: a second pass over unchanged data creates nothing and resolves nothing.
+    """
+    started = time.perf_counter()
+    now = as_of or timezone.now()
+    settings_row = alert_settings_get(workspace=workspace)
+    thresholds = thresholds_for(settings_row)
+    win = _win_probabilities(workspace.id)
+    with transaction.atomic():
+        _lock_workspace(workspace.id)
+        last_run = MonitorRun.objects.filter(workspace=workspace, as_of__lt=now).first()
+        loaded = load_facts(
+            workspace,
+            now,
+            thresholds,
+            win_probabilities=win,
+            previous_win_probabilities=last_run.win_probabilities if last_run else None,
+        )
+        wanted = evaluate(loaded, thresholds)
+        stats = _apply(workspace, now, wanted, loaded, thresholds)
+        for kind, found in pipeline_checks.run(workspace, now, thresholds, settings_row, loaded.all_deals).items():
+            _apply_workspace_alert(workspace, now, kind, found, stats)
+        MonitorRun.objects.create(
+            workspace=workspace,
+            as_of=now,
+            stats={k: v for k, v in stats.items() if k != "new_alert_ids"},
+            win_probabilities={str(k): v for k, v in win.items()},
+        )
+        outbox.alerts_changed(workspace=workspace, settings_row=settings_row, **stats)
+    by_kind = Counter()
+    by_priority = Counter()
+    for kind, prio in Alert.objects.for_workspace(workspace).active().values_list("kind", "priority"):
+        by_kind[kind] += 1
+        by_priority[Priority(prio).label] += 1
+    return {
+        "deals_checked": len(loaded.snapshots),
+        "alerts": {"created": len(stats["created"]), "updated": stats["updated"], "resolved": len(stats["resolved"])},
+        "by_kind": dict(sorted(by_kind.items())),
+        "by_priority": {p.label: by_priority.get(p.label, 0) for p in sorted(Priority, reverse=True)},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def evaluate(loaded, thresholds: Thresholds) -> dict[tuple[int, str], dict[str, Any]]:
+    """The alerts the facts call for: {(deal_id, kind): fields}. Used by the monitors and the backtest."""
+    f = loaded.facts
+    if not len(f):
+        return {}
+    findings = detectors.run_all(f, thresholds)
+    signals = np.sum([finding.flagged for finding in findings.values()], axis=0)
+    reference = priority.reference_value(f.amount, f.win_probability, f.stage_probability)
+    wanted: dict[tuple[int, str], dict[str, Any]] = {}
+    for kind, finding in findings.items():
+        idx = np.flatnonzero(finding.flagged)
+        if not len(idx):
+            continue
+        ranked = priority.rank(
+            amount=f.amount[idx],
+            win_probability=f.win_probability[idx],
+            stage_probability=f.stage_probability[idx],
+            severity=finding.severity[idx],
+            days_to_period_end=f.days_to_period_end[idx],
+            reference_value=reference,
+            thresholds=thresholds,
+            signals=signals[idx],
+        )
+        for j, i in enumerate(idx):
+            wanted[(int(f.deal_id[i]), kind)] = {
+                "index": int(i),
+                "priority": int(ranked.priority[j]),
+                "score": float(ranked.score[j]),
+                "revenue_at_risk": float(ranked.revenue_at_risk[j]),
+            }
+    return wanted
+
+
+def _apply(workspace: Workspace, now: datetime, wanted: dict, loaded, thresholds: Thresholds) -> dict[str, Any]:
+    """Create the wanted alerts that are missing, refresh those that exist, resolve the rest."""
+    existing = {
+        (a.deal_id, a.kind): a
+        for a in Alert.objects.for_workspace(workspace).active().filter(deal__isnull=False, kind__in=DEAL_KINDS)
+    }
+    created: list[Alert] = []
+    changed: list[Alert] = []
+    unchanged: list[int] = []
+    escalated: list[int] = []
+    f = loaded.facts
+    for (deal_id, kind), fields in wanted.items():
+        i = fields["index"]
+        snapshot = loaded.snapshots[i]
+        seen, why, next_step, details = describe(kind, f, i, loaded.stage_names.get(snapshot.stage_id, ""), thresholds)
+        values = {
+            "priority": fields["priority"],
+            "score": round(fields["score"], 2),
+            "revenue_at_risk": Decimal(str(round(fields["revenue_at_risk"], 2))),
+            "seen": seen,
+            "why": why,
+            "next_step": next_step,
+            "details": details,
+        }
+        alert = existing.pop((deal_id, kind), None)
+        if alert is None:
+            created.append(
+                Alert(workspace=workspace, deal_id=deal_id, kind=kind, first_seen_at=now, last_seen_at=now, **values)
+            )
+            continue
+        dirty = any(getattr(alert, k) != v for k, v in values.items())
+        if alert.status == AlertStatus.SNOOZED and alert.snoozed_until and alert.snoozed_until <= now.date():
+            alert.status, alert.snoozed_until, dirty = AlertStatus.OPEN, None, True
+        if values["priority"] > alert.priority:
+            escalated.append(alert.id)
+        for k, v in values.items():
+            setattr(alert, k, v)
+        alert.last_seen_at = now
+        (changed if dirty else unchanged).append(alert if dirty else alert.id)
+    Alert.objects.bulk_create(created, batch_size=1000)
+    _update_rows(changed)
+    resolved = [a.id for a in existing.values()]
+    Alert.objects.filter(id__in=resolved).update(status=AlertStatus.RESOLVED, resolved_at=now)
+    Alert.objects.filter(id__in=unchanged).update(last_seen_at=now)
+    return {
+        "created": [a.id for a in created],
+        "updated": len(changed),
+        "resolved": resolved,
+        "escalated": escalated,
+    }
+
+
+def _update_rows(alerts: list[Alert]) -> None:
+    """One pipelined UPDATE per changed alert (much faster than bulk_update's CASE for many columns)."""
+    if not alerts:
+        return
+    columns = ["priority", "score", "revenue_at_risk", "seen", "why", "next_step", "details", "status"]
+    columns += ["snoozed_until", "last_seen_at"]
+    sets = ", ".join(f"{c} = %s" for c in columns)
+    rows = [[*(Jsonb(a.details) if c == "details" else getattr(a, c) for c in columns), a.id] for a in alerts]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {Alert._meta.db_table} SET {sets} WHERE id = %s", rows)
+
+
+def _apply_workspace_alert(
+    workspace: Workspace, now: datetime, kind: str, found: dict[str, Any] | None, stats: dict[str, Any]
+) -> None:
+    """`found` is the alert's fields when the condition holds, None when it does not (then resolve)."""
+    alert = Alert.objects.for_workspace(workspace).active().filter(deal__isnull=True, kind=kind).first()
+    if found is None:
+        if alert is not None:
+            Alert.objects.filter(id=alert.id).update(status=AlertStatus.RESOLVED, resolved_at=now)
+            stats["resolved"].append(alert.id)
+        return
+    if alert is None:
+        alert = Alert.objects.create(workspace=workspace, kind=kind, first_seen_at=now, last_seen_at=now, **found)
+        stats["created"].append(alert.id)
+        return
+    dirty = any(getattr(alert, k) != v for k, v in found.items())
+    if found.get("priority", 0) > alert.priority:
+        stats["escalated"].append(alert.id)
+    for k, v in found.items():
+        setattr(alert, k, v)
+    alert.last_seen_at = now
+    alert.save()
+    stats["updated"] += int(dirty)
+
+
+def alert_raise_model_drift(*, workspace_id: int, summary: str, details: dict) -> None:
+    """Raise (or refresh) the workspace's one open "model drift" alert; called by the scoring work."""
+    workspace = Workspace.objects.get(id=workspace_id)
+    stats: dict[str, Any] = {"created": [], "updated": 0, "resolved": [], "escalated": []}
+    found = {
+        "priority": Priority.HIGH,
+        "score": 0.0,
+        "seen": summary,
+        "why": "Scores from a drifting model mislead forecasts, rankings and the alerts built on them.",
+        "next_step": "Review the scoring page and retrain the model on recent outcomes.",
+        "details": details,
+    }
+    with transaction.atomic():
+        _lock_workspace(workspace_id)
+        _apply_workspace_alert(workspace, timezone.now(), AlertKind.MODEL_DRIFT, found, stats)
+        outbox.alerts_changed(workspace=workspace, settings_row=alert_settings_get(workspace=workspace), **stats)
+
+
+def _check_actor(alert: Alert, actor: Membership) -> None:
+    if alert.workspace_id != actor.workspace_id or not actor.can_write:
+        raise ValidationError("You cannot change this alert.")
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, actor: Membership) -> Alert:
+    _check_actor(alert, actor)
+    if alert.status == AlertStatus.RESOLVED:
+        raise ValidationError("This alert is already resolved.")
+    alert.status, alert.acknowledged_at, alert.acknowledged_by = AlertStatus.ACKNOWLEDGED, timezone.now(), actor
+    alert.snoozed_until = None
+    alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "snoozed_until"])
+    return alert
+
+
+@transaction.atomic
+def alert_snooze(*, alert: Alert, actor: Membership, until: date) -> Alert:
+    _check_actor(alert, actor)
+    if alert.status == AlertStatus.RESOLVED:
+        raise ValidationError("This alert is already resolved.")
+    if until <= timezone.localdate():
+        raise ValidationError({"until": "Snooze until a date in the future."})
+    alert.status, alert.snoozed_until = AlertStatus.SNOOZED, until
+    alert.save(update_fields=["status", "snoozed_until"])
+    return alert
+
+
+@transaction.atomic
+def alert_dismiss(*, alert: Alert, actor: Membership, not_useful: bool, feedback: str = "") -> Alert:
+    _check_actor(alert, actor)
+    if alert.status == AlertStatus.RESOLVED:
+        raise ValidationError("This alert is already resolved.")
+    alert.status, alert.dismissed_at, alert.dismissed_by = AlertStatus.DISMISSED, timezone.now(), actor
+    alert.not_useful, alert.feedback = not_useful, feedback[:500]
+    alert.save(update_fields=["status", "dismissed_at", "dismissed_by", "not_useful", "feedback"])
+    return alert
+
+
+def notification_preference_save(*, membership: Membership, digest: str, min_priority: int) -> NotificationPreference:
+    if digest not in DigestFrequency.values or min_priority not in Priority.values:
+        raise ValidationError("Unknown digest frequency or priority.")
+    pref, _ = NotificationPreference.objects.update_or_create(
+        membership=membership, defaults={"digest": digest, "min_priority": min_priority}
+    )
+    return pref
+
+
+def alert_settings_save(
+    *,
+    workspace: Workspace,
+    thresholds: dict[str, float],
+    quarter_target: Decimal | None,
+    slack_webhook_url: str,
+    slack_enabled: bool,
+) -> AlertSettings:
+    try:
+        Thresholds.from_dict(thresholds)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(str(exc)) from None
+    row = alert_settings_get(workspace=workspace)
+    row.thresholds = {k: v for k, v in thresholds.items() if k in Thresholds().as_dict()}
+    row.quarter_target = quarter_target
+    row.slack_webhook_url = slack_webhook_url
+    row.slack_enabled = slack_enabled and bool(slack_webhook_url)
+    row.full_clean()
+    row.save()
+    return row
+
+
+def webhook_endpoint_create(
+    *, workspace: Workspace, url: str, send_alert_events: bool, send_deal_events: bool
+) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(
+        workspace=workspace, url=url, send_alert_events=send_alert_events, send_deal_events=send_deal_events
+    )
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.is_active = False
+    endpoint.save(update_fields=["is_active"])

@@ -1,0 +1,42 @@
+"""django-q2 tasks: thin wrappers that take ids, reload, and call a service."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from alerts.delivery import email, outbox
+from alerts.services import monitors_run
+from tenancy.models import Workspace
+
+
+def run_monitors_all() -> dict[str, int]:
+    """Every 30 minutes: one monitor pass per workspace, then send what it queued."""
+    checked = 0
+    for workspace_id in Workspace.objects.values_list("id", flat=True):
+        run_monitors_for(workspace_id)
+        checked += 1
+    outbox.deliver_due()
+    return {"workspaces": checked}
+
+
+def run_monitors_for(workspace_id: int) -> dict:
+    workspace = Workspace.objects.get(id=workspace_id)
+    return monitors_run(workspace=workspace)
+
+
+def send_digests(frequency: str) -> dict[str, int]:
+    queued = email.digests_enqueue(frequency=frequency, now=timezone.now())
+    return {"queued": queued, **outbox.deliver_due()}
+
+
+def send_daily_digests() -> dict[str, int]:
+    return send_digests("daily")
+
+
+def send_weekly_digests() -> dict[str, int]:
+    return send_digests("weekly")
+
+
+def deliver_pending() -> dict[str, int]:
+    """Send due deliveries, including webhook retries whose backoff has run out."""
+    return outbox.deliver_due()
