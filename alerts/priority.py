@@ -16,6 +16,9 @@ from alerts.detectors import Thresholds
 CRITICAL, HIGH, MEDIUM, LOW = 4, 3, 2, 1
 # A second signal on the same deal corroborates the first: each adds this share to every severity.
 CORROBORATION = 0.35
+# A lone signal reaches High or Critical only when it is strong on its own (e.g. 50% past the stage
+# norm, activity down to a quarter of its earlier rate, ghosting, over a week past due).
+LONE_SIGNAL_MIN_SEVERITY = 0.75
 
 
 def urgency(days_to_period_end: np.ndarray) -> np.ndarray:
@@ -48,7 +51,8 @@ def rank(
     signals: np.ndarray | None = None,
 ) -> Ranked:
     """Priority of each alert. `signals` is how many detectors flag the same deal (itself included)."""
-    boost = 1.0 + CORROBORATION * np.maximum(np.asarray(signals if signals is not None else 1) - 1, 0)
+    count = np.broadcast_to(np.asarray(signals if signals is not None else 1), np.shape(severity))
+    boost = 1.0 + CORROBORATION * np.maximum(count - 1, 0)
     at_risk = expected_value(amount, win_probability, stage_probability) * np.clip(severity * boost, 0, 2)
     score = at_risk * urgency(days_to_period_end)
     relative = score / reference_value if reference_value > 0 else np.zeros_like(score)
@@ -61,6 +65,8 @@ def rank(
         [CRITICAL, HIGH, MEDIUM],
         LOW,
     )
+    weak_alone = (count <= 1) & (np.asarray(severity) < LONE_SIGNAL_MIN_SEVERITY)
+    priority = np.where(weak_alone, np.minimum(priority, MEDIUM), priority)
     return Ranked(at_risk, score, priority.astype(int))
 
 
