@@ -2,11 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from scoring.models import DealScore, DriftReport, ModelStatus, ScoreFlag, ScoringModel
+from tenancy.models import Membership
+
 
 def deal_win_probabilities(workspace_id: int, deal_ids: list[int] | None = None) -> dict[int, float]:
     """Calibrated win probabilities (0-1) of open deals from the workspace's active scoring model.
 
-    Empty when the workspace has no active model (too little history): callers then use their own
-    stage/segment estimates. Implemented by the scoring work; until then no deal has a score.
+    Empty when the workspace has no active model: callers then use their own stage/segment
+    estimates. When the active version is the Beta-Binomial fallback (too little history, or no
+    model beat the stage rates), those fallback rates are returned, as they are the honest estimate.
     """
-    return {}
+    qs = DealScore.objects.filter(workspace_id=workspace_id, model__status=ModelStatus.ACTIVE)
+    if deal_ids is not None:
+        qs = qs.filter(deal_id__in=deal_ids)
+    return dict(qs.values_list("deal_id", "probability"))
+
+
+def active_model(workspace_id: int) -> ScoringModel | None:
+    return ScoringModel.objects.filter(workspace_id=workspace_id, status=ModelStatus.ACTIVE).first()
+
+
+@dataclass
+class DealPanel:
+    score: DealScore | None
+    model: ScoringModel | None
+    flags: list[ScoreFlag]
+
+
+def deal_panel(*, deal_id: int, membership: Membership) -> DealPanel:
+    score = DealScore.objects.filter(deal_id=deal_id).select_related("model").first()
+    flags = ScoreFlag.objects.filter(deal_id=deal_id).select_related("flagged_by")
+    if membership.role == "rep":
+        flags = flags.filter(flagged_by=membership)  # a rep sees their own flags; managers see all
+    return DealPanel(
+        score=score, model=score.model if score else active_model(membership.workspace_id), flags=list(flags)
+    )
+
+
+def flags_for_managers(workspace_id: int, limit: int = 50) -> list[ScoreFlag]:
+    return list(
+        ScoreFlag.objects.filter(workspace_id=workspace_id)
+        .select_related("deal", "flagged_by")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def model_versions(workspace_id: int) -> list[ScoringModel]:
+    return list(ScoringModel.objects.filter(workspace_id=workspace_id).order_by("-version")[:24])
+
+
+def latest_drift(model: ScoringModel | None) -> DriftReport | None:
+    return model.drift_reports.order_by("-computed_at").first() if model else None

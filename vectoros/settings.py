@@ -186,9 +186,11 @@ Q_CLUSTER = {
 DEAL_CHANGE_HANDLERS: list[str] = []
 DEAL_CHANGE_HANDLERS.append("similarity.tasks.on_deals_changed")  # keeps deal embeddings fresh
 DEAL_CHANGE_HANDLERS.append("forecasting.tasks.on_deals_changed")  # a fresh forecast after every change
+DEAL_CHANGE_HANDLERS.append("scoring.tasks.on_deals_changed")  # outcomes captured, changed deals rescored
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []
 DEMO_SEED_HOOKS.append("forecasting.tasks.demo_targets")  # quarter targets and a first forecast
+DEMO_SEED_HOOKS.append("scoring.tasks.demo_seed_hook")  # the demo's first scoring model (synthetic data)
 
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

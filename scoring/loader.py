@@ -1,0 +1,186 @@
+"""Loads one workspace's deals, history and activities into `features.RawData` with five queries."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+
+import numpy as np
+from django.db import connection
+
+from crm.models import Stage, StageKind
+from scoring.features import ACTIVITY_KINDS, OUTCOME_CODES, Changes, RawData, to_days
+
+_FIELDS = ("stage", "amount", "expected_close_date", "probability", "outcome")
+
+
+def _num(field: str, value: object, stage_index: dict[int, int]) -> float:
+    if value is None:
+        return math.nan
+    if field == "stage":
+        return float(stage_index.get(int(value), -1)) if str(value).lstrip("-").isdigit() else math.nan
+    if field == "expected_close_date":
+        try:
+            return to_days(date.fromisoformat(str(value)[:10]))
+        except ValueError:
+            return math.nan
+    if field == "probability":
+        return float(value) / 100.0
+    if field == "outcome":
+        return float(OUTCOME_CODES.get(str(value), 0))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _json(value: object) -> object:
+    # A raw cursor may hand JSONB back as text, depending on the driver's adapters.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def load_raw(workspace_id: int) -> RawData:
+    """Every deal of the workspace with its full history and activities (filtering by T is the core's job)."""
+    stages = list(
+        Stage.objects.filter(workspace_id=workspace_id)
+        .order_by("pipeline_id", "order")
+        .values_list("id", "pipeline_id", "kind")
+    )
+    stage_index = {sid: i for i, (sid, _, _) in enumerate(stages)}
+    stage_order = np.full(len(stages) + 1, math.nan)
+    stage_open = np.zeros(len(stages) + 1, dtype=bool)
+    by_pipeline: dict[int, list[int]] = {}
+    for i, (_, pipeline_id, kind) in enumerate(stages):
+        if kind == StageKind.OPEN:
+            by_pipeline.setdefault(pipeline_id, []).append(i)
+            stage_open[i] = True
+    for members in by_pipeline.values():
+        for rank, i in enumerate(members):
+            stage_order[i] = rank / max(len(members) - 1, 1)
+
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT d.id, d.created_at, d.closed_at, d.outcome, d.owner_id, d.company_id, d.stage_id, d.amount,
+                      d.expected_close_date, d.probability, d.probability_is_manual, d.attributes, m.display_name
+               FROM crm_deal d LEFT JOIN tenancy_membership m ON m.id = d.owner_id
+               WHERE d.workspace_id = %s ORDER BY d.id""",
+            [workspace_id],
+        )
+        deals = cur.fetchall()
+        cur.execute(
+            """SELECT h.deal_id, h.field, h.old_value, h.new_value, h.changed_at, h.changed_by_id
+               FROM crm_dealhistory h WHERE h.workspace_id = %s
+               ORDER BY h.deal_id, h.changed_at, h.id""",
+            [workspace_id],
+        )
+        history = cur.fetchall()
+        cur.execute(
+            """SELECT deal_id, occurred_at, kind, direction FROM crm_activity
+               WHERE workspace_id = %s AND deal_id IS NOT NULL""",
+            [workspace_id],
+        )
+        activities = cur.fetchall()
+        cur.execute(
+            """SELECT a.deal_id, MIN(a.occurred_at) FROM crm_activity_contacts ac
+               JOIN crm_activity a ON a.id = ac.activity_id
+               WHERE a.workspace_id = %s AND a.deal_id IS NOT NULL
+               GROUP BY a.deal_id, ac.contact_id""",
+            [workspace_id],
+        )
+        contacts = cur.fetchall()
+
+    index = {row[0]: i for i, row in enumerate(deals)}
+    owners: dict[int, int] = {}
+    companies: dict[int, int] = {}
+    n = len(deals)
+    arr = {k: np.full(n, math.nan) for k in ("created", "closed", "amount", "close_date", "probability")}
+    outcome = np.zeros(n, dtype=np.int64)
+    owner = np.full(n, -1, dtype=np.int64)
+    company = np.full(n, -1, dtype=np.int64)
+    stage = np.zeros(n, dtype=np.int64)
+    manual = np.zeros(n, dtype=bool)
+    attributes: list[dict] = []
+    for i, (_, created, closed, out, own, comp, st, amount, ecd, prob, is_manual, attrs, owner_name) in enumerate(
+        deals
+    ):
+        arr["created"][i] = to_days(created)
+        arr["closed"][i] = to_days(closed) if out != "open" and closed is not None else math.nan
+        arr["amount"][i] = float(amount or 0)
+        arr["close_date"][i] = to_days(ecd)
+        arr["probability"][i] = float(prob) / 100.0 if prob is not None else math.nan
+        outcome[i] = OUTCOME_CODES.get(out, 0)
+        if own is not None:
+            owner[i] = owners.setdefault(own, len(owners))
+        if comp is not None:
+            company[i] = companies.setdefault(comp, len(companies))
+        stage[i] = stage_index.get(st, len(stages))
+        manual[i] = bool(is_manual)
+        attrs = _json(attrs)
+        attrs = dict(attrs) if isinstance(attrs, dict) else {}
+        # The owner is a category like any other: some reps win more, whatever their other numbers.
+        if owner_name:
+            attrs.setdefault("owner", owner_name)
+        attributes.append(attrs)
+    # A closed deal without a close time is treated as closed when it was created (an undated import).
+    undated = (outcome != 0) & np.isnan(arr["closed"])
+    arr["closed"][undated] = arr["created"][undated]
+
+    initial_amount = arr["amount"].copy()
+    seen_initial: set[int] = set()
+    cols: dict[str, tuple[list, list, list, list, list]] = {f: ([], [], [], [], []) for f in _FIELDS}
+    for deal_id, fld, old, new, changed_at, changed_by in history:
+        i = index.get(deal_id)
+        if i is None:
+            continue
+        old, new = _json(old), _json(new)
+        if fld == "created":
+            if isinstance(new, dict) and new.get("amount") is not None:
+                initial_amount[i] = _num("amount", new["amount"], stage_index)
+                seen_initial.add(i)
+            continue
+        if fld not in cols:
+            continue
+        if fld == "amount" and i not in seen_initial:
+            initial_amount[i] = _num("amount", old, stage_index)
+            seen_initial.add(i)
+        d, t, o, nw, m = cols[fld]
+        d.append(i)
+        t.append(to_days(changed_at))
+        o.append(_num(fld, old, stage_index))
+        nw.append(_num(fld, new, stage_index))
+        m.append(changed_by is not None)
+    hist = {("close_date" if f == "expected_close_date" else f): Changes.build(*cols[f]) for f in _FIELDS}
+    initial_amount = np.where(np.isnan(initial_amount), arr["amount"], initial_amount)
+
+    kinds = {k: j for j, k in enumerate(ACTIVITY_KINDS)}
+    act = [
+        (index[d], to_days(t), kinds.get(k, -1), direction == "inbound")
+        for d, t, k, direction in activities
+        if d in index
+    ]
+    con = [(index[d], to_days(t)) for d, t in contacts if d in index]
+    return RawData(
+        deal_ids=np.array([row[0] for row in deals], dtype=np.int64),
+        created=arr["created"],
+        closed=arr["closed"],
+        outcome=outcome,
+        owner=owner,
+        company=company,
+        stage=stage,
+        amount=arr["amount"],
+        close_date=arr["close_date"],
+        probability=arr["probability"],
+        probability_manual=manual,
+        initial_amount=initial_amount,
+        attributes=attributes,
+        stage_order=stage_order,
+        stage_is_open=stage_open,
+        history=hist,
+        act_deal=np.array([a[0] for a in act], dtype=np.int64),
+        act_t=np.array([a[1] for a in act], dtype=float),
+        act_kind=np.array([a[2] for a in act], dtype=np.int64),
+        act_inbound=np.array([a[3] for a in act], dtype=bool),
+        contact_deal=np.array([c[0] for c in con], dtype=np.int64),
+        contact_t=np.array([c[1] for c in con], dtype=float),
+    )

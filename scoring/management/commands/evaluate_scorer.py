@@ -1,0 +1,55 @@
+"""Evaluate deal scoring honestly: as of a date (train on the past, test on what closed later) or by K-fold CV."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_date
+
+from scoring.evaluation import evaluate_as_of, evaluate_cv
+from scoring.features import to_days
+from scoring.loader import load_raw
+from tenancy.models import Workspace
+
+
+class Command(BaseCommand):
+    help = "Print n_train, n_test, auc, brier, brier_base_rate, log_loss, ece, precision, fpr and baselines."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--workspace", required=True, help="workspace slug")
+        group = parser.add_mutually_exclusive_group(required=True)
+        group.add_argument("--as-of", help="YYYY-MM-DD: train on what was known then, test on deals open then")
+        group.add_argument("--cv", type=int, help="K for stratified K-fold cross-validation (undated data)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, **options) -> None:
+        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
+        if workspace is None:
+            raise CommandError(f"No workspace with slug {options['workspace']!r}.")
+        raw = load_raw(workspace.id)
+        try:
+            if options["as_of"]:
+                day = parse_date(options["as_of"])
+                if day is None:
+                    raise CommandError(f"--as-of {options['as_of']!r} is not a date (YYYY-MM-DD).")
+                # The whole day counts as known.
+                result = evaluate_as_of(raw, to_days(datetime.combine(day, time.max, tzinfo=UTC)), seed=options["seed"])
+                result["as_of"] = day.isoformat()
+            else:
+                if options["cv"] < 2:
+                    raise CommandError("--cv needs K >= 2.")
+                result = evaluate_cv(raw, options["cv"], seed=options["seed"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        if result["n_test"] == 0:
+            raise CommandError("No test deals: nothing closed after that date among the deals open then.")
+        if options["json"]:
+            self.stdout.write(json.dumps(result, indent=2, default=str))
+        else:
+            self.stdout.write(
+                f"{result['model']}: AUC {result['auc']}, Brier {result['brier']} "
+                f"(base rate {result['brier_base_rate']}), ECE {result['ece']} on {result['n_test']} deals"
+            )
