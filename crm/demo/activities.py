@@ -21,13 +21,13 @@ from crm.demo import words
 WEEKEND_FACTOR = 0.06
 # kind, direction, base daily rate, whether the buyer's engagement drives it
 _STREAMS = (
-    ("email", "outbound", 0.16, False),
-    ("email", "inbound", 0.12, True),
-    ("call", "outbound", 0.045, False),
-    ("call", "inbound", 0.01, True),
-    ("meeting", "outbound", 0.016, True),
-    ("note", "internal", 0.022, False),
-    ("task", "internal", 0.028, False),
+    ("email", "outbound", 0.125, False),
+    ("email", "inbound", 0.095, True),
+    ("call", "outbound", 0.035, False),
+    ("call", "inbound", 0.008, True),
+    ("meeting", "outbound", 0.012, True),
+    ("note", "internal", 0.016, False),
+    ("task", "internal", 0.02, False),
 )
 
 

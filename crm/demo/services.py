@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Model
+from psycopg.types.json import Jsonb
 
 from crm.demo.generator import STAGE_NAMES, DemoData, generate
 from crm.models import (
@@ -98,7 +102,12 @@ def demo_workspace_delete(*, slug: str) -> bool:
     if not workspace.is_demo:
         raise ValidationError(f"The workspace {slug!r} is not a demo workspace; it was left alone.")
     with transaction.atomic():
-        # Deals protect their stages and pipelines, so they go first.
+        # The bulky rows go straight to SQL (Django's cascade would load them all); deals protect
+        # their stages and pipelines, so they go before the workspace.
+        activities = Activity.objects.filter(workspace=workspace)
+        Activity.contacts.through.objects.filter(activity__workspace=workspace)._raw_delete(connection.alias)
+        activities._raw_delete(connection.alias)
+        DealHistory.objects.filter(workspace=workspace)._raw_delete(connection.alias)
         Deal.objects.filter(workspace=workspace).delete()
         workspace.delete()
     return True
@@ -201,50 +210,87 @@ def _write(data: DemoData, *, slug: str, existing: Workspace | None) -> tuple[Wo
             return {"stage": stage_ids[created["stage"]], "amount": history_value(Decimal(created["amount"]))}
         return history_value(raw)
 
-    DealHistory.objects.bulk_create(
-        [
-            DealHistory(
-                workspace=workspace,
-                deal_id=deal.id,
-                field=h.field,
-                old_value=value(h.field, h.old),
-                new_value=value(h.field, h.new),
-                changed_at=h.at,
-                changed_by_id=members[h.by],
-                source=ChangeSource.WEB,
+    # COPY rather than INSERT for the big tables: several times faster on a busy machine.
+    _copy(
+        DealHistory,
+        ("workspace_id", "deal_id", "field", "old_value", "new_value", "changed_at", "changed_by_id", "source"),
+        (
+            (
+                workspace.id,
+                deal.id,
+                h.field,
+                Jsonb(value(h.field, h.old)),
+                Jsonb(value(h.field, h.new)),
+                h.at,
+                members[h.by],
+                ChangeSource.WEB,
             )
             for deal, spec in zip(deals, data.deals, strict=True)
             for h in spec.history
-        ],
-        batch_size=_BATCH,
+        ),
     )
-    activities = Activity.objects.bulk_create(
-        [
-            Activity(
-                workspace=workspace,
-                kind=a.kind,
-                occurred_at=a.at,
-                direction=a.direction,
-                subject=a.subject,
-                body=a.body,
-                deal_id=deals[a.deal].id,
-                company_id=deals[a.deal].company_id,
-                owner_id=members[a.owner],
+    activity_ids = _reserve_ids(Activity, len(data.activities))
+    _copy(
+        Activity,
+        (
+            "id",
+            "uuid",
+            "workspace_id",
+            "kind",
+            "occurred_at",
+            "direction",
+            "subject",
+            "body",
+            "deal_id",
+            "company_id",
+            "owner_id",
+            "external_id",
+        ),
+        (
+            (
+                activity_id,
+                uuid.uuid4(),
+                workspace.id,
+                a.kind,
+                a.at,
+                a.direction,
+                a.subject,
+                a.body,
+                deals[a.deal].id,
+                deals[a.deal].company_id,
+                members[a.owner],
+                "",
             )
-            for a in data.activities
-        ],
-        batch_size=_BATCH,
+            for activity_id, a in zip(activity_ids, data.activities, strict=True)
+        ),
     )
-    ActivityContact = Activity.contacts.through
-    ActivityContact.objects.bulk_create(
-        [
-            ActivityContact(activity_id=activity.id, contact_id=contacts[c].id)
-            for activity, spec in zip(activities, data.activities, strict=True)
-            for c in spec.contacts
-        ],
-        batch_size=_BATCH,
+    _copy(
+        Activity.contacts.through,
+        ("activity_id", "contact_id"),
+        (
+            (activity_id, contacts[c].id)
+            for activity_id, a in zip(activity_ids, data.activities, strict=True)
+            for c in a.contacts
+        ),
     )
     return workspace, [d.id for d in deals]
+
+
+def _reserve_ids(model: type[Model], n: int) -> list[int]:
+    """`n` fresh primary keys from the table's own sequence, so rows written by COPY can be referenced."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [model._meta.db_table, n]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _copy(model: type[Model], columns: Sequence[str], rows: Iterable[tuple[object, ...]]) -> None:
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _write_people(data: DemoData, workspace: Workspace, users: dict[str, object]) -> dict[str, int]:
