@@ -28,21 +28,25 @@ def went_bad(
     last_activity: datetime | None,
     horizon_end: datetime,
     stale_days: float,
+    activity_tracked: bool = True,
 ) -> bool:
     if end is None:
         return False
     if end.outcome == Outcome.LOST:
         return True
-    today = start.as_of.astimezone(workspace.tz).date()
-    due = start.expected_close_date or today
-    period_end = workspace.fiscal_quarter_bounds(due)[1]
-    horizon_day = horizon_end.astimezone(workspace.tz).date()
-    if end.outcome == Outcome.WON:
-        return end.closed_at is not None and end.closed_at.astimezone(workspace.tz).date() > period_end
-    if period_end < horizon_day:
-        return True  # still open after the quarter it was due in ended
-    if end.expected_close_date is not None and end.expected_close_date > period_end:
-        return True
+    if start.expected_close_date is not None:  # without a due date there is no period to slip past
+        period_end = workspace.fiscal_quarter_bounds(start.expected_close_date)[1]
+        horizon_day = horizon_end.astimezone(workspace.tz).date()
+        if end.outcome == Outcome.WON:
+            return end.closed_at is not None and end.closed_at.astimezone(workspace.tz).date() > period_end
+        if period_end < horizon_day:
+            return True  # still open after the quarter it was due in ended
+        if end.expected_close_date is not None and end.expected_close_date > period_end:
+            return True
+    elif end.outcome == Outcome.WON:
+        return False
+    if not activity_tracked:
+        return False  # no activity data: "stale at the horizon" cannot be judged
     idle_since = last_activity or start.created_at
     return (horizon_end - idle_since) > timedelta(days=stale_days)
 
@@ -66,10 +70,19 @@ def backtest(workspace: Workspace, as_of: datetime, horizon_days: int, threshold
         .values_list("deal_id", "last")
         .order_by()
     )
+    tracked = Activity.objects.filter(workspace=workspace, deal__isnull=False).exists()
     bad = {
         s.id
         for s in loaded.snapshots
-        if went_bad(workspace, s, later.get(s.id), last_activity.get(s.id), horizon_end, thresholds.stale_days)
+        if went_bad(
+            workspace,
+            s,
+            later.get(s.id),
+            last_activity.get(s.id),
+            horizon_end,
+            thresholds.stale_days,
+            activity_tracked=tracked,
+        )
     }
     everyone = set(ids)
     good = everyone - bad

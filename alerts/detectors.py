@@ -79,6 +79,7 @@ class DealFacts:
     days_past_due: np.ndarray  # as-of date minus expected close; NaN without a date
     contact_count: np.ndarray  # NaN when the workspace records no contacts on deals
     days_to_period_end: np.ndarray  # to the end of the quarter the deal is due in (this one when overdue)
+    activity_tracked: np.ndarray  # bool: False when the workspace logs no activities at all (e.g. an import)
 
     def __len__(self) -> int:
         return len(self.deal_id)
@@ -108,9 +109,10 @@ def _gt(a: np.ndarray, b: float | np.ndarray) -> np.ndarray:
 
 
 def stale(f: DealFacts, t: Thresholds) -> Finding:
-    """No activity for `stale_days`, or never any once the deal is older than that."""
+    """No activity for `stale_days`, or never any once the deal is older than that. Silent in a
+    workspace that logs no activities (silence there says nothing about the deal)."""
     idle = np.where(np.isnan(f.days_since_activity), f.age_days, f.days_since_activity)
-    flagged = _gt(idle, t.stale_days)
+    flagged = _gt(idle, t.stale_days) & f.activity_tracked.astype(bool)
     return Finding.of(flagged, 0.5 + 0.5 * (idle - t.stale_days) / (2 * t.stale_days))
 
 

@@ -113,6 +113,7 @@ def load_facts(
         recent[i], earlier[i] = row["recent"], row["earlier"]
         recent_out[i], recent_in[i] = row["recent_out"], row["recent_in"]
 
+    tracked = Activity.objects.for_workspace(workspace).filter(deal_id__isnull=False, occurred_at__lte=as_of).exists()
     slip_count, slip_days = np.zeros(n), np.zeros(n)
     slips = (
         DealHistory.objects.for_workspace(workspace)
@@ -161,6 +162,7 @@ def load_facts(
         days_past_due=past_due,
         contact_count=contact_count,
         days_to_period_end=period_end_days,
+        activity_tracked=np.full(n, tracked),
     )
     return LoadedFacts(facts, open_deals, all_deals, {k: v[0] for k, v in stages.items()}, as_of)
 

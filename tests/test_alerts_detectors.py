@@ -36,6 +36,7 @@ def make_facts(n: int, **overrides) -> DealFacts:
         "days_past_due": np.full(n, -30.0),
         "contact_count": np.full(n, 3.0),
         "days_to_period_end": np.full(n, 40.0),
+        "activity_tracked": np.ones(n, dtype=bool),
     }
     for key, value in overrides.items():
         base[key] = np.asarray(value, dtype=base[key].dtype)
@@ -52,6 +53,8 @@ def test_stale_after_fourteen_quiet_days_or_never_touched_once_old():
     found = detectors.stale(f, T)
     assert found.flagged.tolist() == [False, True, False, True]
     assert found.severity[3] > found.severity[1]  # 30 idle days is worse than 15
+    untracked = make_facts(1, days_since_activity=[np.nan], activity_tracked=[False])
+    assert not detectors.stale(untracked, T).flagged.any()  # a workspace that logs no activities
 
 
 def test_stalled_compares_with_the_stage_norm_not_a_fixed_number():
