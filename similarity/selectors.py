@@ -9,6 +9,8 @@ approximate index scanned first and filtered afterwards returns whatever of its 
 candidates survive the filter, i.e. silently fewer than k rows (and none at all for a small
 workspace among large ones). The exact plan always returns k rows when k exist and costs a few
 milliseconds for tens of thousands of rows per workspace (`manage.py bench_similarity` measures it).
+The vectors are stored at unit length, so the ranking uses the negative inner product `<#>`, which
+orders exactly as the cosine distance `<=>` does and costs about a third less per row.
 A workspace far beyond that would get its own partial HNSW index (`WHERE workspace_id = N`), whose
 results are still workspace-pure but approximate; none needs it yet.
 
@@ -90,7 +92,8 @@ def _nearest_ids(
     if outcome not in _OUTCOMES:
         raise ValueError(f"outcome must be one of won, lost, closed or None, not {outcome!r}")
     k = max(1, min(int(k), MAX_K))
-    q = _vector_literal(vector)
+    unit = np.asarray(vector, dtype=np.float64)
+    q = _vector_literal(unit / (np.linalg.norm(unit) or 1.0))
     where = ["e.workspace_id = %s"]
     params: list[object] = [workspace_id]
     outcomes = _OUTCOMES[outcome]
@@ -108,12 +111,13 @@ def _nearest_ids(
         join = "JOIN crm_deal d ON d.id = e.deal_id AND d.workspace_id = e.workspace_id AND d.owner_id = ANY(%s)"
         params.insert(0, list(owner_ids))
     sql = (
-        f"SELECT e.deal_id, e.embedding <=> %s::vector AS distance FROM similarity_dealembedding e {join} "
-        f"WHERE {' AND '.join(where)} ORDER BY distance, e.deal_id LIMIT %s"
+        f"SELECT e.deal_id, e.embedding <#> %s::vector AS neg_dot FROM similarity_dealembedding e {join} "
+        f"WHERE {' AND '.join(where)} ORDER BY neg_dot, e.deal_id LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [q, *params, k])
-        return [(int(deal_id), float(distance)) for deal_id, distance in cursor.fetchall()]
+        # Unit vectors: cosine distance = 1 - dot = 1 + (a <#> b).
+        return [(int(deal_id), 1.0 + float(neg_dot)) for deal_id, neg_dot in cursor.fetchall()]
 
 
 def _load(workspace_id: int, hits: list[tuple[int, float]]) -> list[SimilarDeal]:
@@ -208,7 +212,7 @@ def neighbour_won_ratio(
                 SELECT e.outcome FROM similarity_dealembedding e
                 WHERE e.workspace_id = d.workspace_id AND e.outcome = ANY(%s) AND e.deal_id <> d.deal_id
                 {closed_filter}
-                ORDER BY e.embedding <=> d.embedding, e.deal_id
+                ORDER BY e.embedding <#> d.embedding, e.deal_id
                 LIMIT %s
             ) x
         ) n
