@@ -73,7 +73,7 @@ class KindRelevance:
 
 
 def relevance_by_kind(workspace: Workspace, *, since: datetime, until: datetime) -> list[KindRelevance]:
-    """Per kind, of the deal alerts first raised in [since, until): how many led to action within 7 days
+    """Per kind, of the deal alerts first raised in [since, until]: how many led to action within 7 days
     (an activity logged, or the stage or close date changed) and how many were dismissed as not useful."""
     window_end = OuterRef("first_seen_at") + ACTION_WINDOW
     activity = Activity.objects.filter(
@@ -87,7 +87,7 @@ def relevance_by_kind(workspace: Workspace, *, since: datetime, until: datetime)
     )
     rows = (
         Alert.objects.for_workspace(workspace)
-        .filter(deal__isnull=False, first_seen_at__gte=since, first_seen_at__lt=until)
+        .filter(deal__isnull=False, first_seen_at__gte=since, first_seen_at__lte=until)
         .values("kind")
         .annotate(
             raised=Count("id"),
