@@ -244,6 +244,9 @@ class Scorer:
         if self.predictor is None:
             return self.baseline.predict(*_baseline_inputs(x))
         a, b = self.platt
+        if isinstance(self.predictor, Ensemble):
+            # Calibration was fitted on single fold models, so each is calibrated before averaging.
+            return np.mean([_sigmoid(a * m.margin(x) + b) for m in self.predictor.members], axis=0)
         return _sigmoid(a * self.predictor.margin(x) + b)
 
     def explain(self, x: np.ndarray, top: int = 3) -> list[dict[str, list[tuple[str, float]]]]:
