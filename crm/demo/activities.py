@@ -61,6 +61,8 @@ class DealLife:
     company_name: str
     product: str
     rep_first_name: str
+    created_at: datetime
+    closed_at: datetime | None  # when it closes or is abandoned, even after the horizon
 
     def stage_at(self, t: float) -> int:
         current = self.stage_events[0][1]
@@ -120,19 +122,27 @@ def activities_for_deal(
     text = _Text(r, life)
     result: list[ActivitySpec] = []
 
+    # History rows are stamped in working hours (see generator._Clock); activities must fall between
+    # the deal's creation and its close as stamped there.
+    opens_at = life.created_at
+    stops_at = start + timedelta(days=horizon)
+    if life.closed_at is not None:
+        stops_at = min(stops_at, life.closed_at)
+
     def add(t: float, kind: str, direction: str, subject_body: tuple[str, str], contacts: tuple[int, ...]) -> None:
-        if life.t0 < t < stop:
+        at = start + timedelta(days=t)
+        if opens_at < at < stops_at:
             subject, body = text.fill(subject_body)
-            at = start + timedelta(days=t)
             result.append(ActivitySpec(deal_index, kind, direction, at, subject, body, life.owner_at(t), contacts))
 
     def time_in_day(day: float) -> float:
         return day + r.uniform(8, 18.5) / 24
 
-    for row, (kind, direction, _rate, _engaged) in enumerate(_STREAMS):
-        for col in np.nonzero(counts[row])[0]:
-            for _ in range(int(counts[row, col])):
-                t = time_in_day(float(days[col]))
+    day_list = days.tolist()
+    for (kind, direction, _rate, _engaged), row_counts in zip(_STREAMS, counts.tolist(), strict=True):
+        for day, n in zip(day_list, row_counts, strict=True):
+            for _ in range(n):
+                t = time_in_day(day)
                 add(t, kind, direction, text.template(kind, direction, life.stage_at(t)), text.who(kind))
 
     # Meetings that move a deal forward, and the notes taken after them.

@@ -26,6 +26,7 @@ import numpy as np
 
 from crm.demo import words
 from crm.demo.activities import ActivitySpec, DealLife, activities_for_deal
+from crm.demo.fastrand import ScalarRng
 from crm.demo.people import (
     SEGMENT_CONTACTS,
     TEAM_SEGMENT,
@@ -219,7 +220,7 @@ def _deals(
     median_amount = float(np.median([d[5] for d in drafts])) if drafts else 0.0
 
     eligible_zombies = [i for i, d in enumerate(drafts) if d[0] < HISTORY_DAYS - ZOMBIE_MIN_AGE - 10]
-    n_zombies = max(1, round(0.022 * len(eligible_zombies))) if eligible_zombies else 0
+    n_zombies = max(1, round(0.027 * len(eligible_zombies))) if eligible_zombies else 0
     zombies = set(rng.choice(eligible_zombies, size=n_zombies, replace=False).tolist()) if n_zombies else set()
 
     deals: list[DealSpec] = []
@@ -268,15 +269,15 @@ class _DealContext:
         median_amount: float,
         zombie: bool,
     ) -> tuple[DealSpec, DealLife]:
-        rng, clock = self.rng, self.clock
+        rng, clock = ScalarRng(self.rng), self.clock
         _, source_bonus, qualified_share = SOURCES[source]
         q = float(rng.normal(0, 1)) + rep.skill + source_bonus
         # Better deals reach more people; bigger companies have more people to reach.
         want = SEGMENT_CONTACTS[segment] * 0.6 + 0.5 * q + float(rng.normal(0, 0.8))
-        n_contacts = int(np.clip(round(want), 1, 5))
+        n_contacts = min(5, max(1, round(want)))
         available = company.contacts
         n_contacts = min(n_contacts, len(available))
-        picked = rng.choice(len(available), size=n_contacts, replace=False) if available else []
+        picked = rng.sample(len(available), n_contacts) if available else []
         deal_contacts = [available[int(k)] for k in picked]
         single_threaded_big = n_contacts == 1 and amount > median_amount
         if single_threaded_big:
@@ -365,8 +366,8 @@ class _DealContext:
                 if s < WON and rng.random() < 0.75:
                     belief = _logit(STAGE_DEFAULT_PROB[s] / 100) + rep.optimism + rep.accuracy * 0.6 * q
                     value = _sigmoid(belief + float(rng.normal(0, 0.35))) * 100
-                    value = int(np.clip(round(value / 5) * 5, 5, 95))
-                    events.append((when + float(rng.uniform(0, 3)), "probability", value))
+                    value = min(95, max(5, round(value / 5) * 5))
+                    events.append((when + rng.uniform(0, 3), "probability", value))
 
         # Close dates: estimated at creation, re-estimated when they come near.
         diligence = self.by_key[owner].diligence
@@ -411,7 +412,7 @@ class _DealContext:
         )
         lost_reason = ""
         if deal["outcome"] == "lost":
-            lost_reason = self._lost_reason(loss_mode, stage_events[-2][1] if len(stage_events) > 1 else 0)
+            lost_reason = _lost_reason(rng, loss_mode, stage_events[-2][1] if len(stage_events) > 1 else 0)
         contact_names = [self.contacts[c].first_name for c in deal_contacts]
         attrs = {"product": product, "segment": segment, "region": company.region}
         title = f"{company.name} – {product}" + (" expansion" if source == "Expansion" else "")
@@ -435,6 +436,8 @@ class _DealContext:
             **deal,
         )
         life = DealLife(
+            created_at=clock.at(t0),
+            closed_at=clock.at(life_end),
             t0=t0,
             life_end=life_end,
             fate=fate,
@@ -501,11 +504,10 @@ class _DealContext:
         }
         return deal, history
 
-    def _lost_reason(self, mode: str, stage: int) -> str:
-        rng = self.rng
-        if mode == "cleanup" or mode == "zombie":
-            return words.LOST_REASON_CLEANUP
-        if mode in ("ghost", "neglect"):
-            return str(rng.choice(words.LOST_REASON_GHOSTED))
-        pool = words.LOST_REASONS_EARLY if stage <= 1 else words.LOST_REASONS_LATE
-        return str(rng.choice(pool))
+
+def _lost_reason(rng: ScalarRng, mode: str, stage: int) -> str:
+    if mode in ("cleanup", "zombie"):
+        return words.LOST_REASON_CLEANUP
+    if mode in ("ghost", "neglect"):
+        return rng.pick(words.LOST_REASON_GHOSTED)
+    return rng.pick(words.LOST_REASONS_EARLY if stage <= 1 else words.LOST_REASONS_LATE)

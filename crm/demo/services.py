@@ -89,7 +89,7 @@ def demo_workspace_seed(*, slug: str = "demo", seed: int = 42, as_of: date, scal
     timings["generate"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
     with transaction.atomic():
-        workspace, deal_ids = _write(data, slug=slug, existing=existing)
+        workspace, deal_ids = _write(data, slug=slug, existing=existing, timings=timings)
     timings["write"] = round(time.perf_counter() - started, 2)
     return DemoSeedResult(workspace.id, slug, True, demo_counts(workspace), demo_logins(data), timings, deal_ids)
 
@@ -113,10 +113,21 @@ def demo_workspace_delete(*, slug: str) -> bool:
     return True
 
 
-def _write(data: DemoData, *, slug: str, existing: Workspace | None) -> tuple[Workspace, list[int]]:
+def _write(
+    data: DemoData, *, slug: str, existing: Workspace | None, timings: dict[str, float]
+) -> tuple[Workspace, list[int]]:
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[f"write {step}"] = round(now - clock, 2)
+        clock = now
+
     users = {m.key: user_get_or_create(email=m.email, password=DEMO_PASSWORD) for m in data.members if m.login}
     workspace = existing or workspace_create(name=DEMO_NAME, slug=slug, owner_user=users["owner"], is_demo=True)
     members = _write_people(data, workspace, users)
+    lap("people")
 
     pipeline = Pipeline.objects.filter(workspace=workspace, is_default=True).first()
     stages_by_name = {s.name: s for s in Stage.objects.filter(pipeline=pipeline)} if pipeline else {}
@@ -186,6 +197,7 @@ def _write(data: DemoData, *, slug: str, existing: Workspace | None) -> tuple[Wo
         ],
         batch_size=_BATCH,
     )
+    lap("companies, contacts, deals")
     DealContact = Deal.contacts.through
     DealContact.objects.bulk_create(
         [
@@ -210,6 +222,7 @@ def _write(data: DemoData, *, slug: str, existing: Workspace | None) -> tuple[Wo
             return {"stage": stage_ids[created["stage"]], "amount": history_value(Decimal(created["amount"]))}
         return history_value(raw)
 
+    lap("deal contacts")
     # COPY rather than INSERT for the big tables: several times faster on a busy machine.
     _copy(
         DealHistory,
@@ -229,6 +242,7 @@ def _write(data: DemoData, *, slug: str, existing: Workspace | None) -> tuple[Wo
             for h in spec.history
         ),
     )
+    lap("history")
     activity_ids = _reserve_ids(Activity, len(data.activities))
     _copy(
         Activity,
@@ -273,6 +287,7 @@ def _write(data: DemoData, *, slug: str, existing: Workspace | None) -> tuple[Wo
             for c in a.contacts
         ),
     )
+    lap("activities")
     return workspace, [d.id for d in deals]
 
 
