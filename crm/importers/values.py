@@ -66,6 +66,13 @@ def parse_datetime(raw: str, tz: tzinfo, formats: tuple[str, ...] = ()) -> datet
     text = raw.strip()
     if not text:
         return None
+    if not formats and len(text) >= 10 and text[4] == "-":
+        try:
+            parsed = datetime.fromisoformat(text)  # fast path: ISO dates are most of every file
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
     if _TZ_SUFFIX.search(text) and ("T" in text or " " in text):
         try:
             return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Max
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.db.models import JSONField, Max, Model
+from psycopg import sql
 
 from crm.importers.records import (
     CompanyRecord,
@@ -148,29 +152,45 @@ class Writer:
     def write_companies(self, records: Iterable[CompanyRecord]) -> None:
         records = list(records)
         fields = ("name", "industry", "employees", "annual_revenue", "location", "domain", "attributes")
+        new: list[tuple[str, Company]] = []
+        changed_rows: list[Company] = []
+        changed_fields: set[str] = set()
         for record in records:
             values = {f: getattr(record, f) for f in fields}
             values["name"] = values["name"][:200]
             found = self._company_index.find(record.key, record.name)
             if found is None:
                 external_id = record.key[:255] if record.store_key else ""
-                company = Company.objects.create(workspace=self.ws, external_id=external_id, **values)
+                company = Company(workspace=self.ws, external_id=external_id, **values)
                 self._company_index.add(company)
-                self.report.created["companies"] += 1
-            else:
-                company = found
-                changed = [f for f in fields if _differs(getattr(company, f), values[f], f)]
-                if changed:
-                    for f in changed:
-                        setattr(company, f, values[f])
-                    company.save(update_fields=changed)
-                    self.report.updated["companies"] += 1
-            self.companies[record.key] = company.id
+                new.append((record.key, company))
+                continue
+            changed = [f for f in fields if _differs(getattr(found, f), values[f], f)]
+            if changed:
+                for f in changed:
+                    setattr(found, f, values[f])
+                changed_rows.append(found)
+                changed_fields.update(changed)
+            self.companies[record.key] = found.id
+        Company.objects.bulk_create([c for _, c in new], batch_size=1000)
+        self.companies.update({key: c.id for key, c in new})
+        if changed_rows:
+            Company.objects.bulk_update(changed_rows, sorted(changed_fields), batch_size=1000)
+        self.report.created["companies"] += len(new)
+        self.report.updated["companies"] += len(changed_rows)
+        current = dict(
+            Company.objects.filter(
+                pk__in=[self.companies[r.key] for r in records if r.parent_key is not None]
+            ).values_list("pk", "parent_id")
+        )
+        reparent = []
         for record in records:
-            parent_id = self.companies.get(record.parent_key) if record.parent_key else None
-            company_id = self.companies[record.key]
-            if record.parent_key is not None:
-                Company.objects.filter(pk=company_id).exclude(parent_id=parent_id).update(parent_id=parent_id)
+            if record.parent_key is None:
+                continue
+            company_id, parent_id = self.companies[record.key], self.companies.get(record.parent_key)
+            if current.get(company_id) != parent_id:
+                reparent.append(Company(pk=company_id, parent_id=parent_id))
+        Company.objects.bulk_update(reparent, ["parent_id"], batch_size=1000)
 
     def write_contacts(self, records: Iterable[ContactRecord]) -> None:
         existing = {c.external_id: c for c in Contact.objects.filter(workspace=self.ws).exclude(external_id="")}
@@ -200,8 +220,8 @@ class Writer:
     # --- deals ---------------------------------------------------------------------------------------
     def _replay(
         self, record: DealRecord
-    ) -> tuple[dict[str, Any], list[tuple[datetime, str, Any, Any]], dict[str, datetime]]:
-        """The deal's final values, its history [(at, field, old, new)] and when each field last changed."""
+    ) -> tuple[dict[str, Any], list[tuple[datetime, str, Any, Any]], dict[str, datetime], int]:
+        """The deal's final values, its history [(at, field, old, new)], when each field last changed, first stage."""
         stage = self.stage_for(record.stage, record.outcome)
         state: dict[str, Any] = {
             "stage_id": stage.id,
@@ -213,6 +233,7 @@ class Writer:
             "closed_at": None,
             "stage_entered_at": record.created_at,
         }
+        initial_stage = stage.id
         if state["outcome"] != Outcome.OPEN:
             state["closed_at"] = record.created_at
         events: list[tuple[datetime, str, Any, Any]] = []
@@ -240,7 +261,7 @@ class Writer:
                     state["stage_entered_at"] = at
                 if attr == "outcome":
                     state["closed_at"] = None if new == Outcome.OPEN else at
-        return state, events, last_at
+        return state, events, last_at, initial_stage
 
     def _plain(self, record: DealRecord) -> dict[str, Any]:
         return {
@@ -258,25 +279,28 @@ class Writer:
             d.external_id: d
             for d in Deal.objects.filter(workspace=self.ws, external_id__in=[r.external_id for r in records])
         }
-        new_deals: list[tuple[Deal, DealRecord, list]] = []
+        new_rows: list[dict[str, Any]] = []
+        new_events: list[tuple[DealRecord, int, list]] = []
         to_update: list[Deal] = []
-        history: list[DealHistory] = []
+        history: list[dict[str, Any]] = []
         update_fields: set[str] = set()
         for record in records:
-            state, events, last_at = self._replay(record)
+            state, events, last_at, initial_stage = self._replay(record)
             plain = self._plain(record)
             self.report.deals_by_outcome[state["outcome"]] += 1
             deal = existing.get(record.external_id)
             if deal is None:
-                deal = Deal(
-                    workspace_id=self.ws.id,
-                    pipeline_id=self.pipeline.id,
-                    external_id=record.external_id[:255],
-                    created_at=record.created_at,
-                    **plain,
-                    **state,
+                new_rows.append(
+                    {
+                        "workspace_id": self.ws.id,
+                        "pipeline_id": self.pipeline.id,
+                        "external_id": record.external_id[:255],
+                        "created_at": record.created_at,
+                        **plain,
+                        **state,
+                    }
                 )
-                new_deals.append((deal, record, events))
+                new_events.append((record, initial_stage, events))
                 continue
             changed = False
             for field, attr in _TRACKED:
@@ -305,66 +329,95 @@ class Writer:
                 to_update.append(deal)
                 self.report.updated["deals"] += 1
                 self.report.deal_ids.append(deal.id)
-        if new_deals:
-            Deal.objects.bulk_create([d for d, _, _ in new_deals], batch_size=1000)
-            for deal, record, events in new_deals:
-                history.append(
-                    DealHistory(
-                        workspace_id=self.ws.id,
-                        deal_id=deal.id,
-                        field=F.CREATED,
-                        old_value=None,
-                        new_value={
-                            "stage": self._initial_stage(record, events, deal),
-                            "amount": history_value(record.amount),
-                        },
-                        changed_at=record.created_at,
-                        changed_by=self.actor,
-                        source=ChangeSource.IMPORT,
-                    )
-                )
-                history.extend(self._history(deal.id, f, old, new, at) for at, f, old, new in events)
-                self.report.deal_ids.append(deal.id)
-            self.report.created["deals"] += len(new_deals)
+        new_ids = copy_insert(Deal, new_rows, now=self.ctx.now)
+        for deal_id, (record, initial_stage, events) in zip(new_ids, new_events, strict=True):
+            history.append(
+                {
+                    "workspace_id": self.ws.id,
+                    "deal_id": deal_id,
+                    "field": F.CREATED,
+                    "old_value": None,
+                    "new_value": {"stage": initial_stage, "amount": history_value(record.amount)},
+                    "changed_at": record.created_at,
+                    "changed_by_id": self.actor.id if self.actor else None,
+                    "source": ChangeSource.IMPORT,
+                }
+            )
+            history.extend(self._history(deal_id, f, old, new, at) for at, f, old, new in events)
+        self.report.deal_ids.extend(new_ids)
+        self.report.created["deals"] += len(new_ids)
         if to_update:
             update_fields.add("updated_at")
             Deal.objects.bulk_update(to_update, sorted(update_fields), batch_size=1000)
-        if history:
-            DealHistory.objects.bulk_create(history, batch_size=2000)
-            self.report.created["history"] += len(history)
-        self._link_contacts(records, existing, new_deals)
+        copy_insert(DealHistory, history, now=self.ctx.now)
+        self.report.created["history"] += len(history)
+        ids_by_external = {d.external_id: d.id for d in existing.values()}
+        ids_by_external.update({row["external_id"]: pk for row, pk in zip(new_rows, new_ids, strict=True)})
+        self._link_contacts(records, ids_by_external)
 
-    def _initial_stage(self, record: DealRecord, events: list, deal: Deal) -> int:
-        for _at, field, old, _new in events:
-            if field == F.STAGE:
-                return old
-        return deal.stage_id
+    def _history(self, deal_id: int, field: str, old: Any, new: Any, at: datetime) -> dict[str, Any]:
+        return {
+            "workspace_id": self.ws.id,
+            "deal_id": deal_id,
+            "field": field,
+            "old_value": history_value(old),
+            "new_value": history_value(new),
+            "changed_at": at,
+            "changed_by_id": self.actor.id if self.actor else None,
+            "source": ChangeSource.IMPORT,
+        }
 
-    def _history(self, deal_id: int, field: str, old: Any, new: Any, at: datetime) -> DealHistory:
-        return DealHistory(
-            workspace_id=self.ws.id,
-            deal_id=deal_id,
-            field=field,
-            old_value=history_value(old),
-            new_value=history_value(new),
-            changed_at=at,
-            changed_by=self.actor,
-            source=ChangeSource.IMPORT,
-        )
-
-    def _link_contacts(self, records: list[DealRecord], existing: dict[str, Deal], new_deals: list) -> None:
+    def _link_contacts(self, records: list[DealRecord], ids_by_external: dict[str, int]) -> None:
         if not any(r.contact_keys for r in records):
             return
-        by_external = dict(existing)
-        by_external.update({d.external_id: d for d, _, _ in new_deals})
         through = Deal.contacts.through
         links = [
-            through(deal_id=by_external[r.external_id].id, contact_id=self.contacts[key])
+            through(deal_id=ids_by_external[r.external_id], contact_id=self.contacts[key])
             for r in records
             for key in r.contact_keys
-            if key in self.contacts and r.external_id in by_external
+            if key in self.contacts and r.external_id in ids_by_external
         ]
         through.objects.bulk_create(links, ignore_conflicts=True)
+
+
+def copy_insert(model: type[Model], rows: list[dict[str, Any]], *, now: datetime) -> list[int]:
+    """Insert rows (dicts of attribute names) with COPY, much faster than INSERT for thousands of rows.
+
+    Ids come from the table's sequence first and are returned in order. Missing columns get the
+    field's default, so a column added to the model later keeps working.
+    """
+    if not rows:
+        return []
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    defaults: list[tuple[str, bool, Any]] = []
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            defaults.append((f.attname, False, now))
+        elif f.has_default() and callable(f.default):
+            defaults.append((f.attname, True, f.default))
+        else:
+            defaults.append((f.attname, False, f.get_default()))
+    json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in [meta.pk.column, *(f.column for f in fields)])
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(meta.db_table), columns)
+        with cursor.copy(statement) as copy:
+            for pk, row in zip(ids, rows, strict=True):
+                values: list[Any] = [pk]
+                for attname, call, default in defaults:
+                    value = row[attname] if attname in row else default() if call else default
+                    if attname in json_fields and value is not None:
+                        value = json.dumps(value, cls=DjangoJSONEncoder)
+                    values.append(value)
+                copy.write_row(values)
+    return ids
 
 
 def _differs(old: Any, new: Any, attr: str) -> bool:
