@@ -124,6 +124,7 @@ def test_settings_and_webhooks_are_for_admins(personas):
     assert personas.client_for(personas.rep).get(url("settings")).status_code == 403
     assert personas.client_for(personas.rep).get(url("webhooks")).status_code == 403
     client = personas.client_for(personas.owner)
-    assert client.post(url("webhooks"), {"url": "http://example.com/hook", "send_alert_events": "on"}).status_code == 400
-    assert client.post(url("webhooks"), {"url": "https://example.com/hook", "send_alert_events": "on"}).status_code == 302
+    plain = {"url": "http://example.com/hook", "send_alert_events": "on"}
+    assert client.post(url("webhooks"), plain).status_code == 400
+    assert client.post(url("webhooks"), {**plain, "url": "https://example.com/hook"}).status_code == 302
     assert personas.workspace.webhook_endpoints.get().url == "https://example.com/hook"
