@@ -132,9 +132,15 @@ def test_same_seed_gives_the_same_deals_and_another_seed_does_not():
 
 def test_dates_follow_as_of():
     early = generate(seed=3, as_of=date(2025, 1, 31), scale=0.05)
-    assert all(d.created_at < datetime(2025, 1, 31, tzinfo=UTC) for d in early.deals)
-    assert all(h.at < datetime(2025, 1, 31, tzinfo=UTC) for d in early.deals for h in d.history)
-    assert min(d.created_at for d in early.deals) >= datetime(2023, 2, 1, tzinfo=UTC)
+    end = datetime(2025, 1, 31, tzinfo=UTC)
+    start = end - timedelta(days=730)
+    assert all(d.created_at < end for d in early.deals)
+    assert all(h.at < end for d in early.deals for h in d.history)
+    assert all(a.at < end for a in early.activities)
+    # Deals from before the window are only those still open when it starts (a full pipeline on day one).
+    before = [d for d in early.deals if d.created_at < start]
+    assert before and all(d.closed_at is None or d.closed_at > start for d in before)
+    assert min(d.created_at for d in early.deals) > start - timedelta(days=160)
 
 
 def test_losing_deals_show_leading_signs_before_they_close():

@@ -81,21 +81,21 @@ def _engagement(rng: np.random.Generator, life: DealLife, days: np.ndarray) -> t
         if mode == "cleanup":
             fade_start = life.t0 + float(rng.uniform(60, 150))
         else:
-            fade_start = max(life.t0 + 5, life.life_end - float(rng.uniform(21, 60)))
+            fade_start = max(life.t0 + 5, life.life_end - float(rng.uniform(21, 75)))
         after = days > fade_start
         tau = float(rng.uniform(4, 12))
         decay = np.exp(-(days - fade_start) / tau)
         buyer = np.where(after, decay, buyer)
         # Ghosted: the rep keeps chasing. Neglected: the rep stops too.
         rep = np.where(after, 1.25 if mode == "ghost" else np.maximum(decay, 0.03), rep)
-    elif life.fate == "won" and rng.random() < 0.12:
-        # A quiet spell (holidays, a reorganisation on their side) in a deal that is still won.
+    elif life.fate == "won" and rng.random() < 0.15:
+        # A silent spell (holidays, a reorganisation on their side) in a deal that is still won.
         span = life.life_end - life.t0
-        if span > 40:
-            quiet_start = life.t0 + span * float(rng.uniform(0.3, 0.7))
-            quiet = (days >= quiet_start) & (days < quiet_start + float(rng.uniform(14, 28)))
-            buyer = np.where(quiet, 0.1, buyer)
-            rep = np.where(quiet, 0.15, rep)
+        if span > 45:
+            quiet_start = life.t0 + span * float(rng.uniform(0.25, 0.65))
+            quiet = (days >= quiet_start) & (days < quiet_start + float(rng.uniform(18, 40)))
+            buyer = np.where(quiet, 0.03, buyer)
+            rep = np.where(quiet, 0.03, rep)
     return buyer, rep
 
 

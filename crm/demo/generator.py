@@ -39,6 +39,9 @@ from crm.demo.people import (
 )
 
 HISTORY_DAYS = 730
+# Deals opened this long before the history starts and still open then are kept, so the first quarters
+# already have a full pipeline (the CRM was in use; only what closed before the window is gone).
+LEAD_IN_DAYS = 150
 # No deal that ever closed is older than this; zombies are much older (ZOMBIE_MIN_AGE).
 MAX_CYCLE_DAYS = 300
 ZOMBIE_MIN_AGE = 420
@@ -51,7 +54,7 @@ STAGE_ADVANCE_P = (0.70, 0.74, 0.74, 0.72, 0.78)
 SEGMENT_DURATION = {"SMB": 0.55, "Mid-Market": 1.0, "Enterprise": 1.35}
 SEGMENT_ACTIVITY = {"SMB": 0.7, "Mid-Market": 1.0, "Enterprise": 1.3}
 # Deals a rep opens per month (before growth and seasonality).
-SEGMENT_MONTHLY_DEALS = {"SMB": 14.0, "Mid-Market": 9.5, "Enterprise": 5.5}
+SEGMENT_MONTHLY_DEALS = {"SMB": 13.0, "Mid-Market": 8.6, "Enterprise": 5.1}
 PRODUCTS = {
     "SMB": (("Starter", 6000, 0.5), ("Growth", 12000, 0.5)),
     "Mid-Market": (("Growth", 22000, 0.35), ("Professional", 38000, 0.45), ("Analytics Add-on", 15000, 0.2)),
@@ -159,12 +162,12 @@ def generate(*, seed: int, as_of: date, scale: float = 1.0) -> DemoData:
 
 def _arrivals(rng: np.random.Generator, rep: MemberSpec, segment: str, scale: float, clock: _Clock) -> list[float]:
     """Creation times (day offsets) of one rep's deals: Poisson per working day."""
-    days = np.arange(HISTORY_DAYS, dtype=float)
-    dates = [clock.day(d) for d in range(HISTORY_DAYS)]
+    days = np.arange(-LEAD_IN_DAYS, HISTORY_DAYS, dtype=float)
+    dates = [clock.day(d) for d in range(-LEAD_IN_DAYS, HISTORY_DAYS)]
     weekday = np.array([d.weekday() < 5 for d in dates], dtype=float)
     season = np.array([MONTH_SEASONALITY[d.month - 1] for d in dates])
     growth = 1.0 + 0.2 * days / 365.0
-    ramp = np.clip((days - rep.start_day) / 60.0, 0.0, 1.0) * (days >= rep.start_day)
+    ramp = np.clip((days - rep.start_day) / 60.0, 0.0, 1.0) if rep.start_day > 0 else 1.0
     rate = SEGMENT_MONTHLY_DEALS[segment] * scale * 12 / 260 * weekday * season * growth * ramp
     counts = rng.poisson(rate)
     times = [d + float(rng.uniform(0, 1)) for d, c in zip(days, counts, strict=True) for _ in range(int(c))]
@@ -219,7 +222,7 @@ def _deals(
     drafts.sort(key=lambda d: d[0])
     median_amount = float(np.median([d[5] for d in drafts])) if drafts else 0.0
 
-    eligible_zombies = [i for i, d in enumerate(drafts) if d[0] < HISTORY_DAYS - ZOMBIE_MIN_AGE - 10]
+    eligible_zombies = [i for i, d in enumerate(drafts) if 0 <= d[0] < HISTORY_DAYS - ZOMBIE_MIN_AGE - 10]
     n_zombies = max(1, round(0.027 * len(eligible_zombies))) if eligible_zombies else 0
     zombies = set(rng.choice(eligible_zombies, size=n_zombies, replace=False).tolist()) if n_zombies else set()
 
@@ -240,6 +243,8 @@ def _deals(
             median_amount=median_amount,
             zombie=i in zombies,
         )
+        if life.fate != "zombie" and life.life_end < 0:
+            continue  # closed before the history starts
         deal_index = len(deals)
         deals.append(deal)
         activities.extend(activities_for_deal(rng, clock.start, HISTORY_DAYS, life, deal_index))
@@ -304,7 +309,7 @@ class _DealContext:
                 sudden = rng.random() < 0.25
                 t_end = t + dur * (float(rng.uniform(0.4, 1.0)) if sudden else float(rng.uniform(1.5, 2.8)))
                 fate = "lost"
-                loss_mode = "sudden" if sudden else ("ghost" if rng.random() < 0.6 else "neglect")
+                loss_mode = "sudden" if sudden else ("ghost" if rng.random() < 0.5 else "neglect")
                 stage_events.append((t_end, LOST))
                 break
         if t_end - t0 > MAX_CYCLE_DAYS:

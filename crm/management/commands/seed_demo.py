@@ -14,7 +14,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from crm.demo.services import DEMO_PASSWORD, demo_workspace_delete, demo_workspace_seed
+from crm.demo.stats import demo_statistics
 from crm.services import deals_changed
+from tenancy.models import Workspace
 
 
 def _as_of(value: str) -> date:
@@ -60,6 +62,7 @@ class Command(BaseCommand):
                 result.seconds[f"hook {path}"] = round(time.perf_counter() - hook_started, 2)
             deals_changed(workspace_id=result.workspace_id, deal_ids=result.deal_ids)
         result.seconds["total"] = round(time.perf_counter() - started, 2)
+        stats = demo_statistics(Workspace.objects.get(pk=result.workspace_id))
 
         if options["json"]:
             payload = {
@@ -70,17 +73,18 @@ class Command(BaseCommand):
                 "seed": options["seed"],
                 "as_of": as_of.isoformat(),
                 "counts": result.counts,
+                "statistics": stats,
                 "logins": result.logins,
                 "seconds": result.seconds,
                 "hook_errors": hook_errors,
             }
             self.stdout.write(json.dumps(payload, indent=2))
         else:
-            self._print(result, slug=slug, as_of=as_of, seed=options["seed"], deleted=deleted)
+            self._print(result, stats, slug=slug, as_of=as_of, seed=options["seed"], deleted=deleted)
         if hook_errors:
             raise CommandError("Demo data was seeded, but some hooks failed:\n" + "\n".join(hook_errors))
 
-    def _print(self, result: Any, *, slug: str, as_of: date, seed: int, deleted: bool) -> None:
+    def _print(self, result: Any, stats: dict[str, Any], *, slug: str, as_of: date, seed: int, deleted: bool) -> None:
         c = result.counts
         if result.created:
             self.stdout.write(
@@ -96,6 +100,11 @@ class Command(BaseCommand):
             f"{c['deals']} deals ({c['deals_open']} open, {c['deals_won']} won, {c['deals_lost']} lost), "
             f"{c['history_rows']} history rows, {c['activities']} activities"
         )
+        if stats:
+            self.stdout.write(
+                f"  win rate {stats['win_rate']:.0%}, median won cycle {stats['median_cycle_days_won']} days; "
+                f"open: {stats['open']} ({stats['open_stale']} stale, {stats['open_zombies']} zombies)"
+            )
         self.stdout.write("  Sign in (password " + DEMO_PASSWORD + "):")
         for login in result.logins:
             self.stdout.write(f"    {login['email']:<22} {login['role']}")
