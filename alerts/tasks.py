@@ -29,6 +29,12 @@ def send_digests(frequency: str) -> dict[str, int]:
     return {"queued": queued, **outbox.deliver_due()}
 
 
+def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
+    """DEAL_CHANGE_HANDLERS entry: webhook "deal.updated" events, then send them."""
+    if outbox.deal_events_enqueue(workspace_id=workspace_id, deal_ids=deal_ids):
+        outbox.deliver_due()
+
+
 def send_daily_digests() -> dict[str, int]:
     return send_digests("daily")
 

@@ -220,3 +220,19 @@ def test_slack_gets_critical_alerts_once(critical, receiver):
     message = json.loads(body)
     assert path == "/services/T0/B0/X" and "Critical" in message["text"] and "Quiet big deal" in message["text"]
     assert message["blocks"][0]["type"] == "section"
+
+
+def test_deal_events_reach_endpoints_that_asked_for_them_once(critical, receiver):
+    from alerts.tasks import on_deals_changed
+    from crm.models import Deal
+
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=critical.workspace, url=receiver.url + "/deals", send_alert_events=False, send_deal_events=True
+    )
+    deal = Deal.objects.get(title="Quiet big deal")
+    on_deals_changed(critical.workspace.id, [deal.id])
+    on_deals_changed(critical.workspace.id, [deal.id])  # the same change again: nothing new
+    assert len(receiver.requests) == 1
+    _, headers, body = receiver.requests[0]
+    payload = Webhook(endpoint.secret).verify(body, headers)
+    assert payload["type"] == "deal.updated" and payload["data"]["title"] == "Quiet big deal"

@@ -187,6 +187,7 @@ DEAL_CHANGE_HANDLERS: list[str] = []
 DEAL_CHANGE_HANDLERS.append("similarity.tasks.on_deals_changed")  # keeps deal embeddings fresh
 DEAL_CHANGE_HANDLERS.append("forecasting.tasks.on_deals_changed")  # a fresh forecast after every change
 DEAL_CHANGE_HANDLERS.append("scoring.tasks.on_deals_changed")  # outcomes captured, changed deals rescored
+DEAL_CHANGE_HANDLERS.append("alerts.tasks.on_deals_changed")  # "deal.updated" webhook events
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []
 DEMO_SEED_HOOKS.append("forecasting.tasks.demo_targets")  # quarter targets and a first forecast

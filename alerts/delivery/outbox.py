@@ -133,6 +133,49 @@ def alerts_changed(
     enqueue(rows)
 
 
+def deal_events_enqueue(*, workspace_id: int, deal_ids: list[int]) -> int:
+    """A "deal.updated" webhook event per changed deal for endpoints that asked for deal events.
+
+    The key includes the deal's `updated_at`, so a re-run for the same change queues nothing.
+    """
+    from alerts.links import deal_url
+    from crm.models import Deal
+
+    endpoints = list(WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True, send_deal_events=True))
+    if not endpoints or not deal_ids:
+        return 0
+    rows = []
+    deals = Deal.objects.for_workspace(workspace_id).filter(id__in=deal_ids).select_related("stage", "workspace")
+    for deal in deals:
+        payload = {
+            "type": "deal.updated",
+            "timestamp": timezone.now().isoformat(),
+            "data": {
+                "id": str(deal.uuid),
+                "title": deal.title,
+                "stage": deal.stage.name,
+                "amount": str(deal.amount),
+                "currency": deal.currency,
+                "expected_close_date": deal.expected_close_date.isoformat() if deal.expected_close_date else None,
+                "outcome": deal.outcome,
+                "url": deal_url(deal.workspace.slug, deal.uuid),
+            },
+        }
+        version = f"{deal.updated_at.timestamp():.6f}"
+        for endpoint in endpoints:
+            rows.append(
+                Delivery(
+                    workspace_id=workspace_id,
+                    channel=Channel.WEBHOOK,
+                    endpoint=endpoint,
+                    event_type="deal.updated",
+                    idempotency_key=f"webhook:{endpoint.uuid}:deal.updated:{deal.uuid}:{version}",
+                    payload=payload,
+                )
+            )
+    return enqueue(rows)
+
+
 def _sender(channel: str):
     from alerts.delivery import email, slack, webhooks
 
