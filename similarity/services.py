@@ -140,6 +140,8 @@ def deal_embeddings_refresh(
     to_embed, to_touch = stale_split(pending, force=force)
     for item in to_touch:
         DealEmbedding.objects.filter(deal_id=item.deal_id).update(outcome=item.outcome, closed_at=item.closed_at)
+    # Batches of texts of similar length pad less (SentenceTransformer.encode sorts the same way).
+    to_embed.sort(key=lambda item: len(item.text))
     done = 0
     if progress:
         progress(0, len(to_embed))

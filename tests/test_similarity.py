@@ -110,6 +110,25 @@ def test_changing_a_description_re_embeds_after_the_job_and_unchanged_text_does_
     assert DealEmbedding.objects.get(deal=deal).text_hash != third.text_hash
 
 
+def test_a_large_batch_is_embedded_in_chunks_queued_one_after_another(
+    personas, model, monkeypatch, django_capture_on_commit_callbacks
+):
+    from similarity import tasks
+    from tenancy.models import PendingJob
+
+    monkeypatch.setattr(tasks, "CHUNK", 2)
+    ws = personas.workspace
+    deals = [_deal(ws, f"Deal {i}") for i in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.on_deals_changed(ws.id, [d.id for d in deals])
+    assert DealEmbedding.objects.filter(workspace=ws).count() == 2
+    assert PendingJob.objects.filter(key=f"{HANDLER}:{ws.id}").exists()  # the rest waits for the next run
+    with django_capture_on_commit_callbacks(execute=True):
+        _run_handler(ws)
+    assert DealEmbedding.objects.filter(workspace=ws).count() == 3
+    assert not PendingJob.objects.filter(key=f"{HANDLER}:{ws.id}").exists()
+
+
 def test_empty_and_very_long_texts_embed(personas, model):
     ws = personas.workspace
     bare = _deal(ws, "Bare deal")

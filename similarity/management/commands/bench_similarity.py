@@ -222,18 +222,21 @@ class Command(BaseCommand):
                     for i in range(n)
                 )
                 texts = [p.text for p in deal_texts(workspace_id=workspace.id)]
-                raw_first = self._raw(texts)
-                pipeline_result = deal_embeddings_refresh(workspace_id=workspace.id, force=True)
-                raw_second = self._raw(texts)
+                # Interleaved, best of two each: on a shared machine a single run mostly measures the neighbours.
+                raw_runs, pipeline_runs = [], []
+                for _ in range(2):
+                    raw_runs.append(self._raw(texts))
+                    pipeline_runs.append(deal_embeddings_refresh(workspace_id=workspace.id, force=True).per_second)
                 raise _Rollback
         except _Rollback:
             pass
-        raw = (raw_first + raw_second) / 2
+        raw, pipeline_speed = max(raw_runs), max(pipeline_runs)
         figures.update(
             {
                 "encode_per_second": round(raw, 1),
-                "embed_deals_per_second": pipeline_result.per_second,
-                "ratio": round(pipeline_result.per_second / raw, 3) if raw else None,
+                "embed_deals_per_second": pipeline_speed,
+                "ratio": round(pipeline_speed / raw, 3) if raw else None,
+                "runs": {"encode": [round(r, 1) for r in raw_runs], "embed_deals": pipeline_runs},
                 "mean_text_chars": round(float(np.mean([len(t) for t in texts])), 0),
                 "torch_threads": _torch_threads(),
             }
