@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-from ninja import NinjaAPI
+from datetime import datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer
 
 from tenancy.models import ApiKey
@@ -30,3 +33,50 @@ api.add_router("/embeddings/", "similarity.api.router")
 api.add_router("/ml/", "scoring.api.router")
 api.add_router("/forecasts/", "forecasting.api.router")
 api.add_router("/alerts/", "alerts.api.router")
+
+
+class HealthOut(Schema):
+    status: str
+    database: bool
+    worker_last_task_at: datetime | None
+    worker_clusters: int
+    queued_tasks: int | None
+
+
+@api.get("/health/", auth=None, response={200: HealthOut, 503: HealthOut}, tags=["health"])
+def health(request: HttpRequest) -> Status:
+    """Database reachability and the worker's heartbeat (its clusters and the last task it finished)."""
+    from django.db import DatabaseError, connection
+
+    database, last_task, clusters, queued = True, None, 0, None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        from django_q.models import OrmQ, Task
+
+        last = Task.objects.order_by("-stopped").values_list("stopped", flat=True).first()
+        last_task = last
+        queued = OrmQ.objects.count()
+    except DatabaseError:
+        database = False
+    try:
+        from django_q.status import Stat
+
+        clusters = len(Stat.get_all())
+    except Exception:  # a cache outage must not turn the health check into a 500
+        clusters = 0
+    body = {
+        "status": "ok" if database else "down",
+        "database": database,
+        "worker_last_task_at": last_task,
+        "worker_clusters": clusters,
+        "queued_tasks": queued,
+    }
+    return Status(200 if database else 503, body)
+
+
+@api.exception_handler(DjangoValidationError)
+def validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    detail = [{"loc": ["body", field], "msg": " ".join(msgs), "type": "value_error"} for field, msgs in errors.items()]
+    return api.create_response(request, {"detail": detail}, status=422)
