@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,17 @@ from django.core.management.base import BaseCommand, CommandParser
 from vectoros import embedded_db
 
 DEMO_SIGN_IN = ("demo@example.com", "vectoros-demo")
+
+
+def _wait_for_port(host: str, port: int, children: list[subprocess.Popen[bytes]], timeout: float = 120) -> None:
+    """Announce the URL only once the web server answers (or a child has died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(child.poll() is None for child in children):
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
 
 
 class Command(BaseCommand):
@@ -31,6 +43,7 @@ class Command(BaseCommand):
                 [python, "manage.py", "runserver", address, "--noreload", "--skip-checks"], cwd=settings.BASE_DIR
             ),
         ]
+        _wait_for_port(str(options["host"]), int(options["port"]), children)
         self.stdout.write(
             self.style.SUCCESS(f"\nVectorOS is running at http://{address}/\n")
             + f"Sign in as {DEMO_SIGN_IN[0]} / {DEMO_SIGN_IN[1]}   (Ctrl-C stops web, worker and database)\n"
