@@ -27,6 +27,10 @@ def record_hook(workspace_id: int) -> None:
     hook_calls.append(workspace_id)
 
 
+def broken_hook(workspace_id: int) -> None:
+    raise RuntimeError("no model today")
+
+
 def seed(*args: str) -> dict:
     out = StringIO()
     call_command("seed_demo", "--as-of", AS_OF.isoformat(), "--json", *args, stdout=out)
@@ -167,9 +171,27 @@ def test_losing_deals_show_leading_signs_before_they_close():
 
 @pytest.mark.django_db
 def test_seeding_over_a_real_workspace_is_refused(personas):
-    with pytest.raises(CommandError, match="not a demo workspace"):
-        seed("--workspace", personas.workspace.slug, "--scale", "0.05")
+    for extra in ((), ("--reset",)):
+        with pytest.raises(CommandError, match="not a demo workspace"):
+            seed("--workspace", personas.workspace.slug, "--scale", "0.05", *extra)
+    assert Workspace.objects.filter(pk=personas.workspace.pk).exists()
     assert not Deal.objects.filter(workspace=personas.workspace).exists()
+
+
+@pytest.mark.django_db
+def test_reset_reseeds_for_a_new_date_and_a_failing_hook_is_reported(settings, no_handlers):
+    seed("--scale", "0.05")
+    settings.DEMO_SEED_HOOKS = ["tests.test_seed_demo.broken_hook", "tests.test_seed_demo.record_hook"]
+    out = StringIO()
+    with pytest.raises(CommandError, match="broken_hook: RuntimeError: no model today"):
+        call_command("seed_demo", "--scale", "0.05", "--reset", "--as-of", "2027-01-15", stdout=out)
+    assert "Re-seeded demo workspace" in out.getvalue()
+    ws = Workspace.objects.get(slug="demo")
+    latest = Deal.objects.for_workspace(ws).aggregate(m=Max("created_at"))["m"]
+    assert datetime(2026, 12, 1, tzinfo=UTC) < latest < datetime(2027, 1, 15, tzinfo=UTC)
+    assert Workspace.objects.filter(slug="demo").count() == 1
+    # The other hook still ran, and the other apps were still told about the new deals.
+    assert hook_calls[-1] == ws.id and len(no_handlers) == 2
 
 
 @pytest.mark.django_db

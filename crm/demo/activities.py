@@ -130,9 +130,9 @@ def activities_for_deal(
         stops_at = min(stops_at, life.closed_at)
 
     def add(t: float, kind: str, direction: str, subject_body: tuple[str, str], contacts: tuple[int, ...]) -> None:
-        at = start + timedelta(days=t)
+        at = (start + timedelta(days=t)).replace(second=0, microsecond=0)
         if opens_at < at < stops_at:
-            subject, body = text.fill(subject_body)
+            subject, body = text.fill(subject_body, contacts)
             result.append(ActivitySpec(deal_index, kind, direction, at, subject, body, life.owner_at(t), contacts))
 
     def time_in_day(day: float) -> float:
@@ -190,8 +190,11 @@ class _Text:
             return tuple(self.r.sample(contacts, min(len(contacts), 1 + self.r.randrange(3))))
         return (self.r.choices(contacts, weights=self.weights)[0],)
 
-    def fill(self, subject_body: tuple[str, str]) -> tuple[str, str]:
-        names = self.life.contact_names
-        values = {**self.values, "c": self.r.choice(names) if names else "there"}
+    def fill(self, subject_body: tuple[str, str], contacts: tuple[int, ...]) -> tuple[str, str]:
+        """The template with the names of the people on this activity (anyone on the deal for internal ones)."""
+        names = dict(zip(self.life.contacts, self.life.contact_names, strict=True))
+        fallback = self.r.choice(self.life.contact_names) if names else "the buyer"
+        name = names[contacts[0]] if contacts else fallback
         subject, body = subject_body
+        values = {**self.values, "c": name}
         return subject.format(**values)[:200], body.format(**values)
