@@ -7,7 +7,7 @@ id that does not exist. Deal writes go through crm.services, so they leave histo
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
-from pydantic import field_validator
+from pydantic import AfterValidator, field_validator
 
 from crm import services
 from crm.models import Activity, ChangeSource, Company, Contact, Deal, Pipeline, Stage
@@ -32,7 +32,14 @@ Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S
 Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
 Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 12, 31))]
-Moment = Annotated[datetime, Field(ge=datetime(1900, 1, 2), le=datetime(2200, 12, 30))]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Postgres refuses offsets beyond ±15:59 and naive times are ambiguous: store UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Moment = Annotated[datetime, Field(ge=datetime(1900, 1, 2), le=datetime(2200, 12, 30)), AfterValidator(_as_utc)]
 
 
 def _no_nul(value: Any) -> Any:
