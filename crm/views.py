@@ -145,7 +145,7 @@ def _deal_context(request: WorkspaceRequest, deal: Deal) -> dict[str, Any]:
         "deal": deal,
         "activities": activities,
         "history": deal_history_rows(deal),
-        "activity_form": ActivityForm(),
+        "activity_form": ActivityForm(initial={"kind": "call"}),
         "move_stages": Stage.objects.filter(pipeline_id=deal.pipeline_id).order_by("order"),
         "contacts": deal.contacts.select_related("company").all(),
         "can_write": request.membership.can_write,
@@ -217,7 +217,7 @@ def activity_create(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
             if not request.htmx:
                 messages.success(request, "Activity logged.")
                 return redirect("crm:deal_detail", request.workspace.slug, deal.uuid)
-            form = ActivityForm()
+            form = ActivityForm(initial={"kind": "call"})
     context = {**_deal_context(request, deal), "activity_form": form}
     status = 422 if form.errors and not request.htmx else 200
     return render_screen(request, "crm/deal_detail.html", context, partial="activities", status=status)
