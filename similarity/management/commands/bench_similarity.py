@@ -65,6 +65,9 @@ class Command(BaseCommand):
         parser.add_argument("--k", type=int, default=10)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--throughput", type=int, default=0, metavar="N", help="also time embedding N deals")
+        parser.add_argument(
+            "--workspace", default="", help="with --throughput: use that workspace's first N deals (e.g. demo)"
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -72,7 +75,7 @@ class Command(BaseCommand):
             raise CommandError("Need --vectors >= --workspaces >= 1 and 1 <= --k <= 100.")
         report: dict[str, Any] = self._search(opts)
         if opts["throughput"]:
-            report["throughput"] = self._throughput(opts["throughput"])
+            report["throughput"] = self._throughput(opts["throughput"], opts["workspace"])
         if opts["json"]:
             self.stdout.write(json.dumps(report))
         else:
@@ -187,50 +190,39 @@ class Command(BaseCommand):
 
     # --- embedding throughput ---------------------------------------------------------------------
 
-    def _throughput(self, n: int) -> dict[str, Any]:
+    def _throughput(self, n: int, slug: str) -> dict[str, Any]:
         from crm.models import Deal
-        from crm.services import pipeline_create_default
         from similarity.services import deal_embeddings_refresh, deal_texts
         from tenancy.models import Workspace
 
         self.stderr.write("loading the model…")
         embedding.get_model()
         embedding.encode(["warm up"] * 8)
-        rng = np.random.default_rng(1)
-        products = ["analytics suite", "GTX Pro", "MG Special", "security gateway", "CRM seats", "data platform"]
-        industries = ["retail", "software", "finance", "medical", "telecom", "entertainment"]
-        stages = ["Prospecting", "Qualification", "Discovery", "Proposal", "Negotiation"]
         figures: dict[str, Any] = {"deals": n, "batch_size": embedding.BATCH_SIZE}
         try:
             with transaction.atomic():
-                workspace = Workspace.objects.create(name="Throughput bench", slug=f"bench-{os.getpid()}")
-                pipeline = pipeline_create_default(workspace=workspace)
-                stage_by_name = {s.name: s for s in pipeline.stages.all()}
-                Deal.objects.bulk_create(
-                    Deal(
-                        workspace=workspace,
-                        pipeline=pipeline,
-                        stage=stage_by_name[stages[i % len(stages)]],
-                        title=f"{products[i % 6]} for account {i}",
-                        description=(
-                            f"{rng.integers(5, 500)} seats of {products[i % 6]}; the buyer's "
-                            f"{['CFO', 'CIO', 'legal team', 'procurement'][i % 4]} wants "
-                            f"{['a discount', 'a pilot first', 'a security review', 'a longer contract'][i % 4]}."
-                        ),
-                        attributes={"product": products[i % 6], "industry": industries[i % 6]},
-                    )
-                    for i in range(n)
-                )
-                texts = [p.text for p in deal_texts(workspace_id=workspace.id)]
+                if slug:
+                    workspace = Workspace.objects.filter(slug=slug).first()
+                    if workspace is None:
+                        raise CommandError(f"No workspace with the slug {slug!r}.")
+                    ids = list(Deal.objects.for_workspace(workspace).order_by("id").values_list("id", flat=True)[:n])
+                    figures["source"] = f"workspace {slug}"
+                else:
+                    workspace, ids = self._synthetic_deals(n), None
+                    figures["source"] = "synthetic deals"
+                texts = [p.text for p in deal_texts(workspace_id=workspace.id, deal_ids=ids)]
+                figures["deals"] = len(texts)
                 # Interleaved, best of two each: on a shared machine a single run mostly measures the neighbours.
                 raw_runs, pipeline_runs = [], []
                 for _ in range(2):
                     raw_runs.append(self._raw(texts))
-                    pipeline_runs.append(deal_embeddings_refresh(workspace_id=workspace.id, force=True).per_second)
-                raise _Rollback
+                    result = deal_embeddings_refresh(workspace_id=workspace.id, deal_ids=ids, force=True)
+                    pipeline_runs.append(result.per_second)
+                raise _Rollback  # leaves the workspace's embeddings (and any synthetic deals) as they were
         except _Rollback:
             pass
         raw, pipeline_speed = max(raw_runs), max(pipeline_runs)
+        tokenizer = embedding.get_model().tokenizer
         figures.update(
             {
                 "encode_per_second": round(raw, 1),
@@ -238,10 +230,41 @@ class Command(BaseCommand):
                 "ratio": round(pipeline_speed / raw, 3) if raw else None,
                 "runs": {"encode": [round(r, 1) for r in raw_runs], "embed_deals": pipeline_runs},
                 "mean_text_chars": round(float(np.mean([len(t) for t in texts])), 0),
+                "mean_tokens": round(float(np.mean([len(tokenizer(t)["input_ids"]) for t in texts])), 0),
                 "torch_threads": _torch_threads(),
             }
         )
         return figures
+
+    @staticmethod
+    def _synthetic_deals(n: int) -> Any:
+        from crm.models import Deal
+        from crm.services import pipeline_create_default
+        from tenancy.models import Workspace
+
+        rng = np.random.default_rng(1)
+        products = ["analytics suite", "GTX Pro", "MG Special", "security gateway", "CRM seats", "data platform"]
+        industries = ["retail", "software", "finance", "medical", "telecom", "entertainment"]
+        stages = ["Prospecting", "Qualification", "Discovery", "Proposal", "Negotiation"]
+        workspace = Workspace.objects.create(name="Throughput bench", slug=f"bench-{os.getpid()}")
+        pipeline = pipeline_create_default(workspace=workspace)
+        stage_by_name = {s.name: s for s in pipeline.stages.all()}
+        Deal.objects.bulk_create(
+            Deal(
+                workspace=workspace,
+                pipeline=pipeline,
+                stage=stage_by_name[stages[i % len(stages)]],
+                title=f"{products[i % 6]} for account {i}",
+                description=(
+                    f"{rng.integers(5, 500)} seats of {products[i % 6]}; the buyer's "
+                    f"{['CFO', 'CIO', 'legal team', 'procurement'][i % 4]} wants "
+                    f"{['a discount', 'a pilot first', 'a security review', 'a longer contract'][i % 4]}."
+                ),
+                attributes={"product": products[i % 6], "industry": industries[i % 6]},
+            )
+            for i in range(n)
+        )
+        return workspace
 
     @staticmethod
     def _raw(texts: list[str]) -> float:
