@@ -21,7 +21,7 @@ DAY = 86400.0
 class LoadedFacts:
     facts: DealFacts
     snapshots: list[DealSnapshot]  # the open deals, in the same order as the facts
-    all_deals: list[DealSnapshot]  # every deal that existed at `as_of`
+    all_deals: list[DealSnapshot]  # the deals loaded (those that may have been open at `as_of`)
     stage_names: dict[int, str]
     as_of: datetime
 
@@ -69,7 +69,15 @@ def load_facts(
 
     Contacts have no history, so the contact count is today's even for a past `as_of`.
     """
-    all_deals = snapshots if snapshots is not None else pipeline_as_of(workspace, as_of)
+    if snapshots is None:
+        # Only deals that can have been open at `as_of`: open now, or closed after it.
+        candidates = list(
+            Deal.objects.for_workspace(workspace)
+            .filter(Q(outcome="open") | Q(closed_at__gt=as_of) | Q(closed_at__isnull=True), created_at__lte=as_of)
+            .values_list("id", flat=True)
+        )
+        snapshots = pipeline_as_of(workspace, as_of, deal_ids=candidates)
+    all_deals = snapshots
     open_deals = [s for s in all_deals if s.is_open]
     stages = {
         s.id: (s.name, float(s.default_probability) / 100)

@@ -12,10 +12,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Sum
+
 from alerts import detectors
 from alerts.detectors import Thresholds
 from alerts.models import AlertKind, AlertSettings, Priority
-from crm.models import Outcome
+from crm.models import Deal, Outcome
 from crm.selectors import DealSnapshot
 from tenancy.models import Workspace
 
@@ -72,11 +74,12 @@ def run(
             for s in deals
             if s.is_open and s.expected_close_date is not None and s.expected_close_date <= end
         )
-        won = sum(
-            float(s.amount)
-            for s in deals
-            if s.outcome == Outcome.WON and s.closed_at is not None and s.closed_at.date() >= start
+        won_total = (
+            Deal.objects.for_workspace(workspace)
+            .filter(outcome=Outcome.WON, closed_at__date__gte=start, closed_at__lte=as_of)
+            .aggregate(total=Sum("amount"))["total"]
         )
+        won = float(won_total or 0)
         check = detectors.coverage(open_pipeline=open_in_quarter, target=float(target), won=won, t=t)
         days_left = (end - today).days
         out[AlertKind.COVERAGE] = (

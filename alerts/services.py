@@ -144,7 +144,10 @@ def _apply(workspace: Workspace, now: datetime, wanted: dict, loaded, thresholds
     """Create the wanted alerts that are missing, refresh those that exist, resolve the rest."""
     existing = {
         (a.deal_id, a.kind): a
-        for a in Alert.objects.for_workspace(workspace).active().filter(deal__isnull=False, kind__in=DEAL_KINDS)
+        for a in Alert.objects.for_workspace(workspace)
+        .active()
+        .filter(deal__isnull=False, kind__in=DEAL_KINDS)
+        .only(*_REFRESHED, "deal_id", "kind", "status", "snoozed_until")
     }
     created: list[Alert] = []
     changed: list[Alert] = []
@@ -170,7 +173,8 @@ def _apply(workspace: Workspace, now: datetime, wanted: dict, loaded, thresholds
                 Alert(workspace=workspace, deal_id=deal_id, kind=kind, first_seen_at=now, last_seen_at=now, **values)
             )
             continue
-        dirty = any(getattr(alert, k) != v for k, v in values.items())
+        # Score drifts a little every pass (idle days grow); only a change a person would notice is an update.
+        dirty = any(getattr(alert, k) != values[k] for k in ("priority", "seen", "why", "next_step", "details"))
         if alert.status == AlertStatus.SNOOZED and alert.snoozed_until and alert.snoozed_until <= now.date():
             alert.status, alert.snoozed_until, dirty = AlertStatus.OPEN, None, True
         if values["priority"] > alert.priority:
@@ -190,6 +194,9 @@ def _apply(workspace: Workspace, now: datetime, wanted: dict, loaded, thresholds
         "resolved": resolved,
         "escalated": escalated,
     }
+
+
+_REFRESHED = ("priority", "score", "revenue_at_risk", "seen", "why", "next_step", "details")
 
 
 def _update_rows(alerts: list[Alert]) -> None:
