@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError
 
 from crm.importers import run_import
 from tenancy.models import Workspace
@@ -99,6 +100,9 @@ class Command(BaseCommand):
             from crm.models import Deal, DealHistory
 
             # Deals protect their pipeline, so they go first.
-            DealHistory.objects.filter(workspace=workspace)._raw_delete(using="default")
-            Deal.objects.filter(workspace=workspace).delete()
-            Workspace.objects.filter(pk=workspace.pk).delete()
+            try:
+                DealHistory.objects.filter(workspace=workspace)._raw_delete(using="default")
+                Deal.objects.filter(workspace=workspace).delete()
+                Workspace.objects.filter(pk=workspace.pk).delete()
+            except DatabaseError as exc:
+                self.stderr.write(f"could not remove the scratch workspace {slug} ({exc}); delete it by hand")
