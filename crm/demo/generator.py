@@ -19,6 +19,7 @@ The model, in short:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -107,6 +108,21 @@ class DealSpec:
     # The simulated truth, also beyond `end`: "won", "lost" or "zombie", and when it happens.
     fate: str
     fate_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _FinalState:
+    """A deal's tracked fields as they stand at the end of the history."""
+
+    owner: str
+    stage: int
+    amount: int
+    expected_close_date: date
+    probability: int | None
+    outcome: str
+    created_at: datetime
+    closed_at: datetime | None
+    stage_entered_at: datetime
 
 
 @dataclass
@@ -229,14 +245,14 @@ def _deals(
     deals: list[DealSpec] = []
     activities: list[ActivitySpec] = []
     for i, (t0, rep, segment, company_index, product, amount, source) in enumerate(drafts):
-        company = companies[company_index]
+        company_spec = companies[company_index]
         ctx = _DealContext(rng, clock, shock, by_key, teammates, contacts)
         deal, life = ctx.simulate(
             t0=t0,
             rep=rep,
             segment=segment,
             company_index=company_index,
-            company=company,
+            company=company_spec,
             product=product,
             amount=amount,
             source=source,
@@ -252,7 +268,15 @@ def _deals(
 
 
 class _DealContext:
-    def __init__(self, rng, clock, shock, by_key, teammates, contacts) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        clock: _Clock,
+        shock: Callable[[float], float],
+        by_key: dict[str, MemberSpec],
+        teammates: dict[str, list[str]],
+        contacts: list[ContactSpec],
+    ) -> None:
         self.rng = rng
         self.clock = clock
         self.shock = shock
@@ -416,7 +440,7 @@ class _DealContext:
             life_end=life_end,
         )
         lost_reason = ""
-        if deal["outcome"] == "lost":
+        if deal.outcome == "lost":
             lost_reason = _lost_reason(rng, loss_mode, stage_events[-2][1] if len(stage_events) > 1 else 0)
         contact_names = [self.contacts[c].first_name for c in deal_contacts]
         attrs = {"product": product, "segment": segment, "region": company.region}
@@ -438,7 +462,15 @@ class _DealContext:
             is_zombie=zombie,
             fate=fate,
             fate_at=fate_at,
-            **deal,
+            owner=deal.owner,
+            stage=deal.stage,
+            amount=deal.amount,
+            expected_close_date=deal.expected_close_date,
+            probability=deal.probability,
+            created_at=deal.created_at,
+            closed_at=deal.closed_at,
+            stage_entered_at=deal.stage_entered_at,
+            outcome=deal.outcome,
         )
         life = DealLife(
             created_at=clock.at(t0),
@@ -470,7 +502,7 @@ class _DealContext:
         amount: int,
         initial_ecd: date,
         life_end: float,
-    ) -> tuple[dict[str, object], list[HistoryEvent]]:
+    ) -> tuple[_FinalState, list[HistoryEvent]]:
         """Cut the simulated events at `end` and chain them into history rows (old value = previous new)."""
         clock = self.clock
         order = {"stage": 0, "outcome": 1}
@@ -500,13 +532,17 @@ class _DealContext:
                 stage_entered_at = at
             if name == "outcome":
                 closed_at = at
-        deal = {
-            **state,
-            "owner": str(state["owner"]),
-            "created_at": created_at,
-            "closed_at": closed_at,
-            "stage_entered_at": stage_entered_at,
-        }
+        deal = _FinalState(
+            owner=str(state["owner"]),
+            stage=int(state["stage"]),  # type: ignore[call-overload]
+            amount=int(state["amount"]),  # type: ignore[call-overload]
+            expected_close_date=state["expected_close_date"],  # type: ignore[arg-type]
+            probability=state["probability"],  # type: ignore[arg-type]
+            outcome=str(state["outcome"]),
+            created_at=created_at,
+            closed_at=closed_at,
+            stage_entered_at=stage_entered_at,
+        )
         return deal, history
 
 

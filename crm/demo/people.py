@@ -71,7 +71,7 @@ class ContactSpec:
 
 def unique_names(rng: np.random.Generator, n: int) -> list[tuple[str, str]]:
     seen: set[tuple[str, str]] = set()
-    result = []
+    result: list[tuple[str, str]] = []
     while len(result) < n:
         pair = (str(rng.choice(words.FIRST_NAMES)), str(rng.choice(words.LAST_NAMES)))
         if pair not in seen:
@@ -84,7 +84,10 @@ def people(rng: np.random.Generator) -> tuple[list[TeamSpec], list[MemberSpec]]:
     names = unique_names(rng, 16)
     members = [MemberSpec("owner", "Demo Owner", "demo@example.com", "owner", None, login=True)]
     teams = []
-    team_defs = (("mm", "Mid-Market", "Mid-Market", None), ("smb", "SMB Velocity", "SMB", "mm"))
+    team_defs: tuple[tuple[str, str, str, str | None], ...] = (
+        ("mm", "Mid-Market", "Mid-Market", None),
+        ("smb", "SMB Velocity", "SMB", "mm"),
+    )
     team_defs += (("ent", "Enterprise", "Enterprise", None),)
     optimistic = set(rng.choice(12, size=5, replace=False).tolist())
     rep_no = 0
