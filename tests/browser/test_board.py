@@ -54,4 +54,3 @@ def test_move_a_deal_on_the_board(page, live_server, board_deal, screenshot_dir)
     page.screenshot(path=str(screenshot_dir / "board-after-move.png"), full_page=True)
     history = DealHistory.objects.get(deal=board_deal, field=TrackedField.STAGE)
     assert history.changed_by.user.email == "owner@browser.test"
-
