@@ -78,7 +78,7 @@ def _vector_literal(vector: Sequence[float] | np.ndarray) -> str:
     return "[" + ",".join(f"{float(x):.7g}" for x in vector) + "]"
 
 
-def _nearest_ids(
+def nearest_sql(
     *,
     workspace_id: int,
     vector: Sequence[float] | np.ndarray,
@@ -87,8 +87,8 @@ def _nearest_ids(
     exclude_deal_id: int | None = None,
     closed_before: datetime | None = None,
     owner_ids: Iterable[int] | None = None,
-) -> list[tuple[int, float]]:
-    """(deal id, cosine distance) of the k nearest embeddings of the workspace: the exact plan above."""
+) -> tuple[str, list[object]]:
+    """The SQL of the exact workspace-filtered search described above, and its parameters."""
     if outcome not in _OUTCOMES:
         raise ValueError(f"outcome must be one of won, lost, closed or None, not {outcome!r}")
     k = max(1, min(int(k), MAX_K))
@@ -114,8 +114,14 @@ def _nearest_ids(
         f"SELECT e.deal_id, e.embedding <#> %s::vector AS neg_dot FROM similarity_dealembedding e {join} "
         f"WHERE {' AND '.join(where)} ORDER BY neg_dot, e.deal_id LIMIT %s"
     )
+    return sql, [q, *params, k]
+
+
+def _nearest_ids(**kwargs: object) -> list[tuple[int, float]]:
+    """(deal id, cosine distance) of the k nearest embeddings of the workspace (see nearest_sql)."""
+    sql, params = nearest_sql(**kwargs)  # type: ignore[arg-type]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [q, *params, k])
+        cursor.execute(sql, params)
         # Unit vectors: cosine distance = 1 - dot = 1 + (a <#> b).
         return [(int(deal_id), 1.0 + float(neg_dot)) for deal_id, neg_dot in cursor.fetchall()]
 

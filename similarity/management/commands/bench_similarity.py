@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.test.utils import override_settings
 
 from similarity import embedding
-from similarity.selectors import _nearest_ids
+from similarity.selectors import _nearest_ids, nearest_sql
 
 OUTCOMES = np.array(["open", "won", "lost"])
 FILTERS = [None, "won", "lost", "closed"]
@@ -154,7 +154,7 @@ class Command(BaseCommand):
         k: int,
     ) -> dict[str, Any]:
         by_ws = {w: np.flatnonzero(ws == w) for w in np.unique(ws)}
-        latencies, recalls, leaks, short = [], [], 0, 0
+        latencies, server, recalls, leaks, short = [], [], [], 0, 0
         total = opts["queries"]
         warmup = min(50, total)
         for q in range(total + warmup):
@@ -169,6 +169,13 @@ class Command(BaseCommand):
             if q < warmup:
                 continue
             latencies.append(elapsed * 1000)
+            if q % 5 == 0:  # the database's own execution time, without the client round trip
+                sql, params = nearest_sql(workspace_id=w, vector=query, k=k, outcome=flt)
+                with connection.cursor() as cursor:
+                    cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+                    plan = cursor.fetchone()[0]
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                server.append(float(plan[0]["Execution Time"]))
             ids = np.array([deal_id - 1 for deal_id, _ in hits], dtype=np.int64)
             leaks += int(np.sum(ws[ids] != w)) if len(ids) else 0
             rows = by_ws[w]
@@ -184,6 +191,8 @@ class Command(BaseCommand):
             "p99_ms": round(float(np.percentile(lat, 99)), 2),
             "recall_at_10" if k == 10 else f"recall_at_{k}": round(float(np.mean(recalls)), 4),
             "leaks": leaks,
+            "server_p50_ms": round(float(np.percentile(server, 50)), 2),
+            "server_p99_ms": round(float(np.percentile(server, 99)), 2),
             "short_results": short,
             "queries": total,
         }
