@@ -128,6 +128,10 @@ def test_small_demo_has_the_shape_of_a_sales_team_and_a_second_run_changes_nothi
     call_command("seed_demo", "--as-of", AS_OF.isoformat(), stdout=out)
     assert "nothing changed" in out.getvalue() and "demo@example.com" in out.getvalue()
 
+    # A hook added after the demo was seeded can be run on it without re-seeding.
+    assert seed("--rerun-hooks")["counts"] == first["counts"]
+    assert hook_calls == [ws.id, ws.id] and len(no_handlers) == 2 and len(no_handlers[1]) == deals.count()
+
 
 def test_same_seed_gives_the_same_deals_and_another_seed_does_not():
     def fingerprint(seed: int) -> list[tuple]:

@@ -15,6 +15,7 @@ from django.utils.module_loading import import_string
 
 from crm.demo.services import DEMO_PASSWORD, demo_workspace_delete, demo_workspace_seed
 from crm.demo.stats import demo_statistics
+from crm.models import Deal
 from crm.services import deals_changed
 from tenancy.models import Workspace
 
@@ -35,6 +36,11 @@ class Command(BaseCommand):
         parser.add_argument("--as-of", default=None, help="last day of the history, YYYY-MM-DD (default: today)")
         parser.add_argument("--scale", type=float, default=1.0, help="deal volume relative to the full demo")
         parser.add_argument("--reset", action="store_true", help="delete the demo workspace first and seed afresh")
+        parser.add_argument(
+            "--rerun-hooks",
+            action="store_true",
+            help="run DEMO_SEED_HOOKS and the deal-change handlers again on an existing demo (e.g. after a new hook)",
+        )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: object, **options: Any) -> None:
@@ -43,6 +49,7 @@ class Command(BaseCommand):
         if not 0.01 <= scale <= 5:
             raise CommandError("--scale must be between 0.01 and 5.")
         slug = options["workspace"]
+        self._rerun_hooks = options["rerun_hooks"]
         started = time.perf_counter()
         try:
             deleted = demo_workspace_delete(slug=slug) if options["reset"] else False
@@ -51,7 +58,9 @@ class Command(BaseCommand):
             raise CommandError(" ".join(exc.messages)) from exc
 
         hook_errors: list[str] = []
-        if result.created:
+        if not result.deal_ids and options["rerun_hooks"]:
+            result.deal_ids = list(Deal.objects.for_workspace(result.workspace_id).values_list("id", flat=True))
+        if result.created or options["rerun_hooks"]:
             # The CRM data is committed; now the other apps add what they build on it (targets, a first model).
             for path in settings.DEMO_SEED_HOOKS:
                 hook_started = time.perf_counter()
@@ -70,6 +79,7 @@ class Command(BaseCommand):
                 "workspace_id": result.workspace_id,
                 "created": result.created,
                 "reset": deleted,
+                "hooks_run": bool(result.created or options["rerun_hooks"]),
                 "seed": options["seed"],
                 "as_of": as_of.isoformat(),
                 "counts": result.counts,
@@ -93,6 +103,8 @@ class Command(BaseCommand):
                     f"in {result.seconds['total']} s."
                 )
             )
+        elif self._rerun_hooks:
+            self.stdout.write(f"Demo workspace {slug!r} already has its data; ran the seeding hooks again.")
         else:
             self.stdout.write(f"Demo workspace {slug!r} already has its data; nothing changed.")
         self.stdout.write(
