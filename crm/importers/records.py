@@ -94,6 +94,7 @@ class DealRecord:
     currency: str | None = None
     source: str = ""
     description: str = ""
+    lost_reason: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
     contact_keys: list[str] = field(default_factory=list)

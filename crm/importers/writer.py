@@ -36,7 +36,9 @@ _TRACKED = (
     (F.PROBABILITY, "probability"),
     (F.OUTCOME, "outcome"),
 )
-_PLAIN = ("title", "description", "company_id", "currency", "source", "attributes", "amount_is_estimated")
+_PLAIN = (
+    "title", "description", "company_id", "currency", "source", "attributes", "amount_is_estimated", "lost_reason",
+)  # fmt: skip
 
 
 class Writer:
@@ -272,6 +274,7 @@ class Writer:
             "source": record.source[:100],
             "attributes": record.attributes,
             "amount_is_estimated": record.amount_is_estimated,
+            "lost_reason": record.lost_reason[:200],
         }
 
     def write_deals(self, records: list[DealRecord]) -> None:
