@@ -79,11 +79,6 @@ def get_model() -> SentenceTransformer:
     return _model
 
 
-def max_tokens() -> int:
-    """Longer texts are cut to this many word pieces by the model itself (256 for all-MiniLM-L6-v2)."""
-    return int(get_model().max_seq_length)
-
-
 def encode(texts: Sequence[str], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Unit-length float32 embeddings, one row per text (texts beyond the model's limit are truncated)."""
     if not texts:
