@@ -53,6 +53,9 @@ def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
         )
         for deal in column.cards:
             deal.url = f"{deals_url}{deal.uuid}/"  # type: ignore[attr-defined]
+            deal.amount_text = f"{deal.amount:,.0f}"  # type: ignore[attr-defined]
+            close = deal.expected_close_date
+            deal.close_text = f"closes {close:%b} {close.day}" if close else "no close date"  # type: ignore[attr-defined]
     return {"board": board, "can_write": request.membership.can_write}
 
 
