@@ -294,3 +294,52 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """An import started from the web: the uploaded file, the chosen format, progress and the final report."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    fmt = models.CharField(max_length=16)
+    mapping = models.JSONField(default=dict, blank=True)
+    # Relative to settings.UPLOADS_DIR: a file, or the folder a .zip was unpacked into.
+    path = models.CharField(max_length=500)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+    skip_invalid = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
+    phase = models.CharField(max_length=16, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    report = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.fmt} import of {self.original_name}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {ImportStatus.DONE, ImportStatus.FAILED}
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        return min(99, int(100 * self.done / self.total)) if self.total else 0

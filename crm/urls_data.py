@@ -11,4 +11,12 @@ urlpatterns = [
     path("export/companies.csv", views_data.export_companies, name="export_companies"),
     path("export/contacts.csv", views_data.export_contacts, name="export_contacts"),
     path("export/activities.csv", views_data.export_activities, name="export_activities"),
+    path("import/", views_data.import_page, name="import"),
+    path("import/<uuid:job_uuid>/", views_data.import_job, name="import_job"),
+    path("import/<uuid:job_uuid>/mapping/", views_data.import_mapping, name="import_mapping"),
+    path("import/<uuid:job_uuid>/start/", views_data.import_run, name="import_start"),
+    path("import/<uuid:job_uuid>/progress/", views_data.import_progress, name="import_progress"),
+    path("import/<uuid:job_uuid>/errors.csv", views_data.import_errors, name="import_errors"),
+    path("api-keys/", views_data.api_keys, name="api_keys"),
+    path("api-keys/<uuid:key_uuid>/revoke/", views_data.api_key_revoke_view, name="api_key_revoke"),
 ]

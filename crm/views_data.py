@@ -1,14 +1,36 @@
-"""Data pages of a workspace: CSV exports (import page and API keys: see the report, not built yet)."""
+"""Data pages of a workspace: CSV exports, the import page with its background job, API keys."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
-from django.views.decorators.http import require_GET
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import exports
-from crm.models import Activity, Company, Contact, Deal, Outcome
-from vectoros.http import WorkspaceRequest, workspace_view
+from crm.importers.forms import ApiKeyForm, MappingForm, StartForm, UploadForm
+from crm.importers.jobs import (
+    UploadRefused,
+    import_job_create,
+    import_job_path,
+    import_job_set_mapping,
+    import_job_start,
+)
+from crm.importers.preview import preview_import
+from crm.importers.reading import CsvSource, FileProblem
+from crm.models import Activity, Company, Contact, Deal, ImportJob, ImportStatus, Outcome
+from tenancy.access import parse_uuid, require_admin
+from tenancy.models import ApiKey, Role
+from tenancy.services import api_key_create, api_key_revoke
+from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
 
 class DealFilterForm(forms.Form):
@@ -55,3 +77,193 @@ def export_activities(request: WorkspaceRequest) -> StreamingHttpResponse:
     if not request.membership.sees_everything:
         activities = activities.filter(deal__in=Deal.objects.visible_to(request.membership))
     return _stream(f"{request.workspace.slug}-activities", exports.ACTIVITY_HEADER, exports.activity_rows(activities))
+
+
+# ---- Import page (owners, admins and managers) ----------------------------------------------------
+
+IMPORT_ROLES = {Role.OWNER, Role.ADMIN, Role.MANAGER}
+
+
+def _require_importer(request: WorkspaceRequest) -> None:
+    if request.membership.role not in IMPORT_ROLES:
+        raise PermissionDenied("Only owners, admins and managers can import data.")
+
+
+def _job_for(request: WorkspaceRequest, job_uuid: object) -> ImportJob:
+    return get_object_or_404(ImportJob.objects.for_workspace(request.workspace), uuid=parse_uuid(job_uuid))
+
+
+class _LimitedUpload(FileUploadHandler):
+    """Stops reading an uploaded file as soon as it passes the limit (Content-Length can be absent or lie)."""
+
+    def __init__(self, request: HttpRequest, limit: int) -> None:
+        super().__init__(request)
+        self.limit, self.received = limit, 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            self.request.import_upload_too_large = True  # type: ignore[attr-defined]
+            raise StopUpload(connection_reset=False)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+def _too_large(request: WorkspaceRequest) -> HttpResponse:
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
+    refused = f"The upload is larger than the limit of {filesizeformat(limit)}; nothing was read."
+    context = {"form": UploadForm(), "jobs": _recent_jobs(request), "limit": limit, "refused": refused}
+    return render(request, "crm/data/import.html", context, status=413)
+
+
+def _recent_jobs(request: WorkspaceRequest) -> list[ImportJob]:
+    return list(ImportJob.objects.for_workspace(request.workspace).select_related("created_by")[:10])
+
+
+@csrf_exempt  # checked below, once the upload handlers are in place (Django's documented pattern)
+@require_http_methods(["GET", "POST"])
+@workspace_view(write=True)
+def import_page(request: WorkspaceRequest) -> HttpResponse:
+    _require_importer(request)
+    if request.method == "POST":
+        limit = settings.IMPORT_MAX_UPLOAD_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit + 64 * 1024:  # the multipart envelope adds a little to the file itself
+            return _too_large(request)
+        request.upload_handlers.insert(0, _LimitedUpload(request, limit))
+    return _import_upload(request)
+
+
+@csrf_protect
+def _import_upload(request: WorkspaceRequest) -> HttpResponse:
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if getattr(request, "import_upload_too_large", False):
+        return _too_large(request)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = import_job_create(
+                workspace=request.workspace,
+                actor=request.membership,
+                upload=form.cleaned_data["file"],
+                fmt=form.cleaned_data["fmt"],
+                mapping=form.mapping(),
+            )
+        except UploadRefused as exc:
+            form.add_error("file", str(exc))
+        else:
+            return redirect("crm_data:import_job", request.workspace.slug, job.uuid)
+    status = 400 if form.is_bound else 200
+    context = {"form": form, "jobs": _recent_jobs(request), "limit": limit}
+    return render(request, "crm/data/import.html", context, status=status)
+
+
+def _job_context(request: WorkspaceRequest, job: ImportJob, **extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {"job": job, "start_form": StartForm(), **extra}
+    if job.status == ImportStatus.UPLOADED:
+        path = import_job_path(job)
+        context["preview"] = preview_import(workspace=request.workspace, fmt=job.fmt, path=path, mapping=job.mapping)
+        if job.fmt == "csv" and "mapping_form" not in extra:
+            columns = context["preview"].columns or _header(path, job.mapping)
+            context["mapping_form"] = MappingForm(columns=columns, mapping=job.mapping) if columns else None
+    return context
+
+
+def _header(path: Any, mapping: dict[str, Any]) -> list[str]:
+    try:
+        return CsvSource(path, delimiter=mapping.get("delimiter"), encoding=mapping.get("encoding", "utf-8")).columns
+    except FileProblem:
+        return []
+
+
+@require_GET
+@workspace_view(write=True)
+def import_job(request: WorkspaceRequest, job_uuid: str) -> HttpResponse:
+    _require_importer(request)
+    job = _job_for(request, job_uuid)
+    return render_screen(request, "crm/data/import_job.html", _job_context(request, job), partial="progress")
+
+
+@require_POST
+@workspace_view(write=True)
+def import_mapping(request: WorkspaceRequest, job_uuid: str) -> HttpResponse:
+    _require_importer(request)
+    job = _job_for(request, job_uuid)
+    if job.fmt != "csv" or job.status != ImportStatus.UPLOADED:
+        return HttpResponseBadRequest("Only a CSV import that has not started takes a mapping.")
+    form = MappingForm(request.POST, columns=_header(import_job_path(job), job.mapping), mapping=job.mapping)
+    if not form.is_valid():
+        context = _job_context(request, job, mapping_form=form)
+        return render_screen(request, "crm/data/import_job.html", context, partial="preview", status=400)
+    import_job_set_mapping(job=job, mapping=form.mapping())
+    if request.htmx:
+        return render_screen(request, "crm/data/import_job.html", _job_context(request, job), partial="preview")
+    return redirect("crm_data:import_job", request.workspace.slug, job.uuid)
+
+
+@require_POST
+@workspace_view(write=True)
+def import_run(request: WorkspaceRequest, job_uuid: str) -> HttpResponse:
+    _require_importer(request)
+    job = _job_for(request, job_uuid)
+    form = StartForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Invalid form.")
+    import_job_start(job=job, skip_invalid=form.cleaned_data["skip_invalid"])
+    return redirect("crm_data:import_job", request.workspace.slug, job.uuid)
+
+
+@require_GET
+@workspace_view(write=True)
+def import_progress(request: WorkspaceRequest, job_uuid: str) -> HttpResponse:
+    _require_importer(request)
+    job = _job_for(request, job_uuid)
+    return render(request, "crm/data/import_job.html#progress", {"job": job})
+
+
+@require_GET
+@workspace_view(write=True)
+def import_errors(request: WorkspaceRequest, job_uuid: str) -> StreamingHttpResponse:
+    _require_importer(request)
+    job = _job_for(request, job_uuid)
+    errors = (job.report or {}).get("errors", [])
+    rows = ([e.get("file", ""), e.get("row", ""), e.get("column", ""), e.get("message", "")] for e in errors)
+    return _stream(f"import-{job.uuid}-errors", ["file", "row", "column", "message"], rows)
+
+
+# ---- API keys (owners and admins) ------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def api_keys(request: WorkspaceRequest) -> HttpResponse:
+    require_admin(request.membership)
+    form = ApiKeyForm(request.POST or None)
+    raw_key = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            _key, raw_key = api_key_create(
+                workspace=request.workspace, name=form.cleaned_data["name"], created_by=request.membership
+            )
+            form = ApiKeyForm()
+        else:
+            status = 400
+    keys = ApiKey.objects.filter(workspace=request.workspace).select_related("created_by")
+    context = {"form": form, "keys": keys, "raw_key": raw_key, "tab": "api_keys", "can_administer": True}
+    return render(request, "crm/data/api_keys.html", context, status=status)
+
+
+@require_POST
+@workspace_view()
+def api_key_revoke_view(request: WorkspaceRequest, key_uuid: str) -> HttpResponse:
+    require_admin(request.membership)
+    key = get_object_or_404(ApiKey.objects.filter(workspace=request.workspace), uuid=parse_uuid(key_uuid))
+    api_key_revoke(key=key)
+    messages.success(request, f"Key “{key.name}” revoked: it no longer opens the API.")
+    return redirect("crm_data:api_keys", request.workspace.slug)

@@ -1,0 +1,9 @@
+"""Worker tasks for imports started from the web: they take ids and call the service."""
+
+from __future__ import annotations
+
+from crm.importers.jobs import import_job_run as _run
+
+
+def import_job_run(job_id: int) -> None:
+    _run(job_id=job_id)
