@@ -63,7 +63,7 @@ def demo_counts(workspace: Workspace) -> dict[str, int]:
     }
 
 
-def demo_logins(data: DemoData | None = None) -> list[dict[str, str]]:
+def demo_logins() -> list[dict[str, str]]:
     """The three sign-ins of the demo (owner, manager, rep), all with the demo password."""
     return [
         {"email": "demo@example.com", "password": DEMO_PASSWORD, "role": "owner"},
@@ -91,7 +91,7 @@ def demo_workspace_seed(*, slug: str = "demo", seed: int = 42, as_of: date, scal
     with transaction.atomic():
         workspace, deal_ids = _write(data, slug=slug, existing=existing, timings=timings)
     timings["write"] = round(time.perf_counter() - started, 2)
-    return DemoSeedResult(workspace.id, slug, True, demo_counts(workspace), demo_logins(data), timings, deal_ids)
+    return DemoSeedResult(workspace.id, slug, True, demo_counts(workspace), demo_logins(), timings, deal_ids)
 
 
 def demo_workspace_delete(*, slug: str) -> bool:

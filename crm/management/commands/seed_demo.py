@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -52,8 +53,10 @@ class Command(BaseCommand):
         self._rerun_hooks = options["rerun_hooks"]
         started = time.perf_counter()
         try:
-            deleted = demo_workspace_delete(slug=slug) if options["reset"] else False
-            result = demo_workspace_seed(slug=slug, seed=options["seed"], as_of=as_of, scale=scale)
+            # One transaction: a reset whose re-seeding fails keeps the old demo.
+            with transaction.atomic():
+                deleted = demo_workspace_delete(slug=slug) if options["reset"] else False
+                result = demo_workspace_seed(slug=slug, seed=options["seed"], as_of=as_of, scale=scale)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
 
