@@ -52,7 +52,7 @@ def chromium() -> Iterator[object]:
 def page(chromium: object) -> Iterator[object]:
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)  # generous: CI shares two cores with the server under test
     yield page
     context.close()
 
