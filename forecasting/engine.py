@@ -123,7 +123,15 @@ def simulate(
     group = deals.group if use_groups else np.zeros(n, dtype=np.intp)
     order = np.lexsort((group, deals.segment))
     seg = deals.segment[order].astype(np.intp)
-    weight = np.clip(deals.weight[order].astype(float), 0.0, 1.0)
+    weight = np.maximum(deals.weight[order].astype(float), 0.0)
+    # A weight may exceed 1 (a deal likelier than its segment's average); the kernel needs both
+    # factors in [0, 1], so such a segment's weights are divided by their maximum and its rate draws
+    # multiplied by it: the product, the deal's chance, is unchanged (capped at 1).
+    seg_scale = np.ones(n_seg + 1)
+    if n:
+        np.maximum.at(seg_scale, seg, weight)
+    seg_scale[n_seg] = 1.0
+    kernel_weight = np.minimum(weight / seg_scale[seg], 1.0)
     amount = deals.amount[order].astype(np.float32)
     grp = np.asarray(group)[order].astype(np.intp)
     alpha, beta = rates.alpha.astype(float), rates.beta.astype(float)
@@ -132,18 +140,18 @@ def simulate(
     group_totals = np.zeros((sims, n_groups), dtype=np.float64) if use_groups else None
     new_totals = np.zeros(sims, dtype=np.float64)
     chunk = max(1, min(sims, CHUNK_CELLS // max(n, 1)))
-    kernel = _SharedRateKernel(seg, weight, amount, grp, n_seg) if (n and shared_rates) else None
+    kernel = _SharedRateKernel(seg, kernel_weight, amount, grp, n_seg) if (n and shared_rates) else None
 
     for start in range(0, sims, chunk):
         c = min(chunk, sims - start)
         draws = rng.beta(alpha, beta, size=(c, n_seg))
         if kernel is not None:
-            revenue = kernel.run(rng, draws)
+            revenue = kernel.run(rng, draws * seg_scale[:n_seg])
             totals[start : start + c] = revenue.sum(axis=1)
             if group_totals is not None:
                 group_totals[start : start + c] = revenue @ kernel.run_to_group(n_groups)
         elif n:
-            revenue = _independent_rates(rng, seg, weight, amount, alpha, beta, c)
+            revenue = _independent_rates(rng, seg, np.minimum(weight, 1.0), amount, alpha, beta, c)
             totals[start : start + c] = revenue
         if new_business is not None:
             win_rate = draws[:, new_business.win_segment] if new_business.win_segment < n_seg else np.ones(c)

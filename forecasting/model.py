@@ -11,13 +11,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecasting.engine import NewBusiness, OpenDeals
+from forecasting.rates import (
+    MAX_KAPPA as MAX_DRIFT_CONCENTRATION,
+)
 from forecasting.rates import BetaRates, GammaRate, drift_concentration, fit_arrival_rate, fit_beta_rates
 from forecasting.survival import CENSORED, LOST, WON, CloseTimeModel, fit_close_times
 
-MIN_CLOSED_FOR_OWN_CURVE = 40  # a stage with fewer closed deals uses the pooled time-to-close curve
+MIN_CLOSED_FOR_OWN_CURVE = 40  # fewer closes than this and a curve borrows the one before it
 ARRIVAL_HALF_LIFE_DAYS = 30.0  # recent weeks say more about next quarter's inflow than old ones
 ARRIVAL_LOOKBACK_DAYS = 182
-DRIFT_BUCKET_DAYS = 7.0
+DRIFT_BUCKET_DAYS = 30.0  # win rates drift from month to month; a forecast spans months
+# With fewer than three months of closes the month-to-month drift cannot be measured. Then a Beta
+# over next period's rate gets this concentration: a rate sd of about 0.1 at 50%, the swing between
+# months sales teams commonly see. One month of closes is one draw of a drifting rate, not the rate.
+DEFAULT_DRIFT_CONCENTRATION = 20.0
+# Time-in-stage landmarks (days): a deal still sitting in its stage after L days is compared only
+# with deals that also sat there at least L days. Stuck deals are worse than the stage's average.
+STAGE_LANDMARKS = (0, 14, 30, 60, 120, 240)
+N_AMOUNT_BANDS = 3  # small / medium / large deals win at different rates
 
 
 @dataclass(frozen=True)
@@ -51,65 +62,128 @@ class History:
 
 @dataclass(frozen=True)
 class FittedModel:
-    rates: BetaRates  # segments: stage * n_teams + team, then one pooled segment for new business
-    curves: list[CloseTimeModel]  # per stage (may be the same pooled object)
-    pooled_curve: CloseTimeModel
+    rates: BetaRates  # segments: stage * n_keys + key, then one pooled segment for new business
+    curves: list[list[list[CloseTimeModel]]]  # stage, amount band, landmark; clock = days in the stage
+    stage_rate: np.ndarray  # (stage, amount band): win rate of deals that reached the stage
+    pooled_curve: CloseTimeModel  # clock = age: for new business
     arrivals: GammaRate
     new_deal_win_share: float
     won_amount_mean: float
     won_amount_var: float
     n_teams: int
     n_stages: int
+    amount_edges: np.ndarray  # band edges over closed deals' amounts
+
+    @property
+    def n_keys(self) -> int:
+        return self.n_teams * N_AMOUNT_BANDS
 
     @property
     def pooled_segment(self) -> int:
-        return self.n_stages * self.n_teams
+        return self.n_stages * self.n_keys
+
+    def segment_key(self, team: np.ndarray, amount: np.ndarray) -> np.ndarray:
+        return team * N_AMOUNT_BANDS + np.searchsorted(self.amount_edges, amount)
+
+    def landmark(self, time_in_stage: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(np.array(STAGE_LANDMARKS), time_in_stage, side="right") - 1, 0, None)
 
 
-def fit(history: History) -> FittedModel:
+def _landmark_curves(
+    subset: np.ndarray,
+    exit_in_stage: np.ndarray,
+    since_entry: np.ndarray,
+    seen_from: np.ndarray,
+    outcome: np.ndarray,
+    closed: np.ndarray,
+    fallback: list[CloseTimeModel] | None,
+) -> list[CloseTimeModel]:
+    out: list[CloseTimeModel] = []
+    for i, landmark in enumerate(STAGE_LANDMARKS):
+        keep = subset & (exit_in_stage >= landmark) & (since_entry >= landmark)
+        if (keep & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE or (not out and fallback is None):
+            out.append(
+                fit_close_times(
+                    np.floor(since_entry[keep]).astype(np.int64),
+                    outcome[keep],
+                    entry=np.maximum(seen_from[keep], landmark).astype(np.int64),
+                )
+            )
+        else:
+            out.append(fallback[i] if fallback is not None else out[-1])
+    return out
+
+
+def _stage_exit_age(h: History, stage: int, stage_order: np.ndarray, end_age: np.ndarray) -> np.ndarray:
+    """Age at which each deal left `stage` (entered a later stage, or closed), else its end age."""
+    later = h.reached & (stage_order[None, :] > stage_order[stage])
+    entered = h.entered if h.entered is not None else np.zeros(h.reached.shape)
+    first_later = np.where(later, entered, np.inf).min(axis=1)
+    return np.minimum(first_later, end_age)
+
+
+def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
     h = history
     n_stages, n_teams = h.n_stages, max(h.n_teams, 1)
+    stage_order = np.arange(n_stages) if stage_order is None else stage_order
     closed = ~h.is_open
     age_now = (-h.created).astype(np.int64)
-    duration = np.where(closed, np.nan_to_num(h.closed) - h.created, age_now).astype(np.int64)
+    duration = np.where(closed, np.nan_to_num(h.closed) - h.created, age_now)
 
     # Closes are only on record from the first one: before it, a CRM export (or a fresh CRM) says
     # nothing about how deals close, so deals enter the risk set then (left truncation), not at birth.
     first_close = float(np.nanmin(h.closed)) if closed.any() else 0.0
-    observed_from = np.maximum(first_close - h.created, 0).astype(np.int64)
-    pooled_curve = fit_close_times(duration, h.outcome, entry=observed_from)
+    observed_from = np.maximum(first_close - h.created, 0)
+    pooled_curve = fit_close_times(duration.astype(np.int64), h.outcome, entry=observed_from.astype(np.int64))
     won_mask, lost_mask = h.outcome == WON, h.outcome == LOST
 
-    # Drift: how much the pooled win rate moved between buckets of closes.
-    close_bucket = np.floor(np.nan_to_num(h.closed[closed]) / DRIFT_BUCKET_DAYS).astype(np.int64)
-    bucket_drift = None
+    # Drift: how much the pooled win rate moves between months of closes.
+    bucket_drift = DEFAULT_DRIFT_CONCENTRATION
     if closed.any():
-        offset = close_bucket.min()
-        trials = np.bincount(close_bucket - offset)
-        wins = np.bincount(close_bucket - offset, weights=won_mask[closed].astype(float))
-        bucket_drift = drift_concentration(wins, trials)
+        # Whole months counted back from T, only those inside the record of closes.
+        full_months = int(-first_close // DRIFT_BUCKET_DAYS)
+        close_bucket = np.floor(-np.nan_to_num(h.closed[closed]) / DRIFT_BUCKET_DAYS).astype(np.int64)
+        inside = close_bucket < full_months
+        trials = np.bincount(close_bucket[inside], minlength=full_months)
+        wins = np.bincount(close_bucket[inside], weights=won_mask[closed][inside].astype(float), minlength=full_months)
+        if full_months >= 3 and (trials > 0).sum() >= 3:
+            measured = drift_concentration(wins, trials)
+            bucket_drift = measured if measured is not None else MAX_DRIFT_CONCENTRATION
+    amount_edges = (
+        np.quantile(h.amount[closed], np.arange(1, N_AMOUNT_BANDS) / N_AMOUNT_BANDS)
+        if closed.sum() >= 3 * N_AMOUNT_BANDS
+        else np.full(N_AMOUNT_BANDS - 1, np.inf)
+    )
+    n_keys = n_teams * N_AMOUNT_BANDS
+    band = np.searchsorted(amount_edges, h.amount)
+    key = h.team * N_AMOUNT_BANDS + band
 
-    alphas, betas, curves = [], [], []
+    alphas, betas, curves, stage_rate = [], [], [], []
+    entered_all = h.entered if h.entered is not None else np.zeros(h.reached.shape)
     for s in range(n_stages):
         reached = h.reached[:, s]
-        stage_entry = (
-            np.zeros(len(h.created), dtype=np.int64) if h.entered is None else h.entered[:, s].astype(np.int64)
-        )
-        w = np.bincount(h.team[reached & won_mask], minlength=n_teams)[:n_teams]
-        losses = np.bincount(h.team[reached & lost_mask], minlength=n_teams)[:n_teams]
+        w = np.bincount(key[reached & won_mask], minlength=n_keys)[:n_keys]
+        losses = np.bincount(key[reached & lost_mask], minlength=n_keys)[:n_keys]
         stage_rates = fit_beta_rates(w, losses, drift_concentration=bucket_drift)
         alphas.append(stage_rates.alpha)
         betas.append(stage_rates.beta)
-        if (reached & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
-            curves.append(
-                fit_close_times(
-                    duration[reached],
-                    h.outcome[reached],
-                    entry=np.maximum(stage_entry[reached], observed_from[reached]),
-                )
-            )
-        else:
-            curves.append(pooled_curve)
+        stage_rate.append([])
+        # Clock: days since entering the stage; follow-up runs to the final close, whatever stages
+        # come between. Each landmark keeps only deals still in the stage at that many days; each
+        # amount band has its own curves (large deals close later and less often), borrowing the
+        # whole stage's where a band has too few closes.
+        entry_age = entered_all[:, s]
+        exit_in_stage = _stage_exit_age(h, s, stage_order, duration) - entry_age
+        since_entry = np.maximum(duration - entry_age, 0)
+        seen_from = np.maximum(observed_from - entry_age, 0)
+        whole = _landmark_curves(reached, exit_in_stage, since_entry, seen_from, h.outcome, closed, None)
+        by_band, band_rate = [], []
+        for b in range(N_AMOUNT_BANDS):
+            in_band = reached & (band == b)
+            by_band.append(_landmark_curves(in_band, exit_in_stage, since_entry, seen_from, h.outcome, closed, whole))
+            band_rate.append((won_mask[in_band].sum() + 0.5) / ((won_mask | lost_mask)[in_band].sum() + 1.0))
+        curves.append(by_band)
+        stage_rate[-1] = band_rate
     pooled = fit_beta_rates(np.array([won_mask.sum()]), np.array([lost_mask.sum()]), drift_concentration=bucket_drift)
     alphas.append(pooled.alpha)
     betas.append(pooled.beta)
@@ -130,6 +204,7 @@ def fit(history: History) -> FittedModel:
     return FittedModel(
         rates=rates,
         curves=curves,
+        stage_rate=np.array(stage_rate).reshape(n_stages, N_AMOUNT_BANDS),
         pooled_curve=pooled_curve,
         arrivals=arrivals,
         new_deal_win_share=pooled_curve.win_share(),
@@ -137,6 +212,7 @@ def fit(history: History) -> FittedModel:
         won_amount_var=float(won_amounts.var()) if len(won_amounts) > 1 else 0.0,
         n_teams=n_teams,
         n_stages=n_stages,
+        amount_edges=amount_edges,
     )
 
 
@@ -164,47 +240,38 @@ def open_deal_inputs(
 ) -> tuple[np.ndarray, OpenDeals]:
     """Indices of the open deals and their engine arrays for the window [w0, w1] (days after T).
 
-    `slip_days` pushes a deal's timing out (a what-if); `fixed_probability` (NaN = none) replaces the
-    segment rate with a calibrated score.
+    A deal's chance is P(win inside the window | still in its stage after t days), from the curve of
+    deals that sat in that stage at least as long, scaled by its segment's rate relative to the
+    stage's (that ratio is what the shared Beta draw moves). `slip_days` pushes a deal's timing out
+    (a what-if); `fixed_probability` (NaN = none) replaces the rate with a calibrated score.
     """
     w0, w1 = window
     idx = np.flatnonzero(history.is_open)
     age = (-history.created[idx]).astype(np.int64)
+    in_stage = np.maximum(age - history.entered_stage_age[idx], 0)
     stage = history.stage[idx]
     shift = np.zeros(len(idx), dtype=np.int64) if slip_days is None else slip_days[idx].astype(np.int64)
-    weight = np.zeros(len(idx))
-    for s in range(model.n_stages):
-        m = stage == s
-        if not m.any():
-            continue
-        curve = model.curves[s]
-        share = curve.win_share()
-        if share <= 0:
-            continue
-        # Slipping a deal by d days: it cannot close before T + d, and its clock is the same.
-        start = np.maximum(w0 - 1 - shift[m], 0)
-        end = np.maximum(w1 - shift[m], 0)
-        p_by_end = curve.win_within(age[m], end)
-        p_by_start = np.where(start > 0, curve.win_within(age[m], start), 0.0)
-        weight[m] = np.clip(p_by_end - p_by_start, 0, 1) / share
-    segment = stage * model.n_teams + history.team[idx]
-    if rate_scale != 1.0:
-        weight = weight * rate_scale
+    start = np.maximum(w0 - 1 - shift, 0)
+    end = np.maximum(w1 - shift, 0)
+    win = np.zeros(len(idx))
+    close = np.zeros(len(idx))
+    band = np.searchsorted(model.amount_edges, history.amount[idx])
+    landmark = model.landmark(in_stage)
+    for s, b, lm in {(int(x), int(y), int(z)) for x, y, z in zip(stage, band, landmark, strict=True)}:
+        sel = np.flatnonzero((stage == s) & (band == b) & (landmark == lm))
+        curve, t = model.curves[s][b][lm], in_stage[sel]
+        win[sel] = curve.win_within(t, end[sel]) - np.where(start[sel] > 0, curve.win_within(t, start[sel]), 0.0)
+        close[sel] = curve.close_within(t, end[sel]) - np.where(start[sel] > 0, curve.close_within(t, start[sel]), 0.0)
+    win, close = np.clip(win, 0, 1), np.clip(close, 0, 1)
+    key = model.segment_key(history.team[idx], history.amount[idx])
+    segment = stage * model.n_keys + key
+    stage_rate = np.maximum(model.stage_rate[stage, band], 1e-6)
+    weight = win / stage_rate * rate_scale
     if fixed_probability is not None:
         fp = fixed_probability[idx]
         has = ~np.isnan(fp)
         if has.any():
-            timing = np.zeros(len(idx))
-            for s in range(model.n_stages):
-                m = has & (stage == s)
-                if m.any():
-                    curve = model.curves[s]
-                    share = curve.win_share()
-                    closes = curve.close_within(age[m], np.maximum(w1 - shift[m], 0)) - np.where(
-                        w0 - 1 - shift[m] > 0, curve.close_within(age[m], np.maximum(w0 - 1 - shift[m], 0)), 0.0
-                    )
-                    timing[m] = np.clip(closes, 0, 1) if share > 0 else 0.0
-            weight = np.where(has, np.clip(fp * timing * rate_scale, 0, 1), weight)
+            weight = np.where(has, np.clip(fp * close * rate_scale, 0, 1), weight)
             segment = np.where(has, len(model.rates.alpha), segment)
     deals = OpenDeals(amount=history.amount[idx].astype(float), segment=segment.astype(np.intp), weight=weight)
     return idx, deals

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from forecasting.compute import (
@@ -92,8 +92,12 @@ def forecast_run(
     loaded, model = fit_as_of(workspace, as_of)
     scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
     quarters = quarters_from(workspace, as_of.astimezone(workspace.tz).date())
+    # The next three quarters are stored as summaries only: fewer simulations give their percentiles
+    # to well under a percent and keep save -> stored run fast.
     forecasts = [
-        forecast_period(workspace, loaded, model, start, end, sims=sims, seed=i, scores=scores)
+        forecast_period(
+            workspace, loaded, model, start, end, sims=sims if i == 0 else min(sims, 2000), seed=i, scores=scores
+        )
         for i, (start, end) in enumerate(quarters)
     ]
     base = forecasts[0]
@@ -121,24 +125,24 @@ def forecast_run(
                 "max_close_age_days": model.pooled_curve.max_close_age,
             },
         )
-        DealForecast.objects.bulk_create(
-            (
-                DealForecast(
-                    run=run,
-                    deal_id=int(deal_id),
-                    probability=float(p),
-                    expected=float(e),
-                    confidence=confidence_label(float(p)),
-                )
-                for deal_id, p, e in zip(
-                    base.deal_ids, base.result.deal_probability, base.result.deal_expected, strict=True
-                )
-            ),
-            batch_size=2000,
-        )
+        _store_deal_parts(run, base)
         run.duration_ms = (clock.perf_counter() - started) * 1000
         run.save(update_fields=["duration_ms"])
     return run
+
+
+def _store_deal_parts(run: ForecastRun, forecast: PeriodForecast) -> None:
+    """Per-deal parts of a run, written with COPY: thousands of rows per save must not cost seconds."""
+    table = DealForecast._meta.db_table
+    sql = f"COPY {table} (run_id, deal_id, probability, expected, confidence) FROM STDIN"
+    with connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for deal_id, p, e in zip(
+            forecast.deal_ids.tolist(),
+            forecast.result.deal_probability.tolist(),
+            forecast.result.deal_expected.tolist(),
+            strict=True,
+        ):
+            copy.write_row((run.id, deal_id, p, e, confidence_label(p)))
 
 
 @transaction.atomic
@@ -220,7 +224,7 @@ def backtest_run(
 def _stage_segments(loaded, model) -> np.ndarray:
     h = loaded.history
     open_idx = h.is_open
-    return h.stage[open_idx] * model.n_teams + h.team[open_idx]
+    return h.stage[open_idx] * model.n_keys + model.segment_key(h.team[open_idx], h.amount[open_idx])
 
 
 def _won_in(loaded, workspace: Workspace, start: date, end: date) -> float:
