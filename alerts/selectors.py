@@ -37,8 +37,20 @@ def alerts_for_member(
     return qs.order_by("-priority", "-score", "-first_seen_at")
 
 
-def badge_count(membership: Membership, *, today: date) -> int:
-    return Alert.objects.visible_to(membership).needing_attention(today).count()
+@dataclass(frozen=True)
+class BadgeCounts:
+    urgent: int  # High and Critical: what the red badge shows
+    total: int
+
+
+def badge_counts(membership: Membership, *, today: date) -> BadgeCounts:
+    """Alerts needing this member's attention; the badge leads with the urgent ones so it is not noise."""
+    counts = (
+        Alert.objects.visible_to(membership)
+        .needing_attention(today)
+        .aggregate(total=Count("id"), urgent=Count("id", filter=Q(priority__gte=Priority.HIGH)))
+    )
+    return BadgeCounts(urgent=counts["urgent"], total=counts["total"])
 
 
 def deal_alerts(deal: Deal) -> QuerySet[Alert]:
@@ -118,4 +130,4 @@ def priority_label(value: int) -> str:
     return Priority(value).label
 
 
-__all__ = ["AlertStatus", "alerts_for_member", "badge_count", "deal_alerts", "relevance_by_kind"]
+__all__ = ["AlertStatus", "alerts_for_member", "badge_counts", "deal_alerts", "relevance_by_kind"]

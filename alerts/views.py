@@ -72,8 +72,8 @@ def alert_list(request: WorkspaceRequest) -> HttpResponse:
 @require_GET
 @workspace_view()
 def badge(request: WorkspaceRequest) -> HttpResponse:
-    count = selectors.badge_count(request.membership, today=_today(request))
-    return render(request, "alerts/badge.html", {"count": count})
+    counts = selectors.badge_counts(request.membership, today=_today(request))
+    return render(request, "alerts/badge.html", {"counts": counts})
 
 
 @require_GET

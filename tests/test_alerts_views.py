@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from alerts.models import Alert, AlertStatus, NotificationPreference
+from alerts.models import Alert, AlertStatus, NotificationPreference, Priority
 from alerts.services import monitors_run
 from tests.alerts_helpers import NOW, log_activity, make_deal
 
@@ -94,9 +94,18 @@ def test_acknowledge_snooze_dismiss(personas, alert):
     assert alert.status == AlertStatus.DISMISSED and alert.not_useful and alert.feedback == "Already known"
 
 
-def test_badge_counts_alerts_needing_attention(personas, alert):
+def test_badge_counts_alerts_needing_attention_and_leads_with_urgent_ones(personas, alert):
+    # The large quiet deal is urgent; the small West deal is not, so the owner's badge shows one of two.
     assert b">1<" in personas.client_for(personas.rep).get(url("badge")).content
-    assert b">2<" in personas.client_for(personas.owner).get(url("badge")).content
+    owner_badge = personas.client_for(personas.owner).get(url("badge")).content
+    assert b">1<" in owner_badge and b"of 2 alerts" in owner_badge
+    # Once every alert is Low, the badge still counts them but no longer in the urgent colour.
+    Alert.objects.update(priority=Priority.LOW)
+    quiet = personas.client_for(personas.owner).get(url("badge")).content
+    assert b"badge-quiet" in quiet and b">2<" in quiet
+    Alert.objects.filter(pk=alert.pk).update(priority=Priority.CRITICAL)
+    urgent = personas.client_for(personas.owner).get(url("badge")).content
+    assert b"badge-quiet" not in urgent and b">1<" in urgent
 
 
 def test_deal_panel_lists_the_deals_alerts(personas, alert):
