@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -154,6 +155,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 
+
 def _plotly_js_dir() -> Path:
     import plotly
 
@@ -163,6 +165,10 @@ def _plotly_js_dir() -> Path:
 # plotly.js comes from the plotly package itself (served at static/vendor/plotly/plotly.min.js), never a CDN.
 STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/plotly", _plotly_js_dir())]
 STATIC_ROOT = DATA_DIR / "staticfiles"
+# WhiteNoise serves static files from the apps and folders directly (no collectstatic step to forget),
+# compressed, in every mode: `make run` serves the app with gunicorn, not Django's development server.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)

@@ -7,24 +7,31 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from vectoros import embedded_db
 
 DEMO_SIGN_IN = ("demo@example.com", "vectoros-demo")
 
 
+def _port_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _wait_for_port(host: str, port: int, children: list[subprocess.Popen[bytes]], timeout: float = 120) -> None:
     """Announce the URL only once the web server answers (or a child has died)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and all(child.poll() is None for child in children):
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
+        if _port_answers(host, port):
+            return
+        time.sleep(0.3)
 
 
 class Command(BaseCommand):
@@ -33,14 +40,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
 
     def handle(self, *args: object, **options: object) -> None:
         python = sys.executable
+        if _port_answers(str(options["host"]), int(options["port"])):
+            raise CommandError(
+                f"Port {options['port']} on {options['host']} is in use (is VectorOS already running?). "
+                "Stop that program or choose another port: PORT=8001 make run"
+            )
         address = f"{options['host']}:{options['port']}"
         children = [
             subprocess.Popen([python, "manage.py", "qcluster"], cwd=settings.BASE_DIR),  # noqa: S603 (our own python)
             subprocess.Popen(  # noqa: S603
-                [python, "manage.py", "runserver", address, "--noreload", "--skip-checks"], cwd=settings.BASE_DIR
+                [
+                    str(Path(python).with_name("gunicorn")),
+                    "vectoros.wsgi:application",
+                    f"--bind={address}",
+                    f"--workers={options['workers']}",
+                    "--threads=4",
+                    "--timeout=120",
+                    "--access-logfile=-",
+                ],
+                cwd=settings.BASE_DIR,
             ),
         ]
         _wait_for_port(str(options["host"]), int(options["port"]), children)
