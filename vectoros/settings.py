@@ -166,7 +166,7 @@ def _plotly_js_dir() -> Path:
 STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/plotly", _plotly_js_dir())]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 # WhiteNoise serves static files from the apps and folders directly (no collectstatic step to forget),
-# compressed, in every mode: `make run` serves the app with gunicorn, not Django's development server.
+# in every mode: `make run` serves the app with gunicorn, not Django's development server.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
