@@ -139,11 +139,12 @@ def activities_for_deal(
         return day + r.uniform(8, 18.5) / 24
 
     day_list = days.tolist()
-    for (kind, direction, _rate, _engaged), row_counts in zip(_STREAMS, counts.tolist(), strict=True):
-        for day, n in zip(day_list, row_counts, strict=True):
-            for _ in range(n):
-                t = time_in_day(day)
-                add(t, kind, direction, text.template(kind, direction, life.stage_at(t)), text.who(kind))
+    rows, cols = np.nonzero(counts)  # row-major: stream by stream, day by day
+    for row, col, n in zip(rows.tolist(), cols.tolist(), counts[rows, cols].tolist(), strict=True):
+        kind, direction, _rate, _engaged = _STREAMS[row]
+        for _ in range(n):
+            t = time_in_day(day_list[col])
+            add(t, kind, direction, text.template(kind, direction, life.stage_at(t)), text.who(kind))
 
     # Meetings that move a deal forward, and the notes taken after them.
     if r.random() < 0.5:
