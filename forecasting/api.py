@@ -1,7 +1,264 @@
-"""REST endpoints of the forecasting app (mounted by vectoros.api)."""
+"""REST endpoints of the forecasting app (mounted by vectoros.api at /api/v1/forecasts/).
+
+Everything happens inside the API key's workspace: another workspace's id is a 404, the same as an
+id that does not exist. What-if reads only: nothing stored changes.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
+from ninja.errors import ValidationError as Unprocessable
+from pydantic import model_validator
+
+from crm.models import Deal
+from forecasting import selectors
+from forecasting.compute import WhatIf
+from forecasting.models import ForecastRun, Target
+from forecasting.services import target_set
+from tenancy.models import ApiKey, Membership, Team
 
 router = Router(tags=["forecasting"])
+
+Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 12, 31))]
+
+
+class Error(Schema):
+    detail: Any
+
+
+ERRORS: dict[int, type[Schema]] = {401: Error, 404: Error, 422: Error}
+
+
+def _key(request: HttpRequest) -> ApiKey:
+    return request.auth  # type: ignore[attr-defined,no-any-return]  # set by vectoros.api.ApiKeyAuth
+
+
+def _unprocessable(field: str, message: str) -> Unprocessable:
+    return Unprocessable([{"loc": ["body", field], "msg": message, "type": "value_error"}])
+
+
+class RunSummary(Schema):
+    id: uuid.UUID
+    created_at: Any
+    as_of: Any
+    period_start: date
+    period_end: date
+    trigger: str
+    sims: int
+    realised: float
+    mean: float
+    percentiles: dict[str, float]
+    quarters: list[dict[str, Any]]
+    inputs: dict[str, Any]
+
+    @staticmethod
+    def resolve_id(obj: ForecastRun | dict[str, Any]) -> uuid.UUID:
+        # The detail view answers with a dict that already carries the id.
+        return obj["id"] if isinstance(obj, dict) else obj.uuid
+
+
+class DealPart(Schema):
+    deal: uuid.UUID
+    probability: float
+    expected: float
+    confidence: str
+
+
+class RunDetail(RunSummary):
+    histogram: dict[str, Any]
+    rollups: dict[str, Any]
+    deals: list[DealPart]
+
+
+def _run(request: HttpRequest, run_id: uuid.UUID) -> ForecastRun:
+    run = ForecastRun.objects.for_workspace(_key(request).workspace_id).filter(uuid=run_id).first()
+    if run is None:
+        raise HttpError(404, "No such forecast run")
+    return run
+
+
+def _detail(run: ForecastRun) -> dict[str, Any]:
+    parts = run.deal_forecasts.values_list("deal__uuid", "probability", "expected", "confidence")
+    return {
+        **RunSummary.from_orm(run).model_dump(),
+        "histogram": run.histogram,
+        "rollups": run.rollups,
+        "deals": [{"deal": u, "probability": p, "expected": e, "confidence": c} for u, p, e, c in parts],
+    }
+
+
+@router.get("/latest/", response={200: RunDetail, **ERRORS})
+def latest_run(request: HttpRequest) -> Any:
+    """The newest stored forecast of the workspace, with per-deal parts and roll-ups."""
+    run = ForecastRun.objects.for_workspace(_key(request).workspace_id).first()
+    if run is None:
+        raise HttpError(404, "No forecast has been run yet")
+    return _detail(run)
+
+
+@router.get("/runs/", response={200: list[RunSummary], **ERRORS})
+def list_runs(request: HttpRequest, limit: int = 20) -> Any:
+    if not 1 <= limit <= 200:
+        raise Unprocessable([{"loc": ["query", "limit"], "msg": "between 1 and 200", "type": "value_error"}])
+    return list(ForecastRun.objects.for_workspace(_key(request).workspace_id)[:limit])
+
+
+@router.get("/runs/{run_id}/", response={200: RunDetail, **ERRORS})
+def run_detail(request: HttpRequest, run_id: uuid.UUID) -> Any:
+    return _detail(_run(request, run_id))
+
+
+class TargetOut(Schema):
+    id: uuid.UUID
+    period_start: date
+    period_end: date
+    amount: Decimal
+    team: uuid.UUID | None = None
+    rep: uuid.UUID | None = None
+
+    @staticmethod
+    def resolve_id(obj: Target) -> uuid.UUID:
+        return obj.uuid
+
+    @staticmethod
+    def resolve_team(obj: Target) -> uuid.UUID | None:
+        return obj.team.uuid if obj.team_id else None
+
+    @staticmethod
+    def resolve_rep(obj: Target) -> uuid.UUID | None:
+        return obj.owner.uuid if obj.owner_id else None
+
+
+class TargetIn(Schema):
+    period_start: Day
+    period_end: Day
+    amount: Amount
+    team: uuid.UUID | None = None
+    rep: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> TargetIn:
+        if self.team is not None and self.rep is not None:
+            raise ValueError("a target is for the workspace, one team or one rep, not both")
+        if self.period_end < self.period_start:
+            raise ValueError("the period ends before it starts")
+        return self
+
+
+def _targets(request: HttpRequest):  # a queryset of this workspace's targets
+    return Target.objects.for_workspace(_key(request).workspace_id).select_related("team", "owner")
+
+
+def _target(request: HttpRequest, target_id: uuid.UUID) -> Target:
+    found = _targets(request).filter(uuid=target_id).first()
+    if found is None:
+        raise HttpError(404, "No such target")
+    return found
+
+
+def _save_target(request: HttpRequest, payload: TargetIn) -> Target:
+    workspace = _key(request).workspace
+    team = owner = None
+    if payload.team is not None:
+        team = Team.objects.filter(workspace=workspace, uuid=payload.team).first()
+        if team is None:
+            raise _unprocessable("team", f"unknown team {payload.team}")
+    if payload.rep is not None:
+        owner = Membership.objects.for_workspace(workspace).filter(uuid=payload.rep).first()
+        if owner is None:
+            raise _unprocessable("rep", f"unknown rep {payload.rep}")
+    try:
+        return target_set(
+            workspace=workspace,
+            period_start=payload.period_start,
+            period_end=payload.period_end,
+            amount=payload.amount,
+            team=team,
+            owner=owner,
+        )
+    except ValidationError as exc:
+        raise _unprocessable("__all__", " ".join(exc.messages)) from None
+
+
+@router.get("/targets/", response={200: list[TargetOut], **ERRORS})
+def list_targets(request: HttpRequest) -> Any:
+    return list(_targets(request))
+
+
+@router.post("/targets/", response={201: TargetOut, **ERRORS})
+def create_target(request: HttpRequest, payload: TargetIn) -> Any:
+    """Create (or replace) the target for that scope and period."""
+    return Status(201, _save_target(request, payload))
+
+
+@router.get("/targets/{target_id}/", response={200: TargetOut, **ERRORS})
+def get_target(request: HttpRequest, target_id: uuid.UUID) -> Any:
+    return _target(request, target_id)
+
+
+@router.put("/targets/{target_id}/", response={200: TargetOut, **ERRORS})
+def update_target(request: HttpRequest, target_id: uuid.UUID, payload: TargetIn) -> Any:
+    target = _target(request, target_id)
+    same_scope = (
+        (target.team.uuid if target.team_id else None) == payload.team
+        and (target.owner.uuid if target.owner_id else None) == payload.rep
+        and (target.period_start, target.period_end) == (payload.period_start, payload.period_end)
+    )
+    if not same_scope:
+        raise _unprocessable("__all__", "scope and period of a target cannot change; create a new one")
+    return _save_target(request, payload)
+
+
+@router.delete("/targets/{target_id}/", response={204: None, **ERRORS})
+def delete_target(request: HttpRequest, target_id: uuid.UUID) -> Any:
+    _target(request, target_id).delete()
+    return Status(204, None)
+
+
+class WhatIfIn(Schema):
+    exclude: list[uuid.UUID] = Field(default_factory=list, max_length=5000)
+    slip: list[uuid.UUID] = Field(default_factory=list, max_length=5000)
+    slip_days: int = Field(30, ge=0, le=365)
+    win_rate_scale: float = Field(1.0, ge=0.1, le=3.0)
+    add_reps: int = Field(0, ge=0, le=100)
+    ramp_days: int = Field(90, ge=1, le=365)
+
+
+class WhatIfOut(Schema):
+    run: uuid.UUID
+    base: dict[str, float]
+    scenario: dict[str, float]
+
+
+@router.post("/what-if/", response={200: WhatIfOut, **ERRORS})
+def what_if(request: HttpRequest, payload: WhatIfIn) -> Any:
+    """The latest run's period under a scenario, beside the stored base. Nothing is stored."""
+    key = _key(request)
+    run = ForecastRun.objects.for_workspace(key.workspace_id).first()
+    if run is None:
+        raise HttpError(404, "No forecast has been run yet")
+    wanted = set(payload.exclude) | set(payload.slip)
+    ids = dict(Deal.objects.for_workspace(key.workspace).filter(uuid__in=wanted).values_list("uuid", "id"))
+    unknown = sorted(str(u) for u in wanted - set(ids))
+    if unknown:
+        raise _unprocessable(
+            "exclude" if unknown[0] in {str(u) for u in payload.exclude} else "slip", f"unknown deals {unknown[:5]}"
+        )
+    scenario = WhatIf(
+        exclude_deal_ids=frozenset(ids[u] for u in payload.exclude),
+        slip_days={ids[u]: payload.slip_days for u in payload.slip},
+        win_rate_scale=payload.win_rate_scale,
+        add_reps=payload.add_reps,
+        ramp_days=payload.ramp_days,
+    )
+    result = selectors.what_if_forecast(key.workspace, run, scenario)
+    return {"run": run.uuid, "base": run.percentiles, "scenario": result}

@@ -18,6 +18,7 @@ from forecasting.survival import CENSORED, LOST, WON
 from tenancy.models import Membership, Team, Workspace
 
 DAY = 86400.0
+MAX_SLIPS_KEPT = 4  # more pushes than this say nothing new
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,18 @@ def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
         if stage_id in stage_index:
             visits.setdefault(deal_id, []).append((_days(changed_at, as_of), stage_index[stage_id]))
 
+    # Close-date slips: every push of the expected close date to a later day, up to as_of.
+    slip_times: dict[int, list[float]] = {}
+    slip_rows = (
+        DealHistory.objects.for_workspace(workspace)
+        .filter(changed_at__lte=as_of, field=TrackedField.EXPECTED_CLOSE_DATE)
+        .values_list("deal_id", "old_value", "new_value", "changed_at")
+        .order_by()
+    )
+    for deal_id, old, new, changed_at in slip_rows:
+        if isinstance(old, str) and isinstance(new, str) and new[:10] > old[:10]:
+            slip_times.setdefault(deal_id, []).append(_days(changed_at, as_of))
+
     n = len(snapshots)
     created = np.empty(n)
     closed = np.full(n, np.nan)
@@ -103,7 +116,13 @@ def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
             passed = (stage_pipeline == stage_pipeline[s]) & (stage_order <= stage_order[s]) & ~reached[i]
             entered[i, passed] = max(when - created[i], 0.0)
             reached[i] |= passed
+    width = min(max((len(v) for v in slip_times.values()), default=0), MAX_SLIPS_KEPT)
+    slips = np.full((n, width), np.nan)
+    for i, deal_id in enumerate(deal_ids.tolist()):
+        times = sorted(slip_times.get(deal_id, ()))[:width]
+        slips[i, : len(times)] = np.maximum(np.array(times) - created[i], 0.0)
     history = History(
+        slips=slips,
         created=created,
         closed=closed,
         outcome=outcome,

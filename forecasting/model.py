@@ -27,8 +27,11 @@ DRIFT_BUCKET_DAYS = 30.0  # win rates drift from month to month; a forecast span
 DEFAULT_DRIFT_CONCENTRATION = 20.0
 # Time-in-stage landmarks (days): a deal still sitting in its stage after L days is compared only
 # with deals that also sat there at least L days. Stuck deals are worse than the stage's average.
-STAGE_LANDMARKS = (0, 14, 30, 60, 120, 240)
+STAGE_LANDMARKS = (0, 3, 7, 10, 14, 21, 28, 35, 45, 60, 75, 90, 120, 150, 180, 240, 300, 365)
 N_AMOUNT_BANDS = 3  # small / medium / large deals win at different rates
+# Close-date pushes so far (0, 1, 2 or more): deals that keep slipping close later and lose more.
+# Counted for history at the same time-in-stage landmark as the open deal it is compared with.
+SLIP_BANDS = 3
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,13 @@ class History:
     team: np.ndarray  # segment index within a stage (team, product...); 0 when unused
     n_teams: int
     entered: np.ndarray | None = None  # (n, n_stages) age when each reached stage was first entered
+    slips: np.ndarray | None = None  # (n, k) age at each close-date push (NaN padded)
+
+    def slips_by(self, age: np.ndarray) -> np.ndarray:
+        """Close-date pushes each deal had made by the given age."""
+        if self.slips is None or self.slips.shape[1] == 0:
+            return np.zeros(len(self.created), dtype=np.int64)
+        return (self.slips <= np.asarray(age, dtype=float)[:, None]).sum(axis=1)
 
     @property
     def n_stages(self) -> int:
@@ -63,7 +73,7 @@ class History:
 @dataclass(frozen=True)
 class FittedModel:
     rates: BetaRates  # segments: stage * n_keys + key, then one pooled segment for new business
-    curves: list[list[list[CloseTimeModel]]]  # stage, amount band, landmark; clock = days in the stage
+    curves: list[list[list[list[CloseTimeModel]]]]  # stage, amount band, landmark, slip band; clock: days in stage
     stage_rate: np.ndarray  # (stage, amount band): win rate of deals that reached the stage
     pooled_curve: CloseTimeModel  # clock = age: for new business
     arrivals: GammaRate
@@ -96,21 +106,40 @@ def _landmark_curves(
     seen_from: np.ndarray,
     outcome: np.ndarray,
     closed: np.ndarray,
-    fallback: list[CloseTimeModel] | None,
-) -> list[CloseTimeModel]:
-    out: list[CloseTimeModel] = []
+    slips_at: list[np.ndarray],
+    fallback: list[list[CloseTimeModel]] | None,
+) -> list[list[CloseTimeModel]]:
+    """Per landmark, per slip band: the curve of deals still in the stage at the landmark."""
+    out: list[list[CloseTimeModel]] = []
     for i, landmark in enumerate(STAGE_LANDMARKS):
         keep = subset & (exit_in_stage >= landmark) & (since_entry >= landmark)
-        if (keep & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE or (not out and fallback is None):
-            out.append(
-                fit_close_times(
-                    np.floor(since_entry[keep]).astype(np.int64),
-                    outcome[keep],
-                    entry=np.maximum(seen_from[keep], landmark).astype(np.int64),
-                )
+
+        def fitted(mask: np.ndarray, lm: int = landmark) -> CloseTimeModel:
+            return fit_close_times(
+                np.floor(since_entry[mask]).astype(np.int64),
+                outcome[mask],
+                entry=np.maximum(seen_from[mask], lm).astype(np.int64),
             )
+
+        if (keep & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE or (not out and fallback is None):
+            base = fitted(keep)
         else:
-            out.append(fallback[i] if fallback is not None else out[-1])
+            base = fallback[i][0] if fallback is not None else out[-1][0]
+        bands = [base]
+        for k in range(1, SLIP_BANDS):
+            in_band = keep & (np.minimum(slips_at[i], SLIP_BANDS - 1) == k)
+            if (in_band & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
+                bands.append(fitted(in_band))
+            elif fallback is not None:
+                bands.append(fallback[i][k])
+            else:
+                bands.append(bands[-1])
+        if (keep & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
+            # Band 0 (no push yet) is its own group once pushes are split out.
+            no_push = keep & (slips_at[i] == 0)
+            if (no_push & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
+                bands[0] = fitted(no_push)
+        out.append(bands)
     return out
 
 
@@ -176,11 +205,14 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
         exit_in_stage = _stage_exit_age(h, s, stage_order, duration) - entry_age
         since_entry = np.maximum(duration - entry_age, 0)
         seen_from = np.maximum(observed_from - entry_age, 0)
-        whole = _landmark_curves(reached, exit_in_stage, since_entry, seen_from, h.outcome, closed, None)
+        slips_at = [h.slips_by(entry_age + landmark) for landmark in STAGE_LANDMARKS]
+        whole = _landmark_curves(reached, exit_in_stage, since_entry, seen_from, h.outcome, closed, slips_at, None)
         by_band, band_rate = [], []
         for b in range(N_AMOUNT_BANDS):
             in_band = reached & (band == b)
-            by_band.append(_landmark_curves(in_band, exit_in_stage, since_entry, seen_from, h.outcome, closed, whole))
+            by_band.append(
+                _landmark_curves(in_band, exit_in_stage, since_entry, seen_from, h.outcome, closed, slips_at, whole)
+            )
             band_rate.append((won_mask[in_band].sum() + 0.5) / ((won_mask | lost_mask)[in_band].sum() + 1.0))
         curves.append(by_band)
         stage_rate[-1] = band_rate
@@ -257,9 +289,12 @@ def open_deal_inputs(
     close = np.zeros(len(idx))
     band = np.searchsorted(model.amount_edges, history.amount[idx])
     landmark = model.landmark(in_stage)
-    for s, b, lm in {(int(x), int(y), int(z)) for x, y, z in zip(stage, band, landmark, strict=True)}:
-        sel = np.flatnonzero((stage == s) & (band == b) & (landmark == lm))
-        curve, t = model.curves[s][b][lm], in_stage[sel]
+    pushes = np.minimum(history.slips_by(-history.created)[idx], SLIP_BANDS - 1)
+    for s, b, lm, k in {
+        (int(a), int(b), int(c), int(d)) for a, b, c, d in zip(stage, band, landmark, pushes, strict=True)
+    }:
+        sel = np.flatnonzero((stage == s) & (band == b) & (landmark == lm) & (pushes == k))
+        curve, t = model.curves[s][b][lm][k], in_stage[sel]
         win[sel] = curve.win_within(t, end[sel]) - np.where(start[sel] > 0, curve.win_within(t, start[sel]), 0.0)
         close[sel] = curve.close_within(t, end[sel]) - np.where(start[sel] > 0, curve.close_within(t, start[sel]), 0.0)
     win, close = np.clip(win, 0, 1), np.clip(close, 0, 1)
