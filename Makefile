@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 export PORT
 
-.PHONY: run test bootstrap install lint migrate demo clean-data bench
+.PHONY: run test bootstrap install lint migrate demo bench typecheck
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ test: lint
 
 bench: bootstrap
 	$(BIN)/python manage.py bench_forecast --deals 5000 --sims 10000 --json
+
+# mypy with django-stubs over the app code (not yet part of `make test`: see DEVELOPERS.md).
+typecheck: install
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts
