@@ -25,9 +25,11 @@ DRIFT_BUCKET_DAYS = 30.0  # win rates drift from month to month; a forecast span
 # over next period's rate gets this concentration: a rate sd of about 0.1 at 50%, the swing between
 # months sales teams commonly see. One month of closes is one draw of a drifting rate, not the rate.
 DEFAULT_DRIFT_CONCENTRATION = 20.0
+PRIOR_WIN_RATE = 0.5  # an even chance: what is known about a win rate before any close
 # Time-in-stage landmarks (days): a deal still sitting in its stage after L days is compared only
 # with deals that also sat there at least L days. Stuck deals are worse than the stage's average.
 STAGE_LANDMARKS = (0, 3, 7, 10, 14, 21, 28, 35, 45, 60, 75, 90, 120, 150, 180, 240, 300, 365)
+MIN_FAST_WINS = 20  # wins needed to describe the amounts of deals won within the window
 N_AMOUNT_BANDS = 3  # small / medium / large deals win at different rates
 # Close-date pushes so far (0, 1, 2 or more): deals that keep slipping close later and lose more.
 # Counted for history at the same time-in-stage landmark as the open deal it is compared with.
@@ -80,6 +82,8 @@ class FittedModel:
     new_deal_win_share: float
     won_amount_mean: float
     won_amount_var: float
+    won_close_age: np.ndarray  # days from creation to the win, per won deal
+    won_amount: np.ndarray
     n_teams: int
     n_stages: int
     amount_edges: np.ndarray  # band edges over closed deals' amounts
@@ -219,9 +223,15 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
     pooled = fit_beta_rates(np.array([won_mask.sum()]), np.array([lost_mask.sum()]), drift_concentration=bucket_drift)
     alphas.append(pooled.alpha)
     betas.append(pooled.beta)
-    rates = BetaRates(
-        alpha=np.concatenate(alphas), beta=np.concatenate(betas), pooled=pooled.pooled, kappa=pooled.kappa
-    )
+    alpha, beta = np.concatenate(alphas), np.concatenate(betas)
+    # Each month of closes is one draw of a rate that drifts; what it says about next period's rate
+    # is shrunk toward an even chance counted as one more month. With two years of history that is a
+    # nudge; with one month (a fresh CRM, an export that starts recently) it halves the month's say.
+    months = max(-first_close / DRIFT_BUCKET_DAYS, 0.0) if closed.any() else 0.0
+    prior_share = 1.0 / (months + 1.0)
+    conc = alpha + beta
+    mean = (1 - prior_share) * alpha / conc + prior_share * PRIOR_WIN_RATE
+    rates = BetaRates(alpha=mean * conc, beta=(1 - mean) * conc, pooled=pooled.pooled, kappa=pooled.kappa)
 
     # Arrivals per 7-day bucket over the lookback, recent buckets weighted more (exponential decay).
     lookback = min(ARRIVAL_LOOKBACK_DAYS, int(age_now.max(initial=0)) + 1)
@@ -242,6 +252,8 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
         new_deal_win_share=pooled_curve.win_share(),
         won_amount_mean=float(won_amounts.mean()) if len(won_amounts) else 0.0,
         won_amount_var=float(won_amounts.var()) if len(won_amounts) > 1 else 0.0,
+        won_close_age=duration[won_mask],
+        won_amount=won_amounts,
         n_teams=n_teams,
         n_stages=n_stages,
         amount_edges=amount_edges,
@@ -323,11 +335,18 @@ def new_business_inputs(
     by_end = curve.cif_won[np.clip(w1 - created, 0, curve.horizon)]
     before = np.where(w0 - 1 - created >= 0, curve.cif_won[np.clip(w0 - 1 - created, 0, curve.horizon)], 0.0)
     exposure = float(np.clip(by_end - before, 0, 1).sum() / share) if share > 0 else 0.0
+    # A deal created and won inside the window closed fast, and fast wins are the small ones: the
+    # amount comes from wins that took no longer than the window, not from every win.
+    fast = model.won_close_age <= w1
+    amount_mean, amount_var = model.won_amount_mean, model.won_amount_var
+    if fast.sum() >= MIN_FAST_WINS:
+        amount_mean = float(model.won_amount[fast].mean())
+        amount_var = float(model.won_amount[fast].var())
     return NewBusiness(
         arrivals=model.arrivals,
         exposure_days=exposure * rate_scale,
         win_segment=model.pooled_segment,
-        amount_mean=model.won_amount_mean,
-        amount_var=model.won_amount_var,
+        amount_mean=amount_mean,
+        amount_var=amount_var,
         rate_multiplier=rate_multiplier,
     )

@@ -30,11 +30,17 @@ def target_for(workspace: Workspace, start: date, end: date, *, team: Team | Non
     return float(found) if found is not None else None
 
 
-def what_if_forecast(workspace: Workspace, run: ForecastRun, what_if: WhatIf, sims: int = 4000) -> dict[str, float]:
+WHAT_IF_SIMS = 4000  # a scenario is answered while the user waits
+
+
+def what_if_forecast(
+    workspace: Workspace, run: ForecastRun, what_if: WhatIf, sims: int | None = None
+) -> dict[str, float]:
     """The run's period under a scenario, as of now; nothing is stored."""
     from django.utils import timezone
 
     loaded, model = fit_as_of(workspace, timezone.now())
+    sims = sims or WHAT_IF_SIMS
     forecast = forecast_period(workspace, loaded, model, run.period_start, run.period_end, sims=sims, what_if=what_if)
     return summary(forecast.result)
 

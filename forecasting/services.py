@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from forecasting import compute
 from forecasting.compute import (
     DEFAULT_SIMS,
     PeriodForecast,
@@ -84,10 +85,11 @@ def forecast_run(
     workspace: Workspace,
     trigger: str = RunTrigger.MANUAL,
     as_of: datetime | None = None,
-    sims: int = DEFAULT_SIMS,
+    sims: int | None = None,
 ) -> ForecastRun:
     """Forecast this quarter (stored with per-deal parts and roll-ups) and the next three (summaries)."""
     started = clock.perf_counter()
+    sims = sims or compute.DEFAULT_SIMS  # looked up per call, so a test can run fewer
     as_of = as_of or timezone.now()
     loaded, model = fit_as_of(workspace, as_of)
     scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
@@ -193,9 +195,7 @@ def backtest_run(
     open_amount = float(loaded.history.amount[loaded.history.is_open].sum())
     # Baselines as a sales team would compute them: open pipeline x the stage's historical win rate,
     # and the revenue of the same-length period just before as_of.
-    weighted = realised + float(
-        np.sum(loaded.history.amount[loaded.history.is_open] * model.rates.mean[_stage_segments(loaded, model)])
-    )
+    weighted = realised + _weighted_pipeline(loaded)
     length = (period_end - period_start).days + 1
     previous = _won_in(loaded, workspace, as_of - timedelta(days=length - 1), as_of)
     p50 = result.percentiles["p50"]
@@ -221,10 +221,15 @@ def backtest_run(
     return backtest
 
 
-def _stage_segments(loaded, model) -> np.ndarray:
+def _weighted_pipeline(loaded) -> float:
+    """Open amount times the plain historical win rate of deals that reached the deal's stage."""
     h = loaded.history
-    open_idx = h.is_open
-    return h.stage[open_idx] * model.n_keys + model.segment_key(h.team[open_idx], h.amount[open_idx])
+    decided = h.outcome != 0
+    won = h.outcome == 1
+    reached_won = (h.reached & won[:, None]).sum(axis=0)
+    reached_decided = (h.reached & decided[:, None]).sum(axis=0)
+    rate = np.where(reached_decided > 0, reached_won / np.maximum(reached_decided, 1), 0.0)
+    return float(np.sum(h.amount[h.is_open] * rate[h.stage[h.is_open]]))
 
 
 def _won_in(loaded, workspace: Workspace, start: date, end: date) -> float:

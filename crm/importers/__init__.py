@@ -24,7 +24,7 @@ from tenancy.models import Membership, Workspace
 
 __all__ = ["FORMATS", "ImportReport", "RowError", "run_import"]
 
-BATCH = 2000
+BATCH = 5000
 Progress = Callable[[str, int, int], None]
 
 

@@ -31,7 +31,14 @@ from crm.importers.records import (
     PipelineSpec,
     TeamRecord,
 )
-from crm.importers.values import CellError, check_not_formula, number_or_text, parse_amount, parse_datetime
+from crm.importers.values import (
+    FORMULA_FIRST,
+    CellError,
+    check_not_formula,
+    number_or_text,
+    parse_amount,
+    parse_datetime,
+)
 
 MAPPING_KEYS = {
     "delimiter",
@@ -134,41 +141,57 @@ class MappedCsvFormat:
         duplicates = 0
         seen_rows: set[bytes] | None = None if m.get("external_id") else set()
         undated = 0
+        col_amount = m.get("amount")
+        col_closed = m.get("closed")
+        col_company = m.get("company")
+        col_created = m.get("created")
+        col_description = m.get("description")
+        col_expected_close = m.get("expected_close")
+        col_external_id = m.get("external_id")
+        col_owner = m.get("owner")
+        col_probability = m.get("probability")
+        col_source = m.get("source")
+        col_stage = m.get("stage")
+        checked_columns = (*text_columns, *self.attribute_columns)
         for row, r in self.src.rows():
             problems: list[tuple[str, str]] = []
-            for column in (*text_columns, *self.attribute_columns):
-                try:
-                    check_not_formula(r[column])
-                except CellError as exc:
-                    problems.append((column, str(exc)))
+            for column in checked_columns:
+                value = r[column]
+                if value and value[0] in FORMULA_FIRST:
+                    try:
+                        check_not_formula(value)
+                    except CellError as exc:
+                        problems.append((column, str(exc)))
             amount = created = closed = expected = probability = None
             try:
-                amount = parse_amount(self._cell(r, "amount"))
+                amount = parse_amount(r[col_amount].strip() if col_amount else "")
             except CellError as exc:
                 problems.append((m["amount"], str(exc)))
             try:
-                created = parse_datetime(self._cell(r, "created"), ctx.tz, self.date_formats)
+                created = parse_datetime((r[col_created].strip() if col_created else ""), ctx.tz, self.date_formats)
             except CellError as exc:
                 problems.append((m["created"], str(exc)))
             try:
-                closed = parse_datetime(self._cell(r, "closed"), ctx.tz, self.date_formats)
+                closed = parse_datetime((r[col_closed].strip() if col_closed else ""), ctx.tz, self.date_formats)
             except CellError as exc:
                 problems.append((m["closed"], str(exc)))
             try:
-                found = parse_datetime(self._cell(r, "expected_close"), ctx.tz, self.date_formats)
+                found = parse_datetime(
+                    (r[col_expected_close].strip() if col_expected_close else ""), ctx.tz, self.date_formats
+                )
                 expected = found.date() if found else None
             except CellError as exc:
                 problems.append((m["expected_close"], str(exc)))
             try:
-                probability = parse_amount(self._cell(r, "probability"))
+                probability = parse_amount(r[col_probability].strip() if col_probability else "")
                 if probability is not None and probability > 100:
                     raise CellError(f"probability {probability} is over 100")
             except CellError as exc:
                 problems.append((m["probability"], str(exc).replace("amount", "probability")))
             if created is not None and closed is not None and closed < created:
                 problems.append((m["closed"], f"closed {closed:%Y-%m-%d} is before created {created:%Y-%m-%d}"))
-            external_id = self._cell(r, "external_id") or f"{file}#{row}"
-            if m.get("external_id") and not self._cell(r, "external_id"):
+            external_id = (r[col_external_id].strip() if col_external_id else "") or f"{file}#{row}"
+            if m.get("external_id") and not (r[col_external_id].strip() if col_external_id else ""):
                 problems.append((m["external_id"], "is blank"))
             if problems:
                 for column, message in problems:
@@ -189,10 +212,10 @@ class MappedCsvFormat:
                 created = ctx.now
                 attributes["undated"] = True
                 undated += 1
-            owner = self._cell(r, "owner")
+            owner = r[col_owner].strip() if col_owner else ""
             if owner:
                 self.owners.add(owner)
-            company = self._cell(r, "company")
+            company = r[col_company].strip() if col_company else ""
             if company:
                 self.company_names.setdefault(company.lower(), company)
             record = DealRecord(
@@ -200,16 +223,16 @@ class MappedCsvFormat:
                 external_id=external_id,
                 title=self._title(r, external_id),
                 created_at=created,
-                stage=self._cell(r, "stage") or None,
-                outcome=None if outcome == "open" and self._cell(r, "stage") else outcome,
+                stage=(r[col_stage].strip() if col_stage else "") or None,
+                outcome=None if outcome == "open" and (r[col_stage].strip() if col_stage else "") else outcome,
                 amount=amount or 0,
                 owner_key=owner or None,
                 company_key=company.lower() if company else None,
                 expected_close_date=expected,
                 probability=probability,
                 currency=m.get("currency"),
-                source=self._cell(r, "source"),
-                description=self._cell(r, "description"),
+                source=(r[col_source].strip() if col_source else ""),
+                description=(r[col_description].strip() if col_description else ""),
                 attributes=attributes,
             )
             if outcome in {"won", "lost"}:

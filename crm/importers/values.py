@@ -14,8 +14,14 @@ class CellError(ValueError):
 _CURRENCY = re.compile(r"[\s$€£¥\u00a0]|USD|EUR|GBP", re.IGNORECASE)
 
 
+_PLAIN_AMOUNT = re.compile(r"\d{1,12}(\.\d{1,2})?")
+_CENT = Decimal("0.01")
+
+
 def parse_amount(raw: str) -> Decimal | None:
     """'1,234.50', '1.234,50', '$ 1 200', '1200' → Decimal; blank → None; negative or text → CellError."""
+    if _PLAIN_AMOUNT.fullmatch(raw):  # fast path: most cells of a large file are plain numbers
+        return Decimal(raw).quantize(_CENT)
     text = _CURRENCY.sub("", raw.strip())
     if not text:
         return None
@@ -98,6 +104,7 @@ def midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
 
+_NUMBER_FIRST = frozenset("0123456789+-.")
 _INT = re.compile(r"^[+-]?\d{1,15}$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
 
@@ -105,6 +112,8 @@ _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
 def number_or_text(raw: str) -> int | float | str:
     """Attribute values: numbers become numbers, everything else stays text (stripped)."""
     text = raw.strip()
+    if not text or (text[0] not in _NUMBER_FIRST):
+        return text  # most attribute cells are words: skip the regular expressions
     if _INT.match(text):
         return int(text)
     if _FLOAT.match(text):
@@ -114,6 +123,7 @@ def number_or_text(raw: str) -> int | float | str:
     return text
 
 
+FORMULA_FIRST = frozenset("=@+-\t\r")
 _NUMERIC_START = re.compile(r"^[+-]\s*[\d.(]")
 
 

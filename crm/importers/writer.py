@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import os
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -12,6 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.db.models import JSONField, Max, Model
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from crm.importers.records import (
     CompanyRecord,
@@ -58,6 +60,9 @@ class Writer:
             Membership.objects.filter(workspace=workspace), ("external_id", "email", "display_name")
         )
         self._company_index = _Index(Company.objects.filter(workspace=workspace), ("external_id", "name"))
+        # A first import into a workspace has nothing to update: skip the per-batch lookup of existing deals.
+        # (Ids repeated within the file were refused by the checking pass.)
+        self._deals_may_exist = Deal.objects.filter(workspace=workspace).exclude(external_id="").exists()
 
     # --- pipeline and stages -------------------------------------------------------------------------
     def _pipeline(self, spec: PipelineSpec) -> Pipeline:
@@ -174,8 +179,11 @@ class Writer:
                 changed_rows.append(found)
                 changed_fields.update(changed)
             self.companies[record.key] = found.id
-        Company.objects.bulk_create([c for _, c in new], batch_size=1000)
-        self.companies.update({key: c.id for key, c in new})
+        attnames = [f.attname for f in Company._meta.concrete_fields if not f.primary_key]
+        ids = copy_insert(Company, [{a: getattr(c, a) for a in attnames} for _, c in new], now=self.ctx.now)
+        for (key, company), pk in zip(new, ids, strict=True):
+            company.pk = pk
+            self.companies[key] = pk
         if changed_rows:
             Company.objects.bulk_update(changed_rows, sorted(changed_fields), batch_size=1000)
         self.report.created["companies"] += len(new)
@@ -278,10 +286,14 @@ class Writer:
         }
 
     def write_deals(self, records: list[DealRecord]) -> None:
-        existing = {
-            d.external_id: d
-            for d in Deal.objects.filter(workspace=self.ws, external_id__in=[r.external_id for r in records])
-        }
+        existing = (
+            {
+                d.external_id: d
+                for d in Deal.objects.filter(workspace=self.ws, external_id__in=[r.external_id for r in records])
+            }
+            if self._deals_may_exist
+            else {}
+        )
         new_rows: list[dict[str, Any]] = []
         new_events: list[tuple[DealRecord, int, list]] = []
         to_update: list[Deal] = []
@@ -393,15 +405,20 @@ def copy_insert(model: type[Model], rows: list[dict[str, Any]], *, now: datetime
         return []
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    defaults: list[tuple[str, bool, Any]] = []
+    # Per column: (attname, default value, default factory, is JSON); built once per call, not per row.
+    plan: list[tuple[str, Any, Any, bool]] = []
     for f in fields:
-        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            defaults.append((f.attname, False, now))
+        if f.default is uuid.uuid4:
+            # One call to the OS for the whole batch instead of one per row.
+            randomness = iter(_random_uuids(len(rows)))
+            plan.append((f.attname, None, randomness.__next__, False))
+        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            plan.append((f.attname, now, None, False))
         elif f.has_default() and callable(f.default):
-            defaults.append((f.attname, True, f.default))
+            plan.append((f.attname, None, f.default, isinstance(f, JSONField)))
         else:
-            defaults.append((f.attname, False, f.get_default()))
-    json_fields = {f.attname for f in fields if isinstance(f, JSONField)}
+            plan.append((f.attname, f.get_default(), None, isinstance(f, JSONField)))
+    missing = object()
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         cursor.execute(
@@ -411,16 +428,39 @@ def copy_insert(model: type[Model], rows: list[dict[str, Any]], *, now: datetime
         ids = [pk for (pk,) in cursor.fetchall()]
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in [meta.pk.column, *(f.column for f in fields)])
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(meta.db_table), columns)
-        with cursor.copy(statement) as copy:
+        # The queued writer sends data from a thread, so the server digests one chunk while we format the next.
+        with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+            write_row = copy.write_row
             for pk, row in zip(ids, rows, strict=True):
                 values: list[Any] = [pk]
-                for attname, call, default in defaults:
-                    value = row[attname] if attname in row else default() if call else default
-                    if attname in json_fields and value is not None:
-                        value = json.dumps(value, cls=DjangoJSONEncoder)
-                    values.append(value)
-                copy.write_row(values)
+                append = values.append
+                for attname, default, factory, is_json in plan:
+                    value = row.get(attname, missing)
+                    if value is missing:
+                        value = factory() if factory is not None else default
+                    if is_json and value is not None:
+                        value = json_text(value)
+                    append(value)
+                write_row(values)
     return ids
+
+
+def _random_uuids(n: int) -> list[uuid.UUID]:
+    pool = os.urandom(16 * n)
+    return [uuid.UUID(bytes=pool[i : i + 16], version=4) for i in range(0, 16 * n, 16)]
+
+
+_ENCODER = DjangoJSONEncoder(separators=(", ", ": "))
+
+
+def json_text(value: Any) -> str:
+    """JSON for a COPY row; the common history values (ids, codes, decimal strings) skip the encoder."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str and value.isalnum():
+        return f'"{value}"'
+    return _ENCODER.encode(value)
 
 
 def _differs(old: Any, new: Any, attr: str) -> bool:

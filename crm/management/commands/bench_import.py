@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import resource
 import tempfile
@@ -53,6 +54,20 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             ])  # fmt: skip
 
 
+def _backend_cpu_seconds() -> float | None:
+    """CPU used so far by this connection's PostgreSQL backend (when the server runs on this machine)."""
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, DatabaseError):
+        return None
+
+
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -77,14 +92,22 @@ class Command(BaseCommand):
             write_csv(path, rows)
             size = path.stat().st_size
             rss_before = _rss_mib()
+            db_before = _backend_cpu_seconds()
+            cpu_before = time.process_time()
             started = time.perf_counter()
             report = run_import(workspace=workspace, fmt="csv", path=path, mapping=MAPPING)
             seconds = time.perf_counter() - started
+            cpu = time.process_time() - cpu_before
+            db_after = _backend_cpu_seconds()
         result = {
             "rows": rows,
             "file_mib": round(size / 2**20, 1),
             "seconds": round(seconds, 2),
             "rows_per_second": round(rows / seconds) if seconds else None,
+            # CPU seconds do not grow when other work shares the machine; wall-clock seconds do.
+            "python_cpu_seconds": round(cpu, 2),
+            "database_cpu_seconds": round(db_after - db_before, 2) if db_before is not None and db_after else None,
+            "load_average_1min": round(os.getloadavg()[0], 1),
             "peak_rss_mib": round(_rss_mib(), 1),
             "rss_before_import_mib": round(rss_before, 1),
             "created": report.as_dict()["created"],

@@ -1,0 +1,107 @@
+"""Shared pieces of the crm REST API: the router, field types, key helpers, pagination.
+
+Everything happens inside the API key's workspace: another workspace's id is a 404, the same as an
+id that does not exist. Deal writes go through crm.services, so they leave history with source "api".
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+from ninja.errors import HttpError
+from ninja.errors import ValidationError as Unprocessable
+from pydantic import AfterValidator
+
+from tenancy.models import ApiKey, Membership
+
+router = Router(tags=["crm"])
+
+# Postgres refuses NUL characters in text; refusing them here makes them a 422, not a 500.
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
+Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 12, 31))]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # Postgres refuses offsets beyond ±15:59 and naive times are ambiguous: store UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Moment = Annotated[datetime, Field(ge=datetime(1900, 1, 2), le=datetime(2200, 12, 30)), AfterValidator(_as_utc)]
+
+
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    if isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
+def _short(n: int) -> Any:
+    return Annotated[str, Field(max_length=n, pattern=r"^[^\x00]*$")]
+
+
+class Error(Schema):
+    detail: Any
+
+
+ERRORS: dict[int, type[Schema]] = {401: Error, 404: Error, 422: Error}
+
+
+def _key(request: HttpRequest) -> ApiKey:
+    return request.auth  # type: ignore[attr-defined,no-any-return]  # set by vectoros.api.ApiKeyAuth
+
+
+def _actor(request: HttpRequest) -> Membership | None:
+    return _key(request).created_by
+
+
+def _get(queryset: QuerySet, request: HttpRequest, pk: uuid.UUID, what: str) -> Any:
+    found = queryset.filter(workspace_id=_key(request).workspace_id, uuid=pk).first()
+    if found is None:
+        raise HttpError(404, f"No such {what}")
+    return found
+
+
+def _ref(model: type, request: HttpRequest, pk: uuid.UUID | None, field: str) -> Any:
+    """A referenced object of this workspace, or a 422 naming the field."""
+    if pk is None:
+        return None
+    found = model.objects.filter(workspace_id=_key(request).workspace_id, uuid=pk).first()
+    if found is None:
+        raise Unprocessable([{"loc": ["body", field], "msg": f"unknown {field} {pk}", "type": "value_error"}])
+    return found
+
+
+def _invalid(exc: ValidationError) -> Unprocessable:
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return Unprocessable(
+        [{"loc": ["body", field], "msg": " ".join(msgs), "type": "value_error"} for field, msgs in errors.items()]
+    )
+
+
+class Page(Schema):
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+def _page(queryset: QuerySet, page: Page) -> dict[str, Any]:
+    count = queryset.count()
+    items = list(queryset[page.offset : page.offset + page.limit])
+    following = page.offset + page.limit
+    return {"count": count, "next_offset": following if following < count else None, "items": items}

@@ -1,0 +1,208 @@
+"""Deal endpoints; writes go through crm.services so they leave history with source "api"."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from ninja import Field, Query, Schema, Status
+from ninja.errors import ValidationError as Unprocessable
+from pydantic import field_validator
+
+from crm import services
+from crm.api.common import (
+    ERRORS,
+    Amount,
+    Day,
+    Moment,
+    Page,
+    Percent,
+    Text,
+    Title,
+    _actor,
+    _get,
+    _invalid,
+    _key,
+    _no_nul,
+    _page,
+    _ref,
+    router,
+)
+from crm.models import ChangeSource, Company, Deal, Stage
+from tenancy.models import Membership
+
+
+# --- deals -------------------------------------------------------------------------------------------
+class DealOut(Schema):
+    id: uuid.UUID = Field(alias="uuid")
+    title: str
+    description: str
+    amount: Decimal
+    currency: str
+    amount_is_estimated: bool
+    probability: Decimal | None
+    expected_close_date: date | None
+    outcome: str
+    pipeline: uuid.UUID
+    stage: uuid.UUID
+    owner: uuid.UUID | None
+    company: uuid.UUID | None
+    created_at: datetime
+    closed_at: datetime | None
+    updated_at: datetime
+    source: str
+    attributes: dict[str, Any]
+    external_id: str
+
+    @staticmethod
+    def resolve_pipeline(obj: Deal) -> uuid.UUID:
+        return obj.pipeline.uuid
+
+    @staticmethod
+    def resolve_stage(obj: Deal) -> uuid.UUID:
+        return obj.stage.uuid
+
+    @staticmethod
+    def resolve_owner(obj: Deal) -> uuid.UUID | None:
+        return obj.owner.uuid if obj.owner_id else None
+
+    @staticmethod
+    def resolve_company(obj: Deal) -> uuid.UUID | None:
+        return obj.company.uuid if obj.company_id else None
+
+
+class DealPage(Schema):
+    count: int
+    next_offset: int | None
+    items: list[DealOut]
+
+
+class DealFilters(Schema):
+    owner: uuid.UUID | None = None
+    stage: uuid.UUID | None = None
+    company: uuid.UUID | None = None
+    outcome: Literal["open", "won", "lost"] | None = None
+    q: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] | None = None
+    updated_since: Moment | None = None
+
+
+class DealPatch(Schema):
+    title: Title | None = None
+    description: Text | None = None
+    stage: uuid.UUID | None = None
+    amount: Amount | None = None
+    amount_is_estimated: bool | None = None
+    probability: Percent | None = None
+    expected_close_date: Day | None = None
+    owner: uuid.UUID | None = None
+    company: uuid.UUID | None = None
+    source: Annotated[str, Field(max_length=100, pattern=r"^[^\x00]*$")] | None = None
+    attributes: dict[str, Any] | None = None
+    external_id: Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")] | None = None
+
+    _check_attributes = field_validator("attributes")(_no_nul)
+
+
+class DealIn(DealPatch):
+    title: Title
+    stage: uuid.UUID
+
+
+def _deals(request: HttpRequest) -> QuerySet:
+    return Deal.objects.for_workspace(_key(request).workspace_id).select_related(
+        "pipeline", "stage", "owner", "company"
+    )
+
+
+@router.get("/deals/", response={200: DealPage, **ERRORS})
+def deals_list(request: HttpRequest, filters: Query[DealFilters], page: Query[Page]) -> Any:
+    deals = _deals(request)
+    if filters.owner:
+        deals = deals.filter(owner__uuid=filters.owner)
+    if filters.stage:
+        deals = deals.filter(stage__uuid=filters.stage)
+    if filters.company:
+        deals = deals.filter(company__uuid=filters.company)
+    if filters.outcome:
+        deals = deals.filter(outcome=filters.outcome)
+    if filters.q:
+        deals = deals.filter(Q(title__icontains=filters.q) | Q(company__name__icontains=filters.q))
+    if filters.updated_since:
+        deals = deals.filter(updated_at__gte=filters.updated_since)
+    return _page(deals.order_by("-created_at", "id"), page)
+
+
+@router.get("/deals/{deal_id}/", response={200: DealOut, **ERRORS})
+def deals_get(request: HttpRequest, deal_id: uuid.UUID) -> Any:
+    return _get(_deals(request), request, deal_id, "deal")
+
+
+def _deal_changes(request: HttpRequest, payload: DealPatch, fields: set[str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(payload, name)
+        if name == "stage":
+            value = _ref(Stage, request, value, "stage")
+        elif name == "owner":
+            value = _ref(Membership, request, value, "owner")
+        elif name == "company":
+            changes["company"] = _ref(Company, request, value, "company")
+            continue
+        elif value is None and name in {"title", "description", "source", "attributes", "external_id"}:
+            value = {} if name == "attributes" else ""
+        elif value is None and name in {"amount", "amount_is_estimated"}:
+            raise Unprocessable([{"loc": ["body", name], "msg": "may not be null", "type": "value_error"}])
+        changes[name] = value
+    return changes
+
+
+@router.post("/deals/", response={201: DealOut, **ERRORS})
+def deals_create(request: HttpRequest, payload: DealIn) -> Any:
+    key = _key(request)
+    changes = _deal_changes(request, payload, payload.model_fields_set | {"title", "stage"})
+    external_id = changes.get("external_id")
+    if external_id and Deal.objects.filter(workspace_id=key.workspace_id, external_id=external_id).exists():
+        raise Unprocessable([{"loc": ["body", "external_id"], "msg": "already used", "type": "value_error"}])
+    title, stage = changes.pop("title"), changes.pop("stage")
+    try:
+        deal = services.deal_create(
+            workspace=key.workspace,
+            actor=_actor(request),
+            title=title,
+            stage=stage,
+            source_of_change=ChangeSource.API,
+            **changes,
+        )
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return Status(201, _deals(request).get(pk=deal.pk))
+
+
+@router.patch("/deals/{deal_id}/", response={200: DealOut, **ERRORS})
+def deals_update(request: HttpRequest, deal_id: uuid.UUID, payload: DealPatch) -> Any:
+    deal = _get(_deals(request), request, deal_id, "deal")
+    changes = _deal_changes(request, payload, payload.model_fields_set)
+    external_id = changes.get("external_id")
+    if external_id and _deals(request).filter(external_id=external_id).exclude(pk=deal.pk).exists():
+        raise Unprocessable([{"loc": ["body", "external_id"], "msg": "already used", "type": "value_error"}])
+    if "company" in changes:
+        changes["company_id"] = changes.pop("company").id if changes["company"] else None
+    try:
+        services.deal_update(deal=deal, actor=_actor(request), changes=changes, source_of_change=ChangeSource.API)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return _deals(request).get(pk=deal.pk)
+
+
+@router.delete("/deals/{deal_id}/", response={204: None, **ERRORS})
+def deals_delete(request: HttpRequest, deal_id: uuid.UUID) -> Any:
+    deal = _get(_deals(request), request, deal_id, "deal")
+    with transaction.atomic():
+        deal.delete()
+    return Status(204, None)
