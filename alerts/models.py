@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import Deal
+from crm.models import Deal, WorkspaceQuerySet
 from tenancy.models import Membership, Workspace
 
 
@@ -57,11 +57,7 @@ class AlertStatus(models.TextChoices):
 ACTIVE_STATUSES = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.SNOOZED, AlertStatus.DISMISSED]
 
 
-class AlertQuerySet(models.QuerySet["Alert"]):
-    def for_workspace(self, workspace: Workspace | int) -> AlertQuerySet:
-        workspace_id = workspace if isinstance(workspace, int) else workspace.id
-        return self.filter(workspace_id=workspace_id)
-
+class AlertQuerySet(WorkspaceQuerySet):
     def active(self) -> AlertQuerySet:
         return self.filter(status__in=ACTIVE_STATUSES)
 

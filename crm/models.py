@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Self
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -14,7 +15,7 @@ from tenancy.models import Membership, Workspace
 
 
 class WorkspaceQuerySet(models.QuerySet):
-    def for_workspace(self, workspace: Workspace | int) -> WorkspaceQuerySet:
+    def for_workspace(self, workspace: Workspace | int) -> Self:
         workspace_id = workspace if isinstance(workspace, int) else workspace.id
         return self.filter(workspace_id=workspace_id)
 
@@ -213,6 +214,17 @@ class TrackedField(models.TextChoices):
     OWNER = "owner", "Owner"
     PROBABILITY = "probability", "Probability"
     OUTCOME = "outcome", "Outcome"
+
+
+# The Deal attribute behind each tracked field: what services record and as-of selectors rebuild.
+TRACKED_ATTRS: dict[str, str] = {
+    TrackedField.STAGE: "stage_id",
+    TrackedField.AMOUNT: "amount",
+    TrackedField.EXPECTED_CLOSE_DATE: "expected_close_date",
+    TrackedField.OWNER: "owner_id",
+    TrackedField.PROBABILITY: "probability",
+    TrackedField.OUTCOME: "outcome",
+}
 
 
 class ChangeSource(models.TextChoices):

@@ -14,6 +14,7 @@ from django.db.models.functions import RowNumber
 from django.http import Http404
 
 from crm.models import (
+    TRACKED_ATTRS,
     Company,
     Contact,
     Deal,
@@ -83,16 +84,6 @@ def _from_json(field: str, value: object) -> object:
     return value
 
 
-_ATTR_FOR_FIELD = {
-    TrackedField.STAGE: "stage_id",
-    TrackedField.AMOUNT: "amount",
-    TrackedField.EXPECTED_CLOSE_DATE: "expected_close_date",
-    TrackedField.OWNER: "owner_id",
-    TrackedField.PROBABILITY: "probability",
-    TrackedField.OUTCOME: "outcome",
-}
-
-
 def pipeline_as_of(
     workspace: Workspace | int, as_of: datetime, *, deal_ids: list[int] | None = None
 ) -> list[DealSnapshot]:
@@ -111,7 +102,7 @@ def pipeline_as_of(
 
     later = (
         DealHistory.objects.for_workspace(workspace_id)
-        .filter(changed_at__gt=as_of, field__in=list(_ATTR_FOR_FIELD))
+        .filter(changed_at__gt=as_of, field__in=list(TRACKED_ATTRS))
         .order_by("deal_id", "field", "changed_at", "id")
         .distinct("deal_id", "field")
         .values_list("deal_id", "field", "old_value")
@@ -121,7 +112,7 @@ def pipeline_as_of(
     for deal_id, field, old_value in later:
         row = rows.get(deal_id)
         if row is not None:
-            row[_ATTR_FOR_FIELD[field]] = _from_json(field, old_value)
+            row[TRACKED_ATTRS[field]] = _from_json(field, old_value)
 
     last_moves = (
         DealHistory.objects.for_workspace(workspace_id)

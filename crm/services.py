@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.models import (
+    TRACKED_ATTRS,
     Activity,
     ChangeSource,
     Company,
@@ -38,15 +39,6 @@ DEFAULT_STAGES: tuple[tuple[str, int, str], ...] = (
     ("Closed Lost", 0, StageKind.LOST),
 )
 
-# Deal fields whose every change is recorded in DealHistory.
-_TRACKED_ATTRS: dict[str, str] = {
-    TrackedField.STAGE: "stage_id",
-    TrackedField.AMOUNT: "amount",
-    TrackedField.EXPECTED_CLOSE_DATE: "expected_close_date",
-    TrackedField.OWNER: "owner_id",
-    TrackedField.PROBABILITY: "probability",
-    TrackedField.OUTCOME: "outcome",
-}
 # Fields that may be changed through `deal_update` without history.
 _PLAIN_ATTRS = {
     "title",
@@ -185,7 +177,7 @@ def deal_update(
         new_values["stage_id"] = new_values.pop("stage").id
 
     history: list[DealHistory] = []
-    for field, attr in _TRACKED_ATTRS.items():
+    for field, attr in TRACKED_ATTRS.items():
         if attr not in new_values:
             continue
         old, new = getattr(locked, attr), new_values[attr]
