@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -26,21 +26,16 @@ from alerts.links import deal_path
 from alerts.models import Alert, DigestFrequency, NotificationPreference, Priority, WebhookEndpoint
 from crm.models import Deal
 from tenancy.access import parse_uuid, require_admin
-from vectoros.http import WorkspaceRequest, workspace_view
+from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
 PAGE_SIZE = 100
-
-
-def _today(request: WorkspaceRequest) -> date:
-    return timezone.localtime(timezone.now(), request.workspace.tz).date()
 
 
 def _render(
     request: WorkspaceRequest, template: str, context: dict[str, Any], partial: str | None = None, status: int = 200
 ) -> HttpResponse:
-    name = f"{template}#{partial}" if partial and request.htmx and not request.htmx.boosted else template
-    base = {"workspace": request.workspace, "membership": request.membership, "can_write": request.membership.can_write}
-    return render(request, name, {**base, **context}, status=status)
+    context = {"can_write": request.membership.can_write, **context}
+    return render_screen(request, template, context, partial=partial, status=status)
 
 
 def _rows(request: WorkspaceRequest, alerts: list[Alert]) -> list[dict[str, Any]]:
@@ -63,7 +58,7 @@ def alert_list(request: WorkspaceRequest) -> HttpResponse:
             }
         else:
             status = 400
-    qs = selectors.alerts_for_member(request.membership, today=_today(request), **filters)
+    qs = selectors.alerts_for_member(request.membership, today=request.workspace.today(), **filters)
     alerts = list(qs[:PAGE_SIZE])
     context = {"form": form, "rows": _rows(request, alerts), "total": qs.count(), "snooze_form": SnoozeForm()}
     return _render(request, "alerts/list.html", context, partial="results", status=status)
@@ -72,7 +67,7 @@ def alert_list(request: WorkspaceRequest) -> HttpResponse:
 @require_GET
 @workspace_view()
 def badge(request: WorkspaceRequest) -> HttpResponse:
-    counts = selectors.badge_counts(request.membership, today=_today(request))
+    counts = selectors.badge_counts(request.membership, today=request.workspace.today())
     return render(request, "alerts/badge.html", {"counts": counts})
 
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.forms import Form
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,6 +18,7 @@ from crm import services
 from crm.forms import ActivityForm, DealFilterForm, DealForm, DealMoveForm
 from crm.models import Deal, Stage
 from crm.selectors import board_for_member, deal_get_for_member, deal_history_rows, deal_list_for_member
+from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, safe_next, workspace_view
 
 DEALS_PER_PAGE = 50
@@ -28,22 +26,9 @@ _EDITABLE = ("title", "company", "owner", "stage", "amount", "probability", "exp
 _EDITABLE += ("lost_reason", "description")
 
 
-def _today(request: WorkspaceRequest) -> date:
-    return timezone.localtime(timezone.now(), request.workspace.tz).date()
-
-
-def apply_service_errors(form: Form, exc: ValidationError) -> None:
-    """Show a service's refusal beside the field it concerns (or above the form)."""
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
     """The board, with per-card strings prepared once: the page has up to 150 cards and must stay fast."""
-    board = board_for_member(request.membership, today=_today(request))
+    board = board_for_member(request.membership, today=request.workspace.today())
     deals_url = reverse("crm:deal_list", args=[request.workspace.slug])
     for column in board.columns:
         column.move_options = format_html_join(  # type: ignore[attr-defined]
@@ -102,7 +87,7 @@ def deal_list(request: WorkspaceRequest) -> HttpResponse:
     filters: dict[str, Any] = {}
     close_range: tuple = (None, None)
     if form.is_bound and form.is_valid():
-        filters, close_range = form.cleaned_data, form.close_range(_today(request))
+        filters, close_range = form.cleaned_data, form.close_range(request.workspace.today())
     # Only the shown columns: the wide ones (description, attributes) made the sort before LIMIT slow.
     deals = deal_list_for_member(request.membership, filters, close_range=close_range).only(
         *("uuid", "title", "amount", "currency", "expected_close_date", "outcome", "created_at", "stage_id"),

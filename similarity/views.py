@@ -14,7 +14,7 @@ from similarity.embedding import EmbeddingModelUnavailable
 from similarity.forms import SearchForm
 from similarity.models import DealEmbedding
 from tenancy.access import parse_uuid, visible_owner_ids
-from vectoros.http import WorkspaceRequest, workspace_view
+from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
 logger = logging.getLogger(__name__)
 SEARCH_RESULTS = 20
@@ -50,10 +50,7 @@ def search(request: WorkspaceRequest) -> HttpResponse:
         "indexed": DealEmbedding.objects.for_workspace(request.workspace).count(),
         "deal_count": Deal.objects.for_workspace(request.workspace).count(),
     }
-    template = "similarity/search.html"
-    if request.htmx and not request.htmx.boosted:
-        template += "#results"
-    return render(request, template, context)
+    return render_screen(request, "similarity/search.html", context, partial="results")
 
 
 @require_GET

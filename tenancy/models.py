@@ -47,6 +47,10 @@ class Workspace(models.Model):
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
+    def today(self) -> date:
+        """Today's date where the workspace is (its quarters and close dates are in its own time zone)."""
+        return timezone.localtime(timezone.now(), self.tz).date()
+
     def fiscal_quarter_bounds(self, day: date) -> tuple[date, date]:
         """First and last day of the fiscal quarter that contains `day`."""
         offset = (day.month - self.fiscal_year_start_month) % 12

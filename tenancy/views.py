@@ -16,6 +16,7 @@ from tenancy.access import require_admin
 from tenancy.forms import InvitationForm, MemberForm, TeamForm, WorkspaceSettingsForm
 from tenancy.models import Invitation, Membership, Team
 from tenancy.services import invitation_accept as accept_invitation
+from vectoros.forms import apply_service_errors
 from vectoros.http import AuthenticatedHttpRequest, WorkspaceRequest, workspace_view
 
 
@@ -58,14 +59,6 @@ def _settings_page(
     return render(request, template, context, status=status)
 
 
-def _service_errors(form: Any, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @require_http_methods(["GET", "POST"])
 @workspace_view()
 def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
@@ -83,7 +76,7 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
             try:
                 services.workspace_update(workspace=ws, **form.cleaned_data)
             except ValidationError as exc:
-                _service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, "Workspace settings saved.")
                 return redirect("tenancy:workspace_settings", ws.slug)
@@ -123,7 +116,7 @@ def member_update(request: WorkspaceRequest, membership_uuid: str) -> HttpRespon
         try:
             services.membership_update(membership=member, actor=request.membership, **form.cleaned_data)
         except ValidationError as exc:
-            _service_errors(form, exc)
+            apply_service_errors(form, exc)
     if form.errors:
         messages.error(
             request,
@@ -146,7 +139,7 @@ def team_list(request: WorkspaceRequest) -> HttpResponse:
             try:
                 team = services.team_save(workspace=ws, **form.cleaned_data)
             except ValidationError as exc:
-                _service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, f"Team {team.name} created.")
                 return redirect("tenancy:teams", ws.slug)
@@ -172,7 +165,7 @@ def team_edit(request: WorkspaceRequest, team_uuid: str) -> HttpResponse:
             try:
                 services.team_save(workspace=ws, team=team, **form.cleaned_data)
             except ValidationError as exc:
-                _service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, f"Team {team.name} saved.")
                 return redirect("tenancy:teams", ws.slug)
@@ -194,7 +187,7 @@ def invitation_list(request: WorkspaceRequest) -> HttpResponse:
                     workspace=ws, invited_by=request.membership, **form.cleaned_data
                 )
             except ValidationError as exc:
-                _service_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("tenancy:invitations", ws.slug)
