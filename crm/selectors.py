@@ -15,6 +15,7 @@ from django.http import Http404
 
 from crm.models import (
     TRACKED_ATTRS,
+    Activity,
     Company,
     Contact,
     Deal,
@@ -27,7 +28,7 @@ from crm.models import (
     TrackedField,
     WorkspaceQuerySet,
 )
-from tenancy.access import parse_uuid
+from tenancy.access import parse_uuid, visible_owner_ids
 from tenancy.models import Membership, Workspace
 
 
@@ -325,6 +326,19 @@ def deal_history_rows(deal: Deal) -> list[HistoryRow]:
         )
         for r in rows
     ]
+
+
+def activities_visible_to(membership: Membership) -> WorkspaceQuerySet:
+    """The workspace's activities this member may see: those on no deal and those on deals they see.
+
+    Companies and contacts are shared by the whole workspace, but their timelines must not reveal
+    the calls and emails of another team's deals.
+    """
+    activities = Activity.objects.for_workspace(membership.workspace_id)
+    owners = visible_owner_ids(membership)
+    if owners is None:
+        return activities
+    return activities.filter(Q(deal__isnull=True) | Q(deal__owner_id__in=owners))
 
 
 def company_list_for_workspace(workspace: Workspace, *, q: str = "") -> WorkspaceQuerySet:

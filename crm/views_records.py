@@ -14,8 +14,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from crm import services
 from crm.forms import CompanyForm, ContactForm, SearchForm
 from crm.models import Company, Contact, Deal
-from crm.selectors import company_list_for_workspace, contact_list_for_workspace, get_in_workspace
-from crm.views import apply_service_errors
+from crm.selectors import (
+    activities_visible_to,
+    company_list_for_workspace,
+    contact_list_for_workspace,
+    get_in_workspace,
+)
+from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
 PER_PAGE = 50
@@ -54,7 +59,10 @@ def company_detail(request: WorkspaceRequest, company_uuid: str) -> HttpResponse
         .select_related("stage", "owner")
         .order_by("-created_at")[:100],
         "contacts": company.contacts.order_by("last_name", "first_name")[:100],
-        "activities": company.activities.select_related("owner", "deal").order_by("-occurred_at")[:50],
+        "activities": activities_visible_to(request.membership)
+        .filter(company=company)
+        .select_related("owner", "deal")
+        .order_by("-occurred_at")[:50],
     }
     return render_screen(request, "crm/company_detail.html", context)
 
@@ -107,7 +115,10 @@ def contact_detail(request: WorkspaceRequest, contact_uuid: str) -> HttpResponse
         .filter(contacts=contact)
         .select_related("stage", "owner")
         .order_by("-created_at")[:100],
-        "activities": contact.activities.select_related("owner", "deal").order_by("-occurred_at")[:50],
+        "activities": activities_visible_to(request.membership)
+        .filter(contacts=contact)
+        .select_related("owner", "deal")
+        .order_by("-occurred_at")[:50],
     }
     return render_screen(request, "crm/contact_detail.html", context)
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.urls import reverse
 
 from crm.models import Company, Contact
-from crm.services import deal_create
+from crm.services import activity_log, deal_create
 from tests.factories import CompanyFactory, ContactFactory, default_stage
 
 
@@ -34,11 +34,19 @@ def test_company_list_search_and_pagination(personas):
 def test_company_detail_shows_visible_deals_and_contacts(personas):
     ws = personas.workspace
     acme = CompanyFactory(workspace=ws, name="Acme Corp")
-    ContactFactory(workspace=ws, company=acme, first_name="Grace", last_name="Hopper")
+    grace = ContactFactory(workspace=ws, company=acme, first_name="Grace", last_name="Hopper")
     for owner, title in ((personas.rep, "East deal"), (personas.other_rep, "West deal")):
-        deal_create(workspace=ws, actor=owner, title=title, stage=default_stage(ws), owner=owner, company=acme)
+        deal = deal_create(workspace=ws, actor=owner, title=title, stage=default_stage(ws), owner=owner, company=acme)
+        activity_log(workspace=ws, actor=owner, kind="call", subject=f"Call about {title}", deal=deal, contacts=[grace])
+    activity_log(workspace=ws, actor=personas.other_rep, kind="note", subject="Met at the fair", company=acme)
     html = personas.client_for(personas.rep).get(url("crm:company_detail", personas, acme.uuid)).content.decode()
     assert "Grace Hopper" in html and "East deal" in html and "West deal" not in html
+    # Another team's deal stays hidden in the company's and the contact's timelines too.
+    assert "Call about East deal" in html and "Met at the fair" in html and "Call about West deal" not in html
+    contact_html = personas.client_for(personas.rep).get(url("crm:contact_detail", personas, grace.uuid)).content
+    assert b"Call about East deal" in contact_html and b"Call about West deal" not in contact_html
+    owner_html = personas.client_for(personas.owner).get(url("crm:company_detail", personas, acme.uuid)).content
+    assert b"Call about West deal" in owner_html
     assert personas.client_for(personas.outsider).get(url("crm:company_detail", personas, acme.uuid)).status_code == 404
 
 
