@@ -54,17 +54,29 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> None:
             ])  # fmt: skip
 
 
-def _backend_cpu_seconds() -> float | None:
-    """CPU used so far by this connection's PostgreSQL backend (when the server runs on this machine)."""
-    from django.db import connection
+def _database_cpu_seconds() -> float | None:
+    """CPU used so far by the embedded PostgreSQL: its live processes plus the children it has reaped.
+
+    None when the database is not the embedded one on this machine (DATABASE_URL elsewhere).
+    """
+    from django.conf import settings
 
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            pid = cursor.fetchone()[0]
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError, DatabaseError):
+        postmaster = int(Path(settings.EMBEDDED_PGDATA, "postmaster.pid").read_text().split()[0])
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if pid == postmaster:
+                total += sum(int(f) for f in fields[11:15])  # its own time and its reaped children's
+            elif ppid == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+    except (OSError, IndexError, ValueError, AttributeError):
         return None
 
 
@@ -92,13 +104,13 @@ class Command(BaseCommand):
             write_csv(path, rows)
             size = path.stat().st_size
             rss_before = _rss_mib()
-            db_before = _backend_cpu_seconds()
+            db_before = _database_cpu_seconds()
             cpu_before = time.process_time()
             started = time.perf_counter()
             report = run_import(workspace=workspace, fmt="csv", path=path, mapping=MAPPING)
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu_before
-            db_after = _backend_cpu_seconds()
+            db_after = _database_cpu_seconds()
         result = {
             "rows": rows,
             "file_mib": round(size / 2**20, 1),
@@ -106,7 +118,7 @@ class Command(BaseCommand):
             "rows_per_second": round(rows / seconds) if seconds else None,
             # CPU seconds do not grow when other work shares the machine; wall-clock seconds do.
             "python_cpu_seconds": round(cpu, 2),
-            "database_cpu_seconds": round(db_after - db_before, 2) if db_before is not None and db_after else None,
+            "database_cpu_seconds": None if None in (db_before, db_after) else round(db_after - db_before, 2),
             "load_average_1min": round(os.getloadavg()[0], 1),
             "peak_rss_mib": round(_rss_mib(), 1),
             "rss_before_import_mib": round(rss_before, 1),
