@@ -125,8 +125,18 @@ def forecast_period(
         weight=deals.weight,
         group=np.array([owner_index[int(o)] for o in owner_ids], dtype=np.intp),
     )
+    # Pace swings average out over a longer window (months vary independently).
+    months = max((end - max(start, as_of_day)).days / 30.0, 1.0)
+    pace_cv = model.pace_cv / np.sqrt(months)
     result = simulate(
-        deals=deals, rates=model.rates, new_business=nb, realised=realised, sims=sims, seed=seed, n_groups=len(owners)
+        deals=deals,
+        rates=model.rates,
+        new_business=nb,
+        realised=realised,
+        sims=sims,
+        seed=seed,
+        n_groups=len(owners),
+        pace_shape=1.0 / pace_cv**2 if pace_cv > 0 else None,
     )
     result.extras["owners"] = owners  # type: ignore[assignment]
     return PeriodForecast(

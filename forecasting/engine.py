@@ -107,8 +107,12 @@ def simulate(
     seed: int | None = 0,
     n_groups: int = 0,
     shared_rates: bool = True,
+    pace_shape: float | None = None,
 ) -> ForecastResult:
     """Run `sims` simulations of closed-won revenue in one period.
+
+    `pace_shape`: the close pace of the whole pipeline drifts too (a slow month slows every deal), so
+    each simulation multiplies every open deal's rate by one Gamma(shape, 1/shape) draw (mean 1).
 
     `shared_rates=False` draws a fresh rate per deal per simulation instead; it exists only to show
     (in tests) how independent draws understate the spread.
@@ -145,8 +149,9 @@ def simulate(
     for start in range(0, sims, chunk):
         c = min(chunk, sims - start)
         draws = rng.beta(alpha, beta, size=(c, n_seg))
+        pace = rng.gamma(pace_shape, 1.0 / pace_shape, size=(c, 1)) if pace_shape else 1.0
         if kernel is not None:
-            revenue = kernel.run(rng, draws * seg_scale[:n_seg])
+            revenue = kernel.run(rng, draws * pace * seg_scale[:n_seg])
             totals[start : start + c] = revenue.sum(axis=1)
             if group_totals is not None:
                 group_totals[start : start + c] = revenue @ kernel.run_to_group(n_groups)

@@ -25,6 +25,9 @@ DRIFT_BUCKET_DAYS = 30.0  # win rates drift from month to month; a forecast span
 # over next period's rate gets this concentration: a rate sd of about 0.1 at 50%, the swing between
 # months sales teams commonly see. One month of closes is one draw of a drifting rate, not the rate.
 DEFAULT_DRIFT_CONCENTRATION = 20.0
+# Likewise the close pace (share of open deals that close in a month) swings between months; with
+# fewer than three months to measure it, a swing of 20% is assumed.
+DEFAULT_PACE_CV = 0.2
 PRIOR_WIN_RATE = 0.5  # an even chance: what is known about a win rate before any close
 # Time-in-stage landmarks (days): a deal still sitting in its stage after L days is compared only
 # with deals that also sat there at least L days. Stuck deals are worse than the stage's average.
@@ -79,6 +82,7 @@ class FittedModel:
     stage_rate: np.ndarray  # (stage, amount band): win rate of deals that reached the stage
     pooled_curve: CloseTimeModel  # clock = age: for new business
     arrivals: GammaRate
+    pace_cv: float  # month-to-month variation of the close pace (coefficient of variation)
     new_deal_win_share: float
     won_amount_mean: float
     won_amount_var: float
@@ -249,6 +253,7 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
         stage_rate=np.array(stage_rate).reshape(n_stages, N_AMOUNT_BANDS),
         pooled_curve=pooled_curve,
         arrivals=arrivals,
+        pace_cv=_pace_cv(h, first_close),
         new_deal_win_share=pooled_curve.win_share(),
         won_amount_mean=float(won_amounts.mean()) if len(won_amounts) else 0.0,
         won_amount_var=float(won_amounts.var()) if len(won_amounts) > 1 else 0.0,
@@ -258,6 +263,27 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
         n_stages=n_stages,
         amount_edges=amount_edges,
     )
+
+
+def _pace_cv(h: History, first_close: float) -> float:
+    """Coefficient of variation of the monthly close hazard beyond binomial noise, from whole months."""
+    full_months = int(-first_close // DRIFT_BUCKET_DAYS) if np.isfinite(first_close) else 0
+    if full_months < 3:
+        return DEFAULT_PACE_CV
+    closed_at = np.nan_to_num(h.closed, nan=np.inf)
+    hazards, noise = [], []
+    for m in range(full_months):
+        end, start = -m * DRIFT_BUCKET_DAYS, -(m + 1) * DRIFT_BUCKET_DAYS
+        at_risk = (h.created <= end) & (closed_at > start)
+        closes = (closed_at > start) & (closed_at <= end)
+        if at_risk.sum() >= 10:
+            p = closes.sum() / at_risk.sum()
+            hazards.append(p)
+            noise.append(p * (1 - p) / at_risk.sum())
+    if len(hazards) < 3 or np.mean(hazards) <= 0:
+        return DEFAULT_PACE_CV
+    excess = float(np.var(hazards, ddof=1) - np.mean(noise))
+    return float(np.clip(np.sqrt(max(excess, 0.0)) / np.mean(hazards), 0.05, 1.0))
 
 
 def _weighted_arrivals(counts: np.ndarray, decay: np.ndarray) -> GammaRate:
