@@ -45,6 +45,22 @@ def what_if_forecast(
     return summary(forecast.result)
 
 
+def chance_of_reaching(quantiles: list[float] | None, target: float) -> float | None:
+    """P(revenue >= target) from a run's stored percentiles 0..100 (the same simulations)."""
+    if not quantiles or len(quantiles) != 101:
+        return None
+    q = np.asarray(quantiles, dtype=float)
+    if target <= q[0]:
+        return 1.0
+    if target > q[-1]:
+        return 0.0
+    # Percentiles can repeat (a point mass, e.g. nothing won): take the last level still below target.
+    below = np.searchsorted(q, target, side="left")
+    lo, hi = q[below - 1], q[below]
+    level = below - 1 + ((target - lo) / (hi - lo) if hi > lo else 1.0)
+    return float(np.clip(1.0 - level / 100.0, 0.0, 1.0))
+
+
 def _owner_filter(qs, owner_ids: set[int] | None):
     return qs if owner_ids is None else qs.filter(owner_id__in=owner_ids)
 
@@ -79,10 +95,9 @@ def dashboard(
     remaining = None if target is None else max(target - realised, 0.0)
     coverage = (open_value / remaining) if remaining else None
     chance = None
-    if target is not None and run.histogram.get("edges") and scope_name == "Workspace":
-        edges, counts = np.array(run.histogram["edges"]), np.array(run.histogram["counts"])
-        centres = (edges[:-1] + edges[1:]) / 2
-        chance = float(counts[centres >= target].sum() / max(counts.sum(), 1))
+    if target is not None:
+        scope = pct if (rep is not None or team is not None) else run.rollups.get("workspace", {})
+        chance = chance_of_reaching(scope.get("q"), target)
 
     scenarios = [("Base", pct)] + ([("What-if", scenario)] if scenario else [])
 

@@ -48,9 +48,16 @@ def rollups_for(workspace: Workspace, forecast: PeriodForecast) -> dict[str, lis
     members = {m.id: m for m in Membership.objects.for_workspace(workspace)}
     teams = list(Team.objects.filter(workspace=workspace))
 
-    def describe(values: np.ndarray) -> dict[str, float]:
-        p10, p50, p90 = np.percentile(values, [10, 50, 90])
-        return {"p10": float(p10), "p50": float(p50), "p90": float(p90), "mean": float(values.mean())}
+    def describe(values: np.ndarray) -> dict[str, object]:
+        # Every percentile, so the chance of any target set later comes from these same simulations.
+        q = np.percentile(values, np.arange(101))
+        return {
+            "p10": float(q[10]),
+            "p50": float(q[50]),
+            "p90": float(q[90]),
+            "mean": float(values.mean()),
+            "q": [round(float(v), 2) for v in q],
+        }
 
     reps = []
     for i, owner in enumerate(owners):
@@ -77,7 +84,7 @@ def rollups_for(workspace: Workspace, forecast: PeriodForecast) -> dict[str, lis
         if not cols:
             continue
         team_rows.append({"id": team.uuid.hex, "name": team.name, **describe(per_rep[:, cols].sum(axis=1))})
-    return {"reps": reps, "teams": team_rows}
+    return {"reps": reps, "teams": team_rows, "workspace": describe(result.totals)}
 
 
 def forecast_run(

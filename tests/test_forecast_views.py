@@ -146,3 +146,24 @@ def test_backtest_hides_the_future(personas, history):
     assert result.forecast["p10"] <= result.forecast["p50"] <= result.forecast["p90"]
     assert set(result.baselines) == {"weighted_pipeline", "last_period_run_rate"}
     assert date(2026, 1, 1) < result.as_of
+
+
+def test_rep_target_chance_comes_from_the_same_simulations(personas, run):
+    from forecasting.selectors import chance_of_reaching
+
+    rep_row = next(r for r in run.rollups["reps"] if r["id"] == personas.rep.uuid.hex)
+    assert len(rep_row["q"]) == 101 and rep_row["q"][10] == pytest.approx(rep_row["p10"])
+    # A target at the rep's own median is reached about half the time; far above it, almost never.
+    assert chance_of_reaching(rep_row["q"], rep_row["p50"]) == pytest.approx(0.5, abs=0.02)
+    assert chance_of_reaching(rep_row["q"], rep_row["q"][-1] * 2 + 1) == 0.0
+    Target.objects.create(
+        workspace=personas.workspace,
+        period_start=run.period_start,
+        period_end=run.period_end,
+        owner=personas.rep,
+        amount=Decimal(round(rep_row["p50"], 2)),
+    )
+    client = personas.client_for(personas.owner)
+    page = client.get(reverse("forecasting:dashboard", args=["acme"]), {"rep": personas.rep.uuid}).content.decode()
+    assert "Chance of target" in page
+    assert any(f"{pct}%" in page for pct in range(45, 56))
