@@ -7,7 +7,7 @@ Missing facts are NaN and never flag a deal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -41,7 +41,7 @@ class Thresholds:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, object] | None) -> Thresholds:
+    def from_dict(cls, values: Mapping[str, object] | None) -> Thresholds:
         """Known keys override the defaults; unknown keys are ignored; bad values raise ValueError."""
         known = {f.name: f.type for f in fields(cls)}
         clean: dict[str, float | int] = {}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from django.db import connection
@@ -62,7 +64,7 @@ def load_facts(
     thresholds: Thresholds,
     *,
     win_probabilities: dict[int, float] | None = None,
-    previous_win_probabilities: dict[int, float] | None = None,
+    previous_win_probabilities: Mapping[str, float] | Mapping[int, float] | None = None,  # str keys from JSON
     snapshots: list[DealSnapshot] | None = None,
 ) -> LoadedFacts:
     """Facts about every deal open at `as_of` (stage, time in stage against the norm, activity, slips...).
@@ -140,7 +142,7 @@ def load_facts(
     contact_count = _contact_counts(workspace.id, as_of, index)
 
     win = win_probabilities or {}
-    before = previous_win_probabilities or {}
+    before: Mapping[Any, float] = previous_win_probabilities or {}
     this_quarter_end = _quarter_end(workspace, today)
     period_end_days, past_due = np.empty(n), nan.copy()
     for i, s in enumerate(open_deals):

@@ -93,8 +93,8 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
             win_probabilities={str(k): v for k, v in win.items()},
         )
         outbox.alerts_changed(workspace=workspace, settings_row=settings_row, **stats)
-    by_kind = Counter()
-    by_priority = Counter()
+    by_kind: Counter[str] = Counter()
+    by_priority: Counter[str] = Counter()
     for kind, prio in Alert.objects.for_workspace(workspace).active().values_list("kind", "priority"):
         by_kind[kind] += 1
         by_priority[Priority(prio).label] += 1
@@ -206,7 +206,9 @@ def _update_rows(alerts: list[Alert]) -> None:
     columns = ["priority", "score", "revenue_at_risk", "seen", "why", "next_step", "details", "status"]
     columns += ["snoozed_until", "last_seen_at"]
     sets = ", ".join(f"{c} = %s" for c in columns)
-    rows = [[*(Jsonb(a.details) if c == "details" else getattr(a, c) for c in columns), a.id] for a in alerts]
+    rows: list[list[Any]] = [
+        [*(Jsonb(a.details) if c == "details" else getattr(a, c) for c in columns), a.id] for a in alerts
+    ]
     with connection.cursor() as cursor:
         cursor.executemany(f"UPDATE {Alert._meta.db_table} SET {sets} WHERE id = %s", rows)
 

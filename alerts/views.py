@@ -40,7 +40,7 @@ def _render(
 
 def _rows(request: WorkspaceRequest, alerts: list[Alert]) -> list[dict[str, Any]]:
     slug = request.workspace.slug
-    return [{"alert": a, "deal_url": deal_path(slug, a.deal.uuid) if a.deal_id else None} for a in alerts]
+    return [{"alert": a, "deal_url": deal_path(slug, a.deal.uuid) if a.deal else None} for a in alerts]
 
 
 @require_GET
@@ -106,7 +106,7 @@ def snooze(request: WorkspaceRequest, alert_uuid: str) -> HttpResponse:
     alert = selectors.get_alert_for_member(request.membership, parse_uuid(alert_uuid))
     form = SnoozeForm(request.POST)
     if not form.is_valid():
-        return HttpResponse("Snooze: " + " ".join(e for errs in form.errors.values() for e in errs), status=400)
+        return HttpResponse("Snooze: " + " ".join(str(e) for errs in form.errors.values() for e in errs), status=400)
     try:
         services.alert_snooze(alert=alert, actor=request.membership, until=form.cleaned_data["until"])
     except ValidationError as exc:

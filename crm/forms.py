@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from crm.models import Activity, Company, Contact, Outcome, Stage
 from tenancy.models import Membership, Team, Workspace
+from vectoros.forms import limit_choices
 
 
 class _ListChoiceIterator(ModelChoiceIterator):
@@ -45,12 +46,14 @@ class StageChoiceField(UUIDChoiceField):
     show_pipeline = False
 
 
-def _stage_field(workspace: Workspace, *, required: bool = True) -> StageChoiceField:
+def _stage_field(workspace: Workspace, *, required: bool = True, empty_label: str = "---------") -> StageChoiceField:
     field = StageChoiceField(
         Stage.objects.for_workspace(workspace).select_related("pipeline").order_by("-pipeline__is_default", "order"),
         required=required,
+        empty_label=empty_label,
     )
-    field.show_pipeline = len({s.pipeline_id for s in field.queryset}) > 1
+    stages = field.queryset  # the field's own copy: the pipeline count below fills the cache its choices reuse
+    field.show_pipeline = stages is not None and len({s.pipeline_id for s in stages}) > 1
     return field
 
 
@@ -80,8 +83,8 @@ class DealForm(forms.Form):
 
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["company"].queryset = Company.objects.for_workspace(workspace).only("uuid", "name")
-        self.fields["owner"].queryset = _members(workspace)
+        limit_choices(self, "company", Company.objects.for_workspace(workspace).only("uuid", "name"))
+        limit_choices(self, "owner", _members(workspace))
         self.fields["stage"] = _stage_field(workspace)
 
 
@@ -117,7 +120,7 @@ class CompanyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = _members(workspace)
+        limit_choices(self, "owner", _members(workspace))
 
 
 class ContactForm(forms.ModelForm):
@@ -129,7 +132,7 @@ class ContactForm(forms.ModelForm):
 
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["company"].queryset = Company.objects.for_workspace(workspace).only("uuid", "name")
+        limit_choices(self, "company", Company.objects.for_workspace(workspace).only("uuid", "name"))
 
 
 class SearchForm(forms.Form):
@@ -171,13 +174,12 @@ class DealFilterForm(forms.Form):
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.workspace = workspace
-        self.fields["owner"].queryset = _members(workspace)
-        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
-        self.fields["stage"] = _stage_field(workspace, required=False)
-        self.fields["stage"].empty_label = "Any stage"
+        limit_choices(self, "owner", _members(workspace))
+        limit_choices(self, "team", Team.objects.filter(workspace=workspace))
+        self.fields["stage"] = _stage_field(workspace, required=False, empty_label="Any stage")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("close_from"), data.get("close_to")
         if start and end and start > end:
             raise ValidationError({"close_to": "The end date is before the start date."})

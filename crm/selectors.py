@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models
-from django.db.models import Count, F, Q, Sum, Window
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 
@@ -26,10 +26,11 @@ from crm.models import (
     Stage,
     StageKind,
     TrackedField,
-    WorkspaceQuerySet,
 )
 from tenancy.access import parse_uuid, visible_owner_ids
 from tenancy.models import Membership, Workspace
+
+M = TypeVar("M", bound=models.Model)
 
 
 @dataclass(frozen=True)
@@ -293,13 +294,13 @@ class HistoryRow:
     source: str
 
 
-def _readable(field_name: str, value: object, stages: dict[int, str], members: dict[int, str]) -> str:
+def _readable(field_name: str, value: Any, stages: dict[int, str], members: dict[int, str]) -> str:  # JSON value
     if value is None or value == "":
         return "—"
     if field_name == TrackedField.STAGE:
-        return stages.get(int(value), "(deleted stage)")  # type: ignore[arg-type]
+        return stages.get(int(value), "(deleted stage)")
     if field_name == TrackedField.OWNER:
-        return members.get(int(value), "(former member)")  # type: ignore[arg-type]
+        return members.get(int(value), "(former member)")
     if field_name == TrackedField.OUTCOME:
         return Outcome(value).label if value in Outcome.values else str(value)
     if field_name == TrackedField.PROBABILITY:
@@ -328,7 +329,7 @@ def deal_history_rows(deal: Deal) -> list[HistoryRow]:
     ]
 
 
-def activities_visible_to(membership: Membership) -> WorkspaceQuerySet:
+def activities_visible_to(membership: Membership) -> QuerySet[Activity]:
     """The workspace's activities this member may see: those on no deal and those on deals they see.
 
     Companies and contacts are shared by the whole workspace, but their timelines must not reveal
@@ -341,14 +342,14 @@ def activities_visible_to(membership: Membership) -> WorkspaceQuerySet:
     return activities.filter(Q(deal__isnull=True) | Q(deal__owner_id__in=owners))
 
 
-def company_list_for_workspace(workspace: Workspace, *, q: str = "") -> WorkspaceQuerySet:
+def company_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet[Company]:
     companies = Company.objects.for_workspace(workspace).select_related("owner")
     if q := q.strip():
         companies = companies.filter(Q(name__icontains=q) | Q(domain__icontains=q) | Q(industry__icontains=q))
     return companies.annotate(deal_count=Count("deals")).order_by("name", "id")
 
 
-def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> WorkspaceQuerySet:
+def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet[Contact]:
     contacts = Contact.objects.for_workspace(workspace).select_related("company")
     if q := q.strip():
         contacts = contacts.filter(
@@ -360,9 +361,9 @@ def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> Workspac
     return contacts.order_by("last_name", "first_name", "id")
 
 
-def get_in_workspace(model: type[models.Model], workspace: Workspace, value: object) -> Any:
+def get_in_workspace(model: type[M], workspace: Workspace, value: object) -> M:
     """An object of this workspace by its UUID; 404 for a malformed id, a missing one or another tenant's."""
-    found = model.objects.filter(workspace=workspace, uuid=parse_uuid(value)).first()  # type: ignore[attr-defined]
+    found = model._default_manager.filter(workspace=workspace, uuid=parse_uuid(value)).first()
     if found is None:
         raise Http404("Not found")
     return found

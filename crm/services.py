@@ -89,8 +89,11 @@ def _check_stage(pipeline: Pipeline, stage: Stage) -> None:
         raise ValidationError({"stage": f"“{stage.name}” is not a stage of the {pipeline.name} pipeline."})
 
 
+_OUTCOME_OF_KIND: dict[str, str] = {StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}
+
+
 def _outcome_for(stage: Stage) -> str:
-    return {StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}.get(stage.kind, Outcome.OPEN)
+    return _OUTCOME_OF_KIND.get(stage.kind, Outcome.OPEN)
 
 
 @transaction.atomic
@@ -262,7 +265,7 @@ def contact_save(*, workspace: Workspace, contact: Contact | None = None, **fiel
     contact = contact or Contact(workspace=workspace)
     for attr, value in fields.items():
         setattr(contact, attr, value)
-    if contact.company_id is not None and contact.company.workspace_id != workspace.id:
+    if contact.company is not None and contact.company.workspace_id != workspace.id:
         raise ValidationError({"company": "Unknown company."})
     contact.full_clean()
     contact.save()

@@ -22,8 +22,10 @@ from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, safe_next, workspace_view
 
 DEALS_PER_PAGE = 50
-_EDITABLE = ("title", "company", "owner", "stage", "amount", "probability", "expected_close_date", "source")
-_EDITABLE += ("lost_reason", "description")
+_EDITABLE = (
+    *("title", "company", "owner", "stage", "amount", "probability", "expected_close_date", "source"),
+    *("lost_reason", "description"),
+)
 
 
 def _board_context(request: WorkspaceRequest) -> dict[str, Any]:

@@ -122,7 +122,7 @@ def embed_deal(request: HttpRequest, payload: EmbedDealIn) -> dict[str, object]:
 
 
 @router.post("/embed-multiple", response=EmbedMultipleOut)
-def embed_multiple(request: HttpRequest, payload: EmbedMultipleIn) -> dict[str, object]:
+def embed_multiple(request: HttpRequest, payload: EmbedMultipleIn) -> dict[str, float]:
     """Embed up to 100 deals now; deals whose text is unchanged are skipped (unless `force`)."""
     ids = _deal_ids(request, list(dict.fromkeys(payload.deal_ids)))
     try:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from statistics import median
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from django.db import connection
@@ -87,7 +87,7 @@ def nearest_sql(
     exclude_deal_id: int | None = None,
     closed_before: datetime | None = None,
     owner_ids: Iterable[int] | None = None,
-) -> tuple[str, list[object]]:
+) -> tuple[str, list[Any]]:
     """The SQL of the exact workspace-filtered search described above, and its parameters."""
     if outcome not in _OUTCOMES:
         raise ValueError(f"outcome must be one of won, lost, closed or None, not {outcome!r}")
@@ -95,7 +95,7 @@ def nearest_sql(
     unit = np.asarray(vector, dtype=np.float64)
     q = _vector_literal(unit / (np.linalg.norm(unit) or 1.0))
     where = ["e.workspace_id = %s"]
-    params: list[object] = [workspace_id]
+    params: list[Any] = [workspace_id]
     outcomes = _OUTCOMES[outcome]
     if outcomes is not None:
         where.append("e.outcome = ANY(%s)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber, Substr
@@ -42,7 +43,7 @@ class PendingText:
     text: str
     text_hash: str
     outcome: str
-    closed_at: object
+    closed_at: datetime | None
 
 
 def deal_texts(*, workspace_id: int, deal_ids: Iterable[int] | None = None) -> list[PendingText]:

@@ -10,6 +10,7 @@ from django import forms
 
 from crm.forms import UUIDChoiceField
 from tenancy.models import Membership, Role, Team, Workspace
+from vectoros.forms import limit_choices
 
 MONTHS = [(i, calendar.month_name[i]) for i in range(1, 13)]
 _ZONES = sorted(zoneinfo.available_timezones())
@@ -33,7 +34,7 @@ class MemberForm(forms.Form):
 
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
+        limit_choices(self, "team", Team.objects.filter(workspace=workspace))
 
 
 class TeamForm(forms.Form):
@@ -43,8 +44,8 @@ class TeamForm(forms.Form):
 
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["manager"].queryset = Membership.objects.for_workspace(workspace).active()
-        self.fields["parent"].queryset = Team.objects.filter(workspace=workspace)
+        limit_choices(self, "manager", Membership.objects.for_workspace(workspace).active())
+        limit_choices(self, "parent", Team.objects.filter(workspace=workspace))
 
 
 class InvitationForm(forms.Form):
@@ -54,4 +55,4 @@ class InvitationForm(forms.Form):
 
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
+        limit_choices(self, "team", Team.objects.filter(workspace=workspace))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
-from django.forms import BaseForm
+from django.db.models import QuerySet
+from django.forms import BaseForm, ModelChoiceField
 
 
 def apply_service_errors(form: BaseForm, exc: ValidationError) -> None:
@@ -13,3 +16,13 @@ def apply_service_errors(form: BaseForm, exc: ValidationError) -> None:
             form.add_error(name if name in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def limit_choices(form: BaseForm, name: str, queryset: QuerySet[Any], *, empty_label: str | None = None) -> None:
+    """Restrict a model choice field to `queryset` (the request's workspace) once the form is built."""
+    field = form.fields[name]
+    if not isinstance(field, ModelChoiceField):
+        raise TypeError(f"{name} is not a model choice field")
+    field.queryset = queryset
+    if empty_label is not None:
+        field.empty_label = empty_label

@@ -14,6 +14,7 @@ marked "unknown" and never sent again: at most once rather than a possible dupli
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -176,10 +177,10 @@ def deal_events_enqueue(*, workspace_id: int, deal_ids: list[int]) -> int:
     return enqueue(rows)
 
 
-def _sender(channel: str):
+def _sender(channel: str) -> Callable[[Delivery], None]:
     from alerts.delivery import email, slack, webhooks
 
-    return {Channel.EMAIL: email.send, Channel.SLACK: slack.send, Channel.WEBHOOK: webhooks.send}[channel]
+    return {Channel.EMAIL: email.send, Channel.SLACK: slack.send, Channel.WEBHOOK: webhooks.send}[Channel(channel)]
 
 
 def recover_stuck(now: datetime) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -20,10 +21,10 @@ class Command(BaseCommand):
         parser.add_argument("--horizon-days", type=int, default=60)
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         workspace = get_workspace(str(options["workspace"]))
         as_of = parse_as_of(str(options["as_of"]), workspace)
-        horizon = int(options["horizon_days"])  # type: ignore[arg-type]
+        horizon = int(options["horizon_days"])
         if horizon < 1 or horizon > 730:
             raise CommandError("--horizon-days must be between 1 and 730.")
         result = backtest(workspace, as_of, horizon, thresholds_for(alert_settings_get(workspace=workspace)))  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import secrets
 import time
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandParser
@@ -83,15 +84,16 @@ def build(n_open: int, seed: int = 7) -> Workspace:
                 changed_at=deal.stage_entered_at,
             )
         )
-        if rng.random() < 0.3:
-            old = deal.expected_close_date - timedelta(days=int(rng.integers(10, 60)))
+        close = deal.expected_close_date
+        if rng.random() < 0.3 and close is not None:
+            old = close - timedelta(days=int(rng.integers(10, 60)))
             history.append(
                 DealHistory(
                     workspace=ws,
                     deal=deal,
                     field=TrackedField.EXPECTED_CLOSE_DATE,
                     old_value=old.isoformat(),
-                    new_value=deal.expected_close_date.isoformat(),
+                    new_value=close.isoformat(),
                     changed_at=deal.created_at + timedelta(days=3),
                 )
             )
@@ -123,10 +125,10 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--keep", action="store_true", help="keep the benchmark workspace")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         started = time.perf_counter()
         with transaction.atomic():
-            ws = build(int(options["deals"]))  # type: ignore[arg-type]
+            ws = build(int(options["deals"]))
         built = time.perf_counter() - started
         try:
             first = monitors_run(workspace=ws)

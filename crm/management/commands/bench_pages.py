@@ -6,6 +6,7 @@ import json
 import os
 import statistics
 import time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
@@ -29,14 +30,14 @@ class Command(BaseCommand):
         parser.add_argument("--runs", type=int, default=20)
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         workspace = Workspace.objects.filter(slug=options["workspace"]).first()
         if workspace is None:
             raise CommandError(f"No workspace {options['workspace']!r} (run `manage.py seed_demo` first).")
         owner = Membership.objects.filter(workspace=workspace, role=Role.OWNER, user__isnull=False).first()
-        if owner is None:
+        if owner is None or owner.user is None:
             raise CommandError("The workspace has no owner who can sign in.")
-        runs = int(options["runs"])  # type: ignore[arg-type]
+        runs = int(options["runs"])
         if runs < 1:
             raise CommandError("--runs must be at least 1")
         client = Client()

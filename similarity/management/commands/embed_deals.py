@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from similarity.embedding import BATCH_SIZE, EmbeddingModelUnavailable, get_model
 from similarity.services import deal_embeddings_refresh
 from tenancy.models import Workspace
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class Command(BaseCommand):
@@ -21,11 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         workspace = Workspace.objects.filter(slug=options["workspace"]).first()
         if workspace is None:
             raise CommandError(f"No workspace with the slug {options['workspace']!r}.")
-        batch_size = int(options["batch_size"])  # type: ignore[arg-type]
+        batch_size = int(options["batch_size"])
         if not 1 <= batch_size <= 512:
             raise CommandError("--batch-size must be between 1 and 512.")
         bar = _ProgressBar()
@@ -52,7 +56,7 @@ class _ProgressBar:
     """A tqdm bar on stderr, so --json output on stdout stays machine-readable."""
 
     def __init__(self) -> None:
-        self._bar = None
+        self._bar: tqdm | None = None
 
     def update(self, done: int, total: int) -> None:
         if self._bar is None:
