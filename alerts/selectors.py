@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import Http404
 
-from alerts.models import ACTIVE_STATUSES, Alert, AlertKind, AlertStatus, Priority
+from alerts.models import ACTIVE_STATUSES, DEAL_KINDS, Alert, Priority
 from crm.models import Activity, Deal, DealHistory, TrackedField
 from tenancy.models import Membership, Workspace
 
@@ -59,8 +61,6 @@ def deal_alerts(deal: Deal) -> QuerySet[Alert]:
 
 def get_alert_for_member(membership: Membership, alert_uuid) -> Alert:
     """The alert if this member may see it; 404 for anything else (another workspace's, a hidden deal's)."""
-    from django.http import Http404
-
     alert = Alert.objects.visible_to(membership).select_related("deal").filter(uuid=alert_uuid).first()
     if alert is None:
         raise Http404("No such alert")
@@ -108,26 +108,19 @@ def relevance_by_kind(workspace: Workspace, *, since: datetime, until: datetime)
         )
         .order_by()
     )
-    found = {r["kind"]: r for r in rows}
+    found: dict[str, Any] = {r["kind"]: r for r in rows}
+    empty = {"raised": 0, "acted_on": 0, "not_useful": 0}
     return [
         KindRelevance(
             kind=str(kind),
             label=kind.label,
-            raised=found.get(kind, {}).get("raised", 0),
-            acted_on=found.get(kind, {}).get("acted_on", 0),
-            not_useful=found.get(kind, {}).get("not_useful", 0),
+            raised=found.get(kind, empty)["raised"],
+            acted_on=found.get(kind, empty)["acted_on"],
+            not_useful=found.get(kind, empty)["not_useful"],
         )
-        for kind in AlertKind
-        if kind not in {AlertKind.COVERAGE, AlertKind.FORECAST_DROP, AlertKind.MODEL_DRIFT}
+        for kind in DEAL_KINDS
     ]
 
 
 def digest_alerts(membership: Membership, *, today: date, min_priority: int, limit: int = 10) -> list[Alert]:
     return list(alerts_for_member(membership, today=today, min_priority=min_priority)[:limit])
-
-
-def priority_label(value: int) -> str:
-    return Priority(value).label
-
-
-__all__ = ["AlertStatus", "alerts_for_member", "badge_counts", "deal_alerts", "relevance_by_kind"]
