@@ -306,7 +306,7 @@ def _readable(field_name: str, value: Any, stages: dict[int, str], members: dict
     if field_name == TrackedField.PROBABILITY:
         return f"{value}%"
     if field_name == TrackedField.CREATED and isinstance(value, dict):
-        stage = stages.get(value.get("stage"), "?")
+        stage = stages.get(int(value.get("stage") or 0), "?")
         return f"in {stage}, amount {value.get('amount')}"
     return str(value)
 

@@ -38,7 +38,7 @@ def check_destination(url: str) -> tuple[str, str]:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise DeliveryError(f"cannot resolve {parts.hostname}: {exc}") from None
-    addresses = {info[4][0] for info in infos}
+    addresses = {str(info[4][0]) for info in infos}
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -60,7 +60,7 @@ def post_json(url: str, body: str, headers: dict[str, str]) -> httpx.Response:
     netloc = host_for_url + (f":{parts.port}" if parts.port else "")
     pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
     extensions = {"sni_hostname": parts.hostname} if scheme == "https" else {}
-    host_header = parts.hostname + (f":{parts.port}" if parts.port else "")
+    host_header = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     try:
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
             response = client.post(
