@@ -449,7 +449,7 @@ class SalesforceFormat:
                 unnamed += 1
             members.append(MemberRecord(key=owner, display_name=name or f"Salesforce user {owner}", email=email))
         if unnamed:
-            self.ctx.reconcile(f"{unnamed} opportunity owners are not in a User.csv: named by their Salesforce id")
+            self.ctx.reconcile(f"opportunity owners not in a User.csv ({unnamed}): named by their Salesforce id")
         return members
 
 
