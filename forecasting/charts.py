@@ -12,16 +12,18 @@ PALETTE = {"base": "#2f5d8a", "scenario": "#d98b2b", "band": "rgba(47,93,138,0.1
 BAND_COLOURS = {"high": "#3a7d44", "medium": "#2f5d8a", "low": "#d98b2b", "unlikely": "#9a9a9a"}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 320) -> str:
+def _layout(fig: go.Figure, title: str, height: int = 340, *, legend_on_top: bool = False) -> str:
     fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 15}},
+        title={"text": title, "x": 0.01, "y": 0.97, "font": {"size": 15}},
         height=height,
-        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        margin={"l": 60, "r": 20, "t": 80 if legend_on_top else 50, "b": 60},
         paper_bgcolor="white",
         plot_bgcolor="white",
         font={"family": "system-ui, sans-serif", "size": 12},
-        legend={"orientation": "h", "y": -0.2},
+        autosize=True,
     )
+    if not legend_on_top:
+        fig.update_layout(legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(showgrid=False, linecolor="#888")
     fig.update_yaxes(gridcolor="#eee", linecolor="#888")
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
@@ -48,7 +50,14 @@ def scenario_bars(scenarios: Sequence[tuple[str, dict[str, float]]], target: flo
             textposition="outside",
         )
     if target:
-        fig.add_hline(y=target, line_dash="dash", annotation_text=f"Target {money(target)}")
+        fig.add_hline(
+            y=target,
+            line_dash="dash",
+            line_color="#b33",
+            annotation_text=f"Target {money(target)}",
+            annotation_position="top left",
+            annotation_font_color="#b33",
+        )
     fig.update_yaxes(title_text="Closed-won revenue")
     return _layout(fig, "Scenarios: worst, likely, best")
 
@@ -67,10 +76,25 @@ def distribution(histogram: dict[str, list[float]], pct: dict[str, float], targe
             name="Share of simulations",
         )
     )
-    for key, dash in (("p10", "dot"), ("p50", "solid"), ("p90", "dot")):
-        fig.add_vline(x=pct[key], line_dash=dash, annotation_text=f"{key.upper()} {money(pct[key])}")
+    # Markers are labelled at staggered heights so close values never print over each other.
+    marks = [(k.upper(), pct[k], "solid" if k == "p50" else "dot", "#333") for k in ("p10", "p50", "p90")]
     if target:
-        fig.add_vline(x=target, line_dash="dash", line_color="#b33", annotation_text=f"Target {money(target)}")
+        marks.append(("Target", target, "dash", "#b33"))
+    middle = (edges[0] + edges[-1]) / 2 if edges else 0.0
+    for i, (name, x, dash, colour) in enumerate(sorted(marks, key=lambda m: m[1])):
+        fig.add_vline(x=x, line_dash=dash, line_color=colour, line_width=2 if name == "Target" else 1)
+        fig.add_annotation(
+            x=x,
+            y=1.0 - 0.11 * (i % 4),
+            yref="paper",
+            text=f"{name} {money(x)}",
+            showarrow=False,
+            # Right of the middle, labels sit left of their line so they stay inside the plot.
+            xanchor="left" if x <= middle else "right",
+            xshift=3 if x <= middle else -3,
+            font={"size": 11, "color": colour},
+            bgcolor="rgba(255,255,255,0.85)",
+        )
     fig.update_xaxes(title_text="Closed-won revenue in the period")
     fig.update_yaxes(title_text="% of simulations")
     return _layout(fig, "Monte Carlo distribution")
@@ -85,8 +109,7 @@ def revenue_trend(
         y=list(actuals),
         name="Actual (closed won)",
         marker_color=PALETTE["actual"],
-        text=[money(v) for v in actuals],
-        textposition="outside",
+        hovertemplate="%{x}: %{y:$,.0f}<extra>Actual</extra>",
     )
     if projection:
         xs = [p[0] for p in projection]
@@ -95,36 +118,45 @@ def revenue_trend(
             y=[p[3] for p in projection] + [p[1] for p in projection][::-1],
             fill="toself",
             fillcolor=PALETTE["band"],
+            mode="lines",
             line={"width": 0},
             name="P10–P90 band",
         )
         fig.add_scatter(
             x=xs,
             y=[p[2] for p in projection],
-            mode="lines+markers+text",
+            mode="lines+markers",
             line={"dash": "dash", "color": PALETTE["base"]},
-            marker={"symbol": "diamond"},
-            text=[money(p[2]) for p in projection],
-            textposition="top center",
+            marker={"symbol": "diamond", "size": 9},
             name="Projection (P50)",
         )
-    fig.update_yaxes(title_text="Revenue per month")
-    fig.update_xaxes(title_text="Month")
-    return _layout(fig, "Revenue trend and projection")
+    fig.update_yaxes(title_text="Revenue per month", tickprefix="$")
+    fig.update_xaxes(title_text="Month", tickangle=-45)
+    fig.update_layout(legend={"orientation": "h", "y": 1.12, "x": 0, "font": {"size": 11}})
+    return _layout(fig, "Revenue trend and projection", legend_on_top=True)
 
 
 def pipeline_by_stage(stages: Sequence[str], values: Sequence[float]) -> str:
+    total = sum(values) or 1.0
     fig = go.Figure(
         go.Pie(
-            labels=list(stages),
+            # The legend names each slice with its value and share, so nothing depends on colour.
+            labels=[f"{s}: {money(v)} ({v / total:.0%})" for s, v in zip(stages, values, strict=True)],
             values=list(values),
             hole=0.5,
-            textinfo="label+percent",
-            texttemplate="%{label}<br>%{percent}",
+            textinfo="percent",
+            textposition="inside",
+            insidetextorientation="horizontal",
             sort=False,
+            marker={"line": {"color": "white", "width": 2}},
         )
     )
-    return _layout(fig, "Open pipeline by stage")
+    fig.update_layout(
+        legend={"orientation": "v", "x": 1.0, "y": 0.5, "font": {"size": 11}},
+        uniformtext={"minsize": 10, "mode": "hide"},
+        annotations=[{"text": f"Open<br>{money(total)}", "showarrow": False, "font": {"size": 13}}],
+    )
+    return _layout(fig, "Open pipeline by stage", legend_on_top=True)
 
 
 def pipeline_health(bands: Sequence[str], values: Sequence[float], counts: Sequence[int]) -> str:
