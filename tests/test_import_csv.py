@@ -193,3 +193,14 @@ def test_salvirt_imports_with_its_preset(personas, shared_data):
     assert any(line.startswith("83 rows are exact copies") for line in data["reconciled"])
     deal = Deal.objects.get(workspace=personas.workspace, external_id="Salvirt_B2B_ML_dataset.csv#2")
     assert len([k for k in deal.attributes if k != "undated"]) == 22 and deal.attributes["undated"] is True
+
+
+def test_unreadable_csv_line_is_a_clear_refusal(personas, tmp_path):
+    huge = "x" * 200_000  # over the csv module's field limit
+    path = _write(tmp_path, HEADER + GOOD + f'A9,"{huge}",1,S,O,C,2024-01-01,,Open,M,1\n')
+    report = run_import(workspace=personas.workspace, fmt="csv", path=path, mapping=MAPPING)
+    assert not report.written and report.errors[0].row == 5
+    assert (
+        "cannot read line 5" in report.errors[0].message and "field larger than field limit" in report.errors[0].message
+    )
+    assert not Deal.objects.for_workspace(personas.workspace).exists()

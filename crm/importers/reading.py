@@ -101,7 +101,10 @@ class CsvSource:
 
     def _header(self) -> list[str]:
         with self.path.open(encoding=self.encoding, newline="") as fh:
-            header = next(csv.reader(fh, delimiter=self.delimiter), None)
+            try:
+                header = next(csv.reader(fh, delimiter=self.delimiter), None)
+            except csv.Error as exc:
+                raise FileProblem(f"{self.path.name}: cannot read the header ({exc})", row=1) from None
         if not header or not any(h.strip() for h in header):
             raise FileProblem(f"{self.path.name} has no header row")
         return [h.strip() for h in header]
@@ -126,7 +129,17 @@ class CsvSource:
             next(reader, None)
             columns = self.columns
             width = len(columns)
-            for number, values in enumerate(reader, start=2):
+            number = 1
+            while True:
+                number += 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise FileProblem(
+                        f"{self.path.name}: cannot read line {reader.line_num} ({exc})", row=number, file=self.path.name
+                    ) from None
                 if not values or (len(values) == 1 and not values[0].strip()):
                     continue
                 if len(values) < width:
