@@ -186,14 +186,10 @@ def simulate(
 
 
 def _byte_threshold(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a probability into a byte and a remainder: P(win) = (hi + frac) / 256 exactly.
-
-    A uniform byte `u` below `hi` wins, above it loses, and only on a tie (1 time in 256) does a
-    fresh uniform decide against `frac`. So one random byte does the work of a float per Bernoulli.
-    """
+    """Split a probability into a byte and a remainder: P(win) = (hi + frac) / 256 exactly."""
     scaled = np.clip(p, 0.0, 1.0) * 256.0
     hi = np.minimum(np.floor(scaled), 255.0)
-    return hi.astype(np.uint8), scaled - hi
+    return hi, scaled - hi
 
 
 def _dithered_rate(rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -215,7 +211,7 @@ class _SharedRateKernel:
     Given the segment's rate r (drawn once per simulation), a deal wins with probability r * w. That
     is the same as two independent events, "u1 < r" and "u2 < w", so no S x N threshold is ever
     computed: r is compared block-wise (deals are sorted by segment) with one random byte against the
-    dithered rate, w deal-wise with one random byte (`_byte_threshold`). Arrays are deals x
+    dithered rate, w deal-wise with one random byte against the dithered weight. Arrays are deals x
     simulations so every comparison runs along contiguous memory. Revenue per run of (segment,
     group) is a matrix-vector product, so roll-ups come from the same wins.
     """
@@ -223,8 +219,7 @@ class _SharedRateKernel:
     def __init__(self, seg: np.ndarray, weight: np.ndarray, amount: np.ndarray, grp: np.ndarray, n_seg: int):
         self.n = len(seg)
         self.amount, self.n_seg = amount, n_seg
-        w_hi, self.w_frac = _byte_threshold(weight)
-        self.w_hi = w_hi[:, None]
+        self.w_hi, self.w_frac = _byte_threshold(weight)
         bounds = np.searchsorted(seg, np.arange(n_seg + 2))
         self.seg_blocks = [(s, int(bounds[s]), int(bounds[s + 1])) for s in range(n_seg) if bounds[s + 1] > bounds[s]]
         self.fixed_from = int(bounds[n_seg])  # deals from here on have a fixed probability: no rate test
@@ -243,7 +238,7 @@ class _SharedRateKernel:
     def _buffers_for(self, c: int) -> tuple[np.ndarray, ...]:
         if self._buffers is None or self._buffers[0] != c:
             shape = (self.n, c)
-            bufs = (*(np.empty(shape, bool) for _ in range(3)), np.empty(shape, np.float32))
+            bufs = (*(np.empty(shape, bool) for _ in range(2)), np.empty(shape, np.float32))
             bufs[1][self.fixed_from :] = True  # fixed-probability deals always pass the rate test
             self._buffers = (c, bufs)
         return self._buffers[1]
@@ -251,10 +246,17 @@ class _SharedRateKernel:
     def run(self, rng: np.random.Generator, draws: np.ndarray) -> np.ndarray:
         """Revenue per simulation (rows) and per (segment, group) run (columns)."""
         c, n = draws.shape[0], self.n
-        cand, rate_ok, tie, won = self._buffers_for(c)
+        cand, rate_ok, won = self._buffers_for(c)
         limit = _dithered_rate(draws.T, rng)  # segments x simulations
         never = limit < 0
         limit8 = np.maximum(limit, 0).astype(np.uint8)
+        # The weight's threshold is rounded up or down at random once per deal per chunk: each
+        # simulation still gives the deal exactly P = w (the rounding is independent of the byte and
+        # of other deals); simulations of one chunk merely share that coin, which moves the spread of
+        # a total by at most a 1/65536 part.
+        w_limit = self.w_hi + (rng.random(n) < self.w_frac) - 1
+        w_never = w_limit < 0
+        w_limit8 = np.maximum(w_limit, 0).astype(np.uint8)[:, None]
         raw = rng.bit_generator.random_raw((2 * c * n + 7) // 8).view(np.uint8)
         u_weight = raw[: c * n].reshape(n, c)
         u_rate = raw[c * n : 2 * c * n].reshape(n, c)
@@ -262,15 +264,10 @@ class _SharedRateKernel:
             np.less_equal(u_rate[a:b], limit8[s], out=rate_ok[a:b])
             if never[s].any():
                 rate_ok[a:b, never[s]] = False
-        np.less_equal(u_weight, self.w_hi, out=cand)
+        np.less_equal(u_weight, w_limit8, out=cand)
         cand &= rate_ok
-        # A weight byte equal to its threshold (1 time in 256) is settled by a fresh uniform.
-        np.equal(u_weight, self.w_hi, out=tie)
-        tie &= cand
-        flat = np.flatnonzero(tie)
-        if len(flat):
-            deal = flat // c
-            cand.ravel()[flat] = rng.random(len(flat)) < self.w_frac[deal]
+        if w_never.any():
+            cand[w_never] = False
         np.copyto(won, cand)
         out = np.empty((len(self.runs), c), dtype=np.float32)
         for k, (a, b) in enumerate(self.runs):
