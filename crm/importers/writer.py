@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -405,20 +406,29 @@ def copy_insert(model: type[Model], rows: list[dict[str, Any]], *, now: datetime
         return []
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    # Per column: (attname, default value, default factory, is JSON); built once per call, not per row.
-    plan: list[tuple[str, Any, Any, bool]] = []
-    for f in fields:
+    keys = rows[0].keys()
+    # Rows of one batch carry the same keys: one C-level itemgetter call reads them all, and the
+    # columns nobody gave are filled from a per-batch plan (COPY takes the columns in any order).
+    uniform = all(row.keys() == keys for row in rows)
+    given = [f for f in fields if uniform and f.attname in keys]
+    rest = [f for f in fields if f not in given]
+    constants: list[Any] = []
+    factories: list[Any] = []
+    for f in rest:
         if f.default is uuid.uuid4:
-            # One call to the OS for the whole batch instead of one per row.
-            randomness = iter(_random_uuids(len(rows)))
-            plan.append((f.attname, None, randomness.__next__, False))
+            factories.append(iter(_random_uuids(len(rows))).__next__)  # one call to the OS per batch
         elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            plan.append((f.attname, now, None, False))
+            factories.append(lambda: now)
         elif f.has_default() and callable(f.default):
-            plan.append((f.attname, None, f.default, isinstance(f, JSONField)))
+            default = f.default
+            factories.append((lambda d=default: _json_if(d())) if isinstance(f, JSONField) else default)
         else:
-            plan.append((f.attname, f.get_default(), None, isinstance(f, JSONField)))
-    missing = object()
+            value = f.get_default()
+            constants.append(value)
+            factories.append(None)
+    json_positions = [i for i, f in enumerate(given) if isinstance(f, JSONField)]
+    read = itemgetter(*[f.attname for f in given]) if given else (lambda row: ())
+    single = len(given) == 1
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         cursor.execute(
@@ -426,23 +436,35 @@ def copy_insert(model: type[Model], rows: list[dict[str, Any]], *, now: datetime
             [meta.db_table, meta.pk.column, len(rows)],
         )
         ids = [pk for (pk,) in cursor.fetchall()]
-        columns = sql.SQL(", ").join(sql.Identifier(c) for c in [meta.pk.column, *(f.column for f in fields)])
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(meta.db_table), columns)
+        names = [meta.pk.column, *(f.column for f in given), *(f.column for f in rest)]
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(meta.db_table), sql.SQL(", ").join(sql.Identifier(c) for c in names)
+        )
         # The queued writer sends data from a thread, so the server digests one chunk while we format the next.
         with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
             write_row = copy.write_row
             for pk, row in zip(ids, rows, strict=True):
-                values: list[Any] = [pk]
-                append = values.append
-                for attname, default, factory, is_json in plan:
-                    value = row.get(attname, missing)
-                    if value is missing:
-                        value = factory() if factory is not None else default
-                    if is_json and value is not None:
-                        value = json_text(value)
-                    append(value)
+                found = read(row)
+                values = [pk, found] if single else [pk, *found]
+                for i in json_positions:
+                    if values[i + 1] is not None:
+                        values[i + 1] = json_text(values[i + 1])
+                if rest:
+                    given_count = len(values)
+                    constant = iter(constants)
+                    for factory in factories:
+                        values.append(factory() if factory is not None else next(constant))
+                    for position, f in enumerate(rest, start=given_count):
+                        if not uniform and f.attname in row:
+                            values[position] = row[f.attname]
+                        if isinstance(f, JSONField) and not uniform and values[position] is not None:
+                            values[position] = json_text(values[position])
                 write_row(values)
     return ids
+
+
+def _json_if(value: Any) -> Any:
+    return None if value is None else json_text(value)
 
 
 def _random_uuids(n: int) -> list[uuid.UUID]:
