@@ -172,3 +172,44 @@ def test_import_pages_permissions(personas):
     assert owner.get(_url("import_start", job.uuid)).status_code == 405
     nav = owner.get(reverse("crm:board", args=["acme"])).content.decode()
     assert f'href="{_url("import")}"' in nav
+
+
+@pytest.mark.slow
+def test_progress_is_visible_to_the_polling_page_while_the_import_writes(personas, transactional_db, monkeypatch):
+    """The writing pass is one transaction; progress must still reach other connections as it happens."""
+    from django.db import connections
+
+    from crm.importers import jobs
+
+    monkeypatch.setattr(jobs, "PROGRESS_EVERY_SECONDS", 0)
+    monkeypatch.setattr("crm.importers.BATCH", 2)
+    rows = "".join(f"R{i},Deal {i},{i}00,2024-01-0{1 + i % 9}\n" for i in range(10))
+    folder = Path(jobs.upload_root(personas.workspace))
+    folder.mkdir(parents=True)
+    (folder / "d.csv").write_text("Ref,Deal,Value,Opened\n" + rows, encoding="utf-8")
+    job = ImportJob.objects.create(
+        workspace=personas.workspace, fmt="csv", path=str(folder.relative_to(jobs.settings.UPLOADS_DIR) / "d.csv"),
+        original_name="d.csv", status=ImportStatus.QUEUED,
+        mapping={"external_id": "Ref", "title": "Deal", "amount": "Value", "created": "Opened"},
+    )  # fmt: skip
+    seen: list[tuple[str, int]] = []
+    reader = connections.create_connection("default")
+    original = jobs._ProgressWriter.__call__
+
+    def watched(self, phase: str, done: int, total: int) -> None:
+        original(self, phase, done, total)
+        with reader.cursor() as cursor:  # another connection: what the polling page would read
+            cursor.execute("SELECT phase, done FROM crm_importjob WHERE id = %s", [job.id])
+            seen.append(cursor.fetchone())
+
+    monkeypatch.setattr(jobs._ProgressWriter, "__call__", watched)
+    try:
+        jobs.import_job_run(job_id=job.id)
+    finally:
+        reader.close()
+    assert ("writing", 4) in seen and ("writing", 10) in seen
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and job.phase == "" and job.report["created"]["deals"] == 10
+    # Run again (a retried task): the claim fails and nothing is imported twice.
+    assert jobs.import_job_run(job_id=job.id) is None
+    assert Deal.objects.for_workspace(personas.workspace).count() == 10

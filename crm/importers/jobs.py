@@ -143,6 +143,7 @@ class _ProgressWriter:
         self.job_id = job_id
         self.last = 0.0
         self.side = None
+        self.written = 0  # rows updated through the side connection (visible to the polling page at once)
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.monotonic()
@@ -157,6 +158,7 @@ class _ProgressWriter:
                     f"UPDATE {ImportJob._meta.db_table} SET phase = %s, done = %s, total = %s WHERE id = %s",
                     [phase, done, total, self.job_id],
                 )
+                self.written += max(cursor.rowcount, 0)
         except DatabaseError:
             pass  # progress is a nicety; the import itself must not fail for it
 
