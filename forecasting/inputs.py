@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
+from django.db.models.expressions import RawSQL
 
 from crm.models import DealHistory, Outcome, Stage, StageKind, TrackedField
 from crm.selectors import DealSnapshot, pipeline_as_of
@@ -58,15 +59,23 @@ def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
     rows = (
         DealHistory.objects.for_workspace(workspace)
         .filter(changed_at__lte=as_of, field__in=[TrackedField.CREATED, TrackedField.STAGE])
-        .values_list("deal_id", "field", "new_value", "changed_at")
+        # The stage id and the moment as plain numbers straight from SQL: parsing thousands of JSON
+        # values and timestamps in Python is most of a live re-forecast's load time.
+        .annotate(
+            stage_ref=RawSQL(
+                "(SELECT CASE WHEN v ~ '^[0-9]+$' THEN v::bigint END FROM (SELECT CASE WHEN field = 'created' "
+                "THEN new_value->>'stage' ELSE new_value #>> '{}' END AS v) AS s)",
+                (),
+            ),
+            epoch=RawSQL("EXTRACT(EPOCH FROM changed_at)::float8", ()),
+        )
+        .values_list("deal_id", "stage_ref", "epoch")
         .order_by()
     )
-    for deal_id, field, new_value, changed_at in rows:
-        stage_id = (
-            new_value.get("stage") if field == TrackedField.CREATED and isinstance(new_value, dict) else new_value
-        )
+    as_of_epoch = as_of.timestamp()
+    for deal_id, stage_id, epoch in rows:
         if stage_id in stage_index:
-            visits.setdefault(deal_id, []).append((_days(changed_at, as_of), stage_index[stage_id]))
+            visits.setdefault(deal_id, []).append(((epoch - as_of_epoch) / DAY, stage_index[stage_id]))
 
     # Close-date slips: every push of the expected close date to a later day, up to as_of.
     slip_times: dict[int, list[float]] = {}
