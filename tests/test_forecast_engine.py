@@ -70,3 +70,35 @@ def test_small_segments_shrink_toward_the_pooled_rate():
     rates = fit_beta_rates(wins, losses)
     assert 0.45 < rates.mean[1] < 0.6  # one win of one: not 100%
     assert rates.concentration[0] > rates.concentration[1]  # more evidence, tighter Beta
+
+
+def test_deals_that_keep_slipping_are_learnt_to_win_less():
+    from forecasting.model import History, fit, open_deal_inputs
+
+    rng = np.random.default_rng(9)
+    n = 1200
+    created = -rng.uniform(100, 400, n)
+    slips = np.full((n, 2), np.nan)
+    pushed = rng.random(n) < 0.4
+    slips[pushed] = 5.0  # two pushes in the first week in the stage
+    # History that says so: pushed deals won 15% of the time, the others 60%.
+    won = rng.random(n) < np.where(pushed, 0.15, 0.6)
+    closed = created + rng.uniform(20, 60, n)
+    outcome = np.where(won, WON, LOST)
+    history = History(
+        created=np.append(created, [-30.0, -30.0]),
+        closed=np.append(closed, [np.nan, np.nan]),
+        outcome=np.append(outcome, [CENSORED, CENSORED]),
+        amount=np.full(n + 2, 1000.0),
+        stage=np.zeros(n + 2, dtype=np.int64),
+        reached=np.ones((n + 2, 1), dtype=bool),
+        entered_stage_age=np.zeros(n + 2, dtype=np.int64),
+        team=np.zeros(n + 2, dtype=np.int64),
+        n_teams=1,
+        entered=np.zeros((n + 2, 1)),
+        slips=np.vstack([slips, [[np.nan, np.nan], [5.0, 5.0]]]),  # the last open deal slipped twice
+    )
+    model = fit(history)
+    _, deals = open_deal_inputs(history, model, window=(1, 90))
+    chance = model.rates.mean[deals.segment] * deals.weight
+    assert chance[1] < 0.5 * chance[0]
