@@ -8,15 +8,43 @@ beside the baselines on the same test deals.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from scoring.baseline import BetaBinomialRates
 from scoring.features import RawData, Vocabulary, build_features, open_attributes, training_snapshots
-from scoring.model import _baseline_inputs, fit_scorer, metrics
+from scoring.model import Logistic, _baseline_inputs, ece, fit_scorer, metrics
+
+ECE_DEFINITION = (
+    "expected calibration error: predictions pooled over all test deals, 10 equal-width bins on [0, 1], "
+    "sum over bins of (deals in bin / all deals) * |mean prediction - observed win frequency|"
+)
+
+
+def ece_noise_floor(p: np.ndarray, *, draws: int = 500, seed: int = 0) -> dict[str, float]:
+    """The ECE a perfectly calibrated model with these very predictions would show, by chance alone.
+
+    Outcomes are drawn from the predictions themselves, so any ECE measured on a few hundred deals
+    can be read against it: a figure inside this range is not evidence of miscalibration.
+    """
+    rng = np.random.default_rng(seed)
+    sims = np.array([ece((rng.random(len(p)) < p).astype(float), p) for _ in range(draws)])
+    return {"mean": float(sims.mean()), "p90": float(np.quantile(sims, 0.9))}
+
+
+def duplicate_groups(raw: RawData, deals: np.ndarray) -> np.ndarray:
+    """A group id per deal: deals whose inputs (attributes, amount) are identical share one.
+
+    The outcome is left out on purpose: grouping only rows that also share the outcome would leave
+    exactly the same-input, opposite-outcome pairs straddling folds, a bias the other way.
+    """
+    keys = [json.dumps([raw.attributes[d], float(raw.amount[d])], sort_keys=True, default=str) for d in deals]
+    _, groups = np.unique(keys, return_inverse=True)
+    return groups
 
 
 def _clean(d: dict) -> dict:
@@ -27,6 +55,7 @@ def _report(y, p, baselines: dict[str, np.ndarray], n_train: int, used: dict) ->
     out = {"n_train": n_train, "n_test": len(y), **_clean(metrics(y, p))}
     out["brier_base_rate"] = _clean(metrics(y, baselines["base_rate"]))["brier"]
     out["baselines"] = {name: _clean(metrics(y, pred)) for name, pred in baselines.items()}
+    out["ece_definition"] = ECE_DEFINITION
     out.update(used)
     return out
 
@@ -49,6 +78,8 @@ def evaluate_as_of(raw: RawData, as_of: float, *, seed: int = 0) -> dict:
         "stage_rate": BetaBinomialRates(use_segments=False).fit(s, g, snaps.y, snaps.weight).predict(stage, segment),
         "stage_segment": BetaBinomialRates(use_segments=True).fit(s, g, snaps.y, snaps.weight).predict(stage, segment),
     }
+    if len(np.unique(snaps.y)) == 2:
+        baselines["logistic"] = 1.0 / (1.0 + np.exp(-Logistic(1.0).fit(x, snaps.y, snaps.weight).margin(xt)))
     used = {
         "model": scorer.kind,
         "fallback": scorer.is_fallback,
@@ -59,7 +90,13 @@ def evaluate_as_of(raw: RawData, as_of: float, *, seed: int = 0) -> dict:
     return _report(y, p, baselines, len(snaps.y), used)
 
 
-def evaluate_cv(raw: RawData, k: int, *, seed: int = 0) -> dict:
+def evaluate_cv(raw: RawData, k: int, *, seed: int = 0, group_duplicates: bool = False) -> dict:
+    """Stratified K-fold over closed deals, metrics over the pooled out-of-fold predictions.
+
+    Duplicate deals (same inputs) that land in different folds let a model be tested on a row it
+    has seen; with `group_duplicates` each set of duplicates stays in
+    one fold (StratifiedGroupKFold), the stricter figure.
+    """
     snaps = training_snapshots(raw)
     deals = np.unique(snaps.deal)
     deal_y = (raw.outcome[deals] == 1).astype(float)
@@ -70,15 +107,26 @@ def evaluate_cv(raw: RawData, k: int, *, seed: int = 0) -> dict:
         "base_rate": np.zeros(len(deals)),
         "stage_rate": np.zeros(len(deals)),
         "stage_segment": np.zeros(len(deals)),
+        "logistic": np.zeros(len(deals)),
     }
     kinds: Counter[str] = Counter()
     n_train = 0
-    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(deals, deal_y):
+    dup = duplicate_groups(raw, deals)
+    if group_duplicates:
+        split = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(deals, deal_y, dup)
+    else:
+        split = StratifiedKFold(k, shuffle=True, random_state=seed).split(deals, deal_y)
+    for tr, te in split:
         rows = np.isin(snaps.deal, deals[tr])
         vocabulary = Vocabulary.fit([raw.attributes[i] for i in deals[tr]], open_attributes(raw))
         x, names = build_features(raw, snaps.deal[rows], snaps.t[rows], vocabulary)
         y, w = snaps.y[rows], snaps.weight[rows]
-        scorer = fit_scorer(x, y, w, snaps.deal[rows], snaps.closed[rows], names, vocabulary, seed=seed)
+        # With duplicates grouped, the calibration folds inside training group them too: otherwise
+        # Platt scaling learns the confidence a model has on rows it has seen, and is overconfident.
+        inner = dup[np.searchsorted(deals, snaps.deal[rows])] if group_duplicates else None
+        scorer = fit_scorer(
+            x, y, w, snaps.deal[rows], snaps.closed[rows], names, vocabulary, seed=seed, fold_groups=inner
+        )
         kinds[scorer.kind] += 1
         n_train += len(y)
         # Each test deal is scored as it stood at its latest snapshot before closing.
@@ -91,5 +139,20 @@ def evaluate_cv(raw: RawData, k: int, *, seed: int = 0) -> dict:
         base["base_rate"][te] = float(np.average(y, weights=w))
         base["stage_rate"][te] = BetaBinomialRates(use_segments=False).fit(s, g, y, w).predict(st, gt)
         base["stage_segment"][te] = BetaBinomialRates(use_segments=True).fit(s, g, y, w).predict(st, gt)
-    used = {"model": dict(kinds), "fallback": kinds.get("xgboost", 0) + kinds.get("logistic", 0) == 0, "folds": k}
+        # The plain baseline: one L2 logistic regression (C=1) on the same columns, uncalibrated.
+        base["logistic"][te] = 1.0 / (1.0 + np.exp(-Logistic(1.0).fit(x, y, w).margin(xt)))
+    n_dup_rows = len(dup) - len(np.unique(dup))
+    used = {
+        "model": dict(kinds),
+        "fallback": kinds.get("xgboost", 0) + kinds.get("logistic", 0) == 0,
+        "folds": k,
+        "seed": seed,
+        "split": (
+            "stratified K-fold, exact duplicate deals kept in one fold (StratifiedGroupKFold)"
+            if group_duplicates
+            else "stratified K-fold by deal (exact duplicate deals may fall in different folds)"
+        ),
+        "duplicate_deals": n_dup_rows,  # deals whose inputs repeat an earlier deal's
+        "ece_noise_floor": ece_noise_floor(np.clip(p, 0, 1), seed=seed),
+    }
     return _report(deal_y, p, base, n_train // k, used)

@@ -16,7 +16,7 @@ import numpy as np
 import xgboost as xgb
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from scoring.baseline import BetaBinomialRates, size_segments, stage_keys
 from scoring.features import BASE_FEATURES, Vocabulary, feature_group
@@ -32,6 +32,14 @@ XGB_CONFIGS = (
     {"max_depth": 6, "eta": 0.03, "colsample_bytree": 0.3, "min_child_weight": 1.0, "lambda": 10.0},
 )
 XGB_ROUNDS = 300
+# Undated data (a CSV of won/lost deals with categorical attributes) has no early-stopping signal in
+# time and few rows; interactions between attributes carry the signal, so slightly deeper, slower
+# trees with a fixed round count are tried (chosen on Salvirt B2B by repeated 10-fold CV, see README).
+UNDATED_XGB_CONFIGS = (
+    {"max_depth": 4, "eta": 0.03, "colsample_bytree": 0.5, "min_child_weight": 2.0, "lambda": 5.0},
+    {"max_depth": 6, "eta": 0.03, "colsample_bytree": 0.5, "min_child_weight": 2.0, "lambda": 5.0},
+)
+UNDATED_FOLDS = 5
 LOGISTIC_C = (0.2,)
 MIN_GAIN_Z = 2.0  # the held-out Brier gain over the stage rates must be about two standard errors clear
 _STAGE = BASE_FEATURES.index("stage_order")
@@ -186,7 +194,7 @@ class Boosted:
 
 @dataclass
 class Ensemble:
-    """The fold models of one configuration; margins and contributions are their averages."""
+    """Fold models of one configuration averaged (how undated versions were stored before; still loadable)."""
 
     members: list
 
@@ -273,8 +281,14 @@ def enough_outcomes(y: np.ndarray, w: np.ndarray) -> tuple[bool, int, int]:
     return won >= MIN_WON and lost >= MIN_LOST and won + lost >= MIN_TOTAL, won, lost
 
 
-def _heldout_split(y, w, groups, close_t, dated: bool, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Time-ordered: the latest quarter of deals (by close) is held out. Undated: 4 stratified folds by deal."""
+def _heldout_split(
+    y, w, groups, close_t, dated: bool, seed: int, fold_groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Time-ordered: the latest quarter of deals (by close) is held out. Undated: stratified folds by deal,
+    or by `fold_groups` (e.g. sets of duplicate deals) when given, so no group straddles two folds."""
+    if not dated and fold_groups is not None:
+        splitter = StratifiedGroupKFold(UNDATED_FOLDS, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(y)), y, fold_groups))
     deals = np.unique(groups)
     if dated:
         close_of = {int(g): t for g, t in zip(groups, close_t, strict=True)}
@@ -285,7 +299,7 @@ def _heldout_split(y, w, groups, close_t, dated: bool, seed: int) -> list[tuple[
     label = {int(g): v for g, v in zip(groups, y, strict=True)}
     deal_y = np.array([label[int(g)] for g in deals])
     folds = []
-    for tr, va in StratifiedKFold(4, shuffle=True, random_state=seed).split(deals, deal_y):
+    for tr, va in StratifiedKFold(UNDATED_FOLDS, shuffle=True, random_state=seed).split(deals, deal_y):
         folds.append((np.flatnonzero(np.isin(groups, deals[tr])), np.flatnonzero(np.isin(groups, deals[va]))))
     return folds
 
@@ -349,6 +363,7 @@ def fit_scorer(
     *,
     seed: int = 0,
     candidates: tuple[tuple[str, object], ...] | None = None,
+    fold_groups: np.ndarray | None = None,
 ) -> Scorer:
     stage, segment = _baseline_inputs(x)
     stage_only = BetaBinomialRates(use_segments=False).fit(stage, segment, y, w)
@@ -363,14 +378,13 @@ def fit_scorer(
         return scorer
 
     dated = bool(np.nanmax(close_t) - np.nanmin(close_t) > 1.0) if len(close_t) else False
-    folds = _heldout_split(y, w, groups, close_t, dated, seed)
+    folds = _heldout_split(y, w, groups, close_t, dated, seed, fold_groups)
     held = np.concatenate([va for _, va in folds])
     specs = candidates or (
-        *[("xgboost", c) for c in XGB_CONFIGS],
+        *[("xgboost", c) for c in (XGB_CONFIGS if dated else UNDATED_XGB_CONFIGS)],
         *[("logistic", c) for c in LOGISTIC_C],
     )
     margins = {i: np.zeros(len(y)) for i in range(len(specs))}
-    fold_models: dict[int, list] = {i: [] for i in range(len(specs))}
     rounds = {i: [] for i in range(len(specs))}
     base_pred = {"stage_rate": np.zeros(len(y)), "stage_segment": np.zeros(len(y))}
     for tr, va in folds:
@@ -385,7 +399,6 @@ def fit_scorer(
             else:
                 model.fit(x[tr], y[tr], w[tr])
             margins[i][va] = model.margin(x[va])
-            fold_models[i].append(model)
     yh, wh = y[held], w[held]
     results = {}
     for i in range(len(specs)):
@@ -399,7 +412,7 @@ def fit_scorer(
     base_rate = float(np.average(y, weights=w))
     baselines["base_rate"] = metrics(yh, np.full(len(held), base_rate), wh)
     validation = {
-        "mode": "time-ordered (latest 25% of deals held out)" if dated else "4 stratified folds",
+        "mode": "time-ordered (latest 25% of deals held out)" if dated else f"{UNDATED_FOLDS} stratified folds",
         "n_heldout_deals": len(np.unique(groups[held])),
         "model": best_metrics,
         "candidates": {f"{specs[i][0]} {specs[i][1]}": r[0] for i, r in results.items()},
@@ -432,15 +445,14 @@ def fit_scorer(
         return scorer
 
     spec = specs[best]
-    if dated:
-        # Recent deals matter most, so the active model is refitted on everything up to the cut.
-        final = _make(spec)
-        if isinstance(final, Boosted) and rounds[best]:
-            final.rounds = max(20, int(np.mean(rounds[best]) * 1.1))
-        final.fit(x, y, w)
-    else:
-        # Undated data: the fold models are exactly what the calibration was fitted on, so keep them.
-        final = Ensemble(fold_models[best])
+    # The active model is refitted on everything (recent deals matter most; with undated data every
+    # row counts). Platt scaling from the held-out margins carries over: each fold model saw
+    # (K-1)/K of the rows, close enough that refitting beat averaging the fold models in repeated
+    # 10-fold CV on Salvirt (Brier 0.154 vs 0.156, same AUC).
+    final = _make(spec)
+    if isinstance(final, Boosted) and rounds[best]:
+        final.rounds = max(20, int(np.mean(rounds[best]) * 1.1))
+    final.fit(x, y, w)
     scorer.kind, scorer.predictor, scorer.platt, scorer.params = spec[0], final, platt, {"config": spec[1]}
     if spec[0] == "xgboost":
         scorer.params["rounds"] = final.rounds

@@ -22,7 +22,12 @@ class Command(BaseCommand):
         group = parser.add_mutually_exclusive_group(required=True)
         group.add_argument("--as-of", help="YYYY-MM-DD: train on what was known then, test on deals open then")
         group.add_argument("--cv", type=int, help="K for stratified K-fold cross-validation (undated data)")
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--seed", type=int, default=0, help="fold shuffle and model seed")
+        parser.add_argument(
+            "--group-duplicates",
+            action="store_true",
+            help="with --cv: keep exact duplicate deals in one fold (the stricter figure)",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
@@ -41,7 +46,9 @@ class Command(BaseCommand):
             else:
                 if options["cv"] < 2:
                     raise CommandError("--cv needs K >= 2.")
-                result = evaluate_cv(raw, options["cv"], seed=options["seed"])
+                result = evaluate_cv(
+                    raw, options["cv"], seed=options["seed"], group_duplicates=options["group_duplicates"]
+                )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         if result["n_test"] == 0:
