@@ -103,7 +103,8 @@ class _LimitedUpload(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)
         if self.received > self.limit:
-            self.request.import_upload_too_large = True  # type: ignore[attr-defined]
+            if self.request is not None:
+                self.request.import_upload_too_large = True  # type: ignore[attr-defined]
             raise StopUpload(connection_reset=False)
         return raw_data
 

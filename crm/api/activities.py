@@ -48,15 +48,15 @@ class ActivityOut(Schema):
 
     @staticmethod
     def resolve_deal(obj: Activity) -> uuid.UUID | None:
-        return obj.deal.uuid if obj.deal_id else None
+        return related.uuid if (related := obj.deal) is not None else None
 
     @staticmethod
     def resolve_company(obj: Activity) -> uuid.UUID | None:
-        return obj.company.uuid if obj.company_id else None
+        return related.uuid if (related := obj.company) is not None else None
 
     @staticmethod
     def resolve_owner(obj: Activity) -> uuid.UUID | None:
-        return obj.owner.uuid if obj.owner_id else None
+        return related.uuid if (related := obj.owner) is not None else None
 
 
 class ActivityPage(Schema):

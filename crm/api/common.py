@@ -78,7 +78,7 @@ def _get(queryset: QuerySet, request: HttpRequest, pk: uuid.UUID, what: str) -> 
     return found
 
 
-def _ref(model: type, request: HttpRequest, pk: uuid.UUID | None, field: str) -> Any:
+def _ref(model: type[Any], request: HttpRequest, pk: uuid.UUID | None, field: str) -> Any:
     """A referenced object of this workspace, or a 422 naming the field."""
     if pk is None:
         return None

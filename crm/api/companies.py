@@ -47,7 +47,7 @@ class CompanyOut(Schema):
 
     @staticmethod
     def resolve_parent(obj: Company) -> uuid.UUID | None:
-        return obj.parent.uuid if obj.parent_id else None
+        return related.uuid if (related := obj.parent) is not None else None
 
 
 class CompanyPage(Schema):

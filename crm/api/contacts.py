@@ -41,7 +41,7 @@ class ContactOut(Schema):
 
     @staticmethod
     def resolve_company(obj: Contact) -> uuid.UUID | None:
-        return obj.company.uuid if obj.company_id else None
+        return related.uuid if (related := obj.company) is not None else None
 
 
 class ContactPage(Schema):

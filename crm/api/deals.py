@@ -70,11 +70,11 @@ class DealOut(Schema):
 
     @staticmethod
     def resolve_owner(obj: Deal) -> uuid.UUID | None:
-        return obj.owner.uuid if obj.owner_id else None
+        return related.uuid if (related := obj.owner) is not None else None
 
     @staticmethod
     def resolve_company(obj: Deal) -> uuid.UUID | None:
-        return obj.company.uuid if obj.company_id else None
+        return related.uuid if (related := obj.company) is not None else None
 
 
 class DealPage(Schema):

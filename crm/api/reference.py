@@ -56,7 +56,7 @@ class MemberOut(Schema):
 
     @staticmethod
     def resolve_team(obj: Membership) -> str | None:
-        return obj.team.name if obj.team_id else None
+        return related.name if (related := obj.team) is not None else None
 
     @staticmethod
     def resolve_has_login(obj: Membership) -> bool:

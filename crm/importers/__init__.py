@@ -124,8 +124,8 @@ def _run(
             writer.write_companies(companies)
             writer.write_contacts(contacts)
             done = 0
-            valid = (r for r in source.deals() if r is not None and r.row not in bad_rows)
-            for batch in _batched(valid, BATCH):
+            checked = (r for r in source.deals() if r is not None and r.row not in bad_rows)
+            for batch in _batched(checked, BATCH):
                 writer.write_deals(batch)
                 done += len(batch)
                 progress("writing", done, rows)

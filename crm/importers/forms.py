@@ -36,7 +36,9 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["preset"].choices = [("", "I will map the columns"), *[(n, n) for n in preset_names()]]
+        preset = self.fields["preset"]
+        assert isinstance(preset, forms.ChoiceField)
+        preset.choices = [("", "I will map the columns"), *[(n, n) for n in preset_names()]]
 
     def mapping(self) -> dict[str, Any]:
         preset = self.cleaned_data.get("preset")
@@ -69,7 +71,8 @@ class MappingForm(forms.Form):
             "lost": ", ".join(outcome.get("lost", [])),
             "attributes": mapping.get("attributes", []),
         }
-        super().__init__(*args, initial=initial, **kwargs)
+        kwargs["initial"] = initial
+        super().__init__(*args, **kwargs)
         self.base_mapping = {k: v for k, v in mapping.items() if k in {"delimiter", "encoding", "date_formats"}}
         if "{" in str(mapping.get("title", "")):  # a title template, e.g. "{Product} for {Client}"
             self.base_mapping["title"] = mapping["title"]

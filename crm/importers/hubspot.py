@@ -180,16 +180,16 @@ class HubSpotFormat:
             if probability is not None:
                 probabilities.setdefault(label.lower(), Counter())[int(probability)] += 1
         defaults = {label.lower(): (p, i) for i, (label, p, _k) in enumerate(DEFAULT_STAGES.values())}
-        spec = []
+        spec: list[tuple[int, int, int, str, str]] = []
         for key, (label, kind) in seen.items():
             default, position = defaults.get(key, ({"won": 100, "lost": 0}.get(kind, 50), 99))
             found = probabilities.get(key)
-            probability = found.most_common(1)[0][0] if found else default
-            spec.append((("open", "won", "lost").index(kind), position, probability, label, kind))
+            chance = found.most_common(1)[0][0] if found else default
+            spec.append((("open", "won", "lost").index(kind), position, chance, label, kind))
         if not any(s[0] == 0 for s in spec):
             spec.append((0, 0, 20, "Appointment Scheduled", "open"))
         spec.sort(key=lambda s: s[:3])
-        return tuple((label, probability, kind) for _k, _pos, probability, label, kind in spec)
+        return tuple((label, chance, kind) for _k, _pos, chance, label, kind in spec)
 
     def pipeline(self) -> PipelineSpec:
         return PipelineSpec(name=PIPELINE, stages=self.stage_spec)

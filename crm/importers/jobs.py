@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -142,7 +143,7 @@ class _ProgressWriter:
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
         self.last = 0.0
-        self.side = None
+        self.side: BaseDatabaseWrapper | None = None
         self.written = 0  # rows updated through the side connection (visible to the polling page at once)
 
     def __call__(self, phase: str, done: int, total: int) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +226,7 @@ class MappedCsvFormat:
                 created_at=created,
                 stage=(r[col_stage].strip() if col_stage else "") or None,
                 outcome=None if outcome == "open" and (r[col_stage].strip() if col_stage else "") else outcome,
-                amount=amount or 0,
+                amount=amount or Decimal(0),
                 owner_key=owner or None,
                 company_key=company.lower() if company else None,
                 expected_close_date=expected,

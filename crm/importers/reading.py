@@ -102,7 +102,7 @@ class CsvSource:
     def _header(self) -> list[str]:
         with self.path.open(encoding=self.encoding, newline="") as fh:
             try:
-                header = next(csv.reader(fh, delimiter=self.delimiter), None)
+                header = next(csv.reader(fh, delimiter=self.delimiter or ","), None)
             except csv.Error as exc:
                 raise FileProblem(f"{self.path.name}: cannot read the header ({exc})", row=1) from None
         if not header or not any(h.strip() for h in header):
@@ -125,7 +125,7 @@ class CsvSource:
 
     def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
         with self.path.open(encoding=self.encoding, newline="") as fh:
-            reader = csv.reader(fh, delimiter=self.delimiter)
+            reader = csv.reader(fh, delimiter=self.delimiter or ",")
             next(reader, None)
             columns = self.columns
             width = len(columns)

@@ -293,13 +293,13 @@ class SalesforceFormat:
             else:
                 kind = "won" if "won" in key else "lost" if "lost" in key else "open"
             if probabilities[key]:
-                probability = probabilities[key].most_common(1)[0][0]
+                chance = probabilities[key].most_common(1)[0][0]
             else:
-                probability = STANDARD_PROBABILITY.get(key, {"won": 100, "lost": 0}.get(kind, 50))
-            order = sort_orders[key].most_common(1)[0][0] if sort_orders[key] else probability
-            spec.append((("open", "won", "lost").index(kind), order, name, probability, kind))
+                chance = STANDARD_PROBABILITY.get(key, {"won": 100, "lost": 0}.get(kind, 50))
+            order = sort_orders[key].most_common(1)[0][0] if sort_orders[key] else chance
+            spec.append((("open", "won", "lost").index(kind), order, name, chance, kind))
         spec.sort(key=lambda s: (s[0], s[1], s[2].lower()))
-        return tuple((name, probability, kind) for _k, _o, name, probability, kind in spec)
+        return tuple((name, chance, kind) for _k, _o, name, chance, kind in spec)
 
     def pipeline(self) -> PipelineSpec:
         return PipelineSpec(name=PIPELINE, stages=self.stage_spec)

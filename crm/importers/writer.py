@@ -30,7 +30,8 @@ from crm.models import TrackedField as F
 from crm.services import history_value
 from tenancy.models import Membership, Team, Workspace
 
-_KIND_OUTCOME = {StageKind.OPEN: Outcome.OPEN, StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}
+_KIND_OUTCOME: dict[str, str] = {StageKind.OPEN: Outcome.OPEN, StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}
+_OUTCOME_KIND: dict[str, str] = {Outcome.WON: StageKind.WON, Outcome.LOST: StageKind.LOST}
 _TRACKED = (
     (F.STAGE, "stage_id"),
     (F.AMOUNT, "amount"),
@@ -39,6 +40,7 @@ _TRACKED = (
     (F.PROBABILITY, "probability"),
     (F.OUTCOME, "outcome"),
 )
+_TRACKED_ATTR: dict[str, str] = {str(f): attr for f, attr in _TRACKED}
 _PLAIN = (
     "title", "description", "company_id", "currency", "source", "attributes", "amount_is_estimated", "lost_reason",
 )  # fmt: skip
@@ -95,7 +97,7 @@ class Writer:
     def stage_for(self, name: str | None, outcome: str | None) -> Stage:
         """The stage called `name`, or the first stage of `outcome`'s kind; an unknown name becomes a new open stage."""
         found = self.stages.get(name.strip().lower()) if name else None
-        wanted_kind = {Outcome.WON: StageKind.WON, Outcome.LOST: StageKind.LOST}.get(outcome or "")
+        wanted_kind = _OUTCOME_KIND.get(outcome or "")
         if found is not None and (wanted_kind is None or found.kind == wanted_kind or outcome is None):
             return found
         if wanted_kind is not None:
@@ -125,30 +127,30 @@ class Writer:
         for record in teams:
             if record.name.lower() not in team_ids:
                 team_ids[record.name.lower()] = Team.objects.create(workspace=self.ws, name=record.name)
-        for record in members:
-            team = team_ids.get(record.team.lower()) if record.team else None
-            found = self._member_index.find(record.key, record.email, record.display_name)
+        for person in members:
+            team = team_ids.get(person.team.lower()) if person.team else None
+            found = self._member_index.find(person.key, person.email, person.display_name)
             if found is None:
                 member = Membership.objects.create(
                     workspace=self.ws,
                     user=None,
-                    display_name=record.display_name[:150],
-                    email=record.email,
-                    role=record.role,
+                    display_name=person.display_name[:150],
+                    email=person.email,
+                    role=person.role,
                     team=team,
-                    external_id=record.key,
+                    external_id=person.key,
                 )
                 self._member_index.add(member)
                 self.report.created["members"] += 1
             else:
                 member = found
                 if member.user_id is None and (
-                    member.team_id != (team.id if team else None) or member.role != record.role
+                    member.team_id != (team.id if team else None) or member.role != person.role
                 ):
-                    member.team, member.role = team, record.role
+                    member.team, member.role = team, person.role
                     member.save(update_fields=["team", "role"])
                     self.report.updated["members"] += 1
-            self.members[record.key] = member.id
+            self.members[person.key] = member.id
         for record in teams:
             team = team_ids[record.name.lower()]
             parent = team_ids.get(record.parent.lower()) if record.parent else None
@@ -249,6 +251,7 @@ class Writer:
             state["closed_at"] = record.created_at
         events: list[tuple[datetime, str, Any, Any]] = []
         last_at: dict[str, datetime] = {}
+        new_values: list[tuple[str, str, Any]]
         for change in sorted(record.changes, key=lambda c: c.at):
             at = change.at
             if change.field == F.STAGE:
@@ -260,7 +263,7 @@ class Writer:
             elif change.field == F.OWNER:
                 new_values = [("owner_id", F.OWNER, self.members.get(change.value) if change.value else None)]
             else:
-                new_values = [(dict(_TRACKED)[change.field], change.field, change.value)]
+                new_values = [(_TRACKED_ATTR[change.field], change.field, change.value)]
             for attr, field, new in new_values:
                 old = state[attr]
                 if old == new:
@@ -438,7 +441,7 @@ def copy_insert(model: type[Model], rows: list[dict[str, Any]], *, now: datetime
         ids = [pk for (pk,) in cursor.fetchall()]
         names = [meta.pk.column, *(f.column for f in given), *(f.column for f in rest)]
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(meta.db_table), sql.SQL(", ").join(sql.Identifier(c) for c in names)
+            sql.Identifier(meta.db_table), sql.SQL(", ").join([sql.Identifier(str(c)) for c in names])
         )
         # The queued writer sends data from a thread, so the server digests one chunk while we format the next.
         with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:

@@ -118,7 +118,9 @@ class Command(BaseCommand):
             "rows_per_second": round(rows / seconds) if seconds else None,
             # CPU seconds do not grow when other work shares the machine; wall-clock seconds do.
             "python_cpu_seconds": round(cpu, 2),
-            "database_cpu_seconds": None if None in (db_before, db_after) else round(db_after - db_before, 2),
+            "database_cpu_seconds": round(db_after - db_before, 2)
+            if db_before is not None and db_after is not None
+            else None,
             "load_average_1min": round(os.getloadavg()[0], 1),
             "peak_rss_mib": round(_rss_mib(), 1),
             "rss_before_import_mib": round(rss_before, 1),
