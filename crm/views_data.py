@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import exports
-from crm.importers.forms import ApiKeyForm, MappingForm, StartForm, UploadForm
+from crm.importers.forms import ENCODINGS, ApiKeyForm, MappingForm, StartForm, UploadForm
 from crm.importers.jobs import (
     UploadRefused,
     import_job_create,
@@ -170,8 +170,9 @@ def _job_context(request: WorkspaceRequest, job: ImportJob, **extra: Any) -> dic
         path = import_job_path(job)
         context["preview"] = preview_import(workspace=request.workspace, fmt=job.fmt, path=path, mapping=job.mapping)
         if job.fmt == "csv" and "mapping_form" not in extra:
+            # Even with an unreadable header the form is shown: its encoding and delimiter can fix that.
             columns = context["preview"].columns or _header(path, job.mapping)
-            context["mapping_form"] = MappingForm(columns=columns, mapping=job.mapping) if columns else None
+            context["mapping_form"] = MappingForm(columns=columns, mapping=job.mapping)
     return context
 
 
@@ -197,7 +198,11 @@ def import_mapping(request: WorkspaceRequest, job_uuid: str) -> HttpResponse:
     job = _job_for(request, job_uuid)
     if job.fmt != "csv" or job.status != ImportStatus.UPLOADED:
         return HttpResponseBadRequest("Only a CSV import that has not started takes a mapping.")
-    form = MappingForm(request.POST, columns=_header(import_job_path(job), job.mapping), mapping=job.mapping)
+    # The header is read the way the form asks (encoding, delimiter), so changing those offers the right columns.
+    reading = {"encoding": request.POST.get("encoding") or "utf-8", "delimiter": request.POST.get("delimiter") or None}
+    if reading["encoding"] not in {code for code, _label in ENCODINGS}:
+        reading["encoding"] = "utf-8"
+    form = MappingForm(request.POST, columns=_header(import_job_path(job), reading), mapping=job.mapping)
     if not form.is_valid():
         context = _job_context(request, job, mapping_form=form)
         return render_screen(request, "crm/data/import_job.html", context, partial="preview", status=400)

@@ -213,3 +213,17 @@ def test_progress_is_visible_to_the_polling_page_while_the_import_writes(persona
     # Run again (a retried task): the claim fails and nothing is imported twice.
     assert jobs.import_job_run(job_id=job.id) is None
     assert Deal.objects.for_workspace(personas.workspace).count() == 10
+
+
+def test_latin1_upload_is_fixed_by_choosing_the_encoding(personas):
+    client = personas.client_for(personas.owner)
+    data = "Ref;Deal;Opened\nL1;Café crème;2024-03-01\n".encode("cp1252")
+    client.post(_url("import"), {"fmt": "csv", "file": SimpleUploadedFile("fr.csv", data)})
+    job = ImportJob.objects.get()
+    page = client.get(_url("import_job", job.uuid)).content.decode()
+    assert "not UTF-8 at byte" in page and "Latin-1" in page and 'name="encoding"' in page
+    mapping = {"encoding": "cp1252", "delimiter": ";", "external_id": "Ref", "title": "Deal", "created": "Opened"}
+    preview = client.post(_url("import_mapping", job.uuid), mapping, HTTP_HX_REQUEST="true").content.decode()
+    assert "No problems in the first 1 rows" in preview and "Café crème" in preview
+    job.refresh_from_db()
+    assert job.mapping["encoding"] == "cp1252" and job.mapping["delimiter"] == ";"

@@ -45,6 +45,8 @@ class UploadForm(forms.Form):
         return load_preset(preset) if preset and self.cleaned_data["fmt"] == "csv" else {}
 
 
+ENCODINGS = [("utf-8", "UTF-8"), ("cp1252", "Windows-1252 (Excel, Western Europe)"), ("latin-1", "ISO-8859-1")]
+DELIMITERS = [("", "detect"), (",", "comma"), (";", "semicolon"), ("\t", "tab"), ("|", "pipe")]
 _COLUMN_FIELDS = (
     ("external_id", "Id (upsert key)"),
     ("title", "Title"),
@@ -71,12 +73,15 @@ class MappingForm(forms.Form):
             "lost": ", ".join(outcome.get("lost", [])),
             "attributes": mapping.get("attributes", []),
         }
+        initial |= {"encoding": mapping.get("encoding", "utf-8"), "delimiter": mapping.get("delimiter", "")}
         kwargs["initial"] = initial
         super().__init__(*args, **kwargs)
-        self.base_mapping = {k: v for k, v in mapping.items() if k in {"delimiter", "encoding", "date_formats"}}
+        self.base_mapping = {k: v for k, v in mapping.items() if k == "date_formats"}
         if "{" in str(mapping.get("title", "")):  # a title template, e.g. "{Product} for {Client}"
             self.base_mapping["title"] = mapping["title"]
             initial["title"] = ""
+        self.fields["encoding"] = forms.ChoiceField(label="Encoding", choices=ENCODINGS, required=False)
+        self.fields["delimiter"] = forms.ChoiceField(label="Delimiter", choices=DELIMITERS, required=False)
         choices = [("", "—"), *[(c, c) for c in columns]]
         for key, label in _COLUMN_FIELDS:
             self.fields[key] = forms.ChoiceField(label=label, choices=choices, required=False)
@@ -99,6 +104,10 @@ class MappingForm(forms.Form):
     def mapping(self) -> dict[str, Any]:
         data = self.cleaned_data
         found: dict[str, Any] = dict(self.base_mapping)
+        if data.get("encoding") and data["encoding"] != "utf-8":
+            found["encoding"] = data["encoding"]
+        if data.get("delimiter"):
+            found["delimiter"] = data["delimiter"]
         found.update({key: data[key] for key, _label in _COLUMN_FIELDS if data.get(key)})
         if data.get("outcome_column"):
             found["outcome"] = {
