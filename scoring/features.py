@@ -91,6 +91,10 @@ class RawData:
     act_inbound: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     contact_deal: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # first time a contact
     contact_t: np.ndarray = field(default_factory=lambda: np.zeros(0))  # took part in the deal's activities
+    # Unit-length text embeddings (float32, one row per deal; zeros where none) or None when the
+    # workspace has none: then the neighbour won-ratio is NaN.
+    embeddings: np.ndarray | None = None
+    has_embedding: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.index = {int(d): i for i, d in enumerate(self.deal_ids)}
@@ -303,6 +307,39 @@ def _rep_errors(raw: RawData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return raw.owner[d], raw.closed[d], err
 
 
+NEIGHBOURS = 10
+_KNN_BATCH = 512
+
+
+def neighbour_won_ratio(raw: RawData, qd: np.ndarray, qt: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
+    """Won share among the k most similar deals closed strictly before each row's T (never the deal itself).
+
+    Exact k-NN by inner product of unit vectors over the workspace's closed deals, in batches of
+    rows so memory stays bounded; NaN without an embedding or without any earlier closed deal.
+    """
+    out = np.full(len(qd), math.nan)
+    if raw.embeddings is None or raw.has_embedding is None:
+        return out
+    closed = np.flatnonzero(~np.isnan(raw.closed) & (raw.outcome != 0) & raw.has_embedding)
+    rows = np.flatnonzero(raw.has_embedding[qd])
+    if len(closed) == 0 or len(rows) == 0:
+        return out
+    base = raw.embeddings[closed]
+    closed_t = raw.closed[closed]
+    won = (raw.outcome[closed] == 1).astype(float)
+    for start in range(0, len(rows), _KNN_BATCH):
+        r = rows[start : start + _KNN_BATCH]
+        sim = raw.embeddings[qd[r]] @ base.T
+        sim[(closed_t[None, :] >= qt[r, None]) | (closed[None, :] == qd[r, None])] = -np.inf
+        kk = min(k, len(closed))
+        top = np.argpartition(-sim, kk - 1, axis=1)[:, :kk]
+        usable = np.isfinite(np.take_along_axis(sim, top, axis=1))
+        n = usable.sum(axis=1)
+        wins = (won[top] * usable).sum(axis=1)
+        out[r] = np.where(n > 0, wins / np.maximum(n, 1), math.nan)
+    return out
+
+
 def build_features(
     raw: RawData,
     qd: np.ndarray,
@@ -404,7 +441,7 @@ def build_features(
         np.searchsorted(ckeys, qd * _B + qt, side="right") - np.searchsorted(ckeys, qd * _B - 0.5 * _B)
     ).astype(float)
     f["neighbour_won_ratio"] = (
-        np.asarray(neighbour_ratio, dtype=float) if neighbour_ratio is not None else np.full(m, math.nan)
+        np.asarray(neighbour_ratio, dtype=float) if neighbour_ratio is not None else neighbour_won_ratio(raw, qd, qt)
     )
 
     for name in _STATE_FEATURES:

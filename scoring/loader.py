@@ -1,4 +1,4 @@
-"""Loads one workspace's deals, history and activities into `features.RawData` with five queries."""
+"""Loads one workspace's deals, history, activities and deal embeddings into `features.RawData` with six queries."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 from datetime import date
 
 import numpy as np
+from django.apps import apps
 from django.db import connection
 
 from crm.models import Stage, StageKind
@@ -153,6 +154,7 @@ def load_raw(workspace_id: int) -> RawData:
     hist = {("close_date" if f == "expected_close_date" else f): Changes.build(*cols[f]) for f in _FIELDS}
     initial_amount = np.where(np.isnan(initial_amount), arr["amount"], initial_amount)
 
+    embeddings, has_embedding = _embeddings(workspace_id, index)
     kinds = {k: j for j, k in enumerate(ACTIVITY_KINDS)}
     act = [
         (index[d], to_days(t), kinds.get(k, -1), direction == "inbound")
@@ -183,4 +185,31 @@ def load_raw(workspace_id: int) -> RawData:
         act_inbound=np.array([a[3] for a in act], dtype=bool),
         contact_deal=np.array([c[0] for c in con], dtype=np.int64),
         contact_t=np.array([c[1] for c in con], dtype=float),
+        embeddings=embeddings,
+        has_embedding=has_embedding,
     )
+
+
+def _embeddings(workspace_id: int, index: dict[int, int]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The similarity app's deal embeddings as one float32 matrix (one query); (None, None) without any."""
+    if not apps.is_installed("similarity"):
+        return None, None
+    with connection.cursor() as cur:
+        cur.execute("SELECT deal_id, embedding FROM similarity_dealembedding WHERE workspace_id = %s", [workspace_id])
+        rows = cur.fetchall()
+    vectors = [(index[d], _vector(v)) for d, v in rows if d in index]
+    if not vectors:
+        return None, None
+    matrix = np.zeros((len(index), len(vectors[0][1])), dtype=np.float32)
+    has = np.zeros(len(index), dtype=bool)
+    for i, v in vectors:
+        matrix[i] = v
+        has[i] = True
+    return matrix, has
+
+
+def _vector(value: object) -> np.ndarray:
+    # pgvector's psycopg adapter hands back NumPy arrays; without it the value is the text '[x,y,...]'.
+    if isinstance(value, str):
+        return np.array(json.loads(value), dtype=np.float32)
+    return np.asarray(value, dtype=np.float32)
