@@ -133,6 +133,7 @@ def test_salesforce_zip_imports_in_the_worker(personas, uploads, queued, django_
     _work(queued)
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE and job.report["deals_by_outcome"] == {"won": 1, "lost": 1, "open": 1}
+    assert not folder.exists()  # the upload is deleted once read; the report stays
 
 
 def test_folder_formats_need_a_zip(personas, uploads):

@@ -111,6 +111,11 @@ def import_job_path(job: ImportJob) -> Path:
     return Path(settings.UPLOADS_DIR) / job.path
 
 
+def import_job_folder(job: ImportJob) -> Path:
+    """UPLOADS_DIR/<workspace uuid>/<job uuid>/, where the upload (or the unpacked .zip) lives."""
+    return upload_root(job.workspace) / str(job.uuid)
+
+
 def import_job_set_mapping(*, job: ImportJob, mapping: dict[str, Any]) -> ImportJob:
     job.mapping = mapping
     job.save(update_fields=["mapping"])
@@ -197,5 +202,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         # Whatever happened, the page polling this job must stop spinning.
         progress.close()
         ImportJob.objects.filter(pk=job_id).update(status=status, report=data, phase="", finished_at=timezone.now())
+        # The report keeps what the page needs; the customer's file is not kept once it has been read.
+        shutil.rmtree(import_job_folder(job), ignore_errors=True)
     job.refresh_from_db()
     return job
