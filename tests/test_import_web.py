@@ -228,3 +228,17 @@ def test_latin1_upload_is_fixed_by_choosing_the_encoding(personas):
     assert "No problems in the first 1 rows" in preview and "Café crème" in preview
     job.refresh_from_db()
     assert job.mapping["encoding"] == "cp1252" and job.mapping["delimiter"] == ";"
+
+
+def test_title_template_from_the_preset_is_shown_and_checked(personas):
+    client = personas.client_for(personas.owner)
+    data = b"Product;Client;Status\nP1;Acme;Won\n"
+    client.post(_url("import"), {"fmt": "csv", "preset": "salvirt-b2b", "file": SimpleUploadedFile("s.csv", data)})
+    job = ImportJob.objects.get()
+    page = client.get(_url("import_job", job.uuid)).content.decode()
+    assert 'value="{Product} – {Client} client, {Deal_type} ({Seller})"' in page  # the preset's template, editable
+    bad = client.post(_url("import_mapping", job.uuid), {"delimiter": ";", "title_template": "{Product} {Nope}"})
+    assert bad.status_code == 400 and "No such column: Nope." in bad.content.decode()
+    client.post(_url("import_mapping", job.uuid), {"delimiter": ";", "title_template": "{Product} for {Client}"})
+    job.refresh_from_db()
+    assert job.mapping == {"delimiter": ";", "title": "{Product} for {Client}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,20 @@ class MappingForm(forms.Form):
         kwargs["initial"] = initial
         super().__init__(*args, **kwargs)
         self.base_mapping = {k: v for k, v in mapping.items() if k == "date_formats"}
+        self.columns = set(columns)
         if "{" in str(mapping.get("title", "")):  # a title template, e.g. "{Product} for {Client}"
-            self.base_mapping["title"] = mapping["title"]
-            initial["title"] = ""
+            initial["title_template"], initial["title"] = mapping["title"], ""
         self.fields["encoding"] = forms.ChoiceField(label="Encoding", choices=ENCODINGS, required=False)
         self.fields["delimiter"] = forms.ChoiceField(label="Delimiter", choices=DELIMITERS, required=False)
         choices = [("", "—"), *[(c, c) for c in columns]]
         for key, label in _COLUMN_FIELDS:
             self.fields[key] = forms.ChoiceField(label=label, choices=choices, required=False)
+        self.fields["title_template"] = forms.CharField(
+            label="Title from several columns",
+            required=False,
+            max_length=300,
+            help_text="E.g. {Product} for {Client}; used instead of the Title column.",
+        )
         self.fields["outcome_column"] = forms.ChoiceField(label="Outcome column", choices=choices, required=False)
         self.fields["won"] = forms.CharField(label="Values meaning won", required=False, max_length=500)
         self.fields["lost"] = forms.CharField(label="Values meaning lost", required=False, max_length=500)
@@ -99,6 +106,12 @@ class MappingForm(forms.Form):
         data = super().clean() or {}
         if (data.get("won") or data.get("lost")) and not data.get("outcome_column"):
             self.add_error("outcome_column", "Pick the column that holds the won/lost values.")
+        template = data.get("title_template") or ""
+        unknown = sorted(set(re.findall(r"\{([^{}]+)\}", template)) - self.columns)
+        if template and "{" not in template:
+            self.add_error("title_template", "Put column names in braces, e.g. {Product}.")
+        elif unknown:
+            self.add_error("title_template", f"No such column: {', '.join(unknown)}.")
         return data
 
     def mapping(self) -> dict[str, Any]:
@@ -109,6 +122,8 @@ class MappingForm(forms.Form):
         if data.get("delimiter"):
             found["delimiter"] = data["delimiter"]
         found.update({key: data[key] for key, _label in _COLUMN_FIELDS if data.get(key)})
+        if data.get("title_template"):
+            found["title"] = data["title_template"]
         if data.get("outcome_column"):
             found["outcome"] = {
                 "column": data["outcome_column"],
