@@ -80,6 +80,9 @@ class FittedModel:
     rates: BetaRates  # segments: stage * n_keys + key, then one pooled segment for new business
     curves: list[list[list[list[CloseTimeModel]]]]  # stage, amount band, landmark, slip band; clock: days in stage
     stage_rate: np.ndarray  # (stage, amount band): win rate of deals that reached the stage
+    # (stage, amount band, landmark, slip band): the win rate of the group whose curve is used there
+    # (the band's own, or the whole stage's where the band borrowed the stage's curve).
+    curve_rate: np.ndarray
     pooled_curve: CloseTimeModel  # clock = age: for new business
     arrivals: GammaRate
     pace_cv: float  # month-to-month variation of the close pace (coefficient of variation)
@@ -116,9 +119,13 @@ def _landmark_curves(
     closed: np.ndarray,
     slips_at: list[np.ndarray],
     fallback: list[list[CloseTimeModel]] | None,
-) -> list[list[CloseTimeModel]]:
-    """Per landmark, per slip band: the curve of deals still in the stage at the landmark."""
+) -> tuple[list[list[CloseTimeModel]], np.ndarray]:
+    """Per landmark, per slip band: the curve of deals still in the stage at the landmark.
+
+    Also says which curves were borrowed from `fallback` (their win level is the fallback group's).
+    """
     out: list[list[CloseTimeModel]] = []
+    borrowed = np.zeros((len(STAGE_LANDMARKS), SLIP_BANDS), dtype=bool)
     for i, landmark in enumerate(STAGE_LANDMARKS):
         keep = subset & (exit_in_stage >= landmark) & (since_entry >= landmark)
 
@@ -131,8 +138,12 @@ def _landmark_curves(
 
         if (keep & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE or (not out and fallback is None):
             base = fitted(keep)
+        elif fallback is not None:
+            base = fallback[i][0]
+            borrowed[i, 0] = True
         else:
-            base = fallback[i][0] if fallback is not None else out[-1][0]
+            base = out[-1][0]
+            borrowed[i, 0] = borrowed[i - 1, 0]
         bands = [base]
         for k in range(1, SLIP_BANDS):
             in_band = keep & (np.minimum(slips_at[i], SLIP_BANDS - 1) == k)
@@ -140,15 +151,18 @@ def _landmark_curves(
                 bands.append(fitted(in_band))
             elif fallback is not None:
                 bands.append(fallback[i][k])
+                borrowed[i, k] = True
             else:
                 bands.append(bands[-1])
+                borrowed[i, k] = borrowed[i, k - 1]
         if (keep & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
             # Band 0 (no push yet) is its own group once pushes are split out.
             no_push = keep & (slips_at[i] == 0)
             if (no_push & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
                 bands[0] = fitted(no_push)
+                borrowed[i, 0] = False
         out.append(bands)
-    return out
+    return out, borrowed
 
 
 def _stage_exit_age(h: History, stage: int, stage_order: np.ndarray, end_age: np.ndarray) -> np.ndarray:
@@ -195,15 +209,16 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
     band = np.searchsorted(amount_edges, h.amount)
     key = h.team * N_AMOUNT_BANDS + band
 
-    alphas, betas, curves, stage_rate = [], [], [], []
+    alphas, betas, curves, stage_rate, curve_rate = [], [], [], [], []
     entered_all = h.entered if h.entered is not None else np.zeros(h.reached.shape)
+    stage_mean = _stage_means(h, won_mask, lost_mask)
     for s in range(n_stages):
         reached = h.reached[:, s]
         w = np.bincount(key[reached & won_mask], minlength=n_keys)[:n_keys]
         losses = np.bincount(key[reached & lost_mask], minlength=n_keys)[:n_keys]
-        stage_rates = fit_beta_rates(w, losses, drift_concentration=bucket_drift)
-        alphas.append(stage_rates.alpha)
-        betas.append(stage_rates.beta)
+        alpha_s, beta_s = _segment_posteriors(w, losses, n_teams, stage_mean[s], bucket_drift)
+        alphas.append(alpha_s)
+        betas.append(beta_s)
         stage_rate.append([])
         # Clock: days since entering the stage; follow-up runs to the final close, whatever stages
         # come between. Each landmark keeps only deals still in the stage at that many days; each
@@ -214,16 +229,21 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
         since_entry = np.maximum(duration - entry_age, 0)
         seen_from = np.maximum(observed_from - entry_age, 0)
         slips_at = [h.slips_by(entry_age + landmark) for landmark in STAGE_LANDMARKS]
-        whole = _landmark_curves(reached, exit_in_stage, since_entry, seen_from, h.outcome, closed, slips_at, None)
-        by_band, band_rate = [], []
+        whole, _ = _landmark_curves(reached, exit_in_stage, since_entry, seen_from, h.outcome, closed, slips_at, None)
+        whole_rate = (won_mask[reached].sum() + 0.5) / ((won_mask | lost_mask)[reached].sum() + 1.0)
+        by_band, band_rate, band_curve_rate = [], [], []
         for b in range(N_AMOUNT_BANDS):
             in_band = reached & (band == b)
-            by_band.append(
-                _landmark_curves(in_band, exit_in_stage, since_entry, seen_from, h.outcome, closed, slips_at, whole)
+            own, borrowed = _landmark_curves(
+                in_band, exit_in_stage, since_entry, seen_from, h.outcome, closed, slips_at, whole
             )
-            band_rate.append((won_mask[in_band].sum() + 0.5) / ((won_mask | lost_mask)[in_band].sum() + 1.0))
+            by_band.append(own)
+            rate_b = (won_mask[in_band].sum() + 0.5) / ((won_mask | lost_mask)[in_band].sum() + 1.0)
+            band_rate.append(rate_b)
+            band_curve_rate.append(np.where(borrowed, whole_rate, rate_b))
         curves.append(by_band)
         stage_rate[-1] = band_rate
+        curve_rate.append(band_curve_rate)
     pooled = fit_beta_rates(np.array([won_mask.sum()]), np.array([lost_mask.sum()]), drift_concentration=bucket_drift)
     alphas.append(pooled.alpha)
     betas.append(pooled.beta)
@@ -251,6 +271,7 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
         rates=rates,
         curves=curves,
         stage_rate=np.array(stage_rate).reshape(n_stages, N_AMOUNT_BANDS),
+        curve_rate=np.array(curve_rate).reshape(n_stages, N_AMOUNT_BANDS, len(STAGE_LANDMARKS), SLIP_BANDS),
         pooled_curve=pooled_curve,
         arrivals=arrivals,
         pace_cv=_pace_cv(h, first_close),
@@ -263,6 +284,34 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
         n_stages=n_stages,
         amount_edges=amount_edges,
     )
+
+
+def _stage_means(h: History, won_mask: np.ndarray, lost_mask: np.ndarray) -> np.ndarray:
+    """Win rate of deals that reached each stage, shrunk toward the pooled rate (top of the hierarchy)."""
+    reached = h.reached
+    wins = (reached & won_mask[:, None]).sum(axis=0)
+    losses = (reached & lost_mask[:, None]).sum(axis=0)
+    return fit_beta_rates(wins, losses).mean
+
+
+def _segment_posteriors(
+    wins: np.ndarray, losses: np.ndarray, n_teams: int, stage_mean: float, drift: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Beta per (team, amount band) in one stage: stage -> amount band -> team, each shrunk toward its parent.
+
+    Large deals win less often; shrinking a team's large-deal rate toward the whole stage (all sizes)
+    would pull it up and over-forecast exactly the deals that carry the most revenue, so a team's rate
+    in a band is shrunk toward that band's rate, and the band's toward the stage's.
+    """
+    by_band_w = wins.reshape(n_teams, N_AMOUNT_BANDS)
+    by_band_l = losses.reshape(n_teams, N_AMOUNT_BANDS)
+    band_mean = fit_beta_rates(by_band_w.sum(axis=0), by_band_l.sum(axis=0), prior_rate=stage_mean).mean
+    alpha = np.zeros((n_teams, N_AMOUNT_BANDS))
+    beta = np.zeros((n_teams, N_AMOUNT_BANDS))
+    for b in range(N_AMOUNT_BANDS):
+        rates = fit_beta_rates(by_band_w[:, b], by_band_l[:, b], prior_rate=band_mean[b], drift_concentration=drift)
+        alpha[:, b], beta[:, b] = rates.alpha, rates.beta
+    return alpha.reshape(-1), beta.reshape(-1)
 
 
 def _pace_cv(h: History, first_close: float) -> float:
@@ -311,9 +360,9 @@ def open_deal_inputs(
     """Indices of the open deals and their engine arrays for the window [w0, w1] (days after T).
 
     A deal's chance is P(win inside the window | still in its stage after t days), from the curve of
-    deals that sat in that stage at least as long, scaled by its segment's rate relative to the
-    stage's (that ratio is what the shared Beta draw moves). `slip_days` pushes a deal's timing out
-    (a what-if); `fixed_probability` (NaN = none) replaces the rate with a calibrated score.
+    deals that sat in that stage at least as long, scaled by its segment's rate relative to the rate
+    of the group that curve was fitted on (that ratio is what the shared Beta draw moves). `slip_days`
+    pushes a deal's timing out (a what-if); `fixed_probability` (NaN = none) replaces the rate with a calibrated score.
     """
     w0, w1 = window
     idx = np.flatnonzero(history.is_open)
@@ -338,8 +387,8 @@ def open_deal_inputs(
     win, close = np.clip(win, 0, 1), np.clip(close, 0, 1)
     key = model.segment_key(history.team[idx], history.amount[idx])
     segment = stage * model.n_keys + key
-    stage_rate = np.maximum(model.stage_rate[stage, band], 1e-6)
-    weight = win / stage_rate * rate_scale
+    curve_rate = np.maximum(model.curve_rate[stage, band, landmark, pushes], 1e-6)
+    weight = win / curve_rate * rate_scale
     if fixed_probability is not None:
         fp = fixed_probability[idx]
         has = ~np.isnan(fp)
