@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date
 
-from scoring.evaluation import evaluate_as_of, evaluate_cv
+from scoring.evaluation import evaluate_as_of, evaluate_cv_repeated
 from scoring.features import to_days
 from scoring.loader import load_raw
 from tenancy.models import Workspace
@@ -28,6 +28,12 @@ class Command(BaseCommand):
             action="store_true",
             help="with --cv: keep exact duplicate deals in one fold (the stricter figure)",
         )
+        parser.add_argument(
+            "--repeats",
+            type=int,
+            default=5,
+            help="with --cv: fold shuffles to average over (seeds SEED..SEED+R-1); per_repeat shows each",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
@@ -46,8 +52,14 @@ class Command(BaseCommand):
             else:
                 if options["cv"] < 2:
                     raise CommandError("--cv needs K >= 2.")
-                result = evaluate_cv(
-                    raw, options["cv"], seed=options["seed"], group_duplicates=options["group_duplicates"]
+                if options["repeats"] < 1:
+                    raise CommandError("--repeats needs at least 1.")
+                result = evaluate_cv_repeated(
+                    raw,
+                    options["cv"],
+                    repeats=options["repeats"],
+                    seed=options["seed"],
+                    group_duplicates=options["group_duplicates"],
                 )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
