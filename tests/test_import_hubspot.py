@@ -93,3 +93,12 @@ def test_hubspot_missing_columns_are_named(personas, tmp_path):
     path.write_text("Record ID,Deal Name,Amount\n1,A,10\n", encoding="utf-8")
     report = run_import(workspace=personas.workspace, fmt="hubspot", path=path)
     assert "“Deal Stage”" in report.errors[0].message and "“Create Date”" in report.errors[0].message
+
+
+def test_hubspot_folder_with_export_file_names(personas, tmp_path):
+    (tmp_path / "hubspot-crm-exports-all-deals-2024-07-01.csv").write_text(DEALS, encoding="utf-8")
+    (tmp_path / "hubspot-crm-exports-all-companies-2024-07-01.csv").write_text(COMPANIES, encoding="utf-8")
+    (tmp_path / "hubspot-crm-exports-all-contacts-2024-07-01.csv").write_text(CONTACTS, encoding="utf-8")
+    report = run_import(workspace=personas.workspace, fmt="hubspot", path=tmp_path).as_dict()
+    assert report["errors"] == [] and report["created"]["deals"] == 4
+    assert report["created"]["contacts"] == 2 and report["created"]["companies"] == 3

@@ -79,19 +79,21 @@ def _probability(raw: str) -> Decimal | None:
     return value
 
 
+def _named_like(folder: Path, word: str) -> Path | None:
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and word in p.name.lower())
+    return found[0] if len(found) == 1 else None
+
+
 class HubSpotFormat:
     def __init__(self, *, path: Path, mapping: dict[str, Any], ctx: Context) -> None:
         self.ctx = ctx
         if path.is_dir():
-            deals = find_file(path, "deals.csv")
-            if deals is None:
-                deals_files = sorted(
-                    p for p in path.iterdir() if p.suffix.lower() == ".csv" and "deal" in p.name.lower()
-                )
-                deals = deals_files[0] if deals_files else None
+            # HubSpot names its files e.g. "hubspot-crm-exports-all-deals-2024-03-15.csv".
+            deals = find_file(path, "deals.csv") or _named_like(path, "deal")
             if deals is None:
                 raise FileProblem(f"{path.name}/deals.csv is missing", file="deals.csv")
-            companies, contacts = find_file(path, "companies.csv"), find_file(path, "contacts.csv")
+            companies = find_file(path, "companies.csv") or _named_like(path, "compan")
+            contacts = find_file(path, "contacts.csv") or _named_like(path, "contact")
         else:
             deals, companies, contacts = path, None, None
         self.deals_file = CsvSource(deals, delimiter=mapping.get("delimiter"))

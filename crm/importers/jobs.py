@@ -61,8 +61,8 @@ def import_job_create(
             _unzip(saved, target, limit=limit * 5)
             saved.unlink()
             saved = target
-            if fmt == "hubspot" and not any(p.name.lower() == "deals.csv" for p in target.iterdir()):
-                raise UploadRefused("the .zip has no deals.csv")
+            if fmt == "hubspot" and not any("deal" in p.name.lower() for p in target.iterdir()):
+                raise UploadRefused("the .zip has no deals export (deals.csv)")
     except UploadRefused:
         shutil.rmtree(folder, ignore_errors=True)
         raise
