@@ -128,6 +128,8 @@ def forecast_period(
     # Pace swings average out over a longer window (months vary independently).
     months = max((end - max(start, as_of_day)).days / 30.0, 1.0)
     pace_cv = model.pace_cv / np.sqrt(months)
+    # A quarter's win-rate shock does not average out over its months; both factors scale every deal.
+    pace_cv = float(np.sqrt((1 + pace_cv**2) * (1 + model.win_cv**2) - 1))
     result = simulate(
         deals=deals,
         rates=model.rates,

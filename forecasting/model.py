@@ -21,6 +21,7 @@ MIN_CLOSED_FOR_OWN_CURVE = 40  # fewer closes than this and a curve borrows the 
 ARRIVAL_HALF_LIFE_DAYS = 30.0  # recent weeks say more about next quarter's inflow than old ones
 ARRIVAL_LOOKBACK_DAYS = 182
 DRIFT_BUCKET_DAYS = 30.0  # win rates drift from month to month; a forecast spans months
+QUARTER_DAYS = 91.0  # shocks shared by every deal (a good or bad quarter) are measured per quarter
 # With fewer than three months of closes the month-to-month drift cannot be measured. Then a Beta
 # over next period's rate gets this concentration: a rate sd of about 0.1 at 50%, the swing between
 # months sales teams commonly see. One month of closes is one draw of a drifting rate, not the rate.
@@ -86,6 +87,7 @@ class FittedModel:
     pooled_curve: CloseTimeModel  # clock = age: for new business
     arrivals: GammaRate
     pace_cv: float  # month-to-month variation of the close pace (coefficient of variation)
+    win_cv: float  # quarter-to-quarter variation of the pooled win rate, shared by every deal (CV)
     new_deal_win_share: float
     won_amount_mean: float
     won_amount_var: float
@@ -275,6 +277,7 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
         pooled_curve=pooled_curve,
         arrivals=arrivals,
         pace_cv=_pace_cv(h, first_close),
+        win_cv=_win_cv(h, won_mask, first_close),
         new_deal_win_share=pooled_curve.win_share(),
         won_amount_mean=float(won_amounts.mean()) if len(won_amounts) else 0.0,
         won_amount_var=float(won_amounts.var()) if len(won_amounts) > 1 else 0.0,
@@ -312,6 +315,30 @@ def _segment_posteriors(
         rates = fit_beta_rates(by_band_w[:, b], by_band_l[:, b], prior_rate=band_mean[b], drift_concentration=drift)
         alpha[:, b], beta[:, b] = rates.alpha, rates.beta
     return alpha.reshape(-1), beta.reshape(-1)
+
+
+def _win_cv(h: History, won_mask: np.ndarray, first_close: float) -> float:
+    """Between-quarter spread of the pooled win rate beyond binomial noise (CV), from whole quarters.
+
+    A good or bad quarter moves every segment's rate at once; independent per-segment Beta draws
+    average that out, so it is drawn once per simulation. Fewer than three quarters: not measured (0).
+    """
+    full = int(-first_close // QUARTER_DAYS) if np.isfinite(first_close) else 0
+    if full < 3:
+        return 0.0
+    closed = ~h.is_open
+    bucket = np.floor(-np.nan_to_num(h.closed[closed]) / QUARTER_DAYS).astype(np.int64)
+    inside = bucket < full
+    trials = np.bincount(bucket[inside], minlength=full).astype(float)
+    wins = np.bincount(bucket[inside], weights=won_mask[closed][inside].astype(float), minlength=full)
+    keep = trials > 0
+    if keep.sum() < 3:
+        return 0.0
+    rates, p0 = wins[keep] / trials[keep], wins.sum() / trials.sum()
+    if p0 <= 0:
+        return 0.0
+    excess = float(np.var(rates, ddof=1) - np.mean(p0 * (1 - p0) / trials[keep]))
+    return float(np.clip(np.sqrt(max(excess, 0.0)) / p0, 0.0, 1.0))
 
 
 def _pace_cv(h: History, first_close: float) -> float:
