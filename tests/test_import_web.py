@@ -242,3 +242,18 @@ def test_title_template_from_the_preset_is_shown_and_checked(personas):
     client.post(_url("import_mapping", job.uuid), {"delimiter": ";", "title_template": "{Product} for {Client}"})
     job.refresh_from_db()
     assert job.mapping == {"delimiter": ";", "title": "{Product} for {Client}"}
+
+
+def test_upload_still_needs_the_csrf_token(personas):
+    """The upload view is csrf_exempt only to install its size limit first; the check then runs."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(personas.owner.user)
+    upload = {"fmt": "csv", "file": SimpleUploadedFile("d.csv", CSV.encode())}
+    assert client.post(_url("import"), upload).status_code == 403
+    client.get(_url("import"))  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    upload["file"].seek(0)
+    assert client.post(_url("import"), {**upload, "csrfmiddlewaretoken": token}).status_code == 302
+    assert ImportJob.objects.count() == 1
