@@ -96,6 +96,22 @@ def test_salesforce_folder_replays_opportunity_history(personas, tmp_path):
     assert DealHistory.objects.for_workspace(ws).count() == history
 
 
+def test_iso_times_are_utc_and_report_times_are_in_the_workspace_zone(personas, tmp_path):
+    ws = personas.workspace
+    ws.time_zone = "America/New_York"
+    ws.save()
+    run_import(workspace=ws, fmt="salesforce", path=_folder(tmp_path))
+    won = Deal.objects.get(workspace=ws, external_id="006A")
+    # Report-export times are New York times (EDT from March 10); ISO ones are already UTC.
+    assert won.created_at == datetime(2024, 3, 1, 5, tzinfo=UTC)  # the date-only CreatedDate, midnight in New York
+    stages = DealHistory.objects.filter(deal=won, field=TrackedField.STAGE).order_by("changed_at")
+    assert [h.changed_at for h in stages] == [
+        datetime(2024, 3, 10, 12, tzinfo=UTC),
+        datetime(2024, 3, 20, 20, 30, tzinfo=UTC),
+    ]
+    assert Deal.objects.get(workspace=ws, external_id="006B").created_at == datetime(2024, 3, 5, 9, tzinfo=UTC)
+
+
 def test_salesforce_bad_rows_refuse_the_folder(personas, tmp_path):
     ws = personas.workspace
     broken = OPPORTUNITY.replace("03/02/24,,005X,,FALSE\n006D", "31/31/24,,005X,,FALSE\n006D")

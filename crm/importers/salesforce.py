@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -56,6 +56,13 @@ def sf_id(raw: str) -> str:
     """An id, or "" for blank and Salesforce's null id (`000000000000000AAA`)."""
     value = raw.strip()
     return "" if not value or value.startswith("000000000000000") else value
+
+
+def sf_datetime(raw: str, tz: tzinfo) -> datetime | None:
+    """Salesforce stores UTC and its data exports write ISO times in UTC; report exports (MM/DD/YY hh:mm AM)
+    show the exporting user's zone, for which the workspace's zone is the best guess."""
+    text = raw.strip()
+    return parse_datetime(text, UTC if len(text) >= 10 and text[4] == "-" else tz)
 
 
 def _flag(raw: str) -> bool:
@@ -213,7 +220,7 @@ class SalesforceFormat:
                 continue
             oid = sf_id(r["OpportunityId"])
             try:
-                at = parse_datetime(r["CreatedDate"], self.ctx.tz)
+                at = sf_datetime(r["CreatedDate"], self.ctx.tz)
                 if at is None:
                     raise CellError("is blank")
             except CellError as exc:
@@ -228,7 +235,7 @@ class SalesforceFormat:
                     self.ctx.error(row, column, str(exc), file)
                     bad = True
             try:
-                close = parse_datetime(r.get("CloseDate", ""), self.ctx.tz)
+                close = sf_datetime(r.get("CloseDate", ""), self.ctx.tz)
             except CellError as exc:
                 self.ctx.error(row, "CloseDate", str(exc), file)
                 bad = True
@@ -248,6 +255,10 @@ class SalesforceFormat:
             )
         for snapshots in history.values():
             snapshots.sort()
+        self.ctx.reconcile(
+            "ISO times without a zone read as UTC (Salesforce data exports); MM/DD/YY times read in the "
+            "workspace's zone (report exports show the user's zone)"
+        )
         return history
 
     # --- stages --------------------------------------------------------------------------------------
@@ -327,9 +338,9 @@ class SalesforceFormat:
                     problems.append((column, str(exc)))
             parsed: dict[str, Any] = {}
             for column, parse in (
-                ("CreatedDate", lambda v: parse_datetime(v, tz)),
-                ("LastModifiedDate", lambda v: parse_datetime(v, tz)),
-                ("CloseDate", lambda v: parse_datetime(v, tz)),
+                ("CreatedDate", lambda v: sf_datetime(v, tz)),
+                ("LastModifiedDate", lambda v: sf_datetime(v, tz)),
+                ("CloseDate", lambda v: sf_datetime(v, tz)),
                 ("Amount", parse_amount),
                 ("Probability", parse_amount),
             ):
