@@ -26,8 +26,9 @@ def test_demo_replay_coverage_and_bias(db):
     coverage = float(np.mean((p10 <= actual) & (actual <= p90)))
     bias = float(np.mean((p50 - actual) / actual))
     mape = float(np.mean(np.abs(p50 - actual) / actual))
-    # The issue asks for about 80%; measured 67% here (over-forecasts by a third), see the report. The
-    # bounds below are what the model honestly reaches, so a regression shows.
-    assert coverage >= 0.55, (coverage, bias, mape)
-    assert bias < 0.45, (coverage, bias, mape)
-    assert mape < 0.5, (coverage, bias, mape)
+    # The issue asks for about 80%. Measured here: coverage 90% (19 of 21), bias +18%, MAPE 24% (still
+    # over-forecasts next quarter's open deals, see the report). The bounds are what the model honestly
+    # reaches with a little room, so a regression shows.
+    assert coverage >= 0.8, (coverage, bias, mape)
+    assert bias < 0.25, (coverage, bias, mape)
+    assert mape < 0.3, (coverage, bias, mape)
