@@ -56,6 +56,7 @@ class Writer:
         self.actor = actor
         self.pipeline = self._pipeline(spec)
         self.stages = {s.name.lower(): s for s in Stage.objects.filter(pipeline=self.pipeline)}
+        self._first_of_kind: dict[str, Stage] = {}  # stages added later are open, so this never goes stale
         self.members: dict[str, int] = {}
         self.companies: dict[str, int] = {}
         self.contacts: dict[str, int] = {}
@@ -101,9 +102,15 @@ class Writer:
         if found is not None and (wanted_kind is None or found.kind == wanted_kind or outcome is None):
             return found
         if wanted_kind is not None:
-            for stage in sorted(self.stages.values(), key=lambda s: s.order):
-                if stage.kind == wanted_kind:
-                    return stage
+            first = self._first_of_kind.get(wanted_kind)
+            if first is None:
+                first = next(
+                    (s for s in sorted(self.stages.values(), key=lambda s: s.order) if s.kind == wanted_kind), None
+                )
+                if first is not None:
+                    self._first_of_kind[wanted_kind] = first
+            if first is not None:
+                return first
         if found is not None:
             return found
         if not name:
@@ -483,9 +490,26 @@ def json_text(value: Any) -> str:
     kind = type(value)
     if kind is int:
         return str(value)
-    if kind is str and value.isalnum():
+    if kind is str and _plain_text(value):
         return f'"{value}"'
+    if kind is dict and len(value) <= 4:  # the "created" entry: {"stage": id, "amount": "1200.00"}
+        parts = []
+        for key, item in value.items():
+            if type(key) is not str or not _plain_text(key):
+                return _ENCODER.encode(value)
+            if type(item) is int:
+                parts.append(f'"{key}": {item}')
+            elif type(item) is str and _plain_text(item):
+                parts.append(f'"{key}": "{item}"')
+            else:
+                return _ENCODER.encode(value)
+        return "{" + ", ".join(parts) + "}"
     return _ENCODER.encode(value)
+
+
+def _plain_text(text: str) -> bool:
+    """Text that is its own JSON string body: printable ASCII without quotes or backslashes."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def _differs(old: Any, new: Any, attr: str) -> bool:
