@@ -185,6 +185,7 @@ Q_CLUSTER = {
     "poll": 0.5,
     "ack_failures": True,
     "sync": env_bool("Q_SYNC", default=False),
+    "log_level": env_str("Q_LOG_LEVEL", "WARNING"),  # the worker's per-task INFO lines drown what matters
 }
 
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
@@ -211,5 +212,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"pgserver": {"level": "WARNING"}, "django_q": {"level": "WARNING"}},
+    "loggers": {"pgserver": {"level": "WARNING"}},
 }

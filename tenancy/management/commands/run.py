@@ -61,7 +61,6 @@ class Command(BaseCommand):
                     f"--workers={options['workers']}",
                     "--threads=4",
                     "--timeout=120",
-                    "--access-logfile=-",
                 ],
                 cwd=settings.BASE_DIR,
             ),
