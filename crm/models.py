@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Self
 
@@ -349,6 +350,12 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {ImportStatus.DONE, ImportStatus.FAILED}
+
+    @property
+    def is_stalled(self) -> bool:
+        """Running for longer than any import takes: the worker died or was stopped mid-import."""
+        started = self.started_at or self.created_at
+        return self.status == ImportStatus.RUNNING and timezone.now() - started > timedelta(hours=4)
 
     @property
     def percent(self) -> int:

@@ -257,3 +257,22 @@ def test_upload_still_needs_the_csrf_token(personas):
     upload["file"].seek(0)
     assert client.post(_url("import"), {**upload, "csrfmiddlewaretoken": token}).status_code == 302
     assert ImportJob.objects.count() == 1
+
+
+def test_a_job_whose_worker_died_stops_polling(personas):
+    import datetime as dt
+
+    import time_machine
+
+    start = dt.datetime(2025, 3, 1, 9, tzinfo=dt.UTC)
+    job = ImportJob.objects.create(
+        workspace=personas.workspace, fmt="csv", path="x/d.csv", original_name="d.csv",
+        status=ImportStatus.RUNNING, started_at=start, phase="writing", done=10, total=100,
+    )  # fmt: skip
+    client = personas.client_for(personas.owner)
+    with time_machine.travel(start + dt.timedelta(minutes=5), tick=False):
+        running = client.get(_url("import_progress", job.uuid)).content.decode()
+    assert 'hx-trigger="every 1s"' in running and 'value="10"' in running
+    with time_machine.travel(start + dt.timedelta(hours=5), tick=False):
+        stalled = client.get(_url("import_progress", job.uuid)).content.decode()
+    assert "hx-trigger" not in stalled and "Stopped" in stalled and "nothing was written" in stalled

@@ -21,6 +21,9 @@ from tenancy.models import Membership, Workspace
 FOLDER_FORMATS = {"maven", "salesforce"}  # a .zip of the folder; HubSpot takes a .zip or one deals CSV
 MAX_ZIP_MEMBERS = 200
 PROGRESS_EVERY_SECONDS = 0.5
+# A large file takes longer than the worker's default task timeout; a redelivered task finds the job
+# already claimed and does nothing.
+IMPORT_TASK_TIMEOUT = 3 * 3600
 
 
 class UploadRefused(ValueError):
@@ -132,7 +135,9 @@ def import_job_start(*, job: ImportJob, skip_invalid: bool) -> bool:
 
         job_id = job.pk
         transaction.on_commit(
-            lambda: async_task("crm.tasks_import.import_job_run", job_id, task_name=f"import-{job_id}")
+            lambda: async_task(
+                "crm.tasks_import.import_job_run", job_id, task_name=f"import-{job_id}", timeout=IMPORT_TASK_TIMEOUT
+            )
         )
     job.refresh_from_db()
     return bool(claimed)
