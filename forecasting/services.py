@@ -5,6 +5,7 @@ from __future__ import annotations
 import time as clock
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -101,15 +102,17 @@ def forecast_run(
     loaded, model = fit_as_of(workspace, as_of)
     scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
     quarters = quarters_from(workspace, as_of.astimezone(workspace.tz).date())
-    # The next three quarters are stored as summaries only: fewer simulations give their percentiles
-    # to well under a percent and keep save -> stored run fast.
-    forecasts = [
-        forecast_period(
-            workspace, loaded, model, start, end, sims=sims if i == 0 else min(sims, 2000), seed=i, scores=scores
-        )
-        for i, (start, end) in enumerate(quarters)
-    ]
-    base = forecasts[0]
+    base = forecast_period(workspace, loaded, model, *quarters[0], sims=sims, seed=0, scores=scores)
+    later = _later_quarters_carried(workspace, quarters) if trigger == RunTrigger.DEAL_CHANGE else None
+    if later is None:
+        # The next three quarters are stored as summaries only: fewer simulations give their percentiles
+        # to well under a percent.
+        later = [
+            _quarter_summary(
+                forecast_period(workspace, loaded, model, start, end, sims=min(sims, 2000), seed=i, scores=scores)
+            )
+            for i, (start, end) in enumerate(quarters[1:], start=1)
+        ]
     with transaction.atomic():
         run = ForecastRun.objects.create(
             workspace=workspace,
@@ -123,7 +126,7 @@ def forecast_run(
             percentiles=summary(base.result),
             histogram={"counts": base.result.histogram_counts, "edges": base.result.histogram_edges},
             rollups=rollups_for(workspace, base),
-            quarters=[{"start": f.start.isoformat(), "end": f.end.isoformat(), **summary(f.result)} for f in forecasts],
+            quarters=[_quarter_summary(base), *later],
             inputs={
                 "open_deals": len(base.deal_ids),
                 "deals_known": len(loaded.deal_ids),
@@ -138,6 +141,29 @@ def forecast_run(
         run.duration_ms = (clock.perf_counter() - started) * 1000
         run.save(update_fields=["duration_ms"])
     return run
+
+
+def _quarter_summary(forecast: PeriodForecast) -> dict[str, Any]:
+    return {"start": forecast.start.isoformat(), "end": forecast.end.isoformat(), **summary(forecast.result)}
+
+
+def _later_quarters_carried(workspace: Workspace, quarters: list[tuple[date, date]]) -> list[dict[str, Any]] | None:
+    """The next three quarters from the latest full run, when it covers the same quarters.
+
+    A single deal barely moves quarters that far out, so a run triggered by a deal change forecasts this
+    quarter only (that is what keeps save -> stored forecast fast); scheduled and manual runs redo all four.
+    """
+    wanted = [(start.isoformat(), end.isoformat()) for start, end in quarters[1:]]
+    latest = (
+        ForecastRun.objects.for_workspace(workspace)
+        .exclude(trigger=RunTrigger.DEAL_CHANGE)
+        .order_by("-as_of")
+        .values_list("quarters", flat=True)
+        .first()
+    )
+    if not latest or [(q.get("start"), q.get("end")) for q in latest[1:]] != wanted:
+        return None
+    return [{**q, "carried_from_full_run": True} for q in latest[1:]]
 
 
 def _store_deal_parts(run: ForecastRun, forecast: PeriodForecast) -> None:

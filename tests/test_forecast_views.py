@@ -167,3 +167,18 @@ def test_rep_target_chance_comes_from_the_same_simulations(personas, run):
     page = client.get(reverse("forecasting:dashboard", args=["acme"]), {"rep": personas.rep.uuid}).content.decode()
     assert "Chance of target" in page
     assert any(f"{pct}%" in page for pct in range(45, 56))
+
+
+def test_a_deal_change_run_forecasts_this_quarter_and_carries_the_next_ones(personas, run, history):
+    # `run` is a manual (full) run; a deal change re-forecasts this quarter only.
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        on_deals_changed(personas.workspace.id, [history[-1].id])
+    live = ForecastRun.objects.for_workspace(personas.workspace).order_by("-as_of").first()
+    assert live.pk != run.pk and len(live.quarters) == 4
+    assert live.quarters[1:] == [{**q, "carried_from_full_run": True} for q in run.quarters[1:]]
+    # Once the quarter has rolled over, the carried summaries no longer fit: all four are computed afresh.
+    with time_machine.travel(NOW + timedelta(days=60), tick=False):
+        on_deals_changed(personas.workspace.id, [history[-1].id])
+    later = ForecastRun.objects.for_workspace(personas.workspace).order_by("-as_of").first()
+    assert not any(q.get("carried_from_full_run") for q in later.quarters)
+    assert later.quarters[0]["start"] == "2026-07-01"
