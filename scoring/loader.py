@@ -36,6 +36,16 @@ def _num(field: str, value: object, stage_index: dict[int, int]) -> float:
         return math.nan
 
 
+# Moments come out of SQL already as days since 1970-01-01 (what features.to_days gives): parsing tens of
+# thousands of timestamps in Python was most of the time it takes to score a workspace.
+_DAYS = "EXTRACT(EPOCH FROM {})::float8 / 86400.0"
+_DATE_DAYS = "({} - DATE '1970-01-01')::float8"
+
+
+def _days(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 def _json(value: object) -> object:
     # A raw cursor may hand JSONB back as text, depending on the driver's adapters.
     return json.loads(value) if isinstance(value, str) else value
@@ -62,28 +72,29 @@ def load_raw(workspace_id: int) -> RawData:
 
     with connection.cursor() as cur:
         cur.execute(
-            """SELECT d.id, d.created_at, d.closed_at, d.outcome, d.owner_id, d.company_id, d.stage_id, d.amount,
-                      d.expected_close_date, d.probability, d.probability_is_manual, d.attributes, m.display_name
+            f"""SELECT d.id, {_DAYS.format("d.created_at")}, {_DAYS.format("d.closed_at")}, d.outcome, d.owner_id,
+                      d.company_id, d.stage_id, d.amount, {_DATE_DAYS.format("d.expected_close_date")}, d.probability,
+                      d.probability_is_manual, d.attributes, m.display_name
                FROM crm_deal d LEFT JOIN tenancy_membership m ON m.id = d.owner_id
                WHERE d.workspace_id = %s ORDER BY d.id""",
             [workspace_id],
         )
         deals = cur.fetchall()
         cur.execute(
-            """SELECT h.deal_id, h.field, h.old_value, h.new_value, h.changed_at, h.changed_by_id
+            f"""SELECT h.deal_id, h.field, h.old_value, h.new_value, {_DAYS.format("h.changed_at")}, h.changed_by_id
                FROM crm_dealhistory h WHERE h.workspace_id = %s
                ORDER BY h.deal_id, h.changed_at, h.id""",
             [workspace_id],
         )
         history = cur.fetchall()
         cur.execute(
-            """SELECT deal_id, occurred_at, kind, direction FROM crm_activity
+            f"""SELECT deal_id, {_DAYS.format("occurred_at")}, kind, direction FROM crm_activity
                WHERE workspace_id = %s AND deal_id IS NOT NULL""",
             [workspace_id],
         )
         activities = cur.fetchall()
         cur.execute(
-            """SELECT a.deal_id, MIN(a.occurred_at) FROM crm_activity_contacts ac
+            f"""SELECT a.deal_id, {_DAYS.format("MIN(a.occurred_at)")} FROM crm_activity_contacts ac
                JOIN crm_activity a ON a.id = ac.activity_id
                WHERE a.workspace_id = %s AND a.deal_id IS NOT NULL
                GROUP BY a.deal_id, ac.contact_id""",
@@ -105,10 +116,10 @@ def load_raw(workspace_id: int) -> RawData:
     for i, (_, created, closed, out, own, comp, st, amount, ecd, prob, is_manual, attrs, owner_name) in enumerate(
         deals
     ):
-        arr["created"][i] = to_days(created)
-        arr["closed"][i] = to_days(closed) if out != "open" and closed is not None else math.nan
+        arr["created"][i] = _days(created)
+        arr["closed"][i] = _days(closed) if out != "open" else math.nan
         arr["amount"][i] = float(amount or 0)
-        arr["close_date"][i] = to_days(ecd)
+        arr["close_date"][i] = _days(ecd)
         arr["probability"][i] = float(prob) / 100.0 if prob is not None else math.nan
         outcome[i] = OUTCOME_CODES.get(out, 0)
         if own is not None:
@@ -147,7 +158,7 @@ def load_raw(workspace_id: int) -> RawData:
             seen_initial.add(i)
         d, t, o, nw, m = cols[fld]
         d.append(i)
-        t.append(to_days(changed_at))
+        t.append(_days(changed_at))
         o.append(_num(fld, old, stage_index))
         nw.append(_num(fld, new, stage_index))
         m.append(changed_by is not None)
@@ -157,11 +168,11 @@ def load_raw(workspace_id: int) -> RawData:
     embeddings, has_embedding = _embeddings(workspace_id, index)
     kinds = {k: j for j, k in enumerate(ACTIVITY_KINDS)}
     act = [
-        (index[d], to_days(t), kinds.get(k, -1), direction == "inbound")
+        (index[d], _days(t), kinds.get(k, -1), direction == "inbound")
         for d, t, k, direction in activities
         if d in index
     ]
-    con = [(index[d], to_days(t)) for d, t in contacts if d in index]
+    con = [(index[d], _days(t)) for d, t in contacts if d in index]
     return RawData(
         deal_ids=np.array([row[0] for row in deals], dtype=np.int64),
         created=arr["created"],
