@@ -110,7 +110,10 @@ class Command(BaseCommand):
             "train_target_seconds": 60.0,
             "model": scorer.kind,
             "mean_probability": round(float(p.mean()), 4),
-            "note": "score_seconds and train_seconds: the core (features, model, explanations) on synthetic arrays; --workspace adds a full refresh from the database",
+            "note": (
+                "score_seconds and train_seconds: the core (features, model, explanations) on synthetic arrays; "
+                "--workspace adds a full refresh from the database"
+            ),
         }
         if options["workspace"]:
             result["database"] = _time_refresh(options["workspace"])
