@@ -32,7 +32,7 @@ from crm.importers.records import (
     TeamRecord,
 )
 from crm.importers.salesforce import find_file
-from crm.importers.values import CellError, check_not_formula, parse_amount, parse_datetime
+from crm.importers.values import CellError, check_not_formula, check_row_cells, parse_amount, parse_datetime
 
 PIPELINE = "HubSpot"
 # HubSpot's default sales pipeline: internal name → (label, default probability, kind).
@@ -207,22 +207,17 @@ class HubSpotFormat:
                 problems.append(("Record ID", "is blank"))
             if not label:
                 problems.append(("Deal Stage", "is blank"))
-            for column in ("Deal Name", "Deal Stage", "Deal owner", "Associated Company", "Closed Lost Reason"):
-                try:
-                    check_not_formula(r.get(column, "").strip())
-                except CellError as exc:
-                    problems.append((column, str(exc)))
-            parsed: dict[str, Any] = {}
-            for column, parse in (
-                ("Create Date", lambda v: parse_datetime(v, tz)),
-                ("Close Date", lambda v: parse_datetime(v, tz)),
-                ("Amount", parse_amount),
-                ("Deal probability", _probability),
-            ):
-                try:
-                    parsed[column] = parse(r.get(column, ""))
-                except CellError as exc:
-                    problems.append((column, str(exc)))
+            parsed, cell_problems = check_row_cells(
+                r,
+                text_columns=("Deal Name", "Deal Stage", "Deal owner", "Associated Company", "Closed Lost Reason"),
+                parsers=(
+                    ("Create Date", lambda v: parse_datetime(v, tz)),
+                    ("Close Date", lambda v: parse_datetime(v, tz)),
+                    ("Amount", parse_amount),
+                    ("Deal probability", _probability),
+                ),
+            )
+            problems.extend(cell_problems)
             if "Create Date" in parsed and parsed["Create Date"] is None:
                 problems.append(("Create Date", "is blank"))
             if problems:

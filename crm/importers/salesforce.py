@@ -32,7 +32,7 @@ from crm.importers.records import (
     PipelineSpec,
     TeamRecord,
 )
-from crm.importers.values import CellError, check_not_formula, parse_amount, parse_datetime
+from crm.importers.values import CellError, check_not_formula, check_row_cells, parse_amount, parse_datetime
 
 PIPELINE = "Salesforce"
 # Salesforce's own defaults for its standard stages, used when the data gives no Probability.
@@ -331,23 +331,18 @@ class SalesforceFormat:
                 problems.append(("Id", "is blank"))
             if not stage:
                 problems.append(("StageName", "is blank"))
-            for column in ("Name", "StageName", "Description", "LeadSource", "Type"):
-                try:
-                    check_not_formula(r.get(column, "").strip())
-                except CellError as exc:
-                    problems.append((column, str(exc)))
-            parsed: dict[str, Any] = {}
-            for column, parse in (
-                ("CreatedDate", lambda v: sf_datetime(v, tz)),
-                ("LastModifiedDate", lambda v: sf_datetime(v, tz)),
-                ("CloseDate", lambda v: sf_datetime(v, tz)),
-                ("Amount", parse_amount),
-                ("Probability", parse_amount),
-            ):
-                try:
-                    parsed[column] = parse(r.get(column, ""))
-                except CellError as exc:
-                    problems.append((column, str(exc)))
+            parsed, cell_problems = check_row_cells(
+                r,
+                text_columns=("Name", "StageName", "Description", "LeadSource", "Type"),
+                parsers=(
+                    ("CreatedDate", lambda v: sf_datetime(v, tz)),
+                    ("LastModifiedDate", lambda v: sf_datetime(v, tz)),
+                    ("CloseDate", lambda v: sf_datetime(v, tz)),
+                    ("Amount", parse_amount),
+                    ("Probability", parse_amount),
+                ),
+            )
+            problems.extend(cell_problems)
             if parsed.get("Probability") is not None and parsed["Probability"] > 100:
                 problems.append(("Probability", f"probability {parsed['Probability']} is over 100"))
             if "CreatedDate" in parsed and parsed["CreatedDate"] is None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 
 class CellError(ValueError):
@@ -141,3 +143,26 @@ def check_not_formula(text: str) -> None:
             f"“{shown}” starts with {first!r} and looks like a spreadsheet formula; "
             "remove it or put an apostrophe in front"
         )
+
+
+def check_row_cells(
+    row: Mapping[str, str],
+    *,
+    text_columns: Iterable[str],
+    parsers: Iterable[tuple[str, Callable[[str], Any]]],
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The checks every export format runs on a row: no formula cells in `text_columns`, and each parser
+    applied to its column. Returns the parsed values and the (column, message) problems found."""
+    problems: list[tuple[str, str]] = []
+    for column in text_columns:
+        try:
+            check_not_formula(row.get(column, "").strip())
+        except CellError as exc:
+            problems.append((column, str(exc)))
+    parsed: dict[str, Any] = {}
+    for column, parse in parsers:
+        try:
+            parsed[column] = parse(row.get(column, ""))
+        except CellError as exc:
+            problems.append((column, str(exc)))
+    return parsed, problems
