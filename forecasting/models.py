@@ -8,14 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.models import Deal
+from crm.models import Deal, WorkspaceQuerySet
 from tenancy.models import Membership, Team, Workspace
-
-
-class WorkspaceQuerySet(models.QuerySet):
-    def for_workspace(self, workspace: Workspace | int) -> WorkspaceQuerySet:
-        workspace_id = workspace if isinstance(workspace, int) else workspace.id
-        return self.filter(workspace_id=workspace_id)
 
 
 class RunTrigger(models.TextChoices):
