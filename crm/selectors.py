@@ -342,6 +342,29 @@ def activities_visible_to(membership: Membership) -> QuerySet[Activity]:
     return activities.filter(Q(deal__isnull=True) | Q(deal__owner_id__in=owners))
 
 
+@dataclass(frozen=True)
+class RecordTimeline:
+    deals: QuerySet[Deal]
+    activities: QuerySet[Activity]
+
+
+def record_timeline_for_member(membership: Membership, *, lookup: str, record: Company | Contact) -> RecordTimeline:
+    """A company's or contact's deals and activities, as far as this member may see them.
+
+    `lookup` is the relation both deals and activities have to the record: "company" or "contacts".
+    """
+    return RecordTimeline(
+        deals=Deal.objects.visible_to(membership)
+        .filter(**{lookup: record})
+        .select_related("stage", "owner")
+        .order_by("-created_at")[:100],
+        activities=activities_visible_to(membership)
+        .filter(**{lookup: record})
+        .select_related("owner", "deal")
+        .order_by("-occurred_at")[:50],
+    )
+
+
 def company_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet[Company]:
     companies = Company.objects.for_workspace(workspace).select_related("owner")
     if q := q.strip():

@@ -13,12 +13,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from crm import services
 from crm.forms import CompanyForm, ContactForm, SearchForm
-from crm.models import Company, Contact, Deal
+from crm.models import Company, Contact
 from crm.selectors import (
-    activities_visible_to,
     company_list_for_workspace,
     contact_list_for_workspace,
     get_in_workspace,
+    record_timeline_for_member,
 )
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
@@ -52,17 +52,12 @@ def company_list(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view()
 def company_detail(request: WorkspaceRequest, company_uuid: str) -> HttpResponse:
     company = get_in_workspace(Company, request.workspace, company_uuid)
+    timeline = record_timeline_for_member(request.membership, lookup="company", record=company)
     context = {
         "company": company,
-        "deals": Deal.objects.visible_to(request.membership)
-        .filter(company=company)
-        .select_related("stage", "owner")
-        .order_by("-created_at")[:100],
+        "deals": timeline.deals,
         "contacts": company.contacts.order_by("last_name", "first_name")[:100],
-        "activities": activities_visible_to(request.membership)
-        .filter(company=company)
-        .select_related("owner", "deal")
-        .order_by("-occurred_at")[:50],
+        "activities": timeline.activities,
     }
     return render_screen(request, "crm/company_detail.html", context)
 
@@ -109,17 +104,8 @@ def contact_list(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view()
 def contact_detail(request: WorkspaceRequest, contact_uuid: str) -> HttpResponse:
     contact = get_in_workspace(Contact, request.workspace, contact_uuid)
-    context = {
-        "contact": contact,
-        "deals": Deal.objects.visible_to(request.membership)
-        .filter(contacts=contact)
-        .select_related("stage", "owner")
-        .order_by("-created_at")[:100],
-        "activities": activities_visible_to(request.membership)
-        .filter(contacts=contact)
-        .select_related("owner", "deal")
-        .order_by("-occurred_at")[:50],
-    }
+    timeline = record_timeline_for_member(request.membership, lookup="contacts", record=contact)
+    context = {"contact": contact, "deals": timeline.deals, "activities": timeline.activities}
     return render_screen(request, "crm/contact_detail.html", context)
 
 
