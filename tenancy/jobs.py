@@ -12,15 +12,12 @@ ran (it failed, or was lost) gets a fresh task with the next change that touches
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Sequence
 
 from django.db import connection, transaction
 from django.utils.module_loading import import_string
 from django_q.tasks import async_task
-
-logger = logging.getLogger(__name__)
-
 
 STALE_AFTER = "10 minutes"
 
@@ -69,8 +66,6 @@ def _merge_pending(
 
 
 def _json_args(head_args: Sequence[object], ids: Sequence[int]) -> str:
-    import json
-
     return json.dumps([list(head_args), sorted({int(i) for i in ids})])
 
 
@@ -83,8 +78,6 @@ def run_pending(key: str) -> None:
         return  # already claimed by another run
     func_path, args = row
     if isinstance(args, str):
-        import json
-
         args = json.loads(args)
     head_args, ids = args
     try:
