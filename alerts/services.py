@@ -32,6 +32,7 @@ from alerts.models import (
     Priority,
     WebhookEndpoint,
 )
+from scoring.selectors import deal_win_probabilities, model_drift
 from tenancy.models import Membership, Workspace
 
 
@@ -46,14 +47,6 @@ def thresholds_for(settings_row: AlertSettings) -> Thresholds:
         return Thresholds.from_dict(settings_row.thresholds)
     except (TypeError, ValueError):
         return Thresholds()  # a hand-edited bad value must not stop the monitors
-
-
-def _win_probabilities(workspace_id: int) -> dict[int, float]:
-    try:
-        from scoring.selectors import deal_win_probabilities
-    except ImportError:
-        return {}
-    return deal_win_probabilities(workspace_id, None) or {}
 
 
 def _lock_workspace(workspace_id: int) -> None:
@@ -71,7 +64,7 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
     now = as_of or timezone.now()
     settings_row = alert_settings_get(workspace=workspace)
     thresholds = thresholds_for(settings_row)
-    win = _win_probabilities(workspace.id)
+    win = deal_win_probabilities(workspace.id)
     with transaction.atomic():
         _lock_workspace(workspace.id)
         last_run = MonitorRun.objects.filter(workspace=workspace, as_of__lt=now).first()
@@ -86,6 +79,7 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
         stats = _apply(workspace, now, wanted, loaded, thresholds)
         for kind, found in pipeline_checks.run(workspace, now, thresholds, settings_row, loaded.all_deals).items():
             _apply_workspace_alert(workspace, now, kind, found, stats)
+        _apply_workspace_alert(workspace, now, AlertKind.MODEL_DRIFT, _model_drift(workspace.id), stats)
         MonitorRun.objects.create(
             workspace=workspace,
             as_of=now,
@@ -237,22 +231,19 @@ def _apply_workspace_alert(
     stats["updated"] += int(dirty)
 
 
-def alert_raise_model_drift(*, workspace_id: int, summary: str, details: dict) -> None:
-    """Raise (or refresh) the workspace's one open "model drift" alert; called by the scoring work."""
-    workspace = Workspace.objects.get(id=workspace_id)
-    stats: dict[str, Any] = {"created": [], "updated": 0, "resolved": [], "escalated": []}
-    found = {
+def _model_drift(workspace_id: int) -> dict[str, Any] | None:
+    """The workspace's "model drift" alert fields while scoring's latest check of the active model drifts."""
+    report = model_drift(workspace_id)
+    if report is None:
+        return None
+    return {
         "priority": Priority.HIGH,
         "score": 0.0,
-        "seen": summary,
+        "seen": report.summary,
         "why": "Scores from a drifting model mislead forecasts, rankings and the alerts built on them.",
         "next_step": "Review the scoring page and retrain the model on recent outcomes.",
-        "details": details,
+        "details": {"model": str(report.model.uuid), "psi": report.psi, "brier_since": report.brier_since},
     }
-    with transaction.atomic():
-        _lock_workspace(workspace_id)
-        _apply_workspace_alert(workspace, timezone.now(), AlertKind.MODEL_DRIFT, found, stats)
-        outbox.alerts_changed(workspace=workspace, settings_row=alert_settings_get(workspace=workspace), **stats)
 
 
 def _check_actor(alert: Alert, actor: Membership) -> None:

@@ -8,35 +8,11 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.models import ModelChoiceIterator
 from django.utils import timezone
 
 from crm.models import Activity, Company, Contact, Outcome, Stage
 from tenancy.models import Membership, Team, Workspace
-from vectoros.forms import limit_choices
-
-
-class _ListChoiceIterator(ModelChoiceIterator):
-    """Choices from the queryset's own cache: one plain query per field, not a server-side cursor per render."""
-
-    def __iter__(self) -> Any:
-        if self.field.empty_label is not None:
-            yield ("", self.field.empty_label)
-        for obj in self.queryset:
-            yield self.choice(obj)
-
-    def __len__(self) -> int:
-        return len(self.queryset) + (1 if self.field.empty_label is not None else 0)
-
-
-class UUIDChoiceField(forms.ModelChoiceField):
-    """A model choice posted as its UUID, so no integer pk ever appears in a page."""
-
-    iterator = _ListChoiceIterator
-
-    def __init__(self, queryset: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("to_field_name", "uuid")
-        super().__init__(queryset, **kwargs)
+from vectoros.forms import UUIDChoiceField, limit_choices
 
 
 class StageChoiceField(UUIDChoiceField):

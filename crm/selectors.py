@@ -382,11 +382,3 @@ def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet
             | Q(company__name__icontains=q)
         )
     return contacts.order_by("last_name", "first_name", "id")
-
-
-def get_in_workspace(model: type[M], workspace: Workspace, value: object) -> M:
-    """An object of this workspace by its UUID; 404 for a malformed id, a missing one or another tenant's."""
-    found = model._default_manager.filter(workspace=workspace, uuid=parse_uuid(value)).first()
-    if found is None:
-        raise Http404("Not found")
-    return found

@@ -17,9 +17,9 @@ from crm.models import Company, Contact
 from crm.selectors import (
     company_list_for_workspace,
     contact_list_for_workspace,
-    get_in_workspace,
     record_timeline_for_member,
 )
+from tenancy.access import get_in_workspace
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 

@@ -138,7 +138,8 @@ class DriftReport(models.Model):
     n_closed_since = models.PositiveIntegerField(default=0)
     brier_since = models.FloatField(null=True)
     auc_since = models.FloatField(null=True)
-    alerted = models.BooleanField(default=False)
+    # What drifted, in words; empty when nothing did. The alerts app raises its model-drift alert from it.
+    summary = models.TextField(blank=True, default="")
 
     objects = WorkspaceQuerySet.as_manager()
 

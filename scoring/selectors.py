@@ -56,3 +56,13 @@ def model_versions(workspace_id: int) -> list[ScoringModel]:
 
 def latest_drift(model: ScoringModel | None) -> DriftReport | None:
     return model.drift_reports.order_by("-computed_at").first() if model else None
+
+
+def model_drift(workspace_id: int) -> DriftReport | None:
+    """The active model's latest drift report when it found drift (`summary` says what), else None.
+
+    The alerts app's monitor pass raises its model-drift alert from this and resolves it once a later
+    report (or a newly activated model) no longer drifts.
+    """
+    report = latest_drift(active_model(workspace_id))
+    return report if report is not None and report.summary else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import pickle
 from datetime import UTC, datetime
@@ -32,7 +31,6 @@ from scoring.model import Scorer, auc, fit_scorer, metrics, psi
 from scoring.models import DealScore, DriftReport, FlagDirection, ModelStatus, OutcomeRecord, ScoreFlag, ScoringModel
 from tenancy.models import Membership, Workspace
 
-logger = logging.getLogger(__name__)
 PSI_ALERT = 0.25  # the usual "significant shift" line for population stability
 BRIER_ALERT_MARGIN = 0.05  # rolling Brier this much worse than at training raises an alert
 MIN_CLOSED_FOR_DRIFT = 30
@@ -344,14 +342,6 @@ def drift_check(*, workspace_id: int, raw: RawData | None = None, at: datetime |
         brier_since = float(np.mean((p - y) ** 2))
         a = auc(y, p)
         auc_since = None if math.isnan(a) else a
-    report = DriftReport.objects.create(
-        workspace_id=workspace_id,
-        model=model,
-        psi=psi_values,
-        n_closed_since=len(since),
-        brier_since=brier_since,
-        auc_since=auc_since,
-    )
     train_brier = (model.metrics.get("model") or model.metrics.get("baselines", {}).get("stage_rate") or {}).get(
         "brier"
     )
@@ -362,32 +352,18 @@ def drift_check(*, workspace_id: int, raw: RawData | None = None, at: datetime |
         and len(since) >= MIN_CLOSED_FOR_DRIFT
         and brier_since > train_brier + BRIER_ALERT_MARGIN
     )
-    if shifted or worse:
-        parts = []
-        if shifted:
-            parts.append("inputs shifted: " + ", ".join(feature_label(k) for k in shifted[:3]))
-        if worse:
-            parts.append(
-                f"Brier on {len(since)} deals closed since training is {brier_since:.3f} (was {train_brier:.3f})"
-            )
-        report.alerted = _raise_drift_alert(
-            workspace_id=workspace_id,
-            summary=f"Deal scores drifting (v{model.version}): " + "; ".join(parts),
-            details={"model": str(model.uuid), "psi": psi_values, "brier_since": brier_since, "report": report.id},
-        )
-        report.save(update_fields=["alerted"])
-    return report
-
-
-def _raise_drift_alert(*, workspace_id: int, summary: str, details: dict) -> bool:
-    try:
-        from alerts.services import alert_raise_model_drift
-    except ImportError:
-        logger.warning(
-            "scoring drift for workspace %s not alerted (alerts app has no model-drift alert): %s",
-            workspace_id,
-            summary,
-        )
-        return False
-    alert_raise_model_drift(workspace_id=workspace_id, summary=summary, details=details)
-    return True
+    parts = []
+    if shifted:
+        parts.append("inputs shifted: " + ", ".join(feature_label(k) for k in shifted[:3]))
+    if worse:
+        parts.append(f"Brier on {len(since)} deals closed since training is {brier_since:.3f} (was {train_brier:.3f})")
+    # The alerts app reads this (scoring.selectors.model_drift) and raises or resolves its model-drift alert.
+    return DriftReport.objects.create(
+        workspace_id=workspace_id,
+        model=model,
+        psi=psi_values,
+        n_closed_since=len(since),
+        brier_since=brier_since,
+        auc_since=auc_since,
+        summary=f"Deal scores drifting (v{model.version}): " + "; ".join(parts) if parts else "",
+    )

@@ -7,11 +7,15 @@ a member who may see a thing but not change it gets 403.
 from __future__ import annotations
 
 import uuid
+from typing import TypeVar
 
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import Http404
 
-from tenancy.models import Membership, Role, Team
+from tenancy.models import Membership, Role, Team, Workspace
+
+M = TypeVar("M", bound=models.Model)
 
 
 def get_membership_for_user(*, user, slug: str) -> Membership:
@@ -33,6 +37,14 @@ def parse_uuid(value: object) -> uuid.UUID:
         return uuid.UUID(str(value))
     except (TypeError, ValueError, AttributeError):
         raise Http404("No such object") from None
+
+
+def get_in_workspace(model: type[M], workspace: Workspace, value: object) -> M:
+    """An object of this workspace by its UUID; 404 for a malformed id, a missing one or another tenant's."""
+    found = model._default_manager.filter(workspace=workspace, uuid=parse_uuid(value)).first()
+    if found is None:
+        raise Http404("Not found")
+    return found
 
 
 def require_write(membership: Membership) -> None:

@@ -8,9 +8,8 @@ from typing import Any
 
 from django import forms
 
-from crm.forms import UUIDChoiceField
 from tenancy.models import Membership, Role, Team, Workspace
-from vectoros.forms import limit_choices
+from vectoros.forms import UUIDChoiceField, limit_choices
 
 MONTHS = [(i, calendar.month_name[i]) for i in range(1, 13)]
 _ZONES = sorted(zoneinfo.available_timezones())

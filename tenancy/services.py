@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from tenancy.models import ApiKey, Invitation, Membership, Role, Team, Workspace
@@ -31,14 +33,13 @@ def unique_slug(name: str) -> str:
 def workspace_create(
     *, name: str, slug: str, owner_user, currency: str = "USD", time_zone: str = "UTC", is_demo: bool = False
 ) -> Workspace:
-    """A workspace with its default pipeline and the owner as its first member."""
-    from crm.services import pipeline_create_default
-
+    """A workspace with the owner as its first member, then every `WORKSPACE_CREATED_HOOKS` entry (its pipeline)."""
     workspace = Workspace(name=name, slug=slug, currency=currency, time_zone=time_zone, is_demo=is_demo)
     workspace.full_clean()
     workspace.save()
     membership_add(workspace=workspace, user=owner_user, role=Role.OWNER)
-    pipeline_create_default(workspace=workspace)
+    for hook in settings.WORKSPACE_CREATED_HOOKS:
+        import_string(hook)(workspace=workspace)
     return workspace
 
 
@@ -99,8 +100,6 @@ def invitation_create(
 
 
 def _site_url() -> str:
-    from django.conf import settings
-
     return settings.SITE_URL.rstrip("/")
 
 

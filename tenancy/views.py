@@ -10,9 +10,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.selectors import get_in_workspace
 from tenancy import services
-from tenancy.access import require_admin
+from tenancy.access import get_in_workspace, require_admin
 from tenancy.forms import InvitationForm, MemberForm, TeamForm, WorkspaceSettingsForm
 from tenancy.models import Invitation, Membership, Team
 from tenancy.services import invitation_accept as accept_invitation

@@ -11,7 +11,8 @@ import time_machine
 from django.core.management import call_command
 
 from alerts.models import Alert, AlertKind, AlertStatus, MonitorRun, Priority
-from alerts.services import alert_raise_model_drift, monitors_run
+from alerts.services import monitors_run
+from scoring.models import DriftReport, ModelStatus, ScoringModel
 from tests.alerts_helpers import NOW, log_activity, make_deal
 
 pytestmark = pytest.mark.django_db
@@ -100,13 +101,25 @@ def test_run_monitors_refuses_an_unknown_workspace_or_bad_date(personas):
         call_command("run_monitors", "--workspace", "acme", "--as-of", "31/05/2026")
 
 
-def test_model_drift_keeps_one_open_alert(personas):
+def test_model_drift_from_scorings_report_keeps_one_open_alert_and_resolves(personas):
     ws = personas.workspace
-    alert_raise_model_drift(workspace_id=ws.id, summary="AUC fell from 0.80 to 0.62", details={"auc": 0.62})
-    alert_raise_model_drift(workspace_id=ws.id, summary="AUC fell from 0.80 to 0.60", details={"auc": 0.60})
+    model = ScoringModel.objects.create(workspace=ws, version=1, kind="logistic", status=ModelStatus.ACTIVE)
+
+    def report(summary: str, days: int) -> None:
+        DriftReport.objects.create(workspace=ws, model=model, summary=summary, computed_at=NOW - timedelta(days=days))
+
+    report("Deal scores drifting (v1): Brier 0.31 (was 0.20)", days=3)
+    monitors_run(workspace=ws, as_of=NOW - timedelta(days=2))
+    report("Deal scores drifting (v1): Brier 0.33 (was 0.20)", days=2)
+    monitors_run(workspace=ws, as_of=NOW - timedelta(days=1))
     alerts = Alert.objects.filter(workspace=ws, kind=AlertKind.MODEL_DRIFT)
     assert alerts.count() == 1
-    assert alerts.get().seen == "AUC fell from 0.80 to 0.60" and alerts.get().priority == Priority.HIGH
+    assert alerts.get().seen == "Deal scores drifting (v1): Brier 0.33 (was 0.20)"
+    assert alerts.get().priority == Priority.HIGH and alerts.get().status == AlertStatus.OPEN
+
+    report("", days=1)  # the latest check found nothing
+    monitors_run(workspace=ws, as_of=NOW)
+    assert alerts.get().status == AlertStatus.RESOLVED
 
 
 def test_coverage_below_target_from_the_workspace_setting(personas, deals):

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import BaseForm, ModelChoiceField
+from django.forms.models import ModelChoiceIterator
 
 
 def apply_service_errors(form: BaseForm, exc: ValidationError) -> None:
@@ -26,3 +27,26 @@ def limit_choices(form: BaseForm, name: str, queryset: QuerySet[Any], *, empty_l
     field.queryset = queryset
     if empty_label is not None:
         field.empty_label = empty_label
+
+
+class _ListChoiceIterator(ModelChoiceIterator):
+    """Choices from the queryset's own cache: one plain query per field, not a server-side cursor per render."""
+
+    def __iter__(self) -> Any:
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+    def __len__(self) -> int:
+        return len(self.queryset) + (1 if self.field.empty_label is not None else 0)
+
+
+class UUIDChoiceField(ModelChoiceField):
+    """A model choice posted as its UUID, so no integer pk ever appears in a page."""
+
+    iterator = _ListChoiceIterator
+
+    def __init__(self, queryset: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("to_field_name", "uuid")
+        super().__init__(queryset, **kwargs)

@@ -195,6 +195,10 @@ DEAL_CHANGE_HANDLERS.append("similarity.tasks.on_deals_changed")  # keeps deal e
 DEAL_CHANGE_HANDLERS.append("forecasting.tasks.on_deals_changed")  # a fresh forecast after every change
 DEAL_CHANGE_HANDLERS.append("scoring.tasks.on_deals_changed")  # outcomes captured, changed deals rescored
 DEAL_CHANGE_HANDLERS.append("alerts.tasks.on_deals_changed")  # "deal.updated" webhook events
+# Run inside `tenancy.services.workspace_create`'s transaction as `hook(workspace=workspace)`: tenancy sits below
+# every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.
+WORKSPACE_CREATED_HOOKS: list[str] = []
+WORKSPACE_CREATED_HOOKS.append("crm.services.pipeline_create_default")  # the default pipeline and its stages
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []
 DEMO_SEED_HOOKS.append("forecasting.tasks.demo_targets")  # quarter targets and a first forecast
