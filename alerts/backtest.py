@@ -16,6 +16,7 @@ from django.db.models import Max
 from alerts.detectors import DETECTORS, Thresholds
 from alerts.facts import load_facts
 from alerts.models import Priority
+from alerts.services import evaluate
 from crm.models import Activity, Outcome
 from crm.selectors import DealSnapshot, pipeline_as_of
 from tenancy.models import Workspace
@@ -56,7 +57,6 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def backtest(workspace: Workspace, as_of: datetime, horizon_days: int, thresholds: Thresholds) -> dict[str, Any]:
-    from alerts.services import evaluate
 
     loaded = load_facts(workspace, as_of, thresholds)
     ids = [s.id for s in loaded.snapshots]

@@ -19,6 +19,8 @@ from alerts.detectors import Thresholds
 from alerts.models import AlertKind, AlertSettings, Priority
 from crm.models import Deal, Outcome
 from crm.selectors import DealSnapshot
+from forecasting.models import ForecastRun
+from forecasting.selectors import target_for
 from tenancy.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -27,8 +29,6 @@ logger = logging.getLogger(__name__)
 def quarter_target(workspace: Workspace, start: date, end: date, settings_row: AlertSettings) -> Decimal | None:
     """The forecasting app's workspace target for the quarter when it has one, else the alert settings' target."""
     try:
-        from forecasting.selectors import target_for
-
         found = target_for(workspace, start, end)
         if found:
             return Decimal(str(found))
@@ -40,8 +40,6 @@ def quarter_target(workspace: Workspace, start: date, end: date, settings_row: A
 def forecast_p50s(workspace: Workspace, as_of: datetime, period_start: date) -> tuple[float, float] | None:
     """(latest P50, P50 of a run at least 6 days older) for this quarter's forecast runs, when both exist."""
     try:
-        from forecasting.models import ForecastRun
-
         runs = list(
             ForecastRun.objects.filter(
                 workspace=workspace, period_start=period_start, as_of__lte=as_of, as_of__gte=as_of - timedelta(days=21)

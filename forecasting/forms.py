@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 
 from tenancy.models import Membership, Team, Workspace
@@ -42,7 +44,6 @@ class WhatIfForm(forms.Form):
 
     @staticmethod
     def _uuids(text: str) -> list[str]:
-        import uuid
 
         out = []
         for part in (text or "").replace("\n", ",").split(","):

@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
 from crm.models import Deal, DealHistory, Outcome, Stage, StageKind, TrackedField
 from forecasting import charts
@@ -37,7 +38,6 @@ def what_if_forecast(
     workspace: Workspace, run: ForecastRun, what_if: WhatIf, sims: int | None = None
 ) -> dict[str, float]:
     """The run's period under a scenario, as of now; nothing is stored."""
-    from django.utils import timezone
 
     loaded, model = fit_as_of(workspace, timezone.now())
     sims = sims or WHAT_IF_SIMS
@@ -206,7 +206,6 @@ def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | Non
 
 def past_runs_vs_actuals(workspace: Workspace, limit: int = 60) -> list[dict[str, object]]:
     """Past runs of periods that are over, each beside what actually landed."""
-    from django.utils import timezone
 
     today = timezone.now().astimezone(workspace.tz).date()
     runs = list(ForecastRun.objects.for_workspace(workspace).filter(period_end__lt=today)[:limit])

@@ -25,6 +25,7 @@ from forecasting.compute import (
     summary,
 )
 from forecasting.engine import confidence_label
+from forecasting.inputs import won_between
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, RunTrigger, Target
 from scoring.selectors import deal_win_probabilities
 from tenancy.models import Membership, Team, Workspace
@@ -266,7 +267,6 @@ def _weighted_pipeline(loaded) -> float:
 
 
 def _won_in(loaded, workspace: Workspace, start: date, end: date) -> float:
-    from forecasting.inputs import won_between
 
     return won_between(loaded, start, end, workspace.tz)
 

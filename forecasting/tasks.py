@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.utils import timezone
+
+from forecasting.compute import quarters_from
 from forecasting.models import RunTrigger
-from forecasting.services import forecast_run
+from forecasting.services import forecast_run, target_set
 from tenancy.models import Workspace
 
 
@@ -23,14 +28,6 @@ def forecast_scheduled() -> None:
 
 def demo_targets(workspace_id: int) -> None:
     """DEMO_SEED_HOOKS entry: targets for this and next quarter, then a first forecast."""
-    from datetime import timedelta
-    from decimal import Decimal
-
-    from django.utils import timezone
-
-    from forecasting.compute import quarters_from
-    from forecasting.services import target_set
-
     workspace = Workspace.objects.get(id=workspace_id)
     run = forecast_run(workspace=workspace, trigger=RunTrigger.DEMO)
     for (start, end), quarter in zip(
@@ -43,4 +40,3 @@ def demo_targets(workspace_id: int) -> None:
             period_end=end,
             amount=Decimal(round(quarter["p50"] * 1.1, -3)),
         )
-    del timedelta

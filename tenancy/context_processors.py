@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from tenancy.models import Membership
+
 
 def workspace(request: HttpRequest) -> dict[str, object]:
     """The current workspace and the user's other workspaces, for the navigation bar."""
@@ -9,7 +11,6 @@ def workspace(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"workspace": current}
-    from tenancy.models import Membership
 
     memberships = Membership.objects.filter(user=user, is_active=True).select_related("workspace")
     return {

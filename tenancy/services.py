@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -55,7 +57,6 @@ def membership_add(*, workspace: Workspace, user, role: str, team: Team | None =
 
 def user_get_or_create(*, email: str, password: str | None = None):
     """The user with this email (created when missing), with a verified primary address for allauth."""
-    from allauth.account.models import EmailAddress
 
     User = get_user_model()
     email = User.objects.normalize_email(email).lower()
@@ -119,7 +120,6 @@ API_KEY_PREFIX = "vos_"
 
 
 def api_key_hash(raw_key: str) -> str:
-    import hashlib
 
     return hashlib.sha256(raw_key.encode()).hexdigest()
 

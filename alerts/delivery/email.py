@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from alerts import selectors
 from alerts.delivery import outbox
-from alerts.delivery.outbox import DeliveryError
+from alerts.delivery.errors import DeliveryError
 from alerts.links import absolute, deal_url
 from alerts.models import Channel, Delivery, DigestFrequency, NotificationPreference, Priority
 from tenancy.models import Membership

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from django.conf import settings
 
-from alerts.delivery.outbox import DeliveryError
+from alerts.delivery.errors import DeliveryError
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 

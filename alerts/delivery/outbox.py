@@ -21,8 +21,13 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_q.tasks import async_task
 
+from alerts.delivery import email, slack, webhooks
+from alerts.delivery.errors import DeliveryError
+from alerts.links import deal_url
 from alerts.models import Alert, AlertSettings, Channel, Delivery, DeliveryStatus, Priority, WebhookEndpoint
+from crm.models import Deal
 from tenancy.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -31,22 +36,12 @@ MAX_ATTEMPTS = 6
 LEASE = timedelta(minutes=10)
 
 
-class DeliveryError(Exception):
-    """A send that failed; `permanent` ones are not retried."""
-
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.retry_after = retry_after
-
-
 def backoff(attempts: int) -> timedelta:
     """30 s, 2 min, 8 min, 32 min, ~2 h after the 1st..5th failed attempt."""
     return timedelta(seconds=30 * 4 ** max(attempts - 1, 0))
 
 
 def alert_payload(alert: Alert, event_type: str) -> dict[str, Any]:
-    from alerts.links import deal_url
 
     deal = alert.deal
     return {
@@ -80,7 +75,6 @@ def enqueue(rows: list[Delivery]) -> int:
 
 
 def _wake_sender() -> None:
-    from django_q.tasks import async_task
 
     async_task("alerts.tasks.deliver_pending", task_name="alerts.deliver")
 
@@ -139,8 +133,6 @@ def deal_events_enqueue(*, workspace_id: int, deal_ids: list[int]) -> int:
 
     The key includes the deal's `updated_at`, so a re-run for the same change queues nothing.
     """
-    from alerts.links import deal_url
-    from crm.models import Deal
 
     endpoints = list(WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True, send_deal_events=True))
     if not endpoints or not deal_ids:
@@ -178,7 +170,6 @@ def deal_events_enqueue(*, workspace_id: int, deal_ids: list[int]) -> int:
 
 
 def _sender(channel: str) -> Callable[[Delivery], None]:
-    from alerts.delivery import email, slack, webhooks
 
     return {Channel.EMAIL: email.send, Channel.SLACK: slack.send, Channel.WEBHOOK: webhooks.send}[Channel(channel)]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from alerts.delivery.errors import DeliveryError
 from alerts.delivery.http import post_json
-from alerts.delivery.outbox import DeliveryError
 from alerts.models import AlertSettings, Delivery
 
 

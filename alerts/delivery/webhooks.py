@@ -7,8 +7,8 @@ import json
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
+from alerts.delivery.errors import DeliveryError
 from alerts.delivery.http import post_json
-from alerts.delivery.outbox import DeliveryError
 from alerts.models import Delivery
 
 

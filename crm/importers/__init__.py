@@ -17,9 +17,15 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from crm.importers.hubspot import HubSpotFormat
+from crm.importers.mapped_csv import MappedCsvFormat
+from crm.importers.maven import MavenFormat
 from crm.importers.reading import FileProblem
 from crm.importers.records import Context, DealRecord, ImportFormat
 from crm.importers.report import ImportReport, RowError
+from crm.importers.salesforce import SalesforceFormat
+from crm.importers.writer import Writer
+from crm.services import deals_changed
 from tenancy.models import Membership, Workspace
 
 __all__ = ["FORMATS", "ImportReport", "RowError", "run_import"]
@@ -29,10 +35,6 @@ Progress = Callable[[str, int, int], None]
 
 
 def _formats() -> dict[str, type[ImportFormat]]:
-    from crm.importers.hubspot import HubSpotFormat
-    from crm.importers.mapped_csv import MappedCsvFormat
-    from crm.importers.maven import MavenFormat
-    from crm.importers.salesforce import SalesforceFormat
 
     return {"maven": MavenFormat, "salesforce": SalesforceFormat, "hubspot": HubSpotFormat, "csv": MappedCsvFormat}
 
@@ -113,8 +115,6 @@ def _run(
         report.skipped = rows - valid
 
     # Pass 2: write everything in one transaction.
-    from crm.importers.writer import Writer
-    from crm.services import deals_changed
 
     ctx.muted = True
     try:

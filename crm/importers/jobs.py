@@ -14,7 +14,9 @@ from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+from django_q.tasks import async_task
 
+from crm.importers import run_import
 from crm.models import ImportJob, ImportStatus
 from tenancy.models import Membership, Workspace
 
@@ -131,8 +133,6 @@ def import_job_start(*, job: ImportJob, skip_invalid: bool) -> bool:
         status=ImportStatus.QUEUED, skip_invalid=skip_invalid
     )
     if claimed:
-        from django_q.tasks import async_task
-
         job_id = job.pk
         transaction.on_commit(
             lambda: async_task(
@@ -180,7 +180,6 @@ class _ProgressWriter:
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
     """Run a queued job (claimed with a conditional update, so a retried task does not run it twice)."""
-    from crm.importers import run_import
 
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
         status=ImportStatus.RUNNING, started_at=timezone.now(), phase="checking"

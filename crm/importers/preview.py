@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from crm.importers import _formats
 from crm.importers.reading import CsvSource, FileProblem
 from crm.importers.records import Context
 from crm.importers.report import ImportReport, RowError
@@ -41,7 +42,6 @@ class Preview:
 def preview_import(
     *, workspace: Workspace, fmt: str, path: Path, mapping: dict[str, Any] | None = None, limit: int = PREVIEW_ROWS
 ) -> Preview:
-    from crm.importers import _formats
 
     report = ImportReport(fmt=fmt, dry_run=True)
     ctx = Context(report=report, tz=workspace.tz, now=timezone.now(), currency=workspace.currency)

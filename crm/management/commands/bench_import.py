@@ -14,11 +14,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError
 
 from crm.importers import run_import
+from crm.models import Deal, DealHistory
 from tenancy.models import Workspace
+from tenancy.services import user_get_or_create, workspace_create
 
 MAPPING = {
     "external_id": "id",
@@ -59,7 +62,6 @@ def _database_cpu_seconds() -> float | None:
 
     None when the database is not the embedded one on this machine (DATABASE_URL elsewhere).
     """
-    from django.conf import settings
 
     try:
         postmaster = int(Path(settings.EMBEDDED_PGDATA, "postmaster.pid").read_text().split()[0])
@@ -93,7 +95,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from tenancy.services import user_get_or_create, workspace_create
 
         rows = options["rows"]
         slug = f"bench-import-{uuid.uuid4().hex[:8]}"
@@ -134,8 +135,6 @@ class Command(BaseCommand):
             for key, value in result.items():
                 self.stdout.write(f"{key}: {value}")
         if not options["keep"]:
-            from crm.models import Deal, DealHistory
-
             # Deals protect their pipeline, so they go first.
             try:
                 DealHistory.objects.filter(workspace=workspace)._raw_delete(using="default")

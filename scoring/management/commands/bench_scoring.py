@@ -6,10 +6,13 @@ import json
 import time
 
 import numpy as np
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from crm.models import Deal
 from scoring.features import Changes, RawData, Vocabulary, build_features, training_snapshots
 from scoring.model import fit_scorer
+from scoring.services import scores_refresh
+from tenancy.models import Workspace
 
 
 def synthetic_raw(n_open: int, n_closed: int, seed: int = 0) -> RawData:
@@ -122,11 +125,6 @@ class Command(BaseCommand):
 
 def _time_refresh(slug: str) -> dict:
     """Scores of every open deal refreshed from the database: load, features, model, explanations and COPY."""
-    from django.core.management.base import CommandError
-
-    from crm.models import Deal
-    from scoring.services import scores_refresh
-    from tenancy.models import Workspace
 
     workspace = Workspace.objects.filter(slug=slug).first()
     if workspace is None:

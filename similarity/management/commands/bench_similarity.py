@@ -23,9 +23,14 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.test.utils import override_settings
+from pgvector.psycopg import register_vector
 
+from crm.models import Deal
+from crm.services import pipeline_create_default
 from similarity import embedding
 from similarity.selectors import _nearest_ids, nearest_sql
+from similarity.services import deal_embeddings_refresh, deal_texts
+from tenancy.models import Workspace
 
 OUTCOMES = np.array(["open", "won", "lost"])
 FILTERS = [None, "won", "lost", "closed"]
@@ -127,7 +132,6 @@ class Command(BaseCommand):
         }
 
     def _copy(self, schema: str, vectors: np.ndarray, ws: np.ndarray, outcomes: np.ndarray, order: np.ndarray) -> None:
-        from pgvector.psycopg import register_vector
 
         raw = connection.connection
         register_vector(raw)
@@ -200,9 +204,6 @@ class Command(BaseCommand):
     # --- embedding throughput ---------------------------------------------------------------------
 
     def _throughput(self, n: int, slug: str) -> dict[str, Any]:
-        from crm.models import Deal
-        from similarity.services import deal_embeddings_refresh, deal_texts
-        from tenancy.models import Workspace
 
         self.stderr.write("loading the model…")
         embedding.get_model()
@@ -247,9 +248,6 @@ class Command(BaseCommand):
 
     @staticmethod
     def _synthetic_deals(n: int) -> Any:
-        from crm.models import Deal
-        from crm.services import pipeline_create_default
-        from tenancy.models import Workspace
 
         rng = np.random.default_rng(1)
         products = ["analytics suite", "GTX Pro", "MG Special", "security gateway", "CRM seats", "data platform"]
@@ -284,6 +282,6 @@ class Command(BaseCommand):
 
 
 def _torch_threads() -> int:
-    import torch
+    import torch  # loaded only when the benchmark embeds: torch takes seconds to import
 
     return int(torch.get_num_threads())
