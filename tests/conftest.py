@@ -10,8 +10,15 @@ from django.test import Client
 
 from tenancy.models import Membership, Role, Workspace
 from tests.factories import MembershipFactory, TeamFactory, UserFactory, WorkspaceFactory
+from vectoros import embedded_db
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """The embedded PostgreSQL starts with the first test that needs a database (settings start nothing)."""
+    embedded_db.start_for_settings()
 
 
 @pytest.fixture

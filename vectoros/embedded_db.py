@@ -1,8 +1,12 @@
 """The embedded PostgreSQL (with pgvector) that VectorOS uses when DATABASE_URL is unset.
 
-`pgserver` ships PostgreSQL 16 with pgvector. The server is started once and left running
-(shared by every process that uses the same data folder); `stop()` shuts it down, which
-`manage.py run` does on Ctrl-C.
+`pgserver` ships PostgreSQL 16 with pgvector. Settings only say where the server listens
+(`connection_settings`, which starts nothing); the entry points start it: `manage.py` before any
+command, `vectoros.wsgi`, and the test setup (`tests/conftest.py`), all through `start_for_settings()`.
+
+A server is shared by every process that uses the same data folder. pgserver counts those processes
+and the last one to exit stops the server, so a one-off command (`migrate`, `seed_demo`) leaves no
+PostgreSQL behind; `manage.py run` stops it on Ctrl-C whoever else still holds it (`stop()`).
 """
 
 from __future__ import annotations
@@ -12,9 +16,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pgserver
+from django.conf import settings
+from pgserver import _commands
+from pgserver.utils import PostmasterInfo
+
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "vectoros"
+# pgserver starts PostgreSQL with no port option on Unix, so the server keeps PostgreSQL's default, and puts the
+# socket in the data folder itself unless that path is too long for a Unix socket (then a runtime folder).
+DEFAULT_PORT = 5432
 
 
 @dataclass(frozen=True)
@@ -24,28 +36,66 @@ class EmbeddedDatabase:
     port: int
 
 
-def _server(pgdata: Path):
+def connection_settings(pgdata: Path) -> dict[str, str]:
+    """Django's connection values for the server of `pgdata`, without starting or creating anything.
+
+    A running server's own postmaster.pid says where it listens; otherwise this is where pgserver will put
+    it. `start_for_settings` corrects the settings in the rare case the start chose otherwise.
+    """
+    info = _running_server(pgdata)
+    if info is not None and info.socket_dir is not None:
+        socket_dir, port = info.socket_dir, info.port or DEFAULT_PORT
+    else:
+        socket_dir, port = pgdata, DEFAULT_PORT
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": DATABASE_NAME,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": str(socket_dir),
+        "PORT": str(port),
+    }
+
+
+def _running_server(pgdata: Path) -> PostmasterInfo | None:
     try:
-        import pgserver
-    except ImportError as exc:  # pragma: no cover - the package is a hard dependency
-        raise RuntimeError(
-            "DATABASE_URL is unset and the 'pgserver' package is missing: run `make run` "
-            "(it installs the project) or set DATABASE_URL to a PostgreSQL server with pgvector."
-        ) from exc
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+    except (AssertionError, ValueError, OSError):  # a postmaster.pid being written or left half-written
+        return None
+    return info if info is not None and info.is_running() else None
+
+
+def start_for_settings() -> EmbeddedDatabase | None:
+    """Start the embedded server when the settings use it (DATABASE_URL unset); None when they do not.
+
+    Call before the first query. The settings' connection values are brought in line with the running
+    server (they already are unless pgserver had to put the socket elsewhere).
+    """
+    if not settings.EMBEDDED_DATABASE:
+        return None
+    db = ensure_running(settings.EMBEDDED_PGDATA)
+    settings.DATABASES["default"].update(HOST=str(db.socket_dir), PORT=str(db.port))
+    return db
+
+
+def _server(pgdata: Path) -> pgserver.PostgresServer:
     pgdata.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(pgdata, cleanup_mode=None)
+    # "stop": the last process holding the server stops it when it exits (see the module docstring).
+    return pgserver.get_server(pgdata, cleanup_mode="stop")
 
 
 def ensure_running(pgdata: Path) -> EmbeddedDatabase:
     """Start the embedded server when it is not running and make sure our database exists."""
     server = _server(pgdata)
     info = server.get_postmaster_info()
-    db = EmbeddedDatabase(pgdata=pgdata, socket_dir=Path(info.socket_dir), port=int(info.port))
+    if info.socket_dir is None:
+        raise RuntimeError(f"the embedded PostgreSQL in {pgdata} listens on no Unix socket")
+    db = EmbeddedDatabase(pgdata=pgdata, socket_dir=Path(info.socket_dir), port=int(info.port or DEFAULT_PORT))
     _ensure_database(server)
     return db
 
 
-def _ensure_database(server) -> None:
+def _ensure_database(server: pgserver.PostgresServer) -> None:
     marker = server.pgdata / ".vectoros_db_created"
     if marker.exists():
         return
@@ -59,10 +109,9 @@ def stop(pgdata: Path) -> None:
     """Stop the embedded server for this data folder, if it runs."""
     if not (pgdata / "postmaster.pid").exists():
         return
-    from pgserver._commands import pg_ctl
-
     server = _server(pgdata)
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)
+        # pgserver builds its command functions at import time, so mypy cannot see them.
+        _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)  # type: ignore[attr-defined]
     except subprocess.CalledProcessError:
         logger.warning("the embedded PostgreSQL in %s was already stopped", pgdata)

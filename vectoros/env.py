@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -54,3 +55,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
 def env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
     return Path(raw).expanduser().resolve() if raw else default.resolve()
+
+
+def env_choice(name: str, default: str, choices: Iterable[str]) -> str:
+    """One of `choices` (matched without regard to case, returned as spelt in `choices`); anything else fails."""
+    allowed = list(choices)
+    if default not in allowed:
+        raise ValueError(f"the default of {name}, {default!r}, is not among its choices")
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    by_folded = {choice.casefold(): choice for choice in allowed}
+    found = by_folded.get(raw.strip().casefold())
+    if found is None:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+    return found

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from typing import Any
 
-from vectoros.env import ConfigError, env_bool, env_int, env_list, env_path, env_str
+import dj_database_url
+
+from vectoros import embedded_db
+from vectoros.env import ConfigError, env_bool, env_choice, env_int, env_list, env_path, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,6 +28,7 @@ UPLOADS_DIR = DATA_DIR / "uploads"
 MEDIA_ROOT = UPLOADS_DIR
 
 DEBUG = env_bool("DEBUG", default=True)
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
@@ -88,36 +93,23 @@ TEMPLATES = [
 ]
 
 
-def _database_from_url(url: str) -> dict[str, object]:
-    parsed = urlparse(url)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        raise ConfigError(f"DATABASE_URL must be a postgres:// URL, not {parsed.scheme or url!r}")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parsed.path.lstrip("/")) or "postgres",
-        "USER": unquote(parsed.username or ""),
-        "PASSWORD": unquote(parsed.password or ""),
-        "HOST": unquote(parsed.hostname or ""),
-        "PORT": str(parsed.port or ""),
-    }
+def _database_from_url(url: str) -> dict[str, Any]:
+    """DATABASE_URL as Django's settings, query options (`?sslmode=require`) kept in OPTIONS."""
+    try:
+        parsed = dict(dj_database_url.parse(url))
+    except ValueError as exc:
+        raise ConfigError(f"DATABASE_URL is not a database URL we can use: {exc}") from None
+    if parsed.get("ENGINE") != "django.db.backends.postgresql":
+        raise ConfigError(f"DATABASE_URL must be a postgres:// URL, not {url.split(':', 1)[0] or url!r}")
+    return parsed
 
 
 DATABASE_URL = env_str("DATABASE_URL", "")
 EMBEDDED_PGDATA = DATA_DIR / "pg"
-if DATABASE_URL:
-    _default_db = _database_from_url(DATABASE_URL)
-else:
-    from vectoros import embedded_db
-
-    _embedded = embedded_db.ensure_running(EMBEDDED_PGDATA)
-    _default_db = {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": embedded_db.DATABASE_NAME,
-        "USER": "postgres",
-        "PASSWORD": "",
-        "HOST": str(_embedded.socket_dir),
-        "PORT": str(_embedded.port),
-    }
+# Without DATABASE_URL the embedded PostgreSQL is used. Settings only say where it listens; manage.py, wsgi and the
+# test setup start it (vectoros.embedded_db.start_for_settings), so importing settings starts nothing.
+EMBEDDED_DATABASE = not DATABASE_URL
+_default_db = _database_from_url(DATABASE_URL) if DATABASE_URL else embedded_db.connection_settings(EMBEDDED_PGDATA)
 DATABASES = {"default": {**_default_db, "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0)}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -134,13 +126,17 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
+ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "optional", ["mandatory", "optional", "none"])
 ACCOUNT_ADAPTER = "tenancy.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "VectorOS"
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env_choice(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend",
+    [f"django.core.mail.backends.{name}.EmailBackend" for name in ("console", "smtp", "filebased", "locmem", "dummy")],
+)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
@@ -157,9 +153,10 @@ STATIC_URL = "static/"
 
 
 def _plotly_js_dir() -> Path:
-    import plotly
-
-    return Path(plotly.__file__).parent / "package_data"
+    spec = find_spec("plotly")  # located, not imported: plotly takes a while to import
+    if spec is None or spec.origin is None:
+        raise ConfigError("the plotly package is missing: run `make install`")
+    return Path(spec.origin).parent / "package_data"
 
 
 # plotly.js comes from the plotly package itself (served at static/vendor/plotly/plotly.min.js), never a CDN.
@@ -185,7 +182,8 @@ Q_CLUSTER = {
     "poll": 0.5,
     "ack_failures": True,
     "sync": env_bool("Q_SYNC", default=False),
-    "log_level": env_str("Q_LOG_LEVEL", "WARNING"),  # the worker's per-task INFO lines drown what matters
+    # The worker's per-task INFO lines drown what matters.
+    "log_level": env_choice("Q_LOG_LEVEL", "WARNING", LOG_LEVELS),
 }
 
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
@@ -215,6 +213,6 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", LOG_LEVELS)},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }

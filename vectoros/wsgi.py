@@ -5,4 +5,8 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vectoros.settings")
+
+from vectoros import embedded_db
+
+embedded_db.start_for_settings()  # a no-op with DATABASE_URL; else the embedded PostgreSQL (settings start nothing)
 application = get_wsgi_application()
