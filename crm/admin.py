@@ -53,8 +53,8 @@ class DealHistoryInline(admin.TabularInline):
     model = DealHistory
     extra = 0
     can_delete = False
-    fields = ["changed_at", "field", "old_value", "new_value", "changed_by", "source"]
-    readonly_fields = fields
+    readonly_fields = ("changed_at", "field", "old_value", "new_value", "changed_by", "source")
+    fields = readonly_fields
 
     def has_add_permission(self, request, obj=None) -> bool:  # append only, written by crm.services
         return False

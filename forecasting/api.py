@@ -131,11 +131,11 @@ class TargetOut(Schema):
 
     @staticmethod
     def resolve_team(obj: Target) -> uuid.UUID | None:
-        return obj.team.uuid if obj.team_id else None
+        return obj.team.uuid if obj.team else None
 
     @staticmethod
     def resolve_rep(obj: Target) -> uuid.UUID | None:
-        return obj.owner.uuid if obj.owner_id else None
+        return obj.owner.uuid if obj.owner else None
 
 
 class TargetIn(Schema):
@@ -209,8 +209,8 @@ def get_target(request: HttpRequest, target_id: uuid.UUID) -> Any:
 def update_target(request: HttpRequest, target_id: uuid.UUID, payload: TargetIn) -> Any:
     target = _target(request, target_id)
     same_scope = (
-        (target.team.uuid if target.team_id else None) == payload.team
-        and (target.owner.uuid if target.owner_id else None) == payload.rep
+        (target.team.uuid if target.team else None) == payload.team
+        and (target.owner.uuid if target.owner else None) == payload.rep
         and (target.period_start, target.period_end) == (payload.period_start, payload.period_end)
     )
     if not same_scope:

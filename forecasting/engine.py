@@ -124,7 +124,7 @@ def simulate(
     n = len(deals)
     n_seg = len(rates.alpha)
     use_groups = n_groups > 0 and deals.group is not None
-    group = deals.group if use_groups else np.zeros(n, dtype=np.intp)
+    group = deals.group if use_groups and deals.group is not None else np.zeros(n, dtype=np.intp)
     order = np.lexsort((group, deals.segment))
     seg = deals.segment[order].astype(np.intp)
     weight = np.maximum(deals.weight[order].astype(float), 0.0)

@@ -1,20 +1,22 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django import forms
 
 from tenancy.models import Membership, Team, Workspace
+from vectoros.forms import limit_choices
 
 
 class DashboardFilterForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
     rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
 
-    def __init__(self, *args: object, workspace: Workspace, **kwargs: object) -> None:
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
-        self.fields["rep"].queryset = Membership.objects.for_workspace(workspace)
+        limit_choices(self, "team", Team.objects.filter(workspace=workspace))
+        limit_choices(self, "rep", Membership.objects.for_workspace(workspace))
 
 
 class TargetForm(forms.Form):
@@ -22,13 +24,13 @@ class TargetForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
     rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
 
-    def __init__(self, *args: object, workspace: Workspace, **kwargs: object) -> None:
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
-        self.fields["rep"].queryset = Membership.objects.for_workspace(workspace)
+        limit_choices(self, "team", Team.objects.filter(workspace=workspace))
+        limit_choices(self, "rep", Membership.objects.for_workspace(workspace))
 
-    def clean(self) -> dict[str, object]:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         if data.get("team") and data.get("rep"):
             raise forms.ValidationError("Set a target for one team or one rep, not both.")
         return data

@@ -211,7 +211,11 @@ def fit(history: History, stage_order: np.ndarray | None = None) -> FittedModel:
     band = np.searchsorted(amount_edges, h.amount)
     key = h.team * N_AMOUNT_BANDS + band
 
-    alphas, betas, curves, stage_rate, curve_rate = [], [], [], [], []
+    alphas: list[np.ndarray] = []
+    betas: list[np.ndarray] = []
+    curves: list[list[list[list[CloseTimeModel]]]] = []
+    stage_rate: list[list[np.ndarray]] = []
+    curve_rate: list[list[np.ndarray]] = []
     entered_all = h.entered if h.entered is not None else np.zeros(h.reached.shape)
     stage_mean = _stage_means(h, won_mask, lost_mask)
     for s in range(n_stages):

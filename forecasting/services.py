@@ -31,7 +31,7 @@ from scoring.selectors import deal_win_probabilities
 from tenancy.models import Membership, Team, Workspace
 
 
-def rollups_for(workspace: Workspace, forecast: PeriodForecast) -> dict[str, list[dict[str, object]]]:
+def rollups_for(workspace: Workspace, forecast: PeriodForecast) -> dict[str, Any]:
     """Per rep and per team (along the hierarchy) from the same simulations, new business split by rep."""
     result = forecast.result
     owners: list[int] = result.extras.get("owners", [])  # type: ignore[assignment]

@@ -76,7 +76,7 @@ def target_save(request: WorkspaceRequest) -> HttpResponse:
     if run is None:
         messages.error(request, "Run a forecast first: targets are set for its period.")
     elif not form.is_valid():
-        messages.error(request, "; ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
     else:
         try:
             target_set(

@@ -538,7 +538,11 @@ def training_snapshots(raw: RawData, *, closed_before: float | None = None, max_
     if not deals:
         z = np.zeros(0)
         return Snapshots(z.astype(np.int64), z, z, z, z)
-    d = np.concatenate(deals).astype(np.int64)
+    deal_idx = np.concatenate(deals).astype(np.int64)
     return Snapshots(
-        d, np.concatenate(times), (raw.outcome[d] == 1).astype(float), np.concatenate(weights), raw.closed[d]
+        deal_idx,
+        np.concatenate(times),
+        (raw.outcome[deal_idx] == 1).astype(float),
+        np.concatenate(weights),
+        raw.closed[deal_idx],
     )

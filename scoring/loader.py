@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import date
+from typing import Any
 
 import numpy as np
 from django.apps import apps
@@ -16,7 +17,7 @@ from scoring.features import ACTIVITY_KINDS, OUTCOME_CODES, Changes, RawData, to
 _FIELDS = ("stage", "amount", "expected_close_date", "probability", "outcome")
 
 
-def _num(field: str, value: object, stage_index: dict[int, int]) -> float:
+def _num(field: str, value: Any, stage_index: dict[int, int]) -> float:  # value: a decoded JSON scalar
     if value is None:
         return math.nan
     if field == "stage":
@@ -142,9 +143,9 @@ def load_raw(workspace_id: int) -> RawData:
     seen_initial: set[int] = set()
     cols: dict[str, tuple[list, list, list, list, list]] = {f: ([], [], [], [], []) for f in _FIELDS}
     for deal_id, fld, old, new, changed_at, changed_by in history:
-        i = index.get(deal_id)
-        if i is None:
+        if (found := index.get(deal_id)) is None:
             continue
+        i = found
         old, new = _json(old), _json(new)
         if fld == "created":
             if isinstance(new, dict) and new.get("amount") is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xgboost as xgb
@@ -209,7 +210,8 @@ class Ensemble:
         return np.mean([m.contributions(x) for m in self.members], axis=0)
 
 
-def _make(spec: tuple[str, object]):
+def _make(spec: tuple[str, Any]) -> Boosted | Logistic:
+    """("xgboost", params) or ("logistic", C)."""
     kind, arg = spec
     return Boosted(dict(arg)) if kind == "xgboost" else Logistic(float(arg))
 
@@ -385,7 +387,7 @@ def fit_scorer(
         *[("logistic", c) for c in LOGISTIC_C],
     )
     margins = {i: np.zeros(len(y)) for i in range(len(specs))}
-    rounds = {i: [] for i in range(len(specs))}
+    rounds: dict[int, list[int]] = {i: [] for i in range(len(specs))}
     base_pred = {"stage_rate": np.zeros(len(y)), "stage_segment": np.zeros(len(y))}
     for tr, va in folds:
         for name, use_seg in (("stage_rate", False), ("stage_segment", True)):
@@ -454,7 +456,7 @@ def fit_scorer(
         final.rounds = max(20, int(np.mean(rounds[best]) * 1.1))
     final.fit(x, y, w)
     scorer.kind, scorer.predictor, scorer.platt, scorer.params = spec[0], final, platt, {"config": spec[1]}
-    if spec[0] == "xgboost":
+    if isinstance(final, Boosted):
         scorer.params["rounds"] = final.rounds
     scorer.reason = (
         f"{spec[0]} beat the stage win rates on held-out deals (Brier {best_metrics['brier']:.4f} vs "

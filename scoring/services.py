@@ -70,6 +70,8 @@ def _jsonable(d):
 def _compare_with_active(active: ScoringModel, raw: RawData, snaps, scorer: Scorer) -> tuple[bool, str]:
     """Does the new version beat the active one on the new version's held-out snapshots (Brier and AUC)?"""
     held = scorer.heldout
+    if scorer.heldout_p is None:  # only a loaded (not freshly trained) scorer lacks them
+        raise ValueError("compare a freshly trained scorer: it carries its held-out predictions")
     old = scorer_load(active)
     x_old, _ = build_features(raw, snaps.deal[held], snaps.t[held], old.vocabulary)
     y, w = snaps.y[held], snaps.weight[held]
@@ -161,7 +163,7 @@ def scorer_rollback(*, workspace: Workspace) -> ScoringModel:
     current = ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.ACTIVE).first()
     previous = (
         ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.RETIRED, activated_at__isnull=False)
-        .exclude(pk=getattr(current, "pk", None))
+        .exclude(pk__in=[current.pk] if current is not None else [])
         .order_by("-activated_at")
         .first()
     )

@@ -224,7 +224,7 @@ def neighbour_won_ratio(
         ) n
         WHERE d.workspace_id = %s AND d.deal_id = ANY(%s)
     """
-    params: list[object] = [Outcome.WON, [Outcome.WON, Outcome.LOST]]
+    params: list[Any] = [Outcome.WON, [Outcome.WON, Outcome.LOST]]
     if closed_before is not None:
         params.append(closed_before)
     params += [k, workspace_id, list(result)]

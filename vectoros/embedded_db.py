@@ -15,11 +15,13 @@ import logging
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pgserver
+import psutil
 from django.conf import settings
-from pgserver import _commands
-from pgserver.utils import PostmasterInfo
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +44,7 @@ def connection_settings(pgdata: Path) -> dict[str, str]:
     A running server's own postmaster.pid says where it listens; otherwise this is where pgserver will put
     it. `start_for_settings` corrects the settings in the rare case the start chose otherwise.
     """
-    info = _running_server(pgdata)
-    if info is not None and info.socket_dir is not None:
-        socket_dir, port = info.socket_dir, info.port or DEFAULT_PORT
-    else:
-        socket_dir, port = pgdata, DEFAULT_PORT
+    socket_dir, port = _running_server(pgdata) or (pgdata, DEFAULT_PORT)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": DATABASE_NAME,
@@ -57,12 +55,14 @@ def connection_settings(pgdata: Path) -> dict[str, str]:
     }
 
 
-def _running_server(pgdata: Path) -> PostmasterInfo | None:
+def _running_server(pgdata: Path) -> tuple[Path, int] | None:
+    """(socket folder, port) from the postmaster.pid of a server that runs, else None."""
     try:
-        info = PostmasterInfo.read_from_pgdata(pgdata)
-    except (AssertionError, ValueError, OSError):  # a postmaster.pid being written or left half-written
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid, port, socket_dir = int(lines[0]), int(lines[3]), lines[4].strip()
+    except (OSError, IndexError, ValueError):  # no server, or a postmaster.pid being written
         return None
-    return info if info is not None and info.is_running() else None
+    return (Path(socket_dir), port) if socket_dir and psutil.pid_exists(pid) else None
 
 
 def start_for_settings() -> EmbeddedDatabase | None:
@@ -78,7 +78,10 @@ def start_for_settings() -> EmbeddedDatabase | None:
     return db
 
 
-def _server(pgdata: Path) -> pgserver.PostgresServer:
+def _server(pgdata: Path) -> PostgresServer:
+    # Imported here: pgserver sets up its runtime folder on import, which only processes that start a server need.
+    import pgserver
+
     pgdata.mkdir(parents=True, exist_ok=True)
     # "stop": the last process holding the server stops it when it exits (see the module docstring).
     return pgserver.get_server(pgdata, cleanup_mode="stop")
@@ -95,7 +98,7 @@ def ensure_running(pgdata: Path) -> EmbeddedDatabase:
     return db
 
 
-def _ensure_database(server: pgserver.PostgresServer) -> None:
+def _ensure_database(server: PostgresServer) -> None:
     marker = server.pgdata / ".vectoros_db_created"
     if marker.exists():
         return
@@ -110,6 +113,8 @@ def stop(pgdata: Path) -> None:
     if not (pgdata / "postmaster.pid").exists():
         return
     server = _server(pgdata)
+    from pgserver import _commands  # imported with pgserver by _server
+
     try:
         # pgserver builds its command functions at import time, so mypy cannot see them.
         _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=server.system_user)  # type: ignore[attr-defined]

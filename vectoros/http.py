@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -32,7 +33,7 @@ class WorkspaceRequest(AuthenticatedHttpRequest):
     membership: Membership
 
 
-ViewFunc = Callable[..., HttpResponse]
+ViewFunc = Callable[..., HttpResponseBase]  # pages and streamed downloads (CSV exports) alike
 
 
 def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
@@ -44,7 +45,7 @@ def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
     def decorator(view: ViewFunc) -> ViewFunc:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, slug: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
             membership = get_membership_for_user(user=request.user, slug=slug)
             typed: WorkspaceRequest = request  # type: ignore[assignment]
             typed.membership = membership

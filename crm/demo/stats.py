@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Max, Q
 
@@ -29,9 +31,9 @@ def demo_statistics(workspace: Workspace) -> dict[str, object]:
     closed = [d for d in deals if d["outcome"] != Outcome.OPEN]
     won = [d for d in closed if d["outcome"] == Outcome.WON]
     open_deals = [d for d in deals if d["outcome"] == Outcome.OPEN]
-    longest_cycle = max((d["closed_at"] - d["created_at"] for d in closed), default=timedelta(0))
+    longest_cycle = max((d["closed_at"] - d["created_at"] for d in closed if d["closed_at"]), default=timedelta(0))
 
-    def silent_for(d: dict, days: int) -> bool:
+    def silent_for(d: Mapping[str, Any], days: int) -> bool:
         last = d["last_activity"] or d["created_at"]
         return now - last > timedelta(days=days)
 
@@ -48,6 +50,8 @@ def demo_statistics(workspace: Workspace) -> dict[str, object]:
 
     quarters: dict[str, dict[str, float]] = {}
     for d in won:
+        if d["closed_at"] is None:  # a closed deal always has one; the database does not promise it
+            continue
         start, _ = workspace.fiscal_quarter_bounds(d["closed_at"].date())
         key = f"{start.year}-Q{(start.month - workspace.fiscal_year_start_month) % 12 // 3 + 1}"
         row = quarters.setdefault(key, {"wins": 0, "created_in_quarter": 0})
@@ -74,7 +78,7 @@ def demo_statistics(workspace: Workspace) -> dict[str, object]:
     }
 
 
-def _median_days(deals: list[dict]) -> float | None:
+def _median_days(deals: Sequence[Mapping[str, Any]]) -> float | None:
     if not deals:
         return None
     return round(statistics.median((d["closed_at"] - d["created_at"]).total_seconds() / 86400 for d in deals), 1)

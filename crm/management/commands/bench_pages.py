@@ -48,7 +48,7 @@ class Command(BaseCommand):
             "deal_list_filtered": reverse("crm:deal_list", args=[workspace.slug])
             + "?outcome=open&close=this_quarter&sort=expected_close_date",
         }
-        results = {}
+        results: dict[str, dict[str, Any]] = {}
         for name, path in pages.items():
             client.get(path)  # warm: templates compiled, session written, connection open
             timings, cpu, queries = [], [], 0

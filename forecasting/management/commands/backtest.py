@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--sims", type=int, default=10_000)
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         workspace = Workspace.objects.filter(slug=options["workspace"]).first()
         if workspace is None:
             raise CommandError(f"No workspace with slug {options['workspace']!r}")
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         if not sep:
             raise CommandError("--period must be START:END, e.g. 2017-04-01:2017-06-30")
         start, end = _date(start_text, "period start"), _date(end_text, "period end")
-        sims = int(options["sims"])  # type: ignore[arg-type]
+        sims = int(options["sims"])
         if not 100 <= sims <= 1_000_000:
             raise CommandError("--sims must be between 100 and 1,000,000")
         try:

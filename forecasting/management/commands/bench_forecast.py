@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import tracemalloc
+from typing import Any
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -33,8 +34,8 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=int, default=5)
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args: object, **options: object) -> None:
-        n, sims, repeat = int(options["deals"]), int(options["sims"]), int(options["repeat"])  # type: ignore[arg-type]
+    def handle(self, *args: Any, **options: Any) -> None:
+        n, sims, repeat = int(options["deals"]), int(options["sims"]), int(options["repeat"])
         if n < 1 or sims < 1 or repeat < 1:
             raise CommandError("--deals, --sims and --repeat must be positive")
         rng = np.random.default_rng(7)
