@@ -29,8 +29,11 @@ demo: bootstrap
 run: demo
 	$(BIN)/python manage.py run --port $(PORT)
 
+# ruff, the declared app order (import-linter, [tool.importlinter] in pyproject.toml), mypy, migrations in step.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: lint
@@ -39,6 +42,6 @@ test: lint
 bench: bootstrap
 	$(BIN)/python manage.py bench_forecast --deals 5000 --sims 10000 --json
 
-# mypy with django-stubs over the app code (not yet part of `make test`: see DEVELOPERS.md).
+# mypy with django-stubs over the app code alone (also part of `make lint` and `make test`).
 typecheck: install
 	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts
