@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Query, Router, Schema
 
 from alerts.models import ACTIVE_STATUSES, Alert, AlertKind, Priority
+from vectoros.http import ApiRequest
 
 router = Router(tags=["alerts"])
 
@@ -58,12 +58,12 @@ class AlertFilters(Schema):
     limit: int = 100
 
 
-def _workspace_id(request: HttpRequest) -> int:
-    return request.auth.workspace_id  # type: ignore[attr-defined]  # set by vectoros.api.ApiKeyAuth
+def _workspace_id(request: ApiRequest) -> int:
+    return request.auth.workspace_id
 
 
 @router.get("/", response={200: list[AlertOut], 422: dict})
-def list_alerts(request: HttpRequest, filters: Query[AlertFilters]):
+def list_alerts(request: ApiRequest, filters: Query[AlertFilters]):
     qs = Alert.objects.for_workspace(_workspace_id(request)).select_related("deal")
     if filters.status == "active":
         qs = qs.filter(status__in=ACTIVE_STATUSES)
@@ -82,7 +82,7 @@ def list_alerts(request: HttpRequest, filters: Query[AlertFilters]):
 
 
 @router.get("/{alert_id}", response=AlertOut)
-def get_alert(request: HttpRequest, alert_id: UUID):
+def get_alert(request: ApiRequest, alert_id: UUID):
     alert = get_object_or_404(Alert.objects.select_related("deal"), uuid=alert_id, workspace_id=_workspace_id(request))
     return AlertOut.from_alert(alert)
 
@@ -93,7 +93,7 @@ class CountsOut(Schema):
 
 
 @router.get("/summary/counts", response=CountsOut)
-def counts(request: HttpRequest):
+def counts(request: ApiRequest):
     today = timezone.localdate()
     n = Alert.objects.for_workspace(_workspace_id(request)).needing_attention(today).count()
     return CountsOut(open=n, as_of=timezone.now())

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
@@ -24,6 +23,7 @@ from forecasting.compute import WhatIf
 from forecasting.models import ForecastRun, Target
 from forecasting.services import target_set
 from tenancy.models import ApiKey, Membership, Team
+from vectoros.http import ApiRequest
 
 router = Router(tags=["forecasting"])
 
@@ -38,8 +38,8 @@ class Error(Schema):
 ERRORS: dict[int, type[Schema]] = {401: Error, 404: Error, 422: Error}
 
 
-def _key(request: HttpRequest) -> ApiKey:
-    return request.auth  # type: ignore[attr-defined,no-any-return]  # set by vectoros.api.ApiKeyAuth
+def _key(request: ApiRequest) -> ApiKey:
+    return request.auth
 
 
 def _unprocessable(field: str, message: str) -> Unprocessable:
@@ -79,7 +79,7 @@ class RunDetail(RunSummary):
     deals: list[DealPart]
 
 
-def _run(request: HttpRequest, run_id: uuid.UUID) -> ForecastRun:
+def _run(request: ApiRequest, run_id: uuid.UUID) -> ForecastRun:
     run = ForecastRun.objects.for_workspace(_key(request).workspace_id).filter(uuid=run_id).first()
     if run is None:
         raise HttpError(404, "No such forecast run")
@@ -97,7 +97,7 @@ def _detail(run: ForecastRun) -> dict[str, Any]:
 
 
 @router.get("/latest/", response={200: RunDetail, **ERRORS})
-def latest_run(request: HttpRequest) -> Any:
+def latest_run(request: ApiRequest) -> Any:
     """The newest stored forecast of the workspace, with per-deal parts and roll-ups."""
     run = ForecastRun.objects.for_workspace(_key(request).workspace_id).first()
     if run is None:
@@ -106,14 +106,14 @@ def latest_run(request: HttpRequest) -> Any:
 
 
 @router.get("/runs/", response={200: list[RunSummary], **ERRORS})
-def list_runs(request: HttpRequest, limit: int = 20) -> Any:
+def list_runs(request: ApiRequest, limit: int = 20) -> Any:
     if not 1 <= limit <= 200:
         raise Unprocessable([{"loc": ["query", "limit"], "msg": "between 1 and 200", "type": "value_error"}])
     return list(ForecastRun.objects.for_workspace(_key(request).workspace_id)[:limit])
 
 
 @router.get("/runs/{run_id}/", response={200: RunDetail, **ERRORS})
-def run_detail(request: HttpRequest, run_id: uuid.UUID) -> Any:
+def run_detail(request: ApiRequest, run_id: uuid.UUID) -> Any:
     return _detail(_run(request, run_id))
 
 
@@ -154,18 +154,18 @@ class TargetIn(Schema):
         return self
 
 
-def _targets(request: HttpRequest):  # a queryset of this workspace's targets
+def _targets(request: ApiRequest):  # a queryset of this workspace's targets
     return Target.objects.for_workspace(_key(request).workspace_id).select_related("team", "owner")
 
 
-def _target(request: HttpRequest, target_id: uuid.UUID) -> Target:
+def _target(request: ApiRequest, target_id: uuid.UUID) -> Target:
     found = _targets(request).filter(uuid=target_id).first()
     if found is None:
         raise HttpError(404, "No such target")
     return found
 
 
-def _save_target(request: HttpRequest, payload: TargetIn) -> Target:
+def _save_target(request: ApiRequest, payload: TargetIn) -> Target:
     workspace = _key(request).workspace
     team = owner = None
     if payload.team is not None:
@@ -190,23 +190,23 @@ def _save_target(request: HttpRequest, payload: TargetIn) -> Target:
 
 
 @router.get("/targets/", response={200: list[TargetOut], **ERRORS})
-def list_targets(request: HttpRequest) -> Any:
+def list_targets(request: ApiRequest) -> Any:
     return list(_targets(request))
 
 
 @router.post("/targets/", response={201: TargetOut, **ERRORS})
-def create_target(request: HttpRequest, payload: TargetIn) -> Any:
+def create_target(request: ApiRequest, payload: TargetIn) -> Any:
     """Create (or replace) the target for that scope and period."""
     return Status(201, _save_target(request, payload))
 
 
 @router.get("/targets/{target_id}/", response={200: TargetOut, **ERRORS})
-def get_target(request: HttpRequest, target_id: uuid.UUID) -> Any:
+def get_target(request: ApiRequest, target_id: uuid.UUID) -> Any:
     return _target(request, target_id)
 
 
 @router.put("/targets/{target_id}/", response={200: TargetOut, **ERRORS})
-def update_target(request: HttpRequest, target_id: uuid.UUID, payload: TargetIn) -> Any:
+def update_target(request: ApiRequest, target_id: uuid.UUID, payload: TargetIn) -> Any:
     target = _target(request, target_id)
     same_scope = (
         (target.team.uuid if target.team else None) == payload.team
@@ -219,7 +219,7 @@ def update_target(request: HttpRequest, target_id: uuid.UUID, payload: TargetIn)
 
 
 @router.delete("/targets/{target_id}/", response={204: None, **ERRORS})
-def delete_target(request: HttpRequest, target_id: uuid.UUID) -> Any:
+def delete_target(request: ApiRequest, target_id: uuid.UUID) -> Any:
     _target(request, target_id).delete()
     return Status(204, None)
 
@@ -240,7 +240,7 @@ class WhatIfOut(Schema):
 
 
 @router.post("/what-if/", response={200: WhatIfOut, **ERRORS})
-def what_if(request: HttpRequest, payload: WhatIfIn) -> Any:
+def what_if(request: ApiRequest, payload: WhatIfIn) -> Any:
     """The latest run's period under a scenario, beside the stored base. Nothing is stored."""
     key = _key(request)
     run = ForecastRun.objects.for_workspace(key.workspace_id).first()

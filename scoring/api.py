@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
@@ -17,13 +16,14 @@ from crm.models import Deal
 from scoring.models import DealScore
 from scoring.selectors import active_model
 from scoring.services import scores_refresh
+from vectoros.http import ApiRequest
 
 router = Router(tags=["scoring"])
 MAX_BATCH = 500
 
 
-def _workspace_id(request: HttpRequest) -> int:
-    return request.auth.workspace_id  # type: ignore[attr-defined]  # set by vectoros.api.ApiKeyAuth
+def _workspace_id(request: ApiRequest) -> int:
+    return request.auth.workspace_id
 
 
 class Factor(Schema):
@@ -69,7 +69,7 @@ class ModelInfoOut(Schema):
     features: list[str] = []
 
 
-def _score(request: HttpRequest, uuids: list[uuid.UUID]) -> list[ScoreOut]:
+def _score(request: ApiRequest, uuids: list[uuid.UUID]) -> list[ScoreOut]:
     workspace_id = _workspace_id(request)
     found = dict(Deal.objects.for_workspace(workspace_id).filter(uuid__in=uuids).values_list("uuid", "id"))
     missing = [str(u) for u in uuids if u not in found]
@@ -102,17 +102,17 @@ def _score(request: HttpRequest, uuids: list[uuid.UUID]) -> list[ScoreOut]:
 
 
 @router.post("/score-deal", response=ScoreOut)
-def score_deal(request: HttpRequest, payload: ScoreDealIn) -> ScoreOut:
+def score_deal(request: ApiRequest, payload: ScoreDealIn) -> ScoreOut:
     return _score(request, [payload.deal_id])[0]
 
 
 @router.post("/score-multiple", response=ScoreMultipleOut)
-def score_multiple(request: HttpRequest, payload: ScoreMultipleIn) -> ScoreMultipleOut:
+def score_multiple(request: ApiRequest, payload: ScoreMultipleIn) -> ScoreMultipleOut:
     return ScoreMultipleOut(scores=_score(request, list(dict.fromkeys(payload.deal_ids))))
 
 
 @router.get("/model-info", response=ModelInfoOut)
-def model_info(request: HttpRequest) -> ModelInfoOut:
+def model_info(request: ApiRequest) -> ModelInfoOut:
     model = active_model(_workspace_id(request))
     if model is None:
         return ModelInfoOut(active=False, reason="No scoring model has been trained for this workspace.")

@@ -10,7 +10,6 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 from pydantic import model_validator
@@ -19,16 +18,17 @@ from crm.models import Deal
 from similarity import selectors, services
 from similarity.embedding import EmbeddingModelUnavailable
 from similarity.models import DealEmbedding
+from vectoros.http import ApiRequest
 
 router = Router(tags=["similarity"])
 MAX_BATCH = 100
 
 
-def _workspace_id(request: HttpRequest) -> int:
-    return request.auth.workspace_id  # type: ignore[attr-defined]  # set by vectoros.api.ApiKeyAuth
+def _workspace_id(request: ApiRequest) -> int:
+    return request.auth.workspace_id
 
 
-def _deal_ids(request: HttpRequest, uuids: list[uuid.UUID]) -> list[int]:
+def _deal_ids(request: ApiRequest, uuids: list[uuid.UUID]) -> list[int]:
     found = dict(Deal.objects.for_workspace(_workspace_id(request)).filter(uuid__in=uuids).values_list("uuid", "id"))
     missing = [str(u) for u in uuids if u not in found]
     if missing:
@@ -102,7 +102,7 @@ def _model_unavailable(exc: EmbeddingModelUnavailable) -> HttpError:
 
 
 @router.post("/embed-deal", response=EmbedDealOut)
-def embed_deal(request: HttpRequest, payload: EmbedDealIn) -> dict[str, object]:
+def embed_deal(request: ApiRequest, payload: EmbedDealIn) -> dict[str, object]:
     """Embed one deal now (nothing to do when its text is unchanged, unless `force`)."""
     [deal_id] = _deal_ids(request, [payload.deal_id])
     try:
@@ -122,7 +122,7 @@ def embed_deal(request: HttpRequest, payload: EmbedDealIn) -> dict[str, object]:
 
 
 @router.post("/embed-multiple", response=EmbedMultipleOut)
-def embed_multiple(request: HttpRequest, payload: EmbedMultipleIn) -> dict[str, float]:
+def embed_multiple(request: ApiRequest, payload: EmbedMultipleIn) -> dict[str, float]:
     """Embed up to 100 deals now; deals whose text is unchanged are skipped (unless `force`)."""
     ids = _deal_ids(request, list(dict.fromkeys(payload.deal_ids)))
     try:
@@ -135,7 +135,7 @@ def embed_multiple(request: HttpRequest, payload: EmbedMultipleIn) -> dict[str, 
 
 
 @router.post("/find-similar", response=FindSimilarOut)
-def find_similar(request: HttpRequest, payload: FindSimilarIn) -> dict[str, object]:
+def find_similar(request: ApiRequest, payload: FindSimilarIn) -> dict[str, object]:
     """The k deals of the workspace nearest in meaning to a deal (never itself) or to a free-text query."""
     workspace_id = _workspace_id(request)
     try:
@@ -165,6 +165,6 @@ def find_similar(request: HttpRequest, payload: FindSimilarIn) -> dict[str, obje
 
 
 @router.get("/stats", response=StatsOut)
-def stats(request: HttpRequest) -> dict[str, object]:
+def stats(request: ApiRequest) -> dict[str, object]:
     """How many deals are embedded, how many are stale or missing, and with which model and metric."""
     return selectors.embedding_stats(_workspace_id(request))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
     from django_htmx.middleware import HtmxDetails
 
-    from tenancy.models import Membership, Workspace
+    from tenancy.models import ApiKey, Membership, Workspace
 
 
 class AuthenticatedHttpRequest(HttpRequest):
@@ -76,3 +76,9 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}):
         return candidate
     return fallback
+
+
+class ApiRequest(HttpRequest):
+    """A REST API request once `vectoros.api.ApiKeyAuth` accepted its bearer key: `auth` is that ApiKey."""
+
+    auth: ApiKey

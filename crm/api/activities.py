@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from ninja import Field, Query, Schema, Status
 from ninja.errors import ValidationError as Unprocessable
 
@@ -29,6 +28,7 @@ from crm.api.common import (
     router,
 )
 from crm.models import Activity, Company, Deal
+from vectoros.http import ApiRequest
 
 # --- activities ----------------------------------------------------------------------------------
 Kind = Literal["email", "call", "meeting", "note", "task"]
@@ -81,11 +81,11 @@ class ActivityIn(ActivityPatch):
     company: uuid.UUID | None = None
 
 
-def _activities(request: HttpRequest) -> QuerySet:
+def _activities(request: ApiRequest) -> QuerySet:
     return Activity.objects.for_workspace(_key(request).workspace_id).select_related("deal", "company", "owner")
 
 
-def _check_activity_external_id(request: HttpRequest, value: str | None, activity: Activity | None) -> None:
+def _check_activity_external_id(request: ApiRequest, value: str | None, activity: Activity | None) -> None:
     others = _activities(request).exclude(pk=activity.pk) if activity else _activities(request)
     if value and others.filter(external_id=value).exists():
         raise Unprocessable([{"loc": ["body", "external_id"], "msg": "already used", "type": "value_error"}])
@@ -93,7 +93,7 @@ def _check_activity_external_id(request: HttpRequest, value: str | None, activit
 
 @router.get("/activities/", response={200: ActivityPage, **ERRORS})
 def activities_list(
-    request: HttpRequest, page: Query[Page], deal: uuid.UUID | None = None, kind: Kind | None = None
+    request: ApiRequest, page: Query[Page], deal: uuid.UUID | None = None, kind: Kind | None = None
 ) -> Any:
     activities = _activities(request)
     if deal:
@@ -104,12 +104,12 @@ def activities_list(
 
 
 @router.get("/activities/{activity_id}/", response={200: ActivityOut, **ERRORS})
-def activities_get(request: HttpRequest, activity_id: uuid.UUID) -> Any:
+def activities_get(request: ApiRequest, activity_id: uuid.UUID) -> Any:
     return _get(_activities(request), request, activity_id, "activity")
 
 
 @router.post("/activities/", response={201: ActivityOut, **ERRORS})
-def activities_create(request: HttpRequest, payload: ActivityIn) -> Any:
+def activities_create(request: ApiRequest, payload: ActivityIn) -> Any:
     fields = {k: getattr(payload, k) for k in payload.model_fields_set - {"deal", "company", "kind", "subject"}}
     fields = {k: ("" if v is None and k in {"body", "external_id"} else v) for k, v in fields.items() if v is not None}
     _check_activity_external_id(request, fields.get("external_id"), None)
@@ -129,7 +129,7 @@ def activities_create(request: HttpRequest, payload: ActivityIn) -> Any:
 
 
 @router.patch("/activities/{activity_id}/", response={200: ActivityOut, **ERRORS})
-def activities_update(request: HttpRequest, activity_id: uuid.UUID, payload: ActivityPatch) -> Any:
+def activities_update(request: ApiRequest, activity_id: uuid.UUID, payload: ActivityPatch) -> Any:
     activity = _get(_activities(request), request, activity_id, "activity")
     _check_activity_external_id(request, payload.external_id, activity)
     for name in payload.model_fields_set:
@@ -147,6 +147,6 @@ def activities_update(request: HttpRequest, activity_id: uuid.UUID, payload: Act
 
 
 @router.delete("/activities/{activity_id}/", response={204: None, **ERRORS})
-def activities_delete(request: HttpRequest, activity_id: uuid.UUID) -> Any:
+def activities_delete(request: ApiRequest, activity_id: uuid.UUID) -> Any:
     _get(_activities(request), request, activity_id, "activity").delete()
     return Status(204, None)

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
 from pydantic import AfterValidator
 
 from tenancy.models import ApiKey, Membership
+from vectoros.http import ApiRequest
 
 router = Router(tags=["crm"])
 
@@ -63,22 +63,22 @@ class Error(Schema):
 ERRORS: dict[int, type[Schema]] = {401: Error, 404: Error, 422: Error}
 
 
-def _key(request: HttpRequest) -> ApiKey:
-    return request.auth  # type: ignore[attr-defined,no-any-return]  # set by vectoros.api.ApiKeyAuth
+def _key(request: ApiRequest) -> ApiKey:
+    return request.auth
 
 
-def _actor(request: HttpRequest) -> Membership | None:
+def _actor(request: ApiRequest) -> Membership | None:
     return _key(request).created_by
 
 
-def _get(queryset: QuerySet, request: HttpRequest, pk: uuid.UUID, what: str) -> Any:
+def _get(queryset: QuerySet, request: ApiRequest, pk: uuid.UUID, what: str) -> Any:
     found = queryset.filter(workspace_id=_key(request).workspace_id, uuid=pk).first()
     if found is None:
         raise HttpError(404, f"No such {what}")
     return found
 
 
-def _ref(model: type[Any], request: HttpRequest, pk: uuid.UUID | None, field: str) -> Any:
+def _ref(model: type[Any], request: ApiRequest, pk: uuid.UUID | None, field: str) -> Any:
     """A referenced object of this workspace, or a 422 naming the field."""
     if pk is None:
         return None

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
 from ninja import Field, Query, Schema, Status
 from ninja.errors import ValidationError as Unprocessable
 from pydantic import field_validator
@@ -29,6 +28,7 @@ from crm.api.common import (
     router,
 )
 from crm.models import Company
+from vectoros.http import ApiRequest
 
 
 # --- companies -----------------------------------------------------------------------------------
@@ -74,11 +74,11 @@ class CompanyIn(CompanyPatch):
     name: Title
 
 
-def _companies(request: HttpRequest) -> QuerySet:
+def _companies(request: ApiRequest) -> QuerySet:
     return Company.objects.for_workspace(_key(request).workspace_id).select_related("parent")
 
 
-def _company_fields(request: HttpRequest, payload: CompanyPatch, company: Company | None) -> dict[str, Any]:
+def _company_fields(request: ApiRequest, payload: CompanyPatch, company: Company | None) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in payload.model_fields_set:
         value = getattr(payload, name)
@@ -102,7 +102,7 @@ def _company_fields(request: HttpRequest, payload: CompanyPatch, company: Compan
 
 @router.get("/companies/", response={200: CompanyPage, **ERRORS})
 def companies_list(
-    request: HttpRequest, page: Query[Page], q: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] = ""
+    request: ApiRequest, page: Query[Page], q: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] = ""
 ) -> Any:
     companies = _companies(request)
     if q:
@@ -111,12 +111,12 @@ def companies_list(
 
 
 @router.get("/companies/{company_id}/", response={200: CompanyOut, **ERRORS})
-def companies_get(request: HttpRequest, company_id: uuid.UUID) -> Any:
+def companies_get(request: ApiRequest, company_id: uuid.UUID) -> Any:
     return _get(_companies(request), request, company_id, "company")
 
 
 @router.post("/companies/", response={201: CompanyOut, **ERRORS})
-def companies_create(request: HttpRequest, payload: CompanyIn) -> Any:
+def companies_create(request: ApiRequest, payload: CompanyIn) -> Any:
     fields = _company_fields(request, payload, None)
     try:
         company = services.company_save(workspace=_key(request).workspace, **fields)
@@ -126,7 +126,7 @@ def companies_create(request: HttpRequest, payload: CompanyIn) -> Any:
 
 
 @router.patch("/companies/{company_id}/", response={200: CompanyOut, **ERRORS})
-def companies_update(request: HttpRequest, company_id: uuid.UUID, payload: CompanyPatch) -> Any:
+def companies_update(request: ApiRequest, company_id: uuid.UUID, payload: CompanyPatch) -> Any:
     company = _get(_companies(request), request, company_id, "company")
     fields = _company_fields(request, payload, company)
     try:
@@ -137,6 +137,6 @@ def companies_update(request: HttpRequest, company_id: uuid.UUID, payload: Compa
 
 
 @router.delete("/companies/{company_id}/", response={204: None, **ERRORS})
-def companies_delete(request: HttpRequest, company_id: uuid.UUID) -> Any:
+def companies_delete(request: ApiRequest, company_id: uuid.UUID) -> Any:
     _get(_companies(request), request, company_id, "company").delete()
     return Status(204, None)

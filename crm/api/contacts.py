@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
 from ninja import Field, Query, Schema, Status
 from ninja.errors import ValidationError as Unprocessable
 
@@ -25,6 +24,7 @@ from crm.api.common import (
     router,
 )
 from crm.models import Company, Contact
+from vectoros.http import ApiRequest
 
 
 # --- contacts ------------------------------------------------------------------------------------
@@ -67,11 +67,11 @@ class ContactIn(ContactPatch):
     last_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*\S[^\x00]*$")]
 
 
-def _contacts(request: HttpRequest) -> QuerySet:
+def _contacts(request: ApiRequest) -> QuerySet:
     return Contact.objects.for_workspace(_key(request).workspace_id).select_related("company")
 
 
-def _contact_fields(request: HttpRequest, payload: ContactPatch, contact: Contact | None) -> dict[str, Any]:
+def _contact_fields(request: ApiRequest, payload: ContactPatch, contact: Contact | None) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name in payload.model_fields_set:
         value = getattr(payload, name)
@@ -88,7 +88,7 @@ def _contact_fields(request: HttpRequest, payload: ContactPatch, contact: Contac
 
 @router.get("/contacts/", response={200: ContactPage, **ERRORS})
 def contacts_list(
-    request: HttpRequest,
+    request: ApiRequest,
     page: Query[Page],
     q: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] = "",
     company: uuid.UUID | None = None,
@@ -102,12 +102,12 @@ def contacts_list(
 
 
 @router.get("/contacts/{contact_id}/", response={200: ContactOut, **ERRORS})
-def contacts_get(request: HttpRequest, contact_id: uuid.UUID) -> Any:
+def contacts_get(request: ApiRequest, contact_id: uuid.UUID) -> Any:
     return _get(_contacts(request), request, contact_id, "contact")
 
 
 @router.post("/contacts/", response={201: ContactOut, **ERRORS})
-def contacts_create(request: HttpRequest, payload: ContactIn) -> Any:
+def contacts_create(request: ApiRequest, payload: ContactIn) -> Any:
     fields = _contact_fields(request, payload, None)
     try:
         contact = services.contact_save(workspace=_key(request).workspace, **fields)
@@ -117,7 +117,7 @@ def contacts_create(request: HttpRequest, payload: ContactIn) -> Any:
 
 
 @router.patch("/contacts/{contact_id}/", response={200: ContactOut, **ERRORS})
-def contacts_update(request: HttpRequest, contact_id: uuid.UUID, payload: ContactPatch) -> Any:
+def contacts_update(request: ApiRequest, contact_id: uuid.UUID, payload: ContactPatch) -> Any:
     contact = _get(_contacts(request), request, contact_id, "contact")
     fields = _contact_fields(request, payload, contact)
     try:
@@ -128,6 +128,6 @@ def contacts_update(request: HttpRequest, contact_id: uuid.UUID, payload: Contac
 
 
 @router.delete("/contacts/{contact_id}/", response={204: None, **ERRORS})
-def contacts_delete(request: HttpRequest, contact_id: uuid.UUID) -> Any:
+def contacts_delete(request: ApiRequest, contact_id: uuid.UUID) -> Any:
     _get(_contacts(request), request, contact_id, "contact").delete()
     return Status(204, None)

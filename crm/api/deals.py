@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
 from ninja import Field, Query, Schema, Status
 from ninja.errors import ValidationError as Unprocessable
 from pydantic import field_validator
@@ -36,6 +35,7 @@ from crm.api.common import (
 )
 from crm.models import ChangeSource, Company, Deal, Stage
 from tenancy.models import Membership
+from vectoros.http import ApiRequest
 
 
 # --- deals -------------------------------------------------------------------------------------------
@@ -114,14 +114,14 @@ class DealIn(DealPatch):
     stage: uuid.UUID
 
 
-def _deals(request: HttpRequest) -> QuerySet:
+def _deals(request: ApiRequest) -> QuerySet:
     return Deal.objects.for_workspace(_key(request).workspace_id).select_related(
         "pipeline", "stage", "owner", "company"
     )
 
 
 @router.get("/deals/", response={200: DealPage, **ERRORS})
-def deals_list(request: HttpRequest, filters: Query[DealFilters], page: Query[Page]) -> Any:
+def deals_list(request: ApiRequest, filters: Query[DealFilters], page: Query[Page]) -> Any:
     deals = _deals(request)
     if filters.owner:
         deals = deals.filter(owner__uuid=filters.owner)
@@ -139,11 +139,11 @@ def deals_list(request: HttpRequest, filters: Query[DealFilters], page: Query[Pa
 
 
 @router.get("/deals/{deal_id}/", response={200: DealOut, **ERRORS})
-def deals_get(request: HttpRequest, deal_id: uuid.UUID) -> Any:
+def deals_get(request: ApiRequest, deal_id: uuid.UUID) -> Any:
     return _get(_deals(request), request, deal_id, "deal")
 
 
-def _deal_changes(request: HttpRequest, payload: DealPatch, fields: set[str]) -> dict[str, Any]:
+def _deal_changes(request: ApiRequest, payload: DealPatch, fields: set[str]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for name in fields:
         value = getattr(payload, name)
@@ -163,7 +163,7 @@ def _deal_changes(request: HttpRequest, payload: DealPatch, fields: set[str]) ->
 
 
 @router.post("/deals/", response={201: DealOut, **ERRORS})
-def deals_create(request: HttpRequest, payload: DealIn) -> Any:
+def deals_create(request: ApiRequest, payload: DealIn) -> Any:
     key = _key(request)
     changes = _deal_changes(request, payload, payload.model_fields_set | {"title", "stage"})
     external_id = changes.get("external_id")
@@ -185,7 +185,7 @@ def deals_create(request: HttpRequest, payload: DealIn) -> Any:
 
 
 @router.patch("/deals/{deal_id}/", response={200: DealOut, **ERRORS})
-def deals_update(request: HttpRequest, deal_id: uuid.UUID, payload: DealPatch) -> Any:
+def deals_update(request: ApiRequest, deal_id: uuid.UUID, payload: DealPatch) -> Any:
     deal = _get(_deals(request), request, deal_id, "deal")
     changes = _deal_changes(request, payload, payload.model_fields_set)
     external_id = changes.get("external_id")
@@ -201,7 +201,7 @@ def deals_update(request: HttpRequest, deal_id: uuid.UUID, payload: DealPatch) -
 
 
 @router.delete("/deals/{deal_id}/", response={204: None, **ERRORS})
-def deals_delete(request: HttpRequest, deal_id: uuid.UUID) -> Any:
+def deals_delete(request: ApiRequest, deal_id: uuid.UUID) -> Any:
     deal = _get(_deals(request), request, deal_id, "deal")
     with transaction.atomic():
         deal.delete()

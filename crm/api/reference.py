@@ -6,7 +6,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Field, Query, Schema
 
 from crm.api.common import (
@@ -19,6 +18,7 @@ from crm.api.common import (
 )
 from crm.models import Pipeline, Stage
 from tenancy.models import Membership
+from vectoros.http import ApiRequest
 
 
 # --- read-only: pipelines, stages, members ---------------------------------------------------------
@@ -64,12 +64,12 @@ class MemberOut(Schema):
 
 
 @router.get("/pipelines/", response={200: list[PipelineOut], 401: Error})
-def pipelines_list(request: HttpRequest) -> Any:
+def pipelines_list(request: ApiRequest) -> Any:
     return Pipeline.objects.for_workspace(_key(request).workspace_id).prefetch_related("stages__pipeline")
 
 
 @router.get("/stages/", response={200: list[StageOut], 401: Error})
-def stages_list(request: HttpRequest) -> Any:
+def stages_list(request: ApiRequest) -> Any:
     return Stage.objects.for_workspace(_key(request).workspace_id).select_related("pipeline")
 
 
@@ -80,6 +80,6 @@ class MemberPage(Schema):
 
 
 @router.get("/members/", response={200: MemberPage, **ERRORS})
-def members_list(request: HttpRequest, page: Query[Page]) -> Any:
+def members_list(request: ApiRequest, page: Query[Page]) -> Any:
     members = Membership.objects.filter(workspace_id=_key(request).workspace_id).select_related("team")
     return _page(members.order_by("display_name", "id"), page)
