@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -11,13 +12,13 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
 from crm.forms import ActivityForm, DealFilterForm, DealForm, DealMoveForm
 from crm.models import Deal, Stage
-from crm.selectors import board_for_member, deal_get_for_member, deal_history_rows, deal_list_for_member
+from crm.selectors import BoardColumn, board_for_member, deal_get_for_member, deal_history_rows, deal_list_for_member
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, safe_next, workspace_view
 
@@ -28,22 +29,43 @@ _EDITABLE = (
 )
 
 
+@dataclass(frozen=True)
+class BoardCard:
+    deal: Deal
+    url: str
+    amount_text: str
+    close_text: str
+
+
+@dataclass(frozen=True)
+class BoardColumnView:
+    column: BoardColumn
+    cards: list[BoardCard]
+    move_options: SafeString  # the stage <option>s, this column's stage selected
+
+
 def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
     """The board, with per-card strings prepared once: the page has up to 150 cards and must stay fast."""
     board = board_for_member(request.membership, today=request.workspace.today())
     deals_url = reverse("crm:deal_list", args=[request.workspace.slug])
+    columns = []
     for column in board.columns:
-        column.move_options = format_html_join(  # type: ignore[attr-defined]
+        move_options = format_html_join(
             "",
             '<option value="{}"{}>{}</option>',
             ((s.uuid, mark_safe(" selected") if s.id == column.stage.id else "", s.name) for s in board.stages),
         )
-        for deal in column.cards:
-            deal.url = f"{deals_url}{deal.uuid}/"  # type: ignore[attr-defined]
-            deal.amount_text = f"{deal.amount:,.0f}"  # type: ignore[attr-defined]
-            close = deal.expected_close_date
-            deal.close_text = f"closes {close:%b} {close.day}" if close else "no close date"  # type: ignore[attr-defined]
-    return {"board": board, "can_write": request.membership.can_write}
+        cards = [
+            BoardCard(
+                deal=deal,
+                url=f"{deals_url}{deal.uuid}/",
+                amount_text=f"{deal.amount:,.0f}",
+                close_text=f"closes {close:%b} {close.day}" if (close := deal.expected_close_date) else "no close date",
+            )
+            for deal in column.cards
+        ]
+        columns.append(BoardColumnView(column=column, cards=cards, move_options=move_options))
+    return {"board": board, "columns": columns, "can_write": request.membership.can_write}
 
 
 @require_GET
