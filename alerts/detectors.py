@@ -48,11 +48,11 @@ class Thresholds:
         for key, value in (values or {}).items():
             if key not in known:
                 continue
-            number = float(value)  # type: ignore[arg-type]
+            number = float(value)  # type: ignore[arg-type]  # a value float() refuses raises, as the docstring says
             if not np.isfinite(number) or number < 0:
                 raise ValueError(f"{key} must be a non-negative number")
             clean[key] = int(number) if known[key] == "int" else number
-        return cls(**clean)  # type: ignore[arg-type]
+        return cls(**clean)  # type: ignore[arg-type]  # each value was converted to its field's type above
 
 
 @dataclass

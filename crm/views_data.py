@@ -104,6 +104,7 @@ class _LimitedUpload(FileUploadHandler):
         self.received += len(raw_data)
         if self.received > self.limit:
             if self.request is not None:
+                # A flag for the import view on the request of this upload (HttpRequest declares no such field).
                 self.request.import_upload_too_large = True  # type: ignore[attr-defined]
             raise StopUpload(connection_reset=False)
         return raw_data

@@ -117,9 +117,9 @@ def nearest_sql(
     return sql, [q, *params, k]
 
 
-def _nearest_ids(**kwargs: object) -> list[tuple[int, float]]:
+def _nearest_ids(**kwargs: Any) -> list[tuple[int, float]]:
     """(deal id, cosine distance) of the k nearest embeddings of the workspace (see nearest_sql)."""
-    sql, params = nearest_sql(**kwargs)  # type: ignore[arg-type]
+    sql, params = nearest_sql(**kwargs)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         # Unit vectors: cosine distance = 1 - dot = 1 + (a <#> b).

@@ -93,3 +93,25 @@ def test_env_choice_accepts_any_case_and_returns_the_declared_spelling(monkeypat
     monkeypatch.setenv("SOME_LEVEL", "trace")
     with pytest.raises(ConfigError, match=r"SOME_LEVEL must be one of INFO, WARNING, not 'trace'"):
         env_choice("SOME_LEVEL", "INFO", ["INFO", "WARNING"])
+
+
+@pytest.mark.slow
+def test_a_manage_py_command_starts_the_embedded_database_and_stops_it_on_exit(tmp_path: Path) -> None:
+    data_dir = tmp_path / "cli"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VECTOROS_", "DATABASE_URL", "DJANGO_"))}
+    clean["VECTOROS_DATA_DIR"] = str(data_dir)
+    code = "from django.db import connection; connection.ensure_connection(); print(connection.settings_dict['HOST'])"
+    result = subprocess.run(  # noqa: S603 (our own interpreter and manage.py)
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(data_dir / "pg")  # connected where the settings said it would listen
+    assert (data_dir / "pg" / "PG_VERSION").exists()
+    assert not (data_dir / "pg" / "postmaster.pid").exists()  # the last (only) user stopped it
+    assert _postgres_serving(data_dir) == []

@@ -24,10 +24,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         workspace = get_workspace(str(options["workspace"]))
         as_of = parse_as_of(str(options["as_of"]), workspace)
+        if as_of is None:
+            raise CommandError("--as-of needs a date (YYYY-MM-DD).")
         horizon = int(options["horizon_days"])
         if horizon < 1 or horizon > 730:
             raise CommandError("--horizon-days must be between 1 and 730.")
-        result = backtest(workspace, as_of, horizon, thresholds_for(alert_settings_get(workspace=workspace)))  # type: ignore[arg-type]
+        result = backtest(workspace, as_of, horizon, thresholds_for(alert_settings_get(workspace=workspace)))
         context = result.pop("_context")
         if options["json"]:
             self.stdout.write(json.dumps(result))

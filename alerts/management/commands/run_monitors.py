@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
@@ -41,9 +42,9 @@ class Command(BaseCommand):
         parser.add_argument("--as-of", help="judge the deals as they were at this date (YYYY-MM-DD)")
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         workspace = get_workspace(str(options["workspace"]))
-        result = monitors_run(workspace=workspace, as_of=parse_as_of(options.get("as_of"), workspace))  # type: ignore[arg-type]
+        result = monitors_run(workspace=workspace, as_of=parse_as_of(options.get("as_of"), workspace))
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return

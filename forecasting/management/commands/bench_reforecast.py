@@ -13,6 +13,7 @@ import json
 import time
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -94,9 +95,9 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=int, default=3)
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         slug = str(options["workspace"])
-        n_open, n_closed, repeat = (int(options[k]) for k in ("n_open", "n_closed", "repeat"))  # type: ignore[call-overload]
+        n_open, n_closed, repeat = (int(options[k]) for k in ("n_open", "n_closed", "repeat"))
         if n_open < 1 or n_closed < 0 or repeat < 1:
             raise CommandError("--open and --repeat must be positive, --closed not negative")
         workspace = Workspace.objects.filter(slug=slug).first()
