@@ -32,7 +32,7 @@ def uploads(settings, tmp_path) -> Path:
 def queued(monkeypatch) -> list[tuple]:
     """Tasks handed to the worker, run on demand by `_work`."""
     calls: list[tuple] = []
-    monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: calls.append((func, args)))
+    monkeypatch.setattr("crm.importers.jobs.async_task", lambda func, *args, **kw: calls.append((func, args)))
     return calls
 
 
