@@ -57,7 +57,6 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def backtest(workspace: Workspace, as_of: datetime, horizon_days: int, thresholds: Thresholds) -> dict[str, Any]:
-
     loaded = load_facts(workspace, as_of, thresholds)
     ids = [s.id for s in loaded.snapshots]
     wanted = evaluate(loaded, thresholds)

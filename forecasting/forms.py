@@ -46,7 +46,6 @@ class WhatIfForm(forms.Form):
 
     @staticmethod
     def _uuids(text: str) -> list[str]:
-
         out = []
         for part in (text or "").replace("\n", ",").split(","):
             part = part.strip()

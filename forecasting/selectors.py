@@ -38,7 +38,6 @@ def what_if_forecast(
     workspace: Workspace, run: ForecastRun, what_if: WhatIf, sims: int | None = None
 ) -> dict[str, float]:
     """The run's period under a scenario, as of now; nothing is stored."""
-
     loaded, model = fit_as_of(workspace, timezone.now())
     sims = sims or WHAT_IF_SIMS
     forecast = forecast_period(workspace, loaded, model, run.period_start, run.period_end, sims=sims, what_if=what_if)
@@ -206,7 +205,6 @@ def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | Non
 
 def past_runs_vs_actuals(workspace: Workspace, limit: int = 60) -> list[dict[str, object]]:
     """Past runs of periods that are over, each beside what actually landed."""
-
     today = timezone.now().astimezone(workspace.tz).date()
     runs = list(ForecastRun.objects.for_workspace(workspace).filter(period_end__lt=today)[:limit])
     actual_cache: dict[tuple[date, date], float] = {}

@@ -267,7 +267,6 @@ def _weighted_pipeline(loaded) -> float:
 
 
 def _won_in(loaded, workspace: Workspace, start: date, end: date) -> float:
-
     return won_between(loaded, start, end, workspace.tz)
 
 

@@ -57,7 +57,6 @@ def membership_add(*, workspace: Workspace, user, role: str, team: Team | None =
 
 def user_get_or_create(*, email: str, password: str | None = None):
     """The user with this email (created when missing), with a verified primary address for allauth."""
-
     User = get_user_model()
     email = User.objects.normalize_email(email).lower()
     user = User.objects.filter(email__iexact=email).first()
@@ -120,7 +119,6 @@ API_KEY_PREFIX = "vos_"
 
 
 def api_key_hash(raw_key: str) -> str:
-
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 

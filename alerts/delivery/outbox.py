@@ -42,7 +42,6 @@ def backoff(attempts: int) -> timedelta:
 
 
 def alert_payload(alert: Alert, event_type: str) -> dict[str, Any]:
-
     deal = alert.deal
     return {
         "type": event_type,
@@ -75,7 +74,6 @@ def enqueue(rows: list[Delivery]) -> int:
 
 
 def _wake_sender() -> None:
-
     async_task("alerts.tasks.deliver_pending", task_name="alerts.deliver")
 
 
@@ -133,7 +131,6 @@ def deal_events_enqueue(*, workspace_id: int, deal_ids: list[int]) -> int:
 
     The key includes the deal's `updated_at`, so a re-run for the same change queues nothing.
     """
-
     endpoints = list(WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True, send_deal_events=True))
     if not endpoints or not deal_ids:
         return 0
@@ -170,7 +167,6 @@ def deal_events_enqueue(*, workspace_id: int, deal_ids: list[int]) -> int:
 
 
 def _sender(channel: str) -> Callable[[Delivery], None]:
-
     return {Channel.EMAIL: email.send, Channel.SLACK: slack.send, Channel.WEBHOOK: webhooks.send}[Channel(channel)]
 
 

@@ -35,7 +35,6 @@ Progress = Callable[[str, int, int], None]
 
 
 def _formats() -> dict[str, type[ImportFormat]]:
-
     return {"maven": MavenFormat, "salesforce": SalesforceFormat, "hubspot": HubSpotFormat, "csv": MappedCsvFormat}
 
 
@@ -115,7 +114,6 @@ def _run(
         report.skipped = rows - valid
 
     # Pass 2: write everything in one transaction.
-
     ctx.muted = True
     try:
         with transaction.atomic():

@@ -180,7 +180,6 @@ class _ProgressWriter:
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
     """Run a queued job (claimed with a conditional update, so a retried task does not run it twice)."""
-
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
         status=ImportStatus.RUNNING, started_at=timezone.now(), phase="checking"
     )

@@ -42,7 +42,6 @@ class Preview:
 def preview_import(
     *, workspace: Workspace, fmt: str, path: Path, mapping: dict[str, Any] | None = None, limit: int = PREVIEW_ROWS
 ) -> Preview:
-
     report = ImportReport(fmt=fmt, dry_run=True)
     ctx = Context(report=report, tz=workspace.tz, now=timezone.now(), currency=workspace.currency)
     preview = Preview()

@@ -62,7 +62,6 @@ def _database_cpu_seconds() -> float | None:
 
     None when the database is not the embedded one on this machine (DATABASE_URL elsewhere).
     """
-
     try:
         postmaster = int(Path(settings.EMBEDDED_PGDATA, "postmaster.pid").read_text().split()[0])
         tick = os.sysconf("SC_CLK_TCK")
@@ -95,7 +94,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-
         rows = options["rows"]
         slug = f"bench-import-{uuid.uuid4().hex[:8]}"
         owner = user_get_or_create(email="bench-import@localhost")

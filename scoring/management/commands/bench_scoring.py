@@ -125,7 +125,6 @@ class Command(BaseCommand):
 
 def _time_refresh(slug: str) -> dict:
     """Scores of every open deal refreshed from the database: load, features, model, explanations and COPY."""
-
     workspace = Workspace.objects.filter(slug=slug).first()
     if workspace is None:
         raise CommandError(f"No workspace with slug {slug!r}.")

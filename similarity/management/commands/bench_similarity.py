@@ -132,7 +132,6 @@ class Command(BaseCommand):
         }
 
     def _copy(self, schema: str, vectors: np.ndarray, ws: np.ndarray, outcomes: np.ndarray, order: np.ndarray) -> None:
-
         raw = connection.connection
         register_vector(raw)
         base = datetime(2024, 1, 1, tzinfo=UTC)
@@ -204,7 +203,6 @@ class Command(BaseCommand):
     # --- embedding throughput ---------------------------------------------------------------------
 
     def _throughput(self, n: int, slug: str) -> dict[str, Any]:
-
         self.stderr.write("loading the model…")
         embedding.get_model()
         embedding.encode(["warm up"] * 8)
@@ -248,7 +246,6 @@ class Command(BaseCommand):
 
     @staticmethod
     def _synthetic_deals(n: int) -> Any:
-
         rng = np.random.default_rng(1)
         products = ["analytics suite", "GTX Pro", "MG Special", "security gateway", "CRM seats", "data platform"]
         industries = ["retail", "software", "finance", "medical", "telecom", "entertainment"]
