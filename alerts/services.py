@@ -32,6 +32,7 @@ from alerts.models import (
     Priority,
     WebhookEndpoint,
 )
+from crm.models import Deal
 from tenancy.models import Membership, Workspace
 
 
@@ -253,6 +254,13 @@ def alert_raise_model_drift(*, workspace_id: int, summary: str, details: dict) -
         _lock_workspace(workspace_id)
         _apply_workspace_alert(workspace, timezone.now(), AlertKind.MODEL_DRIFT, found, stats)
         outbox.alerts_changed(workspace=workspace, settings_row=alert_settings_get(workspace=workspace), **stats)
+
+
+def alerts_resolve_for_deleted_deals(*, workspace_id: int, deal_ids: list[int]) -> int:
+    """Resolve the open alerts of the deleted deals among `deal_ids` (after a restore, monitors raise them again)."""
+    deleted = Deal.all_objects.for_workspace(workspace_id).deleted().filter(id__in=deal_ids)
+    alerts = Alert.objects.for_workspace(workspace_id).active().filter(deal__in=deleted)
+    return alerts.update(status=AlertStatus.RESOLVED, resolved_at=timezone.now())
 
 
 def _check_actor(alert: Alert, actor: Membership) -> None:

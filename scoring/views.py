@@ -57,10 +57,6 @@ def rollback(request: WorkspaceRequest) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        from django.db import transaction
-        from django_q.tasks import async_task
-
-        transaction.on_commit(lambda: async_task("scoring.tasks.rescore_all"))
         messages.success(request, f"Version {model.version} is active again.")
     return redirect("scoring:model", slug=request.workspace.slug)
 
