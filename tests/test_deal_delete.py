@@ -14,12 +14,14 @@ from django.urls import reverse
 from alerts.models import Alert, AlertKind, AlertStatus
 from alerts.selectors import alerts_for_member
 from alerts.tasks import on_deals_changed as alerts_on_deals_changed
+from crm.importers import run_import
 from crm.models import ChangeSource, Deal, DealHistory, TrackedField
 from crm.selectors import pipeline_as_of
-from crm.services import activity_log, deal_create, deal_delete, deal_move_to_stage
+from crm.services import activity_log, deal_create, deal_delete, deal_move_to_stage, deal_update
 from forecasting.models import ForecastRun
+from forecasting.services import forecast_run
 from scoring.loader import load_raw
-from scoring.models import DealScore
+from scoring.models import DealScore, ModelStatus, ScoringModel
 from scoring.tasks import on_deals_changed as scoring_on_deals_changed
 from similarity import embedding
 from similarity.models import DealEmbedding
@@ -243,3 +245,107 @@ def test_a_deleted_deals_activities_and_external_id(personas, deals, api):
     )
     assert response.status_code == 422
     assert "deleted deal" in response.content.decode()
+
+
+# --- what-if: one builder, one refusal for the web and the API -------------------------------------------
+
+
+@pytest.fixture
+def run(personas, deals):
+    return forecast_run(workspace=personas.workspace, sims=300)
+
+
+def _web_what_if(client, personas, **params):
+    return client.get(_url("forecasting:what_if", personas), params)
+
+
+def test_what_if_refuses_unknown_hidden_and_closed_deals_alike_on_the_web_and_the_api(personas, deals, run, api):
+    ws = personas.workspace
+    theirs = deal_create(
+        workspace=ws, actor=personas.other_rep, title="West deal", stage=default_stage(ws), owner=personas.other_rep
+    )
+    closed, open_deal = deals[0], deals[-1]
+    unknown = "00000000-0000-0000-0000-000000000000"
+    rep = personas.client_for(personas.rep)
+    for bad in (unknown, str(theirs.uuid), str(closed.uuid)):
+        web = _web_what_if(rep, personas, exclude=bad)
+        assert web.status_code == 422
+        message = f"Not an open deal you can see: {bad}."
+        assert web.context["what_if_form"].errors["exclude"] == [message]
+        assert message in web.content.decode() and "stored data unchanged" not in web.content.decode()
+        htmx = rep.get(_url("forecasting:what_if", personas), {"slip": bad}, headers={"HX-Request": "true"})
+        assert htmx.status_code == 200 and f"What-if not run: {message}" in htmx.content.decode()
+        if bad != str(theirs.uuid):  # the API key sees the whole workspace, so only these two are refused
+            response = api.post(f"{API}/forecasts/what-if/", {"slip": [bad]}, content_type="application/json")
+            assert response.status_code == 422
+            assert response.json()["detail"] == [{"loc": ["body", "slip"], "msg": message, "type": "value_error"}]
+    assert _web_what_if(rep, personas, exclude=str(open_deal.uuid)).status_code == 200
+    ok = api.post(f"{API}/forecasts/what-if/", {"exclude": [str(theirs.uuid)]}, content_type="application/json")
+    assert ok.status_code == 200
+    deal_delete(deal=open_deal, actor=personas.owner)  # a deleted deal is an unknown one
+    assert _web_what_if(rep, personas, exclude=str(open_deal.uuid)).status_code == 422
+
+
+# --- probability_is_manual: decided by crm.services for every writer ----------------------------------------
+
+
+def test_a_probability_set_through_the_api_is_manual_and_one_set_by_the_system_is_not(personas, api):
+    ws = personas.workspace
+    stage = default_stage(ws)
+    body = {"title": "With a guess", "stage": str(stage.uuid), "probability": "35"}
+    created = api.post(f"{API}/deals/", body, content_type="application/json")
+    assert created.status_code == 201
+    deal = Deal.objects.get(uuid=created.json()["id"])
+    assert deal.probability == Decimal("35") and deal.probability_is_manual
+    api.patch(f"{API}/deals/{deal.uuid}/", {"probability": None}, content_type="application/json")
+    deal.refresh_from_db()
+    assert deal.probability is None and not deal.probability_is_manual
+    deal_update(deal=deal, actor=None, changes={"probability": Decimal("60")}, source_of_change=ChangeSource.SYSTEM)
+    deal.refresh_from_db()
+    assert deal.probability == Decimal("60") and not deal.probability_is_manual
+    api.patch(f"{API}/deals/{deal.uuid}/", {"probability": "70"}, content_type="application/json")
+    deal.refresh_from_db()
+    assert deal.probability_is_manual
+
+
+def test_an_imported_probability_is_manual_only_when_the_file_says_so(personas, tmp_path):
+    ws = personas.workspace
+    path = tmp_path / "deals.csv"
+    path.write_text("Id,Name,Stage,Probability,Rep set it\nA,Alpha,Prospecting,40,yes\nB,Beta,Prospecting,40,\n")
+    mapping = {"external_id": "Id", "title": "Name", "stage": "Stage", "probability": "Probability"}
+    run_import(workspace=ws, fmt="csv", path=path, mapping=mapping)
+    assert dict(Deal.objects.for_workspace(ws).values_list("external_id", "probability_is_manual")) == {
+        "A": False,
+        "B": False,
+    }
+    report = run_import(workspace=ws, fmt="csv", path=path, mapping={**mapping, "probability_is_manual": "Rep set it"})
+    assert not report.errors
+    # Unchanged probabilities keep their flag; a changed one takes the file's word.
+    path.write_text("Id,Name,Stage,Probability,Rep set it\nA,Alpha,Prospecting,45,yes\nB,Beta,Prospecting,50,no\n")
+    run_import(workspace=ws, fmt="csv", path=path, mapping={**mapping, "probability_is_manual": "Rep set it"})
+    assert dict(Deal.objects.for_workspace(ws).values_list("external_id", "probability_is_manual")) == {
+        "A": True,
+        "B": False,
+    }
+    path.write_text("Id,Name,Stage,Probability,Rep set it\nC,Gamma,Prospecting,45,perhaps\n")
+    bad = run_import(workspace=ws, fmt="csv", path=path, mapping={**mapping, "probability_is_manual": "Rep set it"})
+    assert "is not yes or no" in str(bad.errors) and not Deal.objects.filter(external_id="C").exists()
+
+
+# --- scoring's rollback -------------------------------------------------------------------------------------
+
+
+def test_a_rollback_rescores_only_its_own_workspace(personas, monkeypatch, django_capture_on_commit_callbacks):
+    ws = personas.workspace
+    older = ScoringModel.objects.create(
+        workspace=ws, version=1, kind="baseline", status=ModelStatus.RETIRED, activated_at=NOW - timedelta(days=9)
+    )
+    ScoringModel.objects.create(workspace=ws, version=2, kind="baseline", status=ModelStatus.ACTIVE, activated_at=NOW)
+    queued = []
+    monkeypatch.setattr("scoring.services.async_task", lambda *args, **kwargs: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = personas.client_for(personas.owner).post(reverse("scoring:rollback", args=[ws.slug]))
+    assert response.status_code == 302
+    older.refresh_from_db()
+    assert older.status == ModelStatus.ACTIVE
+    assert queued == [("scoring.tasks.rescore_workspace", ws.id)]
