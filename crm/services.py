@@ -279,11 +279,17 @@ def activity_log(
 
 @transaction.atomic
 def company_save(*, workspace: Workspace, company: Company | None = None, **fields: Any) -> Company:
+    """Create or change a company; a change reaches its deals' embeddings and scores (name, industry, size)."""
+    existing = company is not None
     company = company or Company(workspace=workspace)
     for attr, value in fields.items():
         setattr(company, attr, value)
     company.full_clean()
     company.save()
+    if existing:
+        deal_ids = list(Deal.objects.filter(company=company).values_list("id", flat=True))
+        if deal_ids:
+            deals_changed(workspace_id=workspace.id, deal_ids=deal_ids)
     return company
 
 

@@ -20,8 +20,10 @@ urlpatterns = [
     path("companies/new/", views_records.company_form, name="company_create"),
     path("companies/<uuid:company_uuid>/", views_records.company_detail, name="company_detail"),
     path("companies/<uuid:company_uuid>/edit/", views_records.company_form, name="company_edit"),
+    path("companies/<uuid:company_uuid>/delete/", views_records.company_delete, name="company_delete"),
     path("contacts/", views_records.contact_list, name="contact_list"),
     path("contacts/new/", views_records.contact_form, name="contact_create"),
     path("contacts/<uuid:contact_uuid>/", views_records.contact_detail, name="contact_detail"),
     path("contacts/<uuid:contact_uuid>/edit/", views_records.contact_form, name="contact_edit"),
+    path("contacts/<uuid:contact_uuid>/delete/", views_records.contact_delete, name="contact_delete"),
 ]

@@ -144,6 +144,12 @@ def scorer_train(*, workspace: Workspace, as_of: datetime | None = None, synthet
     return model
 
 
+def scorer_retrain_enqueue(*, workspace: Workspace) -> None:
+    """Train a new version in the background (after commit); the model page shows it when done."""
+    workspace_id = workspace.id
+    transaction.on_commit(lambda: async_task("scoring.tasks.retrain_workspace", workspace_id))
+
+
 def _from_days(days: float) -> datetime:
     return datetime.fromtimestamp(float(days) * 86400.0, tz=UTC)
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.models import Deal
 from scoring import charts, selectors
 from scoring.forms import ScoreFlagForm
-from scoring.services import score_flag_create, scorer_rollback
+from scoring.services import score_flag_create, scorer_retrain_enqueue, scorer_rollback
 from tenancy.access import parse_uuid, require_admin
 from vectoros.http import WorkspaceRequest, workspace_view
 
@@ -40,10 +40,7 @@ def model_page(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(write=True)
 def retrain(request: WorkspaceRequest) -> HttpResponse:
     require_admin(request.membership)
-    from django.db import transaction
-    from django_q.tasks import async_task
-
-    transaction.on_commit(lambda: async_task("scoring.tasks.retrain_workspace", request.workspace.id))
+    scorer_retrain_enqueue(workspace=request.workspace)
     messages.success(request, "Retraining queued; the new version appears here when it is done.")
     return redirect("scoring:model", slug=request.workspace.slug)
 

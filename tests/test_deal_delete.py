@@ -30,7 +30,7 @@ from similarity.tasks import on_deals_changed as similarity_on_deals_changed
 from tenancy.jobs import run_pending
 from tenancy.models import PendingJob
 from tenancy.services import api_key_create
-from tests.factories import default_stage
+from tests.factories import CompanyFactory, ContactFactory, default_stage
 
 API = "/api/v1"
 NOW = datetime(2026, 5, 15, 12, 0, tzinfo=UTC)
@@ -349,3 +349,35 @@ def test_a_rollback_rescores_only_its_own_workspace(personas, monkeypatch, djang
     older.refresh_from_db()
     assert older.status == ModelStatus.ACTIVE
     assert queued == [("scoring.tasks.rescore_workspace", ws.id)]
+
+
+# --- companies, contacts and activities: deleted through services that re-judge their deals --------------
+
+
+def test_deleting_a_company_contact_or_activity_requeues_the_deals_it_touched(
+    personas, api, django_capture_on_commit_callbacks
+):
+    ws = personas.workspace
+    company = CompanyFactory(workspace=ws)
+    contact = ContactFactory(workspace=ws, company=company)
+    deal = deal_create(
+        workspace=ws, actor=personas.rep, title="Linked", stage=default_stage(ws), owner=personas.rep, company=company
+    )
+    deal.contacts.add(contact)
+    activity = activity_log(workspace=ws, actor=personas.rep, kind="call", subject="Intro", deal=deal)
+    key = f"{FORECAST}:{ws.id}"
+
+    def requeued(call) -> bool:
+        PendingJob.objects.filter(key=key).delete()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert call().status_code in {204, 302}
+        return deal.id in PendingJob.objects.get(key=key).args[-1]
+
+    assert requeued(lambda: api.delete(f"{API}/activities/{activity.uuid}/"))
+    assert personas.client_for(personas.rep).post(_url("crm:contact_delete", personas, contact.uuid)).status_code == 403
+    assert requeued(
+        lambda: personas.client_for(personas.owner).post(_url("crm:contact_delete", personas, contact.uuid))
+    )
+    assert requeued(lambda: api.delete(f"{API}/companies/{company.uuid}/"))
+    deal.refresh_from_db()
+    assert deal.company is None and not deal.contacts.exists() and not deal.activities.exists()
