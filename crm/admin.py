@@ -91,7 +91,7 @@ class DealAdmin(ReadOnlyAdmin):
         "expected_close_date",
         "outcome",
     ]
-    list_filter = ["workspace", "outcome", "stage__kind", "source", ("deleted_at", admin.EmptyFieldListFilter)]
+    list_filter = ["workspace", "outcome", "stage__kind", "source", "deleted_at"]
     search_fields = ["title", "company__name", "external_id", "uuid"]
     raw_id_fields = ["company", "owner", "contacts"]
     date_hierarchy = "created_at"

@@ -9,10 +9,10 @@ from datetime import date
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 
-from crm.models import Deal, DealHistory, Outcome, Stage, StageKind, TrackedField
+from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
 from forecasting import charts
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
@@ -243,7 +243,7 @@ def backtests(workspace: Workspace) -> dict[str, object]:
 
 def what_if_build(
     *,
-    deals: QuerySet[Deal],
+    deals: DealQuerySet,
     exclude: Sequence[uuid.UUID | str] = (),
     slip: Sequence[uuid.UUID | str] = (),
     slip_days: int | None = None,
