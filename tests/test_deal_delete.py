@@ -381,3 +381,22 @@ def test_deleting_a_company_contact_or_activity_requeues_the_deals_it_touched(
     assert requeued(lambda: api.delete(f"{API}/companies/{company.uuid}/"))
     deal.refresh_from_db()
     assert deal.company is None and not deal.contacts.exists() and not deal.activities.exists()
+
+
+def test_related_managers_and_exports_hide_a_deleted_deal(personas):
+    ws = personas.workspace
+    company, contact = CompanyFactory(workspace=ws), ContactFactory(workspace=ws)
+    deal = deal_create(
+        workspace=ws, actor=personas.rep, title="Hidden", stage=default_stage(ws), owner=personas.rep, company=company
+    )
+    deal.contacts.add(contact)
+    activity_log(workspace=ws, actor=personas.rep, kind="call", subject="About Hidden", deal=deal)
+    deal_delete(deal=deal, actor=personas.rep)
+    assert not company.deals.exists() and not contact.deals.exists() and not personas.rep.deals.exists()
+    owner = personas.client_for(personas.owner)
+    companies = owner.get(_url("crm:company_list", personas)).context["page"].object_list
+    assert [c.deal_count for c in companies if c.id == company.id] == [0]
+    export = owner.get(_url("crm_data:export_activities", personas))
+    assert "About Hidden" not in b"".join(export.streaming_content).decode()
+    deals_csv = owner.get(_url("crm_data:export_deals", personas))
+    assert "Hidden" not in b"".join(deals_csv.streaming_content).decode()
