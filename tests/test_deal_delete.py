@@ -14,6 +14,7 @@ from django.urls import reverse
 from alerts.models import Alert, AlertKind, AlertStatus
 from alerts.selectors import alerts_for_member
 from alerts.tasks import on_deals_changed as alerts_on_deals_changed
+from crm.demo.services import demo_workspace_delete
 from crm.importers import run_import
 from crm.models import ChangeSource, Deal, DealHistory, TrackedField
 from crm.selectors import pipeline_as_of
@@ -400,3 +401,13 @@ def test_related_managers_and_exports_hide_a_deleted_deal(personas):
     assert "About Hidden" not in b"".join(export.streaming_content).decode()
     deals_csv = owner.get(_url("crm_data:export_deals", personas))
     assert "Hidden" not in b"".join(deals_csv.streaming_content).decode()
+
+
+def test_a_demo_workspace_with_a_deleted_deal_can_still_be_removed(personas):
+    ws = personas.workspace
+    ws.is_demo = True
+    ws.save(update_fields=["is_demo"])
+    deal = deal_create(workspace=ws, actor=personas.rep, title="Gone", stage=default_stage(ws), owner=personas.rep)
+    deal_delete(deal=deal, actor=personas.owner)
+    assert demo_workspace_delete(slug=ws.slug)
+    assert not Deal.all_objects.filter(pk=deal.pk).exists()

@@ -109,7 +109,7 @@ def demo_workspace_delete(*, slug: str) -> bool:
         Activity.contacts.through.objects.filter(activity__workspace=workspace)._raw_delete(connection.alias)
         activities._raw_delete(connection.alias)
         DealHistory.objects.filter(workspace=workspace)._raw_delete(connection.alias)
-        Deal.objects.filter(workspace=workspace).delete()
+        Deal.all_objects.filter(workspace=workspace).delete()
         workspace.delete()
     return True
 
