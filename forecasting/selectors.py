@@ -181,7 +181,7 @@ def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | Non
     order = {s.id: s.order for s in stages}
     rows = (
         DealHistory.objects.for_workspace(workspace)
-        .filter(field__in=[TrackedField.CREATED, TrackedField.STAGE])
+        .filter(field__in=[TrackedField.CREATED, TrackedField.STAGE], deal__deleted_at__isnull=True)
         .values_list("deal_id", "field", "new_value", "changed_at")
         .order_by("deal_id", "changed_at", "id")
     )
