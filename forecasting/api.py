@@ -246,7 +246,7 @@ def what_if(request: HttpRequest, payload: WhatIfIn) -> Any:
     if run is None:
         raise HttpError(404, "No forecast has been run yet")
     try:
-        scenario = selectors.what_if_build(deals=Deal.objects.for_workspace(key.workspace), **payload.dict())
+        scenario = selectors.what_if_build(deals=Deal.objects.for_workspace(key.workspace), **payload.model_dump())
     except ValidationError as exc:
         errors = exc.message_dict.items()
         raise Unprocessable(

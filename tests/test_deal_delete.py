@@ -411,3 +411,18 @@ def test_a_demo_workspace_with_a_deleted_deal_can_still_be_removed(personas):
     deal_delete(deal=deal, actor=personas.owner)
     assert demo_workspace_delete(slug=ws.slug)
     assert not Deal.all_objects.filter(pk=deal.pk).exists()
+
+
+def test_a_re_import_keeps_a_deleted_deal_deleted_and_current(personas, tmp_path):
+    ws = personas.workspace
+    path = tmp_path / "deals.csv"
+    mapping = {"external_id": "Id", "title": "Name", "stage": "Stage", "amount": "Amount"}
+    path.write_text("Id,Name,Stage,Amount\nA,Alpha,Prospecting,100\n")
+    run_import(workspace=ws, fmt="csv", path=path, mapping=mapping)
+    deal_delete(deal=Deal.objects.get(workspace=ws, external_id="A"), actor=personas.owner)
+    path.write_text("Id,Name,Stage,Amount\nA,Alpha,Prospecting,250\n")
+    report = run_import(workspace=ws, fmt="csv", path=path, mapping=mapping)
+    assert not report.errors and report.created["deals"] == 0
+    stored = Deal.all_objects.get(workspace=ws, external_id="A")
+    assert stored.deleted_at is not None and stored.amount == Decimal("250")
+    assert not Deal.objects.filter(workspace=ws).exists()

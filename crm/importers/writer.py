@@ -379,7 +379,7 @@ class Writer:
         self.report.created["deals"] += len(new_ids)
         if to_update:
             update_fields.add("updated_at")
-            Deal.objects.bulk_update(to_update, sorted(update_fields), batch_size=1000)
+            Deal.all_objects.bulk_update(to_update, sorted(update_fields), batch_size=1000)
         copy_insert(DealHistory, history, now=self.ctx.now)
         self.report.created["history"] += len(history)
         ids_by_external = {d.external_id: d.id for d in existing.values()}
