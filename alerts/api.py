@@ -64,7 +64,8 @@ def _workspace_id(request: ApiRequest) -> int:
 
 @router.get("/", response={200: list[AlertOut], 422: dict})
 def list_alerts(request: ApiRequest, filters: Query[AlertFilters]):
-    qs = Alert.objects.for_workspace(_workspace_id(request)).select_related("deal")
+    qs = Alert.objects.for_workspace(_workspace_id(request)).exclude(deal__deleted_at__isnull=False)
+    qs = qs.select_related("deal")
     if filters.status == "active":
         qs = qs.filter(status__in=ACTIVE_STATUSES)
     elif filters.status in {"open", "acknowledged", "snoozed", "dismissed", "resolved"}:
@@ -83,7 +84,8 @@ def list_alerts(request: ApiRequest, filters: Query[AlertFilters]):
 
 @router.get("/{alert_id}", response=AlertOut)
 def get_alert(request: ApiRequest, alert_id: UUID):
-    alert = get_object_or_404(Alert.objects.select_related("deal"), uuid=alert_id, workspace_id=_workspace_id(request))
+    alerts = Alert.objects.exclude(deal__deleted_at__isnull=False).select_related("deal")
+    alert = get_object_or_404(alerts, uuid=alert_id, workspace_id=_workspace_id(request))
     return AlertOut.from_alert(alert)
 
 

@@ -43,7 +43,7 @@ def stage_norms(workspace_id: int, as_of: datetime, percentile: float, min_n: in
                        LAG(h.changed_at) OVER (PARTITION BY h.deal_id ORDER BY h.changed_at, h.id), d.created_at
                    )) / 86400.0 AS days
             FROM {DealHistory._meta.db_table} h JOIN {Deal._meta.db_table} d ON d.id = h.deal_id
-            WHERE h.workspace_id = %s AND h.field = %s AND h.changed_at <= %s
+            WHERE h.workspace_id = %s AND h.field = %s AND h.changed_at <= %s AND d.deleted_at IS NULL
         ) stays
         WHERE stage_id IS NOT NULL
         GROUP BY stage_id
@@ -187,7 +187,7 @@ def _contact_counts(workspace_id: int, as_of: datetime, index: dict[int, int]) -
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT EXISTS (SELECT 1 FROM {deal_contacts} dc JOIN {deal} d ON d.id = dc.deal_id
-                               WHERE d.workspace_id = %s)
+                               WHERE d.workspace_id = %s AND d.deleted_at IS NULL)
                     OR EXISTS (SELECT 1 FROM {activity_contacts} ac JOIN {activity} a ON a.id = ac.activity_id
                                WHERE a.workspace_id = %s AND a.deal_id IS NOT NULL)""",
             [workspace_id, workspace_id],

@@ -69,7 +69,7 @@ class AlertQuerySet(WorkspaceQuerySet):
         """Alerts on the deals this member sees, plus workspace-level alerts for those who see everything."""
         from tenancy.access import visible_owner_ids
 
-        qs = self.for_workspace(membership.workspace_id)
+        qs = self.for_workspace(membership.workspace_id).exclude(deal__deleted_at__isnull=False)
         owners = visible_owner_ids(membership)
         if owners is None:
             return qs

@@ -32,6 +32,7 @@ from alerts.models import (
     Priority,
     WebhookEndpoint,
 )
+from crm.models import Deal
 from scoring.selectors import deal_win_probabilities, model_drift
 from tenancy.models import Membership, Workspace
 
@@ -244,6 +245,13 @@ def _model_drift(workspace_id: int) -> dict[str, Any] | None:
         "next_step": "Review the scoring page and retrain the model on recent outcomes.",
         "details": {"model": str(report.model.uuid), "psi": report.psi, "brier_since": report.brier_since},
     }
+
+
+def alerts_resolve_for_deleted_deals(*, workspace_id: int, deal_ids: list[int]) -> int:
+    """Resolve the open alerts of the deleted deals among `deal_ids` (after a restore, monitors raise them again)."""
+    deleted = Deal.all_objects.for_workspace(workspace_id).deleted().filter(id__in=deal_ids)
+    alerts = Alert.objects.for_workspace(workspace_id).active().filter(deal__in=deleted)
+    return alerts.update(status=AlertStatus.RESOLVED, resolved_at=timezone.now())
 
 
 def _check_actor(alert: Alert, actor: Membership) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from alerts.delivery import email, outbox
-from alerts.services import monitors_run
+from alerts.services import alerts_resolve_for_deleted_deals, monitors_run
 from tenancy.models import Workspace
 
 
@@ -30,7 +30,8 @@ def send_digests(frequency: str) -> dict[str, int]:
 
 
 def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
-    """DEAL_CHANGE_HANDLERS entry: webhook "deal.updated" events, then send them."""
+    """DEAL_CHANGE_HANDLERS entry: resolve deleted deals' alerts, webhook "deal.updated" events, then send them."""
+    alerts_resolve_for_deleted_deals(workspace_id=workspace_id, deal_ids=deal_ids)
     if outbox.deal_events_enqueue(workspace_id=workspace_id, deal_ids=deal_ids):
         outbox.deliver_due()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from crm.models import Activity, Company, Contact, Deal, DealHistory, Pipeline, Stage
 
@@ -60,8 +62,24 @@ class DealHistoryInline(admin.TabularInline):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Look, never write: these rows change through crm.services, which keep history and fire deals_changed."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Deal)
-class DealAdmin(admin.ModelAdmin):
+class DealAdmin(ReadOnlyAdmin):
+    """Read only, deleted deals included: a deal changes through crm.services (history, change handlers),
+    and is deleted or restored on the product's pages."""
+
     list_display = [
         "title",
         "workspace",
@@ -73,7 +91,7 @@ class DealAdmin(admin.ModelAdmin):
         "expected_close_date",
         "outcome",
     ]
-    list_filter = ["workspace", "outcome", "stage__kind", "source"]
+    list_filter = ["workspace", "outcome", "stage__kind", "source", "deleted_at"]
     search_fields = ["title", "company__name", "external_id", "uuid"]
     raw_id_fields = ["company", "owner", "contacts"]
     date_hierarchy = "created_at"
@@ -81,9 +99,12 @@ class DealAdmin(admin.ModelAdmin):
     list_select_related = ["workspace", "company", "owner", "stage"]
     inlines = [DealHistoryInline]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Deal]:
+        return Deal.all_objects.select_related(*self.list_select_related)
+
 
 @admin.register(DealHistory)
-class DealHistoryAdmin(admin.ModelAdmin):
+class DealHistoryAdmin(ReadOnlyAdmin):
     """Read only: history is append-only and written by crm.services."""
 
     list_display = ["deal", "field", "old_value", "new_value", "changed_at", "changed_by", "source"]
@@ -92,18 +113,9 @@ class DealHistoryAdmin(admin.ModelAdmin):
     date_hierarchy = "changed_at"
     list_select_related = ["deal", "changed_by"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
+class ActivityAdmin(ReadOnlyAdmin):
     list_display = ["subject", "kind", "direction", "occurred_at", "workspace", "deal", "owner"]
     list_filter = ["workspace", "kind", "direction"]
     search_fields = ["subject", "body", "deal__title"]

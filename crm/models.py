@@ -151,6 +151,16 @@ class DealQuerySet(WorkspaceQuerySet):
     def closed(self) -> DealQuerySet:
         return self.exclude(outcome=Outcome.OPEN)
 
+    def deleted(self) -> DealQuerySet:
+        return self.filter(deleted_at__isnull=False)
+
+
+class LiveDealManager(models.Manager.from_queryset(DealQuerySet)):  # type: ignore[misc]  # dynamic base
+    """Deals that are not deleted: the default, so every reader and related manager hides deleted deals."""
+
+    def get_queryset(self) -> DealQuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
 
 class Deal(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -181,8 +191,13 @@ class Deal(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     external_id = models.CharField(max_length=255, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft delete: a deleted deal is hidden everywhere (`objects`) and kept with its history for a restore.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
-    objects = DealQuerySet.as_manager()
+    objects = LiveDealManager()
+    # Deleted deals too: only for the admins' restore path (crm.services.deal_restore, the deleted-deals page).
+    all_objects = DealQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -215,6 +230,8 @@ class TrackedField(models.TextChoices):
     OWNER = "owner", "Owner"
     PROBABILITY = "probability", "Probability"
     OUTCOME = "outcome", "Outcome"
+    # Soft delete and restore: old/new are false/true; not in TRACKED_ATTRS, so as-of readers skip it.
+    DELETED = "deleted", "Deleted"
 
 
 # The Deal attribute behind each tracked field: what services record and as-of selectors rebuild.

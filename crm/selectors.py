@@ -303,6 +303,8 @@ def _readable(field_name: str, value: Any, stages: dict[int, str], members: dict
         return members.get(int(value), "(former member)")
     if field_name == TrackedField.OUTCOME:
         return Outcome(value).label if value in Outcome.values else str(value)
+    if field_name == TrackedField.DELETED:
+        return "yes" if value else "no"
     if field_name == TrackedField.PROBABILITY:
         return f"{value}%"
     if field_name == TrackedField.CREATED and isinstance(value, dict):
@@ -335,7 +337,7 @@ def activities_visible_to(membership: Membership) -> QuerySet[Activity]:
     Companies and contacts are shared by the whole workspace, but their timelines must not reveal
     the calls and emails of another team's deals.
     """
-    activities = Activity.objects.for_workspace(membership.workspace_id)
+    activities = Activity.objects.for_workspace(membership.workspace_id).exclude(deal__deleted_at__isnull=False)
     owners = visible_owner_ids(membership)
     if owners is None:
         return activities
@@ -369,7 +371,8 @@ def company_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet
     companies = Company.objects.for_workspace(workspace).select_related("owner")
     if q := q.strip():
         companies = companies.filter(Q(name__icontains=q) | Q(domain__icontains=q) | Q(industry__icontains=q))
-    return companies.annotate(deal_count=Count("deals")).order_by("name", "id")
+    live_deals = Q(deals__deleted_at__isnull=True)
+    return companies.annotate(deal_count=Count("deals", filter=live_deals)).order_by("name", "id")
 
 
 def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet[Contact]:
@@ -382,3 +385,17 @@ def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet
             | Q(company__name__icontains=q)
         )
     return contacts.order_by("last_name", "first_name", "id")
+
+
+def deleted_deals_for_admin(workspace: Workspace) -> QuerySet[Deal]:
+    """The workspace's deleted deals, latest deletion first: what an admin may restore."""
+    deals = Deal.all_objects.for_workspace(workspace).deleted()
+    return deals.select_related("company", "owner", "stage", "deleted_by").order_by("-deleted_at", "-id")
+
+
+def deleted_deal_get(workspace: Workspace, deal_uuid: object) -> Deal:
+    """A deleted deal of this workspace; 404 for anything else (a live deal, another tenant's, a bad id)."""
+    found = deleted_deals_for_admin(workspace).filter(uuid=parse_uuid(deal_uuid)).first()
+    if found is None:
+        raise Http404("No such deleted deal")
+    return found

@@ -84,6 +84,23 @@ def deals_changed(*, workspace_id: int, deal_ids: Iterable[int]) -> None:
         enqueue_coalesced(key=f"{handler}:{workspace_id}", func=handler, head_args=[workspace_id], ids=ids)
 
 
+def probability_is_manual(*, source_of_change: str, declared: bool | None = None) -> bool:
+    """Whether a newly set probability is a person's: set on the web or through the API it is; set by the
+    system or an import it is not, unless the import says so (`declared`). The one place this is decided."""
+    if declared is not None:
+        return declared
+    return source_of_change in {ChangeSource.WEB, ChangeSource.API}
+
+
+def _check_external_id(deal: Deal) -> None:
+    # The unique check of full_clean reads the default manager, which hides deleted deals.
+    if not deal.external_id:
+        return
+    taken = Deal.all_objects.filter(workspace_id=deal.workspace_id, external_id=deal.external_id).exclude(pk=deal.pk)
+    if taken.filter(deleted_at__isnull=False).exists():
+        raise ValidationError({"external_id": "A deleted deal has this id; an admin can restore it."})
+
+
 def _check_stage(pipeline: Pipeline, stage: Stage) -> None:
     if stage.pipeline_id != pipeline.id:
         raise ValidationError({"stage": f"“{stage.name}” is not a stage of the {pipeline.name} pipeline."})
@@ -114,6 +131,10 @@ def deal_create(
     if stage.workspace_id != workspace.id:
         raise ValidationError({"stage": "Unknown stage."})
     outcome = _outcome_for(stage)
+    if fields.get("probability") is not None:
+        fields["probability_is_manual"] = probability_is_manual(
+            source_of_change=source_of_change, declared=fields.get("probability_is_manual")
+        )
     fields.setdefault("currency", workspace.currency)
     fields.setdefault("created_at", now)
     deal = Deal(
@@ -126,6 +147,7 @@ def deal_create(
         closed_at=now if outcome != Outcome.OPEN else None,
         **fields,
     )
+    _check_external_id(deal)
     deal.full_clean(exclude=["contacts"])
     deal.save()
     if contacts:
@@ -167,6 +189,10 @@ def deal_update(
         raise ValueError(f"deal_update cannot change {sorted(unknown)}")
 
     new_values = dict(changes)
+    if "probability" in new_values:
+        new_values["probability_is_manual"] = new_values["probability"] is not None and probability_is_manual(
+            source_of_change=source_of_change, declared=new_values.get("probability_is_manual")
+        )
     if "stage" in new_values:
         stage: Stage = new_values["stage"]
         _check_stage(locked.pipeline, stage)
@@ -208,6 +234,7 @@ def deal_update(
     for attr in _PLAIN_ATTRS & set(new_values):
         setattr(locked, attr, new_values[attr])
 
+    _check_external_id(locked)
     locked.full_clean(exclude=["contacts"])
     locked.save()
     DealHistory.objects.bulk_create(history)
@@ -252,11 +279,17 @@ def activity_log(
 
 @transaction.atomic
 def company_save(*, workspace: Workspace, company: Company | None = None, **fields: Any) -> Company:
+    """Create or change a company; a change reaches its deals' embeddings and scores (name, industry, size)."""
+    existing = company is not None
     company = company or Company(workspace=workspace)
     for attr, value in fields.items():
         setattr(company, attr, value)
     company.full_clean()
     company.save()
+    if existing:
+        deal_ids = list(Deal.objects.filter(company=company).values_list("id", flat=True))
+        if deal_ids:
+            deals_changed(workspace_id=workspace.id, deal_ids=deal_ids)
     return company
 
 
@@ -270,3 +303,87 @@ def contact_save(*, workspace: Workspace, contact: Contact | None = None, **fiel
     contact.full_clean()
     contact.save()
     return contact
+
+
+def _record_deleted(
+    deal: Deal, *, deleted: bool, actor: Membership | None, source_of_change: str, at: datetime
+) -> None:
+    DealHistory.objects.create(
+        workspace_id=deal.workspace_id,
+        deal=deal,
+        field=TrackedField.DELETED,
+        old_value=not deleted,
+        new_value=deleted,
+        changed_at=at,
+        changed_by=actor,
+        source=source_of_change,
+    )
+
+
+@transaction.atomic
+def deal_delete(*, deal: Deal, actor: Membership | None, source_of_change: str = ChangeSource.WEB) -> Deal:
+    """Soft-delete a deal: hidden everywhere from now on, its history kept (plus a "deleted" row).
+
+    Who may delete is the caller's check; handlers drop the deal from forecasts, scores, embeddings and alerts.
+    """
+    locked = Deal.all_objects.select_for_update().get(pk=deal.pk)
+    if locked.deleted_at is not None:
+        return locked
+    now = timezone.now()
+    locked.deleted_at, locked.deleted_by = now, actor
+    locked.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
+    _record_deleted(locked, deleted=True, actor=actor, source_of_change=source_of_change, at=now)
+    deals_changed(workspace_id=locked.workspace_id, deal_ids=[locked.id])
+    return locked
+
+
+@transaction.atomic
+def deal_restore(*, deal: Deal, actor: Membership | None, source_of_change: str = ChangeSource.WEB) -> Deal:
+    """Bring a deleted deal back everywhere (admins only: the caller checks with tenancy.access.require_admin)."""
+    locked = Deal.all_objects.select_for_update().get(pk=deal.pk)
+    if locked.deleted_at is None:
+        return locked
+    locked.deleted_at, locked.deleted_by = None, None
+    locked.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
+    _record_deleted(locked, deleted=False, actor=actor, source_of_change=source_of_change, at=timezone.now())
+    deals_changed(workspace_id=locked.workspace_id, deal_ids=[locked.id])
+    return locked
+
+
+@transaction.atomic
+def activity_update(*, activity: Activity, **fields: Any) -> Activity:
+    for attr, value in fields.items():
+        setattr(activity, attr, value)
+    activity.full_clean(exclude=["contacts"])
+    activity.save()
+    if activity.deal_id is not None:
+        deals_changed(workspace_id=activity.workspace_id, deal_ids=[activity.deal_id])
+    return activity
+
+
+@transaction.atomic
+def activity_delete(*, activity: Activity) -> None:
+    """Delete an activity; its deal's score, alerts and embedding no longer count it."""
+    deal_id, workspace_id = activity.deal_id, activity.workspace_id
+    activity.delete()
+    if deal_id is not None:
+        deals_changed(workspace_id=workspace_id, deal_ids=[deal_id])
+
+
+@transaction.atomic
+def company_delete(*, company: Company) -> None:
+    """Delete a company; its deals, contacts and activities stay, without a company."""
+    deal_ids = list(Deal.objects.filter(company=company).values_list("id", flat=True))
+    company.delete()
+    if deal_ids:
+        deals_changed(workspace_id=company.workspace_id, deal_ids=deal_ids)
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact) -> None:
+    """Delete a contact; the deals it was on (directly or through an activity) are re-judged without it."""
+    deal_ids = set(Deal.objects.filter(contacts=contact).values_list("id", flat=True))
+    deal_ids |= set(Activity.objects.filter(contacts=contact, deal__isnull=False).values_list("deal_id", flat=True))
+    contact.delete()
+    if deal_ids:
+        deals_changed(workspace_id=contact.workspace_id, deal_ids=sorted(deal_ids))

@@ -18,7 +18,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm import services
 from crm.forms import ActivityForm, DealFilterForm, DealForm, DealMoveForm
 from crm.models import Deal, Stage
-from crm.selectors import BoardColumn, board_for_member, deal_get_for_member, deal_history_rows, deal_list_for_member
+from crm.selectors import (
+    BoardColumn,
+    board_for_member,
+    deal_get_for_member,
+    deal_history_rows,
+    deal_list_for_member,
+    deleted_deal_get,
+    deleted_deals_for_admin,
+)
+from tenancy.access import require_admin
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, safe_next, workspace_view
 
@@ -137,15 +146,8 @@ def deal_create(request: WorkspaceRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         stage = data.pop("stage")
-        probability = data.get("probability")
         try:
-            deal = services.deal_create(
-                workspace=ws,
-                actor=request.membership,
-                stage=stage,
-                probability_is_manual=probability is not None,
-                **data,
-            )
+            deal = services.deal_create(workspace=ws, actor=request.membership, stage=stage, **data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -189,8 +191,6 @@ def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     form = DealForm(request.POST or None, workspace=request.workspace, initial=initial)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
-        if "probability" in changes:
-            changes["probability_is_manual"] = changes["probability"] is not None
         try:
             if changes:
                 deal = services.deal_update(deal=deal, actor=request.membership, changes=changes)
@@ -237,3 +237,31 @@ def activity_create(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     context = {**_deal_context(request, deal), "activity_form": form}
     status = 422 if form.errors and not request.htmx else 200
     return render_screen(request, "crm/deal_detail.html", context, partial="activities", status=status)
+
+
+@require_POST
+@workspace_view()
+def deal_delete(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
+    """Anyone who sees the deal and may write deletes it; it is kept, with its history, for an admin to restore."""
+    deal = deal_get_for_member(request.membership, deal_uuid)
+    services.deal_delete(deal=deal, actor=request.membership)
+    messages.success(request, f"Deal “{deal.title}” deleted. An admin can restore it from Deleted deals.")
+    return redirect("crm:deal_list", request.workspace.slug)
+
+
+@require_GET
+@workspace_view()
+def deleted_deals(request: WorkspaceRequest) -> HttpResponse:
+    require_admin(request.membership)
+    page = Paginator(deleted_deals_for_admin(request.workspace), DEALS_PER_PAGE).get_page(request.GET.get("page"))
+    return render_screen(request, "crm/deleted_deals.html", {"page": page})
+
+
+@require_POST
+@workspace_view()
+def deal_restore(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
+    require_admin(request.membership)
+    deal = deleted_deal_get(request.workspace, deal_uuid)
+    services.deal_restore(deal=deal, actor=request.membership)
+    messages.success(request, f"Deal “{deal.title}” restored.")
+    return redirect("crm:deal_detail", request.workspace.slug, deal.uuid)

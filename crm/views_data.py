@@ -73,7 +73,7 @@ def export_contacts(request: WorkspaceRequest) -> StreamingHttpResponse:
 @require_GET
 @workspace_view()
 def export_activities(request: WorkspaceRequest) -> StreamingHttpResponse:
-    activities = Activity.objects.for_workspace(request.workspace)
+    activities = Activity.objects.for_workspace(request.workspace).exclude(deal__deleted_at__isnull=False)
     if not request.membership.sees_everything:
         activities = activities.filter(deal__in=Deal.objects.visible_to(request.membership))
     return _stream(f"{request.workspace.slug}-activities", exports.ACTIVITY_HEADER, exports.activity_rows(activities))

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
 from crm.forms import CompanyForm, ContactForm, SearchForm
@@ -19,7 +19,7 @@ from crm.selectors import (
     contact_list_for_workspace,
     record_timeline_for_member,
 )
-from tenancy.access import get_in_workspace
+from tenancy.access import get_in_workspace, require_admin
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
@@ -124,3 +124,25 @@ def contact_form(request: WorkspaceRequest, contact_uuid: str | None = None) -> 
     return render_screen(
         request, "crm/record_form.html", {"form": form, "object": contact, "kind": "contact"}, status=status
     )
+
+
+@require_POST
+@workspace_view()
+def company_delete(request: WorkspaceRequest, company_uuid: str) -> HttpResponse:
+    """Admins only: every team's deals, contacts and activities on the company lose it."""
+    require_admin(request.membership)
+    company = get_in_workspace(Company, request.workspace, company_uuid)
+    services.company_delete(company=company)
+    messages.success(request, f"{company.name} deleted; its deals and contacts are kept without a company.")
+    return redirect("crm:company_list", request.workspace.slug)
+
+
+@require_POST
+@workspace_view()
+def contact_delete(request: WorkspaceRequest, contact_uuid: str) -> HttpResponse:
+    """Admins only: the contact is on deals and activities of every team."""
+    require_admin(request.membership)
+    contact = get_in_workspace(Contact, request.workspace, contact_uuid)
+    services.contact_delete(contact=contact)
+    messages.success(request, f"{contact.full_name} deleted.")
+    return redirect("crm:contact_list", request.workspace.slug)

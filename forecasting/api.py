@@ -19,9 +19,8 @@ from pydantic import model_validator
 
 from crm.models import Deal
 from forecasting import selectors
-from forecasting.compute import WhatIf
 from forecasting.models import ForecastRun, Target
-from forecasting.services import target_set
+from forecasting.services import target_delete, target_set
 from tenancy.models import ApiKey, Membership, Team
 from vectoros.http import ApiRequest
 
@@ -220,7 +219,7 @@ def update_target(request: ApiRequest, target_id: uuid.UUID, payload: TargetIn) 
 
 @router.delete("/targets/{target_id}/", response={204: None, **ERRORS})
 def delete_target(request: ApiRequest, target_id: uuid.UUID) -> Any:
-    _target(request, target_id).delete()
+    target_delete(target=_target(request, target_id))
     return Status(204, None)
 
 
@@ -246,19 +245,12 @@ def what_if(request: ApiRequest, payload: WhatIfIn) -> Any:
     run = ForecastRun.objects.for_workspace(key.workspace_id).first()
     if run is None:
         raise HttpError(404, "No forecast has been run yet")
-    wanted = set(payload.exclude) | set(payload.slip)
-    ids = dict(Deal.objects.for_workspace(key.workspace).filter(uuid__in=wanted).values_list("uuid", "id"))
-    unknown = sorted(str(u) for u in wanted - set(ids))
-    if unknown:
-        raise _unprocessable(
-            "exclude" if unknown[0] in {str(u) for u in payload.exclude} else "slip", f"unknown deals {unknown[:5]}"
-        )
-    scenario = WhatIf(
-        exclude_deal_ids=frozenset(ids[u] for u in payload.exclude),
-        slip_days={ids[u]: payload.slip_days for u in payload.slip},
-        win_rate_scale=payload.win_rate_scale,
-        add_reps=payload.add_reps,
-        ramp_days=payload.ramp_days,
-    )
+    try:
+        scenario = selectors.what_if_build(deals=Deal.objects.for_workspace(key.workspace), **payload.model_dump())
+    except ValidationError as exc:
+        errors = exc.message_dict.items()
+        raise Unprocessable(
+            [{"loc": ["body", field], "msg": " ".join(msgs), "type": "value_error"} for field, msgs in errors]
+        ) from None
     result = selectors.what_if_forecast(key.workspace, run, scenario)
     return {"run": run.uuid, "base": run.percentiles, "scenario": result}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from crm.models import Deal, DealHistory, Outcome, Stage, StageKind, TrackedField
+from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
 from forecasting import charts
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
@@ -177,7 +180,7 @@ def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | Non
     order = {s.id: s.order for s in stages}
     rows = (
         DealHistory.objects.for_workspace(workspace)
-        .filter(field__in=[TrackedField.CREATED, TrackedField.STAGE])
+        .filter(field__in=[TrackedField.CREATED, TrackedField.STAGE], deal__deleted_at__isnull=True)
         .values_list("deal_id", "field", "new_value", "changed_at")
         .order_by("deal_id", "changed_at", "id")
     )
@@ -233,3 +236,41 @@ def backtests(workspace: Workspace) -> dict[str, object]:
         "mean_abs_pct_error": float(np.mean(errors)) if errors else None,
         "bias_pct": float(np.mean(signed)) if signed else None,
     }
+
+
+def what_if_build(
+    *,
+    deals: DealQuerySet,
+    exclude: Sequence[uuid.UUID | str] = (),
+    slip: Sequence[uuid.UUID | str] = (),
+    slip_days: int | None = None,
+    win_rate_scale: float | None = None,
+    add_reps: int | None = None,
+    ramp_days: int | None = None,
+) -> WhatIf:
+    """The scenario asked for, with deal ids resolved among `deals` (what the asker may see).
+
+    The web form and the API both call this, so both refuse the same ids with the same message: one
+    that is unknown, another tenant's, hidden from the asker or already closed is "not an open deal you
+    can see" (one message, so nobody learns which hidden ids exist). Raises ValidationError by field.
+    """
+    wanted = {str(u) for u in (*exclude, *slip)}
+    open_ids = (
+        {str(u): pk for u, pk in deals.open().filter(uuid__in=wanted).values_list("uuid", "id")} if wanted else {}
+    )
+    errors = {}
+    for field, uuids in (("exclude", exclude), ("slip", slip)):
+        bad = list(dict.fromkeys(str(u) for u in uuids if str(u) not in open_ids))
+        if bad:
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            errors[field] = f"Not an open deal you can see: {', '.join(bad[:5])}{more}."
+    if errors:
+        raise ValidationError(errors)
+    days = 30 if slip_days is None else slip_days
+    return WhatIf(
+        exclude_deal_ids=frozenset(open_ids[str(u)] for u in exclude),
+        slip_days={open_ids[str(u)]: days for u in slip},
+        win_rate_scale=win_rate_scale or 1.0,
+        add_reps=add_reps or 0,
+        ramp_days=ramp_days or 90,
+    )

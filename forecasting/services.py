@@ -212,6 +212,10 @@ def target_set(
     return target
 
 
+def target_delete(*, target: Target) -> None:
+    target.delete()
+
+
 def backtest_run(
     *, workspace: Workspace, as_of: date, period_start: date, period_end: date, sims: int = DEFAULT_SIMS
 ) -> BacktestResult:

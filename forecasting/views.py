@@ -10,11 +10,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm.models import Deal
 from forecasting import selectors
-from forecasting.compute import WhatIf
 from forecasting.forms import DashboardFilterForm, TargetForm, WhatIfForm
 from forecasting.models import RunTrigger
 from forecasting.services import forecast_run, target_set
 from tenancy.access import visible_owner_ids
+from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, workspace_view
 
 
@@ -104,22 +104,13 @@ def what_if(request: WorkspaceRequest) -> HttpResponse:
         "run": run,
         "form": DashboardFilterForm(workspace=request.workspace),
     }
+    scenario = None
     if run is not None and form.is_valid():
-        visible = Deal.objects.visible_to(request.membership)
-        ids_by_uuid = dict(
-            visible.filter(uuid__in=form.cleaned_data["exclude"] + form.cleaned_data["slip"]).values_list("uuid", "id")
-        )
-        scenario = WhatIf(
-            exclude_deal_ids=frozenset(ids_by_uuid[u] for u in ids_by_uuid if str(u) in form.cleaned_data["exclude"]),
-            slip_days={
-                ids_by_uuid[u]: form.cleaned_data.get("slip_days") or 0
-                for u in ids_by_uuid
-                if str(u) in form.cleaned_data["slip"]
-            },
-            win_rate_scale=form.cleaned_data.get("win_rate_scale") or 1.0,
-            add_reps=form.cleaned_data.get("add_reps") or 0,
-            ramp_days=form.cleaned_data.get("ramp_days") or 90,
-        )
+        try:
+            scenario = selectors.what_if_build(deals=Deal.objects.visible_to(request.membership), **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+    if run is not None and scenario is not None:
         result = selectors.what_if_forecast(request.workspace, run, scenario)
         context.update(
             selectors.dashboard(
@@ -140,7 +131,7 @@ def what_if(request: WorkspaceRequest) -> HttpResponse:
     template = "forecasting/dashboard.html"
     if request.htmx:
         template += "#forecast-body"
-    return render(request, template, context)
+    return render(request, template, context, status=422 if form.errors and not request.htmx else 200)
 
 
 @require_GET

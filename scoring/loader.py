@@ -77,7 +77,7 @@ def load_raw(workspace_id: int) -> RawData:
                       d.company_id, d.stage_id, d.amount, {_DATE_DAYS.format("d.expected_close_date")}, d.probability,
                       d.probability_is_manual, d.attributes, m.display_name
                FROM crm_deal d LEFT JOIN tenancy_membership m ON m.id = d.owner_id
-               WHERE d.workspace_id = %s ORDER BY d.id""",
+               WHERE d.workspace_id = %s AND d.deleted_at IS NULL ORDER BY d.id""",
             [workspace_id],
         )
         deals = cur.fetchall()

@@ -44,7 +44,7 @@ def deal_panel(*, deal_id: int, membership: Membership) -> DealPanel:
 
 def flags_for_managers(workspace_id: int, limit: int = 50) -> list[ScoreFlag]:
     return list(
-        ScoreFlag.objects.filter(workspace_id=workspace_id)
+        ScoreFlag.objects.filter(workspace_id=workspace_id, deal__deleted_at__isnull=True)
         .select_related("deal", "flagged_by")
         .order_by("-created_at")[:limit]
     )

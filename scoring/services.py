@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from crm.models import Deal, Outcome
 from scoring.baseline import beta_interval
@@ -143,6 +144,12 @@ def scorer_train(*, workspace: Workspace, as_of: datetime | None = None, synthet
     return model
 
 
+def scorer_retrain_enqueue(*, workspace: Workspace) -> None:
+    """Train a new version in the background (after commit); the model page shows it when done."""
+    workspace_id = workspace.id
+    transaction.on_commit(lambda: async_task("scoring.tasks.retrain_workspace", workspace_id))
+
+
 def _from_days(days: float) -> datetime:
     return datetime.fromtimestamp(float(days) * 86400.0, tz=UTC)
 
@@ -159,7 +166,7 @@ def scorer_activate(*, model: ScoringModel) -> ScoringModel:
 
 
 def scorer_rollback(*, workspace: Workspace) -> ScoringModel:
-    """Re-activate the version that was active before the current one."""
+    """Re-activate the version that was active before the current one; this workspace's deals are rescored."""
     current = ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.ACTIVE).first()
     previous = (
         ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.RETIRED, activated_at__isnull=False)
@@ -172,6 +179,8 @@ def scorer_rollback(*, workspace: Workspace) -> ScoringModel:
     scorer_activate(model=previous)
     if current is not None:
         ScoringModel.objects.filter(pk=current.pk).update(status=ModelStatus.CANDIDATE, activated_at=None)
+    workspace_id = workspace.id
+    transaction.on_commit(lambda: async_task("scoring.tasks.rescore_workspace", workspace_id))
     return previous
 
 
@@ -185,6 +194,9 @@ def scores_refresh(
     *, workspace_id: int, deal_ids: list[int] | None = None, at: datetime | None = None, raw: RawData | None = None
 ) -> int:
     """Score the workspace's open deals (or those of `deal_ids`) with the active version, as of now."""
+    if deal_ids is not None:  # a deleted deal's score goes (a restore scores it again)
+        deleted = Deal.all_objects.for_workspace(workspace_id).deleted().filter(id__in=deal_ids)
+        DealScore.objects.filter(workspace_id=workspace_id, deal__in=deleted).delete()
     model = ScoringModel.objects.filter(workspace_id=workspace_id, status=ModelStatus.ACTIVE).first()
     if model is None:
         return 0

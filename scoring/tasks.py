@@ -35,6 +35,11 @@ def retrain_all() -> None:
             logger.exception("scoring retrain failed for workspace %s", workspace_id)
 
 
+def rescore_workspace(workspace_id: int) -> None:
+    """Rescore every open deal of one workspace (after a rollback changed its active version)."""
+    scores_refresh(workspace_id=workspace_id)
+
+
 def rescore_all() -> None:
     """Nightly: rescore every open deal (ages and overdue days move) and check drift."""
     for workspace_id in _workspaces_with_closed_deals():

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_q.tasks import async_task
 
 from crm.models import Deal
 from scoring import charts, selectors
 from scoring.forms import ScoreFlagForm
-from scoring.services import score_flag_create, scorer_rollback
+from scoring.services import score_flag_create, scorer_retrain_enqueue, scorer_rollback
 from tenancy.access import parse_uuid, require_admin
 from vectoros.http import WorkspaceRequest, workspace_view
 
@@ -42,8 +40,7 @@ def model_page(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(write=True)
 def retrain(request: WorkspaceRequest) -> HttpResponse:
     require_admin(request.membership)
-
-    transaction.on_commit(lambda: async_task("scoring.tasks.retrain_workspace", request.workspace.id))
+    scorer_retrain_enqueue(workspace=request.workspace)
     messages.success(request, "Retraining queued; the new version appears here when it is done.")
     return redirect("scoring:model", slug=request.workspace.slug)
 
@@ -57,7 +54,6 @@ def rollback(request: WorkspaceRequest) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        transaction.on_commit(lambda: async_task("scoring.tasks.rescore_all"))
         messages.success(request, f"Version {model.version} is active again.")
     return redirect("scoring:model", slug=request.workspace.slug)
 

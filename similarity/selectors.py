@@ -109,6 +109,7 @@ def nearest_sql(
     join = ""
     if owner_ids is not None:
         join = "JOIN crm_deal d ON d.id = e.deal_id AND d.workspace_id = e.workspace_id AND d.owner_id = ANY(%s)"
+        join += " AND d.deleted_at IS NULL"
         params.insert(0, list(owner_ids))
     sql = (
         f"SELECT e.deal_id, e.embedding <#> %s::vector AS neg_dot FROM similarity_dealembedding e {join} "

@@ -138,6 +138,9 @@ def deal_embeddings_refresh(
     """
     started = time.perf_counter()
     pending = deal_texts(workspace_id=workspace_id, deal_ids=deal_ids)
+    if deal_ids is not None:  # deleted deals are not searchable: their vectors go (a restore embeds them again)
+        gone = set(deal_ids) - {p.deal_id for p in pending}
+        DealEmbedding.objects.for_workspace(workspace_id).filter(deal_id__in=gone).delete()
     to_embed, to_touch = stale_split(pending, force=force)
     for item in to_touch:
         DealEmbedding.objects.filter(deal_id=item.deal_id).update(outcome=item.outcome, closed_at=item.closed_at)

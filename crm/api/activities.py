@@ -82,7 +82,8 @@ class ActivityIn(ActivityPatch):
 
 
 def _activities(request: ApiRequest) -> QuerySet:
-    return Activity.objects.for_workspace(_key(request).workspace_id).select_related("deal", "company", "owner")
+    activities = Activity.objects.for_workspace(_key(request).workspace_id).exclude(deal__deleted_at__isnull=False)
+    return activities.select_related("deal", "company", "owner")
 
 
 def _check_activity_external_id(request: ApiRequest, value: str | None, activity: Activity | None) -> None:
@@ -132,21 +133,21 @@ def activities_create(request: ApiRequest, payload: ActivityIn) -> Any:
 def activities_update(request: ApiRequest, activity_id: uuid.UUID, payload: ActivityPatch) -> Any:
     activity = _get(_activities(request), request, activity_id, "activity")
     _check_activity_external_id(request, payload.external_id, activity)
+    fields = {}
     for name in payload.model_fields_set:
         value = getattr(payload, name)
         if value is None and name in {"body", "external_id"}:
             value = ""
         if value is not None:
-            setattr(activity, name, value)
+            fields[name] = value
     try:
-        activity.full_clean(exclude=["contacts"])
+        services.activity_update(activity=activity, **fields)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    activity.save()
     return _activities(request).get(pk=activity.pk)
 
 
 @router.delete("/activities/{activity_id}/", response={204: None, **ERRORS})
 def activities_delete(request: ApiRequest, activity_id: uuid.UUID) -> Any:
-    _get(_activities(request), request, activity_id, "activity").delete()
+    services.activity_delete(activity=_get(_activities(request), request, activity_id, "activity"))
     return Status(204, None)

@@ -138,5 +138,5 @@ def companies_update(request: ApiRequest, company_id: uuid.UUID, payload: Compan
 
 @router.delete("/companies/{company_id}/", response={204: None, **ERRORS})
 def companies_delete(request: ApiRequest, company_id: uuid.UUID) -> Any:
-    _get(_companies(request), request, company_id, "company").delete()
+    services.company_delete(company=_get(_companies(request), request, company_id, "company"))
     return Status(204, None)

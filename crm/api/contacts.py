@@ -129,5 +129,5 @@ def contacts_update(request: ApiRequest, contact_id: uuid.UUID, payload: Contact
 
 @router.delete("/contacts/{contact_id}/", response={204: None, **ERRORS})
 def contacts_delete(request: ApiRequest, contact_id: uuid.UUID) -> Any:
-    _get(_contacts(request), request, contact_id, "contact").delete()
+    services.contact_delete(contact=_get(_contacts(request), request, contact_id, "contact"))
     return Status(204, None)

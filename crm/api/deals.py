@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from ninja import Field, Query, Schema, Status
 from ninja.errors import ValidationError as Unprocessable
@@ -202,7 +201,7 @@ def deals_update(request: ApiRequest, deal_id: uuid.UUID, payload: DealPatch) ->
 
 @router.delete("/deals/{deal_id}/", response={204: None, **ERRORS})
 def deals_delete(request: ApiRequest, deal_id: uuid.UUID) -> Any:
+    """Soft delete: the deal disappears everywhere, its history is kept, and an admin can restore it."""
     deal = _get(_deals(request), request, deal_id, "deal")
-    with transaction.atomic():
-        deal.delete()
+    services.deal_delete(deal=deal, actor=_actor(request), source_of_change=ChangeSource.API)
     return Status(204, None)

@@ -26,7 +26,7 @@ from crm.models import (
     Pipeline,
     Stage,
 )
-from crm.services import history_value
+from crm.services import history_value, probability_is_manual
 from tenancy.models import Membership, Role, Team, Workspace
 from tenancy.services import membership_add, user_get_or_create, workspace_create
 
@@ -109,7 +109,7 @@ def demo_workspace_delete(*, slug: str) -> bool:
         Activity.contacts.through.objects.filter(activity__workspace=workspace)._raw_delete(connection.alias)
         activities._raw_delete(connection.alias)
         DealHistory.objects.filter(workspace=workspace)._raw_delete(connection.alias)
-        Deal.objects.filter(workspace=workspace).delete()
+        Deal.all_objects.filter(workspace=workspace).delete()
         workspace.delete()
     return True
 
@@ -189,7 +189,9 @@ def _write(
                 amount=Decimal(d.amount),
                 currency=workspace.currency,
                 probability=None if d.probability is None else Decimal(d.probability),
-                probability_is_manual=d.probability is not None,
+                # The demo's reps set their probabilities on the web (its history rows say so too).
+                probability_is_manual=d.probability is not None
+                and probability_is_manual(source_of_change=ChangeSource.WEB),
                 expected_close_date=d.expected_close_date,
                 created_at=d.created_at,
                 closed_at=d.closed_at,

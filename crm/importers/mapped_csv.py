@@ -5,7 +5,8 @@
 "outcome": {"column": COL, "won": [VALUES], "lost": [VALUES]}, "attributes": [COLS]}`; every key is
 optional. Also: "encoding" (default UTF-8), "pipeline" (a pipeline name; default the workspace's
 default pipeline), "currency", "title" may be a template like "{Product} for {Client}",
-"date_formats" (strptime formats, tried in order).
+"date_formats" (strptime formats, tried in order), "probability_is_manual" (a yes/no column: whether a
+person set that row's probability; without it an imported probability is not a person's).
 
 Without an external_id column, a deal's id is "<file name>#<row number>", so re-importing the same
 file updates rather than duplicates; identical rows are reported, not dropped. Without dates, deals
@@ -60,10 +61,14 @@ MAPPING_KEYS = {
     "date_formats",
     "description",
     "probability",
+    "probability_is_manual",
     "source",
 }
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 _COLUMN_KEYS = ("external_id", "amount", "stage", "owner", "company", "created", "closed", "expected_close")
+_TEXT_KEYS = (
+    *("title", "description", "probability", "probability_is_manual", "source", "pipeline", "encoding", "currency"),
+)
 
 
 def check_mapping(mapping: dict[str, Any]) -> list[str]:
@@ -74,7 +79,7 @@ def check_mapping(mapping: dict[str, Any]) -> list[str]:
     unknown = set(mapping) - MAPPING_KEYS
     if unknown:
         problems.append(f"unknown mapping keys: {', '.join(sorted(unknown))}")
-    for key in (*_COLUMN_KEYS, "title", "description", "probability", "source", "pipeline", "encoding", "currency"):
+    for key in (*_COLUMN_KEYS, *_TEXT_KEYS):
         if key in mapping and not isinstance(mapping[key], str):
             problems.append(f"“{key}” must be a column name (text)")
     if "delimiter" in mapping and (not isinstance(mapping["delimiter"], str) or len(mapping["delimiter"]) != 1):
@@ -120,6 +125,7 @@ class MappedCsvFormat:
             *template_columns,
             mapping.get("description", ""),
             mapping.get("probability", ""),
+            mapping.get("probability_is_manual", ""),
             mapping.get("source", ""),
             self.outcome_column or "",
             *self.attribute_columns,
@@ -151,6 +157,7 @@ class MappedCsvFormat:
         col_external_id = m.get("external_id")
         col_owner = m.get("owner")
         col_probability = m.get("probability")
+        col_manual = m.get("probability_is_manual")
         col_source = m.get("source")
         col_stage = m.get("stage")
         checked_columns = (*text_columns, *self.attribute_columns)
@@ -189,6 +196,9 @@ class MappedCsvFormat:
                     raise CellError(f"probability {probability} is over 100")
             except CellError as exc:
                 problems.append((m["probability"], str(exc).replace("amount", "probability")))
+            manual = _yes_no(r[col_manual].strip() if col_manual else "")
+            if manual == "?":
+                problems.append((m["probability_is_manual"], "is not yes or no"))
             if created is not None and closed is not None and closed < created:
                 problems.append((m["closed"], f"closed {closed:%Y-%m-%d} is before created {created:%Y-%m-%d}"))
             external_id = (r[col_external_id].strip() if col_external_id else "") or f"{file}#{row}"
@@ -231,6 +241,7 @@ class MappedCsvFormat:
                 company_key=company.lower() if company else None,
                 expected_close_date=expected,
                 probability=probability,
+                probability_is_manual=manual if isinstance(manual, bool) else None,
                 currency=m.get("currency"),
                 source=(r[col_source].strip() if col_source else ""),
                 description=(r[col_description].strip() if col_description else ""),
@@ -277,3 +288,15 @@ class MappedCsvFormat:
             )
             for o in sorted(self.owners)
         ]
+
+
+def _yes_no(value: str) -> bool | str | None:
+    """A yes/no cell: True, False, None when blank, "?" when it is neither."""
+    word = value.lower()
+    if not word:
+        return None
+    if word in {"1", "true", "yes", "y", "x"}:
+        return True
+    if word in {"0", "false", "no", "n"}:
+        return False
+    return "?"

@@ -91,6 +91,8 @@ class DealRecord:
     company_key: str | None = None
     expected_close_date: date | None = None
     probability: Decimal | None = None
+    # Whether the source says a person set the probability; None when it does not say (then it is not manual).
+    probability_is_manual: bool | None = None
     currency: str | None = None
     source: str = ""
     description: str = ""

@@ -27,7 +27,7 @@ from crm.importers.records import (
 )
 from crm.models import ChangeSource, Company, Contact, Deal, DealHistory, Outcome, Pipeline, Stage, StageKind
 from crm.models import TrackedField as F
-from crm.services import history_value
+from crm.services import history_value, probability_is_manual
 from tenancy.models import Membership, Team, Workspace
 
 _KIND_OUTCOME: dict[str, str] = {StageKind.OPEN: Outcome.OPEN, StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}
@@ -66,7 +66,7 @@ class Writer:
         self._company_index = _Index(Company.objects.filter(workspace=workspace), ("external_id", "name"))
         # A first import into a workspace has nothing to update: skip the per-batch lookup of existing deals.
         # (Ids repeated within the file were refused by the checking pass.)
-        self._deals_may_exist = Deal.objects.filter(workspace=workspace).exclude(external_id="").exists()
+        self._deals_may_exist = Deal.all_objects.filter(workspace=workspace).exclude(external_id="").exists()
 
     # --- pipeline and stages -------------------------------------------------------------------------
     def _pipeline(self, spec: PipelineSpec) -> Pipeline:
@@ -300,7 +300,8 @@ class Writer:
         existing = (
             {
                 d.external_id: d
-                for d in Deal.objects.filter(workspace=self.ws, external_id__in=[r.external_id for r in records])
+                # Deleted deals too: their ids stay taken, and an import keeps them current but deleted.
+                for d in Deal.all_objects.filter(workspace=self.ws, external_id__in=[r.external_id for r in records])
             }
             if self._deals_may_exist
             else {}
@@ -324,6 +325,7 @@ class Writer:
                         "created_at": record.created_at,
                         **plain,
                         **state,
+                        "probability_is_manual": _manual(record, state["probability"]),
                     }
                 )
                 new_events.append((record, initial_stage, events))
@@ -342,6 +344,9 @@ class Writer:
                     if attr == "outcome":
                         deal.closed_at = state["closed_at"]
                         update_fields.add("closed_at")
+                    if attr == "probability":
+                        deal.probability_is_manual = _manual(record, new)
+                        update_fields.add("probability_is_manual")
                     changed = True
             for attr, new in plain.items():
                 if _differs(getattr(deal, attr), new, attr):
@@ -374,7 +379,7 @@ class Writer:
         self.report.created["deals"] += len(new_ids)
         if to_update:
             update_fields.add("updated_at")
-            Deal.objects.bulk_update(to_update, sorted(update_fields), batch_size=1000)
+            Deal.all_objects.bulk_update(to_update, sorted(update_fields), batch_size=1000)
         copy_insert(DealHistory, history, now=self.ctx.now)
         self.report.created["history"] += len(history)
         ids_by_external = {d.external_id: d.id for d in existing.values()}
@@ -404,6 +409,12 @@ class Writer:
             if key in self.contacts and r.external_id in ids_by_external
         ]
         through.objects.bulk_create(links, ignore_conflicts=True)
+
+
+def _manual(record: DealRecord, probability: Any) -> bool:
+    return probability is not None and probability_is_manual(
+        source_of_change=ChangeSource.IMPORT, declared=record.probability_is_manual
+    )
 
 
 def copy_insert(model: type[Model], rows: list[dict[str, Any]], *, now: datetime) -> list[int]:

@@ -135,7 +135,7 @@ class Command(BaseCommand):
             second = monitors_run(workspace=ws)
         finally:
             if not options["keep"]:
-                Deal.objects.filter(workspace=ws).delete()  # deals protect their pipeline from a cascade
+                Deal.all_objects.filter(workspace=ws).delete()  # deals protect their pipeline from a cascade
                 ws.delete()
         result = {
             "open_deals": first["deals_checked"],

@@ -136,7 +136,7 @@ class Command(BaseCommand):
             # Deals protect their pipeline, so they go first.
             try:
                 DealHistory.objects.filter(workspace=workspace)._raw_delete(using="default")
-                Deal.objects.filter(workspace=workspace).delete()
+                Deal.all_objects.filter(workspace=workspace).delete()
                 Workspace.objects.filter(pk=workspace.pk).delete()
             except DatabaseError as exc:
                 self.stderr.write(f"could not remove the scratch workspace {slug} ({exc}); delete it by hand")
