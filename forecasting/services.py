@@ -276,3 +276,16 @@ def _baseline(value: float, actual: float) -> dict[str, float | None]:
         "value": round(value, 2),
         "abs_pct_error": round(abs(value - actual) / actual * 100, 2) if actual else None,
     }
+
+
+def backtest_rolling_run(
+    *, workspace: Workspace, horizon: str = "this", first: date | None = None, last: date | None = None, sims: int = 2000,
+    record_end: date | None = None,
+) -> dict[str, Any]:
+    """Rolling-origin backtest of the workspace; the latest full run per horizon is kept for the accuracy page."""
+    from forecasting.backtest import backtest_rolling
+
+    result = backtest_rolling(
+        workspace, horizon=horizon, first=first, last=last, sims=sims, record_end=record_end
+    ).summary()
+    return result
