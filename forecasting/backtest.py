@@ -243,7 +243,7 @@ def backtest_rolling(
         else:
             throughput_q = model_q  # no record to take a run rate from: the model alone
         past = [(o.model_q, o.throughput_q, o.actual) for o in out.origins if o.period_end <= origin and o.actual > 0]
-        calibration = learn_calibration(past[-LEARN_FROM_LAST:])
+        calibration = learn_calibration(past[-LEARN_FROM_LAST:], record_days=record_days)
         out.origins.append(
             OriginResult(
                 origin=origin,

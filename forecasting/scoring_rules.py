@@ -17,7 +17,10 @@ P10, P50, P90 = 9, 49, 89  # their indices in QUANTILES
 PIT_BINS = 10
 # Fewer past origins with a known actual than this and weights and spread are not learnt.
 MIN_PAST_ORIGINS = 4
-FIXED_MODEL_WEIGHT = 0.5  # an even split when nothing can be learnt yet
+# When nothing can be learnt yet the run rate gets a say in proportion to the record of closes it
+# rests on, up to an even split at a year: a month of closes is no run rate (Maven on 2017-03-31: a
+# fixed even split took the P50 error from 8% to 12%).
+FIXED_SPLIT_RECORD_DAYS = 365.0
 WEIGHT_GRID = np.linspace(0.0, 1.0, 21)
 SCALE_BOUNDS = (0.5, 3.0)
 TARGET_COVERAGE = 0.8  # P10-P90
@@ -101,23 +104,29 @@ def rescale(q: np.ndarray, scale: float) -> np.ndarray:
     return np.maximum(median + scale * (q - median), 0.0)
 
 
-def learn_calibration(past: list[tuple[np.ndarray, np.ndarray, float]]) -> Calibration:
+def fixed_model_weight(record_days: float) -> float:
+    return 1.0 - 0.5 * min(max(record_days, 0.0) / FIXED_SPLIT_RECORD_DAYS, 1.0)
+
+
+def learn_calibration(past: list[tuple[np.ndarray, np.ndarray, float]], *, record_days: float) -> Calibration:
     """Weights by the lowest mean CRPS over past (model, throughput, actual), then a conformal scale.
 
-    The scale is the conformal quantile of how far each actual sat from the blended median, in units
-    of the P10/P90 half-width on its side: scaling by it would have put ceil((n+1)*0.8) of n past
-    actuals inside P10-P90.
+    The scale is the 80% quantile of how far each actual sat from the blended median, in units of the
+    P10/P90 half-width on its side (split-conformal scaling): scaling by it would have put 80% of the
+    past actuals inside P10-P90.
     """
     n = len(past)
     if n < MIN_PAST_ORIGINS:
-        return Calibration(model_weight=FIXED_MODEL_WEIGHT, spread_scale=1.0, learnt_from=n, learnt=False)
-    scores = [np.mean([crps_quantiles(blend(m, t, w), a) / max(a, 1.0) for m, t, a in past]) for w in WEIGHT_GRID]
+        weight = round(fixed_model_weight(record_days), 3)
+        return Calibration(model_weight=weight, spread_scale=1.0, learnt_from=n, learnt=False)
+    scores = [np.mean([crps_quantiles(blend(m, t, w), a) for m, t, a in past]) for w in WEIGHT_GRID]
     weight = float(WEIGHT_GRID[int(np.argmin(scores))])
     needed = []
     for m, t, a in past:
         q = blend(m, t, weight)
         side = q[P90] - q[P50] if a >= q[P50] else q[P50] - q[P10]
         needed.append(abs(a - q[P50]) / side if side > 0 else SCALE_BOUNDS[1])
-    level = min(np.ceil((n + 1) * TARGET_COVERAGE) / n, 1.0)
-    scale = float(np.clip(np.quantile(needed, level), *SCALE_BOUNDS))
+    # The plain 80% quantile, not the finite-sample conformal one (ceil((n+1)0.8)/n): with the 4-8
+    # origins learnt from that is the largest ratio seen, and intervals then cover far more than 80%.
+    scale = float(np.clip(np.quantile(needed, TARGET_COVERAGE), *SCALE_BOUNDS))
     return Calibration(model_weight=weight, spread_scale=scale, learnt_from=n, learnt=True)
