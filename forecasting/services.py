@@ -25,7 +25,7 @@ from forecasting.compute import (
     summary,
 )
 from forecasting.engine import confidence_label
-from forecasting.models import BacktestResult, DealForecast, ForecastRun, RunTrigger, Target
+from forecasting.models import BacktestResult, DealForecast, ForecastRun, RollingBacktest, RunTrigger, Target
 from scoring.selectors import deal_win_probabilities
 from tenancy.models import Membership, Team, Workspace
 
@@ -278,14 +278,36 @@ def _baseline(value: float, actual: float) -> dict[str, float | None]:
     }
 
 
+
 def backtest_rolling_run(
-    *, workspace: Workspace, horizon: str = "this", first: date | None = None, last: date | None = None, sims: int = 2000,
+    *,
+    workspace: Workspace,
+    horizon: str = "this",
+    first: date | None = None,
+    last: date | None = None,
+    sims: int = 2000,
     record_end: date | None = None,
 ) -> dict[str, Any]:
-    """Rolling-origin backtest of the workspace; the latest full run per horizon is kept for the accuracy page."""
-    from forecasting.backtest import backtest_rolling
+    """Rolling-origin backtest of the workspace (see forecasting.backtest); kept per horizon for the accuracy page.
 
+    A run restricted with `first`/`last` is printed but not kept: the page shows every origin's evidence.
+    """
+    from forecasting.backtest import HORIZONS, backtest_rolling
+
+    if horizon not in HORIZONS:
+        raise ValidationError(f"The horizon must be one of: {', '.join(HORIZONS)}.")
     result = backtest_rolling(
         workspace, horizon=horizon, first=first, last=last, sims=sims, record_end=record_end
     ).summary()
+    if first is None and last is None:
+        RollingBacktest.objects.update_or_create(
+            workspace=workspace,
+            horizon=horizon,
+            defaults={
+                "sims": sims,
+                "created_at": timezone.now(),
+                "summary": {k: v for k, v in result.items() if k != "origins"},
+                "origins": result["origins"],
+            },
+        )
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from forecasting.backtest import HORIZONS
@@ -50,14 +51,17 @@ class Command(BaseCommand):
         if not 100 <= sims <= 100_000:
             raise CommandError("--sims must be between 100 and 100,000")
         record_end = _date(options["record_end"], "--record-end")  # type: ignore[arg-type]
-        result = backtest_rolling_run(
-            workspace=workspace,
-            horizon=str(options["horizon"]),
-            first=first,
-            last=last,
-            sims=sims,
-            record_end=record_end,
-        )
+        try:
+            result = backtest_rolling_run(
+                workspace=workspace,
+                horizon=str(options["horizon"]),
+                first=first,
+                last=last,
+                sims=sims,
+                record_end=record_end,
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
