@@ -20,10 +20,10 @@ from crm.models import DealHistory, Outcome, Stage
 from forecasting.compute import end_of_day, fit_as_of, forecast_period
 from forecasting.inputs import LoadedHistory, load_history, won_between
 from forecasting.scoring_rules import (
+    MIN_RECORD_DAYS,
     P10,
     P50,
     P90,
-    MIN_RECORD_DAYS,
     Calibration,
     crps_quantiles,
     learn_calibration,
@@ -54,6 +54,7 @@ class OriginResult:
     calibration: Calibration
     weighted_pipeline: float
     run_rate: float
+    record_days: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         q = self.final_q
@@ -105,6 +106,7 @@ class RollingBacktest:
 
         final = scores([o.final_q for o in rows])
         return {
+            "calibration_now": self.calibration_now().__dict__,
             "workspace": self.workspace_slug,
             "horizon": self.horizon,
             "origins": [o.as_dict() for o in self.origins],
@@ -124,6 +126,12 @@ class RollingBacktest:
                 "last_period_run_rate": point_scores(np.array([o.run_rate for o in rows])),
             },
         }
+
+    def calibration_now(self) -> Calibration:
+        """What a forecast made today should use: learnt from the latest origins, all of them over."""
+        past = [(o.model_q, o.throughput_q, o.actual) for o in self.origins if o.actual > 0]
+        record = self.origins[-1].record_days if self.origins else 0.0
+        return learn_calibration(past[-LEARN_FROM_LAST:], record_days=record)
 
 
 def month_ends(first: date, last: date) -> list[date]:
@@ -160,8 +168,9 @@ def default_origins(workspace: Workspace, final: LoadedHistory, horizon: str, la
     closed = np.sort(h.closed[~np.isnan(h.closed)])
     if len(closed) < MIN_CLOSED_AT_ORIGIN:
         return []
-    first_ready = final.as_of.astimezone(workspace.tz).date() + timedelta(days=int(np.ceil(closed[MIN_CLOSED_AT_ORIGIN - 1])))
-    first_created = final.as_of.astimezone(workspace.tz).date() + timedelta(days=int(np.floor(h.created.min())))
+    final_day = final.as_of.astimezone(workspace.tz).date()
+    first_ready = final_day + timedelta(days=int(np.ceil(closed[MIN_CLOSED_AT_ORIGIN - 1])))
+    first_created = final_day + timedelta(days=int(np.floor(h.created.min())))
     return [
         d
         for d in month_ends(max(first_ready, first_created), last_day)
@@ -194,7 +203,7 @@ def weighted_pipeline(loaded: LoadedHistory, stage_probability: dict[int, float]
     return total
 
 
-def _won_record(loaded: LoadedHistory) -> tuple[np.ndarray, np.ndarray, float]:
+def won_record(loaded: LoadedHistory) -> tuple[np.ndarray, np.ndarray, float]:
     h = loaded.history
     won = h.outcome == WON
     closed = h.closed[~np.isnan(h.closed)]
@@ -235,7 +244,7 @@ def backtest_rolling(
         loaded, model = fit_as_of(workspace, end_of_day(origin, workspace))
         forecast = forecast_period(workspace, loaded, model, start, end, sims=sims, seed=seed)
         model_q = quantiles_of(forecast.result.totals)
-        won_day, won_amount, record_days = _won_record(loaded)
+        won_day, won_amount, record_days = won_record(loaded)
         if record_days >= MIN_RECORD_DAYS:
             throughput_q = forecast.result.realised + throughput_quantiles(
                 won_day, won_amount, record_days=record_days, period_days=(end - max(start, origin)).days
@@ -256,6 +265,7 @@ def backtest_rolling(
                 calibration=calibration,
                 weighted_pipeline=forecast.result.realised + weighted_pipeline(loaded, probability, start, end),
                 run_rate=forecast.result.realised + run_rate(loaded, origin, workspace, start, end),
+                record_days=record_days,
             )
         )
     return out

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from forecasting import compute
+from forecasting.blend import blend_live
 from forecasting.compute import (
     DEFAULT_SIMS,
     PeriodForecast,
@@ -103,6 +104,8 @@ def forecast_run(
     scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
     quarters = quarters_from(workspace, as_of.astimezone(workspace.tz).date())
     base = forecast_period(workspace, loaded, model, *quarters[0], sims=sims, seed=0, scores=scores)
+    # Blended with the run rate, as the workspace's stored rolling backtest learnt (no-op without one).
+    base, blend_note = blend_live(workspace, loaded, base)
     later = _later_quarters_carried(workspace, quarters) if trigger == RunTrigger.DEAL_CHANGE else None
     if later is None:
         # The next three quarters are stored as summaries only: fewer simulations give their percentiles
@@ -135,6 +138,7 @@ def forecast_run(
                 "arrivals_per_day": round(model.arrivals.mean, 3),
                 "new_business_mean": round(base.result.new_business_mean, 2),
                 "max_close_age_days": model.pooled_curve.max_close_age,
+                "blend": blend_note,
             },
         )
         _store_deal_parts(run, base)
@@ -276,7 +280,6 @@ def _baseline(value: float, actual: float) -> dict[str, float | None]:
         "value": round(value, 2),
         "abs_pct_error": round(abs(value - actual) / actual * 100, 2) if actual else None,
     }
-
 
 
 def backtest_rolling_run(
