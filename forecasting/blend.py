@@ -16,7 +16,7 @@ import numpy as np
 
 from forecasting.backtest import won_record
 from forecasting.compute import PeriodForecast
-from forecasting.engine import PERCENTILES, ForecastResult
+from forecasting.engine import ForecastResult, distribution_of
 from forecasting.inputs import LoadedHistory
 from forecasting.models import RollingBacktest
 from forecasting.scoring_rules import MIN_RECORD_DAYS, QUANTILES, Calibration, throughput_quantiles
@@ -42,17 +42,7 @@ def blended_totals(totals: np.ndarray, throughput_q: np.ndarray, calibration: Ca
 
 
 def with_totals(result: ForecastResult, totals: np.ndarray) -> ForecastResult:
-    pct = np.percentile(totals, PERCENTILES)
-    counts, edges = np.histogram(totals, bins=40)
-    return replace(
-        result,
-        totals=totals,
-        percentiles={f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)},
-        mean=float(totals.mean()),
-        std=float(totals.std()),
-        histogram_counts=counts.tolist(),
-        histogram_edges=edges.tolist(),
-    )
+    return replace(result, **distribution_of(totals))
 
 
 def blend_live(
