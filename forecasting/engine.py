@@ -12,6 +12,7 @@ simulations, so memory does not grow with S.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -167,22 +168,29 @@ def simulate(
     probability = np.empty(n)
     probability[order] = np.clip(mean_rate[seg] * weight, 0, 1)
     expected = probability * deals.amount
-    pct = np.percentile(totals, PERCENTILES)
-    counts, edges = np.histogram(totals, bins=40)
     return ForecastResult(
-        totals=totals,
         realised=realised,
-        percentiles={f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)},
-        mean=float(totals.mean()),
-        std=float(totals.std()),
-        histogram_counts=counts.tolist(),
-        histogram_edges=edges.tolist(),
+        **distribution_of(totals),
         deal_probability=probability,
         deal_expected=expected,
         new_business_mean=float(new_totals.mean()),
         group_totals=group_totals,
         group_new_business=new_totals,
     )
+
+
+def distribution_of(totals: np.ndarray) -> dict[str, Any]:
+    """The fields of a ForecastResult that describe its totals: percentiles, moments, histogram."""
+    pct = np.percentile(totals, PERCENTILES)
+    counts, edges = np.histogram(totals, bins=40)
+    return {
+        "totals": totals,
+        "percentiles": {f"p{p}": float(v) for p, v in zip(PERCENTILES, pct, strict=True)},
+        "mean": float(totals.mean()),
+        "std": float(totals.std()),
+        "histogram_counts": counts.tolist(),
+        "histogram_edges": edges.tolist(),
+    }
 
 
 def _byte_threshold(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

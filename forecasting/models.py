@@ -140,3 +140,28 @@ class BacktestResult(models.Model):
 
     def __str__(self) -> str:
         return f"backtest {self.as_of} → {self.period_start}..{self.period_end}"
+
+
+class RollingBacktest(models.Model):
+    """The latest rolling-origin backtest of a workspace for one horizon (this or next quarter).
+
+    `summary` holds the scores (bias, MAE, coverage, CRPS, PIT histogram, components, baselines);
+    `origins` one row per month-end origin, with the blend's weight and spread scale used there.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="forecast_rolling_backtests")
+    created_at = models.DateTimeField(default=timezone.now)
+    horizon = models.CharField(max_length=8)
+    sims = models.PositiveIntegerField()
+    summary = models.JSONField(default=dict)
+    origins = models.JSONField(default=list)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["horizon"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "horizon"], name="rolling_backtest_unique_horizon")]
+
+    def __str__(self) -> str:
+        return f"rolling backtest {self.horizon} ({len(self.origins)} origins)"

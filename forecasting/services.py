@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from forecasting import compute
+from forecasting.blend import blend_live
 from forecasting.compute import (
     DEFAULT_SIMS,
     PeriodForecast,
@@ -26,7 +27,7 @@ from forecasting.compute import (
 )
 from forecasting.engine import confidence_label
 from forecasting.inputs import won_between
-from forecasting.models import BacktestResult, DealForecast, ForecastRun, RunTrigger, Target
+from forecasting.models import BacktestResult, DealForecast, ForecastRun, RollingBacktest, RunTrigger, Target
 from scoring.selectors import deal_win_probabilities
 from tenancy.models import Membership, Team, Workspace
 
@@ -104,6 +105,8 @@ def forecast_run(
     scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
     quarters = quarters_from(workspace, as_of.astimezone(workspace.tz).date())
     base = forecast_period(workspace, loaded, model, *quarters[0], sims=sims, seed=0, scores=scores)
+    # Blended with the run rate, as the workspace's stored rolling backtest learnt (no-op without one).
+    base, blend_note = blend_live(workspace, loaded, base)
     later = _later_quarters_carried(workspace, quarters) if trigger == RunTrigger.DEAL_CHANGE else None
     if later is None:
         # The next three quarters are stored as summaries only: fewer simulations give their percentiles
@@ -136,6 +139,7 @@ def forecast_run(
                 "arrivals_per_day": round(model.arrivals.mean, 3),
                 "new_business_mean": round(base.result.new_business_mean, 2),
                 "max_close_age_days": model.pooled_curve.max_close_age,
+                "blend": blend_note,
             },
         )
         _store_deal_parts(run, base)
@@ -279,3 +283,37 @@ def _baseline(value: float, actual: float) -> dict[str, float | None]:
         "value": round(value, 2),
         "abs_pct_error": round(abs(value - actual) / actual * 100, 2) if actual else None,
     }
+
+
+def backtest_rolling_run(
+    *,
+    workspace: Workspace,
+    horizon: str = "this",
+    first: date | None = None,
+    last: date | None = None,
+    sims: int = 2000,
+    record_end: date | None = None,
+) -> dict[str, Any]:
+    """Rolling-origin backtest of the workspace (see forecasting.backtest); kept per horizon for the accuracy page.
+
+    A run restricted with `first`/`last` is printed but not kept: the page shows every origin's evidence.
+    """
+    from forecasting.backtest import HORIZONS, backtest_rolling
+
+    if horizon not in HORIZONS:
+        raise ValidationError(f"The horizon must be one of: {', '.join(HORIZONS)}.")
+    result = backtest_rolling(
+        workspace, horizon=horizon, first=first, last=last, sims=sims, record_end=record_end
+    ).summary()
+    if first is None and last is None:
+        RollingBacktest.objects.update_or_create(
+            workspace=workspace,
+            horizon=horizon,
+            defaults={
+                "sims": sims,
+                "created_at": timezone.now(),
+                "summary": {k: v for k, v in result.items() if k != "origins"},
+                "origins": result["origins"],
+            },
+        )
+    return result

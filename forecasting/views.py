@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.models import Deal
-from forecasting import selectors
+from forecasting import accuracy, selectors
 from forecasting.forms import DashboardFilterForm, TargetForm, WhatIfForm
 from forecasting.models import RunTrigger
 from forecasting.services import forecast_run, target_set
@@ -143,5 +143,6 @@ def history(request: WorkspaceRequest) -> HttpResponse:
         {
             "runs": selectors.past_runs_vs_actuals(request.workspace),
             "backtests": selectors.backtests(request.workspace),
+            "rolling": accuracy.rolling_backtests(request.workspace),
         },
     )

@@ -26,9 +26,9 @@ def test_demo_replay_coverage_and_bias(db):
     coverage = float(np.mean((p10 <= actual) & (actual <= p90)))
     bias = float(np.mean((p50 - actual) / actual))
     mape = float(np.mean(np.abs(p50 - actual) / actual))
-    # The issue asks for about 80%. Measured here: coverage 90% (19 of 21), bias +18%, MAPE 24% (still
-    # over-forecasts next quarter's open deals, see the report). The bounds are what the model honestly
-    # reaches with a little room, so a regression shows.
+    # The issue asks for about 80% and a bias within 5%. Measured here: coverage 95% (20 of 21), bias
+    # +6.8%, MAPE 18% (before large-deal curves stopped borrowing their stage's and stale deals were
+    # dropped: 90%, +18%, 24%). The bounds are what the model honestly reaches with a little room.
     assert coverage >= 0.8, (coverage, bias, mape)
-    assert bias < 0.25, (coverage, bias, mape)
-    assert mape < 0.3, (coverage, bias, mape)
+    assert abs(bias) < 0.1, (coverage, bias, mape)
+    assert mape < 0.22, (coverage, bias, mape)

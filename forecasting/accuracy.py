@@ -1,0 +1,46 @@
+"""Reads for the accuracy page's rolling-backtest section (the stored runs of `backtest_rolling`)."""
+
+from __future__ import annotations
+
+from forecasting.models import RollingBacktest
+from forecasting.scoring_rules import MIN_PAST_ORIGINS, PIT_BINS
+from tenancy.models import Workspace
+
+HORIZON_LABELS = {"this": "Rest of this quarter", "next": "Next quarter"}
+
+
+def rolling_backtests(workspace: Workspace) -> list[dict[str, object]]:
+    """Per horizon: scores of the blend, of its two parts and of the baselines, PIT bars, per-origin rows."""
+    out = []
+    for run in RollingBacktest.objects.for_workspace(workspace):
+        s = run.summary
+        pit = s.get("pit_histogram") or [0] * PIT_BINS
+        top = max(max(pit), 1)
+        components = s.get("components", {})
+        baselines = s.get("baselines", {})
+        out.append(
+            {
+                "run": run,
+                "label": HORIZON_LABELS.get(run.horizon, run.horizon),
+                "rows": [
+                    {"name": "Blend (shown forecast)", **_scores(s)},
+                    {"name": "Deal-level simulation", **_scores(components.get("deal_model", {}))},
+                    {"name": "Throughput (run rate)", **_scores(components.get("throughput", {}))},
+                    {"name": "Weighted pipeline", **_scores(baselines.get("weighted_pipeline", {}))},
+                    {"name": "Last period's run rate", **_scores(baselines.get("last_period_run_rate", {}))},
+                ],
+                "pit": [
+                    {"low": i / len(pit), "high": (i + 1) / len(pit), "count": c, "width": round(100 * c / top)}
+                    for i, c in enumerate(pit)
+                ],
+                "origins": run.origins,
+                "learnt": sum(1 for o in run.origins if o.get("calibration_learnt")),
+                "min_past": MIN_PAST_ORIGINS,
+            }
+        )
+    return out
+
+
+def _scores(values: dict[str, object]) -> dict[str, object]:
+    keys = ("mae_pct", "bias", "coverage_p10_p90", "crps")
+    return {k: values.get(k) for k in keys}
