@@ -15,7 +15,7 @@ from crm.models import Deal, DealHistory, Outcome, Stage, TrackedField
 from crm.selectors import deal_state_as_of, pipeline_as_of
 from crm.services import deal_create, deal_move_to_stage, deal_update
 from crm.services import pipeline_create_default as make_pipeline
-from tests.factories import default_stage
+from tests.factories import default_stage, make_deal
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -26,16 +26,14 @@ def _stage(workspace, name):
 
 @pytest.fixture
 def deal(personas) -> Deal:
-    return deal_create(
-        workspace=personas.workspace,
+    return make_deal(
+        personas.workspace,
         actor=personas.rep,
         title="Acme renewal",
-        stage=_stage(personas.workspace, "Prospecting"),
-        amount=Decimal("12000"),
+        amount=12000,
         expected_close_date=date(2026, 3, 31),
         owner=personas.rep,
         at=T0,
-        created_at=T0,
     )
 
 

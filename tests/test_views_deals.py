@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import Activity, Deal, DealHistory, Stage, TrackedField
-from crm.services import deal_create, pipeline_create_default
+from crm.services import pipeline_create_default
+from tests import factories
 from tests.factories import CompanyFactory, default_stage
 
 NOW = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
@@ -24,16 +25,10 @@ def frozen_time():
         yield
 
 
-def make_deal(personas, owner=None, *, title="Acme renewal", stage="Prospecting", amount="12000", **fields):
-    ws = personas.workspace
-    return deal_create(
-        workspace=ws,
-        actor=personas.owner,
-        title=title,
-        stage=default_stage(ws, stage),
-        amount=Decimal(amount),
-        owner=owner or personas.rep,
-        **fields,
+def make_deal(personas, owner=None, *, title="Acme renewal", amount="12000", **fields):
+    """The page's usual deal: the rep's, created by the owner."""
+    return factories.make_deal(
+        personas.workspace, actor=personas.owner, owner=owner or personas.rep, title=title, amount=amount, **fields
     )
 
 
