@@ -107,7 +107,7 @@ def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
         owner_ids[i] = snap.owner_id or 0
         created[i] = min(_days(snap.created_at, as_of), 0.0)
         amount[i] = float(snap.amount)
-        team[i] = team_index.get(owner_team.get(snap.owner_id), 0)
+        team[i] = team_index.get(owner_team.get(snap.owner_id or 0), 0)
         if snap.outcome == Outcome.OPEN:
             outcome[i] = CENSORED
         else:

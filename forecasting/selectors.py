@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 from django.db.models import Count, Sum
@@ -187,7 +187,7 @@ def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | Non
         rows = rows.filter(deal__owner_id__in=owner_ids)
     furthest: dict[int, int] = {}
     durations: dict[int, list[float]] = defaultdict(list)
-    last: dict[int, tuple[int, object]] = {}
+    last: dict[int, tuple[int, datetime]] = {}
     for deal_id, value, at in rows:
         stage_id = history.decode(TrackedField.STAGE, value)
         if stage_id not in order:

@@ -141,9 +141,10 @@ def load_raw(workspace_id: int) -> RawData:
     seen_initial: set[int] = set()
     cols: dict[str, tuple[list, list, list, list, list]] = {f: ([], [], [], [], []) for f in _FIELDS}
     for deal_id, fld, old, new, changed_at, changed_by in history:
-        i = index.get(deal_id)
-        if i is None:
+        found = index.get(deal_id)
+        if found is None:
             continue
+        i = found
         old, new = _json(old), _json(new)
         if fld not in cols:
             continue

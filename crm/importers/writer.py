@@ -315,7 +315,7 @@ class Writer:
                 setattr(deal, attr, state.value(field))
                 update_fields.add(attr)
                 if attr == "stage_id":
-                    deal.stage_entered_at = state.stage_entered_at
+                    deal.stage_entered_at = state.stage_entered_at or deal.created_at
                     update_fields.add("stage_entered_at")
                 if attr == "outcome":
                     deal.closed_at = state.closed_at
