@@ -4,7 +4,8 @@ Every writer (crm.services, the importers, the demo seeder) and every reader (as
 forecasting inputs, the scoring loader, similarity, alert facts, the history display) goes through
 this module:
 
-- `TRACKED_ATTRS`: the Deal attribute behind each tracked field.
+- `TRACKED_ATTRS`: the Deal attribute behind each tracked field (the fields the transition folds; a
+  row of any other kind is not part of a deal's state).
 - `encode` / `decode`: a field's Python value to and from its JSON form in `old_value`/`new_value`
   (stage and owner as ids, amount and probability as normalised decimal strings, the expected close
   date as an ISO date, the outcome as its code).

@@ -96,8 +96,8 @@ def pipeline_as_of(
         return []
     ids = list(rows) if deal_ids is not None else None
 
-    upto = DealHistory.objects.for_workspace(workspace_id).filter(changed_at__lte=as_of)
-    later = DealHistory.objects.for_workspace(workspace_id).filter(changed_at__gt=as_of)
+    tracked = DealHistory.objects.for_workspace(workspace_id).filter(field__in=list(history.TRACKED_ATTRS))
+    upto, later = tracked.filter(changed_at__lte=as_of), tracked.filter(changed_at__gt=as_of)
     if ids is not None:
         upto, later = upto.filter(deal_id__in=ids), later.filter(deal_id__in=ids)
     last_rows = (
