@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import Count, Max, Q
 
 from alerts.detectors import DealFacts, Thresholds
+from crm import history as deal_history
 from crm.models import Activity, Deal, DealHistory, Direction, Stage, TrackedField
 from crm.selectors import DealSnapshot, pipeline_as_of
 from tenancy.models import Workspace
@@ -38,9 +39,10 @@ def stage_norms(workspace_id: int, as_of: datetime, percentile: float, min_n: in
     sql = f"""
         SELECT stage_id, percentile_cont(%s) WITHIN GROUP (ORDER BY days)
         FROM (
-            SELECT (h.old_value #>> '{{}}')::bigint AS stage_id,
+            SELECT {deal_history.sql_value(TrackedField.STAGE, "h.old_value")} AS stage_id,
                    EXTRACT(EPOCH FROM h.changed_at - COALESCE(
-                       LAG(h.changed_at) OVER (PARTITION BY h.deal_id ORDER BY h.changed_at, h.id), d.created_at
+                       LAG(h.changed_at) OVER (PARTITION BY h.deal_id ORDER BY {deal_history.ORDER_SQL.format("h.")}),
+                       d.created_at
                    )) / 86400.0 AS days
             FROM {DealHistory._meta.db_table} h JOIN {Deal._meta.db_table} d ON d.id = h.deal_id
             WHERE h.workspace_id = %s AND h.field = %s AND h.changed_at <= %s AND d.deleted_at IS NULL
@@ -127,14 +129,15 @@ def load_facts(
     slip_count, slip_days = np.zeros(n), np.zeros(n)
     slips = (
         DealHistory.objects.for_workspace(workspace)
-        .filter(field=TrackedField.EXPECTED_CLOSE_DATE, changed_at__lte=as_of)
+        .filter(field=TrackedField.EXPECTED_CLOSE_DATE, changed_at__lte=as_of, old_value__isnull=False)
         .values_list("deal_id", "old_value", "new_value")
     )
     for deal_id, old, new in slips.iterator(chunk_size=5000):
         i = index.get(deal_id)
         if i is None or not old or not new:
             continue
-        pushed = (date.fromisoformat(new) - date.fromisoformat(old)).days
+        field = TrackedField.EXPECTED_CLOSE_DATE
+        pushed = (deal_history.decode(field, new) - deal_history.decode(field, old)).days
         if pushed > 0:
             slip_count[i] += 1
             slip_days[i] += pushed

@@ -223,7 +223,8 @@ class Deal(models.Model):
 
 
 class TrackedField(models.TextChoices):
-    CREATED = "created", "Created"
+    """The deal fields whose every change is kept in DealHistory (encoding and transitions: crm.history)."""
+
     STAGE = "stage", "Stage"
     AMOUNT = "amount", "Amount"
     EXPECTED_CLOSE_DATE = "expected_close_date", "Expected close date"
@@ -232,17 +233,6 @@ class TrackedField(models.TextChoices):
     OUTCOME = "outcome", "Outcome"
     # Soft delete and restore: old/new are false/true; not in TRACKED_ATTRS, so as-of readers skip it.
     DELETED = "deleted", "Deleted"
-
-
-# The Deal attribute behind each tracked field: what services record and as-of selectors rebuild.
-TRACKED_ATTRS: dict[str, str] = {
-    TrackedField.STAGE: "stage_id",
-    TrackedField.AMOUNT: "amount",
-    TrackedField.EXPECTED_CLOSE_DATE: "expected_close_date",
-    TrackedField.OWNER: "owner_id",
-    TrackedField.PROBABILITY: "probability",
-    TrackedField.OUTCOME: "outcome",
-}
 
 
 class ChangeSource(models.TextChoices):
@@ -255,8 +245,9 @@ class ChangeSource(models.TextChoices):
 class DealHistory(models.Model):
     """One change of one tracked field of a deal; append only.
 
-    Values are stored as JSON in their simplest form: stage and owner as ids, amount as a decimal
-    string, dates as ISO strings, probability as a decimal string, outcome as its code.
+    Values are stored as JSON in their simplest form (crm.history.encode/decode): stage and owner as
+    ids, amount and probability as decimal strings, dates as ISO strings, outcome as its code. A deal's
+    creation is one row per tracked field with a value, with `old_value` NULL.
     """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")

@@ -13,8 +13,8 @@ from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 
+from crm import history
 from crm.models import (
-    TRACKED_ATTRS,
     Activity,
     Company,
     Contact,
@@ -76,23 +76,16 @@ _SNAPSHOT_COLUMNS = (
 )
 
 
-def _from_json(field: str, value: object) -> object:
-    if value is None:
-        return None
-    if field in {TrackedField.AMOUNT, TrackedField.PROBABILITY}:
-        return Decimal(str(value))
-    if field == TrackedField.EXPECTED_CLOSE_DATE:
-        return date.fromisoformat(str(value))
-    return value
-
-
 def pipeline_as_of(
     workspace: Workspace | int, as_of: datetime, *, deal_ids: list[int] | None = None
 ) -> list[DealSnapshot]:
     """Every deal that existed at `as_of`, with its stage, amount, dates, owner and outcome as of then.
 
-    Three queries whatever the number of deals: the deals, the changes after `as_of` (whose first
-    old value per field is the value at `as_of`), and the last stage/outcome change up to `as_of`.
+    The state at `as_of` is the fold of `crm.history.apply` over the deal's rows up to then. Only the
+    last row of each field matters to that fold (a later row of a field overwrites it, and the derived
+    moments come from the last stage and outcome rows), so three queries do whatever the number of
+    deals: the deals, the last row per field up to `as_of`, and, for a field with no row by then (a
+    value set after creation, a deal written without history), the old value of its first later row.
     """
     workspace_id = workspace if isinstance(workspace, int) else workspace.id
     deals = Deal.objects.for_workspace(workspace_id).filter(created_at__lte=as_of)
@@ -101,53 +94,49 @@ def pipeline_as_of(
     rows = {row["id"]: row for row in deals.values(*_SNAPSHOT_COLUMNS).order_by()}
     if not rows:
         return []
+    ids = list(rows) if deal_ids is not None else None
 
-    later = (
-        DealHistory.objects.for_workspace(workspace_id)
-        .filter(changed_at__gt=as_of, field__in=list(TRACKED_ATTRS))
-        .order_by("deal_id", "field", "changed_at", "id")
+    tracked = DealHistory.objects.for_workspace(workspace_id).filter(field__in=list(history.TRACKED_ATTRS))
+    upto, later = tracked.filter(changed_at__lte=as_of), tracked.filter(changed_at__gt=as_of)
+    if ids is not None:
+        upto, later = upto.filter(deal_id__in=ids), later.filter(deal_id__in=ids)
+    last_rows = (
+        upto.order_by("deal_id", "field", *history.LATEST_FIRST)
+        .distinct("deal_id", "field")
+        .values_list("deal_id", "field", "new_value", "changed_at")
+    )
+    first_later = (
+        later.order_by("deal_id", "field", *history.EARLIEST_FIRST)
         .distinct("deal_id", "field")
         .values_list("deal_id", "field", "old_value")
     )
-    if deal_ids is not None:
-        later = later.filter(deal_id__in=deal_ids)
-    for deal_id, field, old_value in later:
-        row = rows.get(deal_id)
-        if row is not None:
-            row[TRACKED_ATTRS[field]] = _from_json(field, old_value)
-
-    last_moves = (
-        DealHistory.objects.for_workspace(workspace_id)
-        .filter(changed_at__lte=as_of, field__in=[TrackedField.STAGE, TrackedField.OUTCOME])
-        .order_by("deal_id", "field", "-changed_at", "-id")
-        .distinct("deal_id", "field")
-        .values_list("deal_id", "field", "changed_at")
-    )
-    if deal_ids is not None:
-        last_moves = last_moves.filter(deal_id__in=deal_ids)
-    last_stage_change: dict[int, datetime] = {}
-    last_outcome_change: dict[int, datetime] = {}
-    for deal_id, field, changed_at in last_moves:
-        target = last_stage_change if field == TrackedField.STAGE else last_outcome_change
-        target[deal_id] = changed_at
+    changes: dict[int, list[history.Change]] = {}
+    for deal_id, field, new_value, changed_at in last_rows:
+        if deal_id in rows:
+            changes.setdefault(deal_id, []).append(history.Change(field, new_value, changed_at))
+    before_later: dict[int, dict[str, Any]] = {}
+    for deal_id, field, old_value in first_later:
+        before_later.setdefault(deal_id, {})[field] = old_value
 
     snapshots = []
     for deal_id, row in rows.items():
-        if row["outcome"] == Outcome.OPEN:
-            closed_at = None
-        elif row["closed_at"] is not None and row["closed_at"] <= as_of:
-            closed_at = row["closed_at"]
-        else:
-            closed_at = last_outcome_change.get(deal_id, row["closed_at"])
-        stage_entered = row["stage_entered_at"]
-        if stage_entered is None or stage_entered > as_of:
-            stage_entered = last_stage_change.get(deal_id, row["created_at"])
-        snapshots.append(
-            DealSnapshot(
-                **{**row, "uuid": str(row["uuid"]), "closed_at": closed_at, "stage_entered_at": stage_entered},
-                as_of=as_of,
-            )
+        folded = {c.field for c in changes.get(deal_id, ())}
+        start: dict[str, Any] = {}
+        for field, attr in history.TRACKED_ATTRS.items():
+            if field in folded:
+                start[attr] = None
+            elif field in before_later.get(deal_id, {}):
+                start[attr] = history.decode(field, before_later[deal_id][field])
+            else:
+                start[attr] = row[attr]
+        entered = row["stage_entered_at"]
+        state = history.DealState(
+            **start,
+            stage_entered_at=entered if entered is not None and entered <= as_of else row["created_at"],
+            closed_at=None if start["outcome"] == Outcome.OPEN else row["closed_at"],
         )
+        state = history.fold(sorted(changes.get(deal_id, ()), key=lambda c: c.at), state)
+        snapshots.append(DealSnapshot(**{**row, **vars(state), "uuid": str(row["uuid"])}, as_of=as_of))
     snapshots.sort(key=lambda s: s.id)
     return snapshots
 
@@ -307,9 +296,6 @@ def _readable(field_name: str, value: Any, stages: dict[int, str], members: dict
         return "yes" if value else "no"
     if field_name == TrackedField.PROBABILITY:
         return f"{value}%"
-    if field_name == TrackedField.CREATED and isinstance(value, dict):
-        stage = stages.get(int(value.get("stage") or 0), "?")
-        return f"in {stage}, amount {value.get('amount')}"
     return str(value)
 
 

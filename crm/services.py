@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -12,15 +11,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from crm import history
 from crm.models import (
-    TRACKED_ATTRS,
     Activity,
     ChangeSource,
     Company,
     Contact,
     Deal,
     DealHistory,
-    Outcome,
     Pipeline,
     Stage,
     StageKind,
@@ -53,17 +51,6 @@ _PLAIN_ATTRS = {
     "probability_is_manual",
     "external_id",
 }
-
-
-def history_value(value: object) -> Any:
-    """The JSON form of a tracked value (see DealHistory)."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 def pipeline_create_default(*, workspace: Workspace, name: str = "Sales") -> Pipeline:
@@ -106,11 +93,22 @@ def _check_stage(pipeline: Pipeline, stage: Stage) -> None:
         raise ValidationError({"stage": f"“{stage.name}” is not a stage of the {pipeline.name} pipeline."})
 
 
-_OUTCOME_OF_KIND: dict[str, str] = {StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}
-
-
-def _outcome_for(stage: Stage) -> str:
-    return _OUTCOME_OF_KIND.get(stage.kind, Outcome.OPEN)
+def _history_rows(
+    deal: Deal, rows: list[tuple[str, Any, Any]], *, at: datetime, actor: Membership | None, source: str
+) -> list[DealHistory]:
+    return [
+        DealHistory(
+            workspace_id=deal.workspace_id,
+            deal=deal,
+            field=field,
+            old_value=old,
+            new_value=new,
+            changed_at=at,
+            changed_by=actor,
+            source=source,
+        )
+        for field, old, new in rows
+    ]
 
 
 @transaction.atomic
@@ -125,43 +123,34 @@ def deal_create(
     contacts: Iterable[Contact] = (),
     **fields: Any,
 ) -> Deal:
-    """Create a deal in `stage` (of its pipeline) and record its creation."""
+    """Create a deal in `stage` (of its pipeline); its history starts with one row per tracked field set."""
     now = at or timezone.now()
     pipeline = stage.pipeline
     if stage.workspace_id != workspace.id:
         raise ValidationError({"stage": "Unknown stage."})
-    outcome = _outcome_for(stage)
     if fields.get("probability") is not None:
         fields["probability_is_manual"] = probability_is_manual(
             source_of_change=source_of_change, declared=fields.get("probability_is_manual")
         )
     fields.setdefault("currency", workspace.currency)
     fields.setdefault("created_at", now)
-    deal = Deal(
-        workspace=workspace,
-        title=title,
-        pipeline=pipeline,
-        stage=stage,
-        stage_entered_at=fields["created_at"],
-        outcome=outcome,
-        closed_at=now if outcome != Outcome.OPEN else None,
-        **fields,
-    )
+    deal = Deal(workspace=workspace, title=title, pipeline=pipeline, stage=stage, **fields)
+    initial = [
+        history.Change(field, getattr(deal, attr), deal.created_at)
+        for field, attr in history.TRACKED_ATTRS.items()
+        if attr != "outcome"
+    ]
+    initial.append(history.Change(TrackedField.OUTCOME, history.outcome_of_kind(stage.kind), deal.created_at))
+    state = history.fold(initial)
+    for attr, value in vars(state).items():
+        setattr(deal, attr, value)
     _check_external_id(deal)
     deal.full_clean(exclude=["contacts"])
     deal.save()
     if contacts:
         deal.contacts.set(contacts)
-    DealHistory.objects.create(
-        workspace=workspace,
-        deal=deal,
-        field=TrackedField.CREATED,
-        old_value=None,
-        new_value={"stage": stage.id, "amount": history_value(deal.amount)},
-        changed_at=deal.created_at,
-        changed_by=actor,
-        source=source_of_change,
-    )
+    rows = history.creation_changes(state)
+    DealHistory.objects.bulk_create(_history_rows(deal, rows, at=deal.created_at, actor=actor, source=source_of_change))
     deals_changed(workspace_id=workspace.id, deal_ids=[deal.id])
     return deal
 
@@ -193,51 +182,33 @@ def deal_update(
         new_values["probability_is_manual"] = new_values["probability"] is not None and probability_is_manual(
             source_of_change=source_of_change, declared=new_values.get("probability_is_manual")
         )
+    tracked: list[history.Change] = []
     if "stage" in new_values:
-        stage: Stage = new_values["stage"]
+        stage: Stage = new_values.pop("stage")
         _check_stage(locked.pipeline, stage)
-        new_values.setdefault("outcome", _outcome_for(stage))
+        tracked.append(history.Change(TrackedField.STAGE, stage.id, now))
+        new_values.setdefault("outcome", history.outcome_of_kind(stage.kind))
     if "owner" in new_values:
         owner = new_values.pop("owner")
         if owner is not None and owner.workspace_id != locked.workspace_id:
             raise ValidationError({"owner": "Unknown member."})
-        new_values["owner_id"] = owner.id if owner is not None else None
-    if "stage" in new_values:
-        new_values["stage_id"] = new_values.pop("stage").id
+        tracked.append(history.Change(TrackedField.OWNER, owner.id if owner is not None else None, now))
+    for attr in ("amount", "expected_close_date", "probability", "outcome"):
+        if attr in new_values:
+            tracked.append(history.Change(history.FIELD_OF_ATTR[attr], new_values.pop(attr), now))
 
-    history: list[DealHistory] = []
-    for field, attr in TRACKED_ATTRS.items():
-        if attr not in new_values:
-            continue
-        old, new = getattr(locked, attr), new_values[attr]
-        if attr in {"amount", "probability"} and new is not None:
-            new = Decimal(str(new))
-        if old == new:
-            continue
-        history.append(
-            DealHistory(
-                workspace_id=locked.workspace_id,
-                deal=locked,
-                field=field,
-                old_value=history_value(old),
-                new_value=history_value(new),
-                changed_at=now,
-                changed_by=actor,
-                source=source_of_change,
-            )
-        )
-        setattr(locked, attr, new)
-        if attr == "stage_id":
-            locked.stage_entered_at = now
-        if attr == "outcome":
-            locked.closed_at = None if new == Outcome.OPEN else now
+    before = history.DealState.of(locked)
+    after = history.fold(tracked, before)
+    rows = _history_rows(locked, history.diff(before, after), at=now, actor=actor, source=source_of_change)
+    for attr, value in vars(after).items():
+        setattr(locked, attr, value)
     for attr in _PLAIN_ATTRS & set(new_values):
         setattr(locked, attr, new_values[attr])
 
     _check_external_id(locked)
     locked.full_clean(exclude=["contacts"])
     locked.save()
-    DealHistory.objects.bulk_create(history)
+    DealHistory.objects.bulk_create(rows)
     deals_changed(workspace_id=locked.workspace_id, deal_ids=[locked.id])
     return locked
 

@@ -12,6 +12,7 @@ from datetime import date, datetime
 import numpy as np
 from django.db.models.expressions import RawSQL
 
+from crm import history as deal_history
 from crm.models import DealHistory, Outcome, Stage, StageKind, TrackedField
 from crm.selectors import DealSnapshot, pipeline_as_of
 from forecasting.model import History
@@ -58,15 +59,11 @@ def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
     visits: dict[int, list[tuple[float, int]]] = {}
     rows = (
         DealHistory.objects.for_workspace(workspace)
-        .filter(changed_at__lte=as_of, field__in=[TrackedField.CREATED, TrackedField.STAGE])
+        .filter(changed_at__lte=as_of, field=TrackedField.STAGE)
         # The stage id and the moment as plain numbers straight from SQL: parsing thousands of JSON
         # values and timestamps in Python is most of a live re-forecast's load time.
         .annotate(
-            stage_ref=RawSQL(
-                "(SELECT CASE WHEN v ~ '^[0-9]+$' THEN v::bigint END FROM (SELECT CASE WHEN field = 'created' "
-                "THEN new_value->>'stage' ELSE new_value #>> '{}' END AS v) AS s)",
-                (),
-            ),
+            stage_ref=RawSQL(deal_history.sql_value(TrackedField.STAGE, "new_value"), ()),  # noqa: S611 (constant SQL)
             epoch=RawSQL("EXTRACT(EPOCH FROM changed_at)::float8", ()),
         )
         .values_list("deal_id", "stage_ref", "epoch")
@@ -81,12 +78,16 @@ def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
     slip_times: dict[int, list[float]] = {}
     slip_rows = (
         DealHistory.objects.for_workspace(workspace)
-        .filter(changed_at__lte=as_of, field=TrackedField.EXPECTED_CLOSE_DATE)
+        .filter(changed_at__lte=as_of, field=TrackedField.EXPECTED_CLOSE_DATE, old_value__isnull=False)
         .values_list("deal_id", "old_value", "new_value", "changed_at")
         .order_by()
     )
     for deal_id, old, new, changed_at in slip_rows:
-        if isinstance(old, str) and isinstance(new, str) and new[:10] > old[:10]:
+        old, new = (
+            deal_history.decode(TrackedField.EXPECTED_CLOSE_DATE, old),
+            deal_history.decode(TrackedField.EXPECTED_CLOSE_DATE, new),
+        )
+        if old is not None and new is not None and new > old:
             slip_times.setdefault(deal_id, []).append(_days(changed_at, as_of))
 
     n = len(snapshots)

@@ -13,6 +13,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from crm import history
 from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
 from forecasting import charts
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
@@ -180,17 +181,17 @@ def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | Non
     order = {s.id: s.order for s in stages}
     rows = (
         DealHistory.objects.for_workspace(workspace)
-        .filter(field__in=[TrackedField.CREATED, TrackedField.STAGE], deal__deleted_at__isnull=True)
-        .values_list("deal_id", "field", "new_value", "changed_at")
-        .order_by("deal_id", "changed_at", "id")
+        .filter(field=TrackedField.STAGE, deal__deleted_at__isnull=True)
+        .values_list("deal_id", "new_value", "changed_at")
+        .order_by("deal_id", *history.EARLIEST_FIRST)
     )
     if owner_ids is not None:
         rows = rows.filter(deal__owner_id__in=owner_ids)
     furthest: dict[int, int] = {}
     durations: dict[int, list[float]] = defaultdict(list)
     last: dict[int, tuple[int, datetime]] = {}
-    for deal_id, field, value, at in rows:
-        stage_id = value.get("stage") if field == TrackedField.CREATED and isinstance(value, dict) else value
+    for deal_id, value, at in rows:
+        stage_id = history.decode(TrackedField.STAGE, value)
         if stage_id not in order:
             continue
         if deal_id in last:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from forecasting import compute
@@ -30,6 +30,7 @@ from forecasting.inputs import won_between
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, RollingBacktest, RunTrigger, Target
 from scoring.selectors import deal_win_probabilities
 from tenancy.models import Membership, Team, Workspace
+from vectoros.bulk import copy_rows
 
 
 def rollups_for(workspace: Workspace, forecast: PeriodForecast) -> dict[str, Any]:
@@ -173,16 +174,17 @@ def _later_quarters_carried(workspace: Workspace, quarters: list[tuple[date, dat
 
 def _store_deal_parts(run: ForecastRun, forecast: PeriodForecast) -> None:
     """Per-deal parts of a run, written with COPY: thousands of rows per save must not cost seconds."""
-    table = DealForecast._meta.db_table
-    sql = f"COPY {table} (run_id, deal_id, probability, expected, confidence) FROM STDIN"
-    with connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for deal_id, p, e in zip(
-            forecast.deal_ids.tolist(),
-            forecast.result.deal_probability.tolist(),
-            forecast.result.deal_expected.tolist(),
-            strict=True,
-        ):
-            copy.write_row((run.id, deal_id, p, e, confidence_label(p)))
+    parts = zip(
+        forecast.deal_ids.tolist(),
+        forecast.result.deal_probability.tolist(),
+        forecast.result.deal_expected.tolist(),
+        strict=True,
+    )
+    copy_rows(
+        DealForecast,
+        ("run_id", "deal_id", "probability", "expected", "confidence"),
+        ((run.id, deal_id, p, e, confidence_label(p)) for deal_id, p, e in parts),
+    )
 
 
 @transaction.atomic

@@ -4,37 +4,35 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date
-from typing import Any
 
 import numpy as np
 from django.apps import apps
 from django.db import connection
 
-from crm.models import Stage, StageKind
+from crm import history as deal_history
+from crm.models import Stage, StageKind, TrackedField
 from scoring.features import ACTIVITY_KINDS, OUTCOME_CODES, Changes, RawData, to_days
 
 _FIELDS = ("stage", "amount", "expected_close_date", "probability", "outcome")
 
 
-def _num(field: str, value: Any, stage_index: dict[int, int]) -> float:  # value: a decoded JSON scalar
-    if value is None:
-        return math.nan
-    if field == "stage":
-        return float(stage_index.get(int(value), -1)) if str(value).lstrip("-").isdigit() else math.nan
-    if field == "expected_close_date":
-        try:
-            return to_days(date.fromisoformat(str(value)[:10]))
-        except ValueError:
-            return math.nan
-    if field == "probability":
-        return float(value) / 100.0
-    if field == "outcome":
-        return float(OUTCOME_CODES.get(str(value), 0))
+def _num(field: str, value: object, stage_index: dict[int, int]) -> float:
+    """A stored history value as the number the features use; NaN when empty or unreadable."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        decoded = deal_history.decode(field, value)
+    except (TypeError, ValueError, ArithmeticError):
         return math.nan
+    if decoded is None:
+        return math.nan
+    if field == TrackedField.STAGE:
+        return float(stage_index.get(decoded, -1))
+    if field == TrackedField.EXPECTED_CLOSE_DATE:
+        return to_days(decoded)
+    if field == TrackedField.PROBABILITY:
+        return float(decoded) / 100.0
+    if field == TrackedField.OUTCOME:
+        return float(OUTCOME_CODES.get(decoded, 0))
+    return float(decoded)
 
 
 # Moments come out of SQL already as days since 1970-01-01 (what features.to_days gives): parsing tens of
@@ -84,7 +82,7 @@ def load_raw(workspace_id: int) -> RawData:
         cur.execute(
             f"""SELECT h.deal_id, h.field, h.old_value, h.new_value, {_DAYS.format("h.changed_at")}, h.changed_by_id
                FROM crm_dealhistory h WHERE h.workspace_id = %s
-               ORDER BY h.deal_id, h.changed_at, h.id""",
+               ORDER BY h.deal_id, {deal_history.ORDER_SQL.format("h.")}""",
             [workspace_id],
         )
         history = cur.fetchall()
@@ -147,12 +145,13 @@ def load_raw(workspace_id: int) -> RawData:
             continue
         i = found
         old, new = _json(old), _json(new)
-        if fld == "created":
-            if isinstance(new, dict) and new.get("amount") is not None:
-                initial_amount[i] = _num("amount", new["amount"], stage_index)
-                seen_initial.add(i)
-            continue
         if fld not in cols:
+            continue
+        if deal_history.is_creation_row(old, changed_at, arr["created"][i]):
+            # The deal's initial values, not a change: they only give the amount it started with.
+            if fld == TrackedField.AMOUNT:
+                initial_amount[i] = _num(fld, new, stage_index)
+                seen_initial.add(i)
             continue
         if fld == "amount" and i not in seen_initial:
             initial_amount[i] = _num("amount", old, stage_index)

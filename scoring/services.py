@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import pickle
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from scoring.loader import load_raw
 from scoring.model import Scorer, _baseline_inputs, auc, fit_scorer, metrics, psi
 from scoring.models import DealScore, DriftReport, FlagDirection, ModelStatus, OutcomeRecord, ScoreFlag, ScoringModel
 from tenancy.models import Membership, Workspace
+from vectoros.bulk import copy_rows
 
 PSI_ALERT = 0.25  # the usual "significant shift" line for population stability
 BRIER_ALERT_MARGIN = 0.05  # rolling Brier this much worse than at training raises an alert
@@ -238,8 +238,8 @@ def scores_refresh(
                 low,
                 high,
                 conf,
-                json.dumps(factors),
-                json.dumps(base),
+                factors,
+                base,
                 scored_at,
             )
         )
@@ -251,6 +251,12 @@ def scores_refresh(
     return len(rows)
 
 
+_SCORE_COLUMNS = (
+    "workspace_id", "deal_id", "model_id", "probability", "low", "high", "confidence",
+    "factors", "features", "scored_at",
+)  # fmt: skip
+
+
 @transaction.atomic
 def _scores_replace(*, workspace_id: int, rows: list[tuple]) -> None:
     """Replace these deals' scores with COPY: thousands of JSON-carrying rows per refresh.
@@ -258,14 +264,11 @@ def _scores_replace(*, workspace_id: int, rows: list[tuple]) -> None:
     (bulk_create's upsert sends them as arrays, whose per-character quoting cost seconds at 5,000 deals.)
     """
     table = DealScore._meta.db_table
-    columns = "workspace_id, deal_id, model_id, probability, low, high, confidence, factors, features, scored_at"
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {table} WHERE workspace_id = %s AND deal_id = ANY(%s)", [workspace_id, [r[1] for r in rows]]
         )
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    copy_rows(DealScore, _SCORE_COLUMNS, rows)
 
 
 @transaction.atomic

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from django.db import connection
 
+from crm import history
 from crm.models import Deal, DealHistory, Outcome, Stage, StageKind, TrackedField
 from similarity import embedding
 from similarity.models import DealEmbedding
@@ -271,13 +272,14 @@ def _furthest_open_stage(workspace_id: int, deal_ids: list[int]) -> dict[int, st
     stage_ids_by_deal: dict[int, set[int]] = {}
     rows = (
         DealHistory.objects.for_workspace(workspace_id)
-        .filter(deal_id__in=deal_ids, field__in=[TrackedField.STAGE, TrackedField.CREATED])
-        .values_list("deal_id", "field", "old_value", "new_value")
+        .filter(deal_id__in=deal_ids, field=TrackedField.STAGE)
+        .values_list("deal_id", "new_value")
     )
-    for deal_id, kind, old, new in rows:
-        ids = stage_ids_by_deal.setdefault(deal_id, set())
-        values = [new.get("stage") if isinstance(new, dict) else None] if kind == TrackedField.CREATED else [old, new]
-        ids.update(v for v in values if isinstance(v, int))
+    # Every stage a deal was in has a row with it as the new value (its first stage too: the creation row).
+    for deal_id, new in rows:
+        stage_id = history.decode(TrackedField.STAGE, new)
+        if stage_id is not None:
+            stage_ids_by_deal.setdefault(deal_id, set()).add(stage_id)
     all_ids = set().union(*stage_ids_by_deal.values()) if stage_ids_by_deal else set()
     stages = {s.id: s for s in Stage.objects.for_workspace(workspace_id).filter(id__in=all_ids, kind=StageKind.OPEN)}
     result = {}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 
-from crm.models import Activity, ActivityKind, Company, Contact, Deal, Pipeline, Stage
+from crm.models import Activity, ActivityKind, ChangeSource, Company, Contact, Deal, Pipeline, Stage
+from crm.services import deal_create
 from tenancy.models import Membership, Role, Team, Workspace
 
 
@@ -80,8 +83,42 @@ def default_stage(workspace: Workspace, name: str = "Prospecting") -> Stage:
     return Stage.objects.get(pipeline__workspace=workspace, pipeline__is_default=True, name=name)
 
 
+def make_deal(
+    workspace: Workspace,
+    *,
+    title: str = "Deal",
+    stage: Stage | str = "Prospecting",
+    amount: Decimal | int | str = "10000",
+    owner: Membership | None = None,
+    actor: Membership | None = None,
+    at: datetime | None = None,
+    source_of_change: str = ChangeSource.WEB,
+    **fields: Any,
+) -> Deal:
+    """A deal created through `crm.services.deal_create`, so its history starts as a real deal's does.
+
+    `stage` is a Stage or the name of one in the default pipeline; `at` is when it was created.
+    """
+    if isinstance(stage, str):
+        stage = default_stage(workspace, stage)
+    if at is not None:
+        fields.setdefault("created_at", at)
+    return deal_create(
+        workspace=workspace,
+        actor=actor,
+        title=title,
+        stage=stage,
+        amount=Decimal(str(amount)),
+        owner=owner,
+        at=at,
+        source_of_change=source_of_change,
+        **fields,
+    )
+
+
 class DealFactory(factory.django.DjangoModelFactory):
-    """A bare deal row (no history). Use crm.services.deal_create when history matters."""
+    """A bare deal row without history, for tests of reads that need many rows fast; `make_deal` writes
+    history through the service like every real deal."""
 
     class Meta:
         model = Deal

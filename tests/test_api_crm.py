@@ -11,9 +11,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from crm.models import ChangeSource, Deal, DealHistory, TrackedField
-from crm.services import deal_create
 from tenancy.services import api_key_create, api_key_revoke
-from tests.factories import CompanyFactory, ContactFactory, default_stage
+from tests.factories import CompanyFactory, ContactFactory, default_stage, make_deal
 
 API = "/api/v1"
 
@@ -30,14 +29,7 @@ def key(personas):
 
 @pytest.fixture
 def deal(personas):
-    return deal_create(
-        workspace=personas.workspace,
-        actor=personas.rep,
-        title="Acme renewal",
-        stage=default_stage(personas.workspace),
-        amount=Decimal("1000"),
-        owner=personas.rep,
-    )
+    return make_deal(personas.workspace, actor=personas.rep, title="Acme renewal", amount=1000, owner=personas.rep)
 
 
 def test_health_needs_no_key(db):

@@ -15,7 +15,7 @@ from crm.models import Deal, DealHistory, Outcome, Stage, TrackedField
 from crm.selectors import deal_state_as_of, pipeline_as_of
 from crm.services import deal_create, deal_move_to_stage, deal_update
 from crm.services import pipeline_create_default as make_pipeline
-from tests.factories import default_stage
+from tests.factories import default_stage, make_deal
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -26,16 +26,14 @@ def _stage(workspace, name):
 
 @pytest.fixture
 def deal(personas) -> Deal:
-    return deal_create(
-        workspace=personas.workspace,
+    return make_deal(
+        personas.workspace,
         actor=personas.rep,
         title="Acme renewal",
-        stage=_stage(personas.workspace, "Prospecting"),
-        amount=Decimal("12000"),
+        amount=12000,
         expected_close_date=date(2026, 3, 31),
         owner=personas.rep,
         at=T0,
-        created_at=T0,
     )
 
 
@@ -57,7 +55,7 @@ def test_every_tracked_change_is_recorded(personas, deal):
     deal_move_to_stage(deal=deal, stage=_stage(ws, "Closed Won"), actor=personas.manager)
     rows = list(DealHistory.objects.filter(deal=deal).values_list("field", "old_value", "new_value"))
     fields = [r[0] for r in rows]
-    assert fields.count(TrackedField.STAGE) == 2
+    assert fields.count(TrackedField.STAGE) == 3  # the creation row and two moves
     assert (TrackedField.AMOUNT, "12000", "15000") in rows
     assert (TrackedField.EXPECTED_CLOSE_DATE, "2026-03-31", "2026-04-30") in rows
     assert (TrackedField.OWNER, personas.rep.id, personas.manager.id) in rows
@@ -85,7 +83,18 @@ def test_stage_of_another_pipeline_is_refused(personas, deal):
         deal_move_to_stage(deal=deal, stage=foreign_stage, actor=personas.rep)
     deal.refresh_from_db()
     assert deal.stage.name == "Prospecting"
-    assert not DealHistory.objects.filter(deal=deal, field=TrackedField.STAGE).exists()
+    assert not DealHistory.objects.filter(deal=deal, field=TrackedField.STAGE, old_value__isnull=False).exists()
+
+
+def test_creation_is_one_ordinary_row_per_field_with_a_value(personas, deal):
+    rows = set(DealHistory.objects.filter(deal=deal).values_list("field", "old_value", "new_value", "changed_at"))
+    assert rows == {
+        (TrackedField.STAGE, None, _stage(personas.workspace, "Prospecting").id, T0),
+        (TrackedField.AMOUNT, None, "12000", T0),
+        (TrackedField.EXPECTED_CLOSE_DATE, None, "2026-03-31", T0),
+        (TrackedField.OWNER, None, personas.rep.id, T0),
+        (TrackedField.OUTCOME, None, "open", T0),
+    }  # no probability row: it had none
 
 
 def test_state_as_of_rebuilds_the_past(personas, deal):
@@ -145,7 +154,9 @@ def test_concurrent_edits_keep_every_history_row(personas):
     for t in threads:
         t.join()
     assert not errors
-    rows = list(DealHistory.objects.filter(deal=deal, field=TrackedField.AMOUNT).order_by("id"))
+    rows = list(
+        DealHistory.objects.filter(deal=deal, field=TrackedField.AMOUNT, old_value__isnull=False).order_by("id")
+    )
     assert len(rows) == 6
     # Each change's old value is the previous change's new value: no update was lost.
     for prev, nxt in itertools.pairwise(rows):

@@ -58,7 +58,7 @@ def test_maven_folder_imports_with_history(personas, maven, django_capture_on_co
     snapshots = {s.id: s for s in pipeline_as_of(ws, datetime(2017, 3, 31, 12, tzinfo=UTC))}
     later = Deal.objects.for_workspace(ws).filter(outcome=Outcome.WON, closed_at__gt=datetime(2017, 4, 1, tzinfo=UTC))
     deal = later.exclude(created_at__gt=datetime(2017, 3, 31, tzinfo=UTC)).first()
-    list_price = DealHistory.objects.get(deal=deal, field=TrackedField.CREATED).new_value["amount"]
+    list_price = DealHistory.objects.get(deal=deal, field=TrackedField.AMOUNT, old_value__isnull=True).new_value
     assert snapshots[deal.id].is_open and snapshots[deal.id].amount == Decimal(list_price) != deal.amount
 
     history_rows = DealHistory.objects.for_workspace(ws).count()

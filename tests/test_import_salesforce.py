@@ -60,24 +60,23 @@ def test_salesforce_folder_replays_opportunity_history(personas, tmp_path):
     assert won.owner.display_name == "Ann Seller" and won.owner.user is None and won.source == "Web"
     assert won.company.name == "Acme Corp" and won.company.domain == "acme.test"
     assert won.company.location == "Austin, TX"
-    created = DealHistory.objects.get(deal=won, field=TrackedField.CREATED)
-    assert Stage.objects.get(pk=created.new_value["stage"]).name == "Prospecting"
-    assert created.new_value["amount"] == "40000"
     stages = [
         (h.changed_at, Stage.objects.get(pk=h.new_value).name)
         for h in DealHistory.objects.filter(deal=won, field=TrackedField.STAGE).order_by("changed_at")
     ]
     assert stages == [
+        (datetime(2024, 3, 1, tzinfo=UTC), "Prospecting"),  # created there
         (datetime(2024, 3, 10, 12, tzinfo=UTC), "Proposal/Price Quote"),
         (datetime(2024, 3, 20, 16, 30, tzinfo=UTC), "Closed Won"),
     ]
     slips = DealHistory.objects.filter(deal=won, field=TrackedField.EXPECTED_CLOSE_DATE).order_by("changed_at")
     assert [(h.old_value, h.new_value) for h in slips] == [
+        (None, "2024-04-30"),
         ("2024-04-30", "2024-04-15"),
         ("2024-04-15", "2024-03-20"),
     ]
     amounts = DealHistory.objects.filter(deal=won, field=TrackedField.AMOUNT).values_list("new_value", flat=True)
-    assert list(amounts) == ["50000", "52000"]
+    assert list(amounts) == ["40000", "50000", "52000"]
 
     lost = Deal.objects.get(workspace=ws, external_id="006C")
     assert lost.outcome == Outcome.LOST and lost.company is None and lost.amount == 0
@@ -106,6 +105,7 @@ def test_iso_times_are_utc_and_report_times_are_in_the_workspace_zone(personas, 
     assert won.created_at == datetime(2024, 3, 1, 5, tzinfo=UTC)  # the date-only CreatedDate, midnight in New York
     stages = DealHistory.objects.filter(deal=won, field=TrackedField.STAGE).order_by("changed_at")
     assert [h.changed_at for h in stages] == [
+        datetime(2024, 3, 1, 5, tzinfo=UTC),
         datetime(2024, 3, 10, 12, tzinfo=UTC),
         datetime(2024, 3, 20, 20, 30, tzinfo=UTC),
     ]
@@ -146,7 +146,8 @@ def test_salesforce_sample_folders(personas, shared_data, folder, deals, outcome
     if companies is not None:
         assert report["created"]["companies"] == companies and report["created"]["contacts"] == contacts
     # Every deal has its creation in history; closed deals carry an outcome change or were created closed.
-    assert DealHistory.objects.for_workspace(ws).filter(field=TrackedField.CREATED).count() == deals
+    started = DealHistory.objects.for_workspace(ws).filter(field=TrackedField.STAGE, old_value__isnull=True)
+    assert started.count() == deals
     assert Deal.objects.for_workspace(ws).filter(company__isnull=False).count() >= deals - 1
     again = run_import(workspace=ws, fmt="salesforce", path=path).as_dict()
     assert set(again["created"].values()) == {0} and again["updated"]["deals"] == 0

@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import Activity, Deal, DealHistory, Stage, TrackedField
-from crm.services import deal_create, pipeline_create_default
+from crm.services import pipeline_create_default
+from tests import factories
 from tests.factories import CompanyFactory, default_stage
 
 NOW = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
@@ -24,16 +25,10 @@ def frozen_time():
         yield
 
 
-def make_deal(personas, owner=None, *, title="Acme renewal", stage="Prospecting", amount="12000", **fields):
-    ws = personas.workspace
-    return deal_create(
-        workspace=ws,
-        actor=personas.owner,
-        title=title,
-        stage=default_stage(ws, stage),
-        amount=Decimal(amount),
-        owner=owner or personas.rep,
-        **fields,
+def make_deal(personas, owner=None, *, title="Acme renewal", amount="12000", **fields):
+    """The page's usual deal: the rep's, created by the owner."""
+    return factories.make_deal(
+        personas.workspace, actor=personas.owner, owner=owner or personas.rep, title=title, amount=amount, **fields
     )
 
 
@@ -113,7 +108,7 @@ def test_move_from_board_changes_stage_records_history_and_redraws_board(persona
     assert 'id="board"' in response.content.decode()
     deal.refresh_from_db()
     assert deal.stage == proposal
-    row = DealHistory.objects.get(deal=deal, field=TrackedField.STAGE)
+    row = DealHistory.objects.get(deal=deal, field=TrackedField.STAGE, old_value__isnull=False)  # not the creation row
     assert row.changed_by == personas.rep and row.new_value == proposal.id
 
 
@@ -138,7 +133,7 @@ def test_move_to_a_stage_of_another_pipeline_is_refused(personas):
     assert "is not a stage of the Sales pipeline" in response.content.decode()
     deal.refresh_from_db()
     assert deal.stage.name == "Prospecting"
-    assert not DealHistory.objects.filter(deal=deal, field=TrackedField.STAGE).exists()
+    assert DealHistory.objects.filter(deal=deal, field=TrackedField.STAGE).count() == 1  # the creation row
 
 
 def test_move_permissions(personas):
@@ -289,7 +284,10 @@ def test_create_deal(personas):
     assert response.status_code == 302 and response["Location"] == url("crm:deal_detail", personas, deal.uuid)
     assert deal.amount == Decimal("12345.67") and isinstance(deal.amount, Decimal)
     assert deal.company == acme and deal.stage == stage and deal.probability_is_manual
-    assert DealHistory.objects.filter(deal=deal, field=TrackedField.CREATED, changed_by=personas.rep).exists()
+    created = DealHistory.objects.filter(deal=deal, changed_by=personas.rep, old_value__isnull=True)
+    assert set(created.values_list("field", flat=True)) == {
+        "stage", "amount", "owner", "probability", "expected_close_date", "outcome"
+    }  # fmt: skip
 
 
 def test_create_deal_invalid_input_shows_field_messages(personas):
@@ -344,6 +342,7 @@ def test_deal_page_access(personas):
 
 def test_inline_edit_records_history_for_each_tracked_field(personas):
     deal = make_deal(personas, expected_close_date=date(2026, 3, 31))
+    creation_rows = list(DealHistory.objects.filter(deal=deal).values_list("id", flat=True))
     client = personas.client_for(personas.owner)
     path = url("crm:deal_edit", personas, deal.uuid)
     form = client.get(path, headers={"HX-Request": "true"})
@@ -366,7 +365,7 @@ def test_inline_edit_records_history_for_each_tracked_field(personas):
     assert 'id="deal-details"' in html and 'hx-swap-oob="true"' in html and "15,000.50" in html
     deal.refresh_from_db()
     assert deal.title == "Acme renewal (3y)" and deal.amount == Decimal("15000.50") and deal.owner == personas.manager
-    fields = set(DealHistory.objects.filter(deal=deal).exclude(field="created").values_list("field", flat=True))
+    fields = set(DealHistory.objects.filter(deal=deal).exclude(id__in=creation_rows).values_list("field", flat=True))
     assert fields == {"stage", "amount", "owner", "probability", "expected_close_date"}
     assert set(DealHistory.objects.filter(deal=deal).values_list("changed_by", flat=True)) == {personas.owner.id}
 
@@ -384,7 +383,9 @@ def test_inline_edit_invalid_and_foreign_pipeline(personas):
     assert refused.status_code == 200 and "is not a stage of the Sales pipeline" in refused.content.decode()
     deal.refresh_from_db()
     assert deal.stage.name == "Prospecting" and deal.amount == Decimal("12000")
-    assert DealHistory.objects.filter(deal=deal).count() == 1
+    assert (
+        DealHistory.objects.filter(deal=deal).count() == len(TrackedField) - 2
+    )  # creation only: no date, no probability
 
 
 def test_edit_permissions(personas):

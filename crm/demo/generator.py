@@ -519,7 +519,10 @@ class _DealContext:
             "outcome": "open",
         }
         created_at = clock.at(t0)
-        history = [HistoryEvent(created_at, "created", None, {"stage": first_stage, "amount": amount}, rep.key)]
+        # A deal's creation is one row per tracked field that has a value (see crm.history).
+        history = [
+            HistoryEvent(created_at, name, None, value, rep.key) for name, value in state.items() if value is not None
+        ]
         stage_entered_at, closed_at = created_at, None
         for when, name, value in kept:
             if state[name] == value:

@@ -42,7 +42,7 @@ def demo_statistics(workspace: Workspace) -> dict[str, object]:
     stale = [d for d in open_deals if d["id"] not in zombie_ids and silent_for(d, STALE_DAYS)]
     slipped = (
         DealHistory.objects.for_workspace(workspace)
-        .filter(field=TrackedField.EXPECTED_CLOSE_DATE)
+        .filter(field=TrackedField.EXPECTED_CLOSE_DATE, old_value__isnull=False)  # moved, not first set
         .values("deal_id")
         .annotate(n=Count("id"))
     )

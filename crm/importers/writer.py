@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
-from django.db.models import JSONField, Max, Model
-from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
+from django.db.models import Max, Model
 
+from crm import history
+from crm.history import DealState
 from crm.importers.records import (
     CompanyRecord,
     ContactRecord,
@@ -27,20 +23,10 @@ from crm.importers.records import (
 )
 from crm.models import ChangeSource, Company, Contact, Deal, DealHistory, Outcome, Pipeline, Stage, StageKind
 from crm.models import TrackedField as F
-from crm.services import history_value, probability_is_manual
+from crm.services import probability_is_manual
 from tenancy.models import Membership, Team, Workspace
+from vectoros.bulk import copy_rows
 
-_KIND_OUTCOME: dict[str, str] = {StageKind.OPEN: Outcome.OPEN, StageKind.WON: Outcome.WON, StageKind.LOST: Outcome.LOST}
-_OUTCOME_KIND: dict[str, str] = {Outcome.WON: StageKind.WON, Outcome.LOST: StageKind.LOST}
-_TRACKED = (
-    (F.STAGE, "stage_id"),
-    (F.AMOUNT, "amount"),
-    (F.EXPECTED_CLOSE_DATE, "expected_close_date"),
-    (F.OWNER, "owner_id"),
-    (F.PROBABILITY, "probability"),
-    (F.OUTCOME, "outcome"),
-)
-_TRACKED_ATTR: dict[str, str] = {str(f): attr for f, attr in _TRACKED}
 _PLAIN = (
     "title", "description", "company_id", "currency", "source", "attributes", "amount_is_estimated", "lost_reason",
 )  # fmt: skip
@@ -98,7 +84,7 @@ class Writer:
     def stage_for(self, name: str | None, outcome: str | None) -> Stage:
         """The stage called `name`, or the first stage of `outcome`'s kind; an unknown name becomes a new open stage."""
         found = self.stages.get(name.strip().lower()) if name else None
-        wanted_kind = _OUTCOME_KIND.get(outcome or "")
+        wanted_kind = history.kind_of_outcome(outcome) if outcome != Outcome.OPEN else None
         if found is not None and (wanted_kind is None or found.kind == wanted_kind or outcome is None):
             return found
         if wanted_kind is not None:
@@ -190,7 +176,7 @@ class Writer:
                 changed_fields.update(changed)
             self.companies[record.key] = found.id
         attnames = [f.attname for f in Company._meta.concrete_fields if not f.primary_key]
-        ids = copy_insert(Company, [{a: getattr(c, a) for a in attnames} for _, c in new], now=self.ctx.now)
+        ids = _copy_dicts(Company, [{a: getattr(c, a) for a in attnames} for _, c in new], now=self.ctx.now)
         for (key, company), pk in zip(new, ids, strict=True):
             company.pk = pk
             self.companies[key] = pk
@@ -238,51 +224,46 @@ class Writer:
             self.contacts[record.key] = contact.id
 
     # --- deals ---------------------------------------------------------------------------------------
-    def _replay(
-        self, record: DealRecord
-    ) -> tuple[dict[str, Any], list[tuple[datetime, str, Any, Any]], dict[str, datetime], int]:
-        """The deal's final values, its history [(at, field, old, new)], when each field last changed, first stage."""
+    def _replay(self, record: DealRecord) -> tuple[DealState, DealState, list[tuple[datetime, str, Any, Any]], dict]:
+        """The deal's state when created and after its changes, its history [(at, field, old, new)] as JSON
+        values, and when each attribute last changed."""
         stage = self.stage_for(record.stage, record.outcome)
-        state: dict[str, Any] = {
-            "stage_id": stage.id,
-            "amount": record.amount,
-            "expected_close_date": record.expected_close_date,
-            "owner_id": self.members.get(record.owner_key) if record.owner_key else None,
-            "probability": record.probability,
-            "outcome": _KIND_OUTCOME[stage.kind],
-            "closed_at": None,
-            "stage_entered_at": record.created_at,
-        }
-        initial_stage = stage.id
-        if state["outcome"] != Outcome.OPEN:
-            state["closed_at"] = record.created_at
+        at = record.created_at
+        initial = history.fold(
+            [
+                *history.stage_changes(stage.id, stage.kind, at),
+                history.Change(F.AMOUNT, record.amount, at),
+                history.Change(F.EXPECTED_CLOSE_DATE, record.expected_close_date, at),
+                history.Change(F.OWNER, self.members.get(record.owner_key) if record.owner_key else None, at),
+                history.Change(F.PROBABILITY, record.probability, at),
+            ]
+        )
+        state = initial
         events: list[tuple[datetime, str, Any, Any]] = []
         last_at: dict[str, datetime] = {}
-        new_values: list[tuple[str, str, Any]]
         for change in sorted(record.changes, key=lambda c: c.at):
             at = change.at
             if change.field == F.STAGE:
                 stage = self.stage_for(change.value, None)
-                new_values = [("stage_id", F.STAGE, stage.id), ("outcome", F.OUTCOME, _KIND_OUTCOME[stage.kind])]
+                steps = history.stage_changes(stage.id, stage.kind, at)
             elif change.field == "outcome_stage":
                 stage = self.stage_for(*change.value)
-                new_values = [("stage_id", F.STAGE, stage.id), ("outcome", F.OUTCOME, _KIND_OUTCOME[stage.kind])]
+                steps = history.stage_changes(stage.id, stage.kind, at)
             elif change.field == F.OWNER:
-                new_values = [("owner_id", F.OWNER, self.members.get(change.value) if change.value else None)]
+                steps = [history.Change(F.OWNER, self.members.get(change.value) if change.value else None, at)]
             else:
-                new_values = [(_TRACKED_ATTR[change.field], change.field, change.value)]
-            for attr, field, new in new_values:
-                old = state[attr]
-                if old == new:
+                steps = [history.Change(change.field, change.value, at)]
+            for step in steps:
+                after = history.apply(state, step)
+                if after is state:
                     continue
-                events.append((at, field, old, new))
-                last_at[attr] = at
-                state[attr] = new
-                if attr == "stage_id":
-                    state["stage_entered_at"] = at
-                if attr == "outcome":
-                    state["closed_at"] = None if new == Outcome.OPEN else at
-        return state, events, last_at, initial_stage
+                field = step.field
+                events.append(
+                    (at, field, history.encode(field, state.value(field)), history.encode(field, after.value(field)))
+                )
+                last_at[history.TRACKED_ATTRS[field]] = at
+                state = after
+        return initial, state, events, last_at
 
     def _plain(self, record: DealRecord) -> dict[str, Any]:
         return {
@@ -307,14 +288,14 @@ class Writer:
             else {}
         )
         new_rows: list[dict[str, Any]] = []
-        new_events: list[tuple[DealRecord, int, list]] = []
+        new_events: list[tuple[DealRecord, DealState, list]] = []
         to_update: list[Deal] = []
-        history: list[dict[str, Any]] = []
+        rows: list[tuple[int, str, Any, Any, datetime]] = []  # history: deal id, field, old, new, at
         update_fields: set[str] = set()
         for record in records:
-            state, events, last_at, initial_stage = self._replay(record)
+            initial, state, events, last_at = self._replay(record)
             plain = self._plain(record)
-            self.report.deals_by_outcome[state["outcome"]] += 1
+            self.report.deals_by_outcome[str(state.outcome)] += 1
             deal = existing.get(record.external_id)
             if deal is None:
                 new_rows.append(
@@ -324,30 +305,28 @@ class Writer:
                         "external_id": record.external_id[:255],
                         "created_at": record.created_at,
                         **plain,
-                        **state,
-                        "probability_is_manual": _manual(record, state["probability"]),
+                        **vars(state),
+                        "probability_is_manual": _manual(record, state.probability),
                     }
                 )
-                new_events.append((record, initial_stage, events))
+                new_events.append((record, initial, events))
                 continue
             changed = False
-            for field, attr in _TRACKED:
-                old, new = getattr(deal, attr), state[attr]
-                if _differs(old, new, attr):
-                    at = max(last_at.get(attr, self.ctx.now), deal.created_at)
-                    history.append(self._history(deal.id, field, old, new, at))
-                    setattr(deal, attr, new)
-                    update_fields.add(attr)
-                    if attr == "stage_id":
-                        deal.stage_entered_at = state["stage_entered_at"]
-                        update_fields.add("stage_entered_at")
-                    if attr == "outcome":
-                        deal.closed_at = state["closed_at"]
-                        update_fields.add("closed_at")
-                    if attr == "probability":
-                        deal.probability_is_manual = _manual(record, new)
-                        update_fields.add("probability_is_manual")
-                    changed = True
+            for field, old, new in history.diff(history.DealState.of(deal), state):
+                attr = history.TRACKED_ATTRS[field]
+                rows.append((deal.id, field, old, new, max(last_at.get(attr, self.ctx.now), deal.created_at)))
+                setattr(deal, attr, state.value(field))
+                update_fields.add(attr)
+                if attr == "stage_id":
+                    deal.stage_entered_at = state.stage_entered_at or deal.created_at
+                    update_fields.add("stage_entered_at")
+                if attr == "outcome":
+                    deal.closed_at = state.closed_at
+                    update_fields.add("closed_at")
+                if attr == "probability":
+                    deal.probability_is_manual = _manual(record, state.probability)
+                    update_fields.add("probability_is_manual")
+                changed = True
             for attr, new in plain.items():
                 if _differs(getattr(deal, attr), new, attr):
                     setattr(deal, attr, new)
@@ -360,43 +339,26 @@ class Writer:
                 to_update.append(deal)
                 self.report.updated["deals"] += 1
                 self.report.deal_ids.append(deal.id)
-        new_ids = copy_insert(Deal, new_rows, now=self.ctx.now)
-        for deal_id, (record, initial_stage, events) in zip(new_ids, new_events, strict=True):
-            history.append(
-                {
-                    "workspace_id": self.ws.id,
-                    "deal_id": deal_id,
-                    "field": F.CREATED,
-                    "old_value": None,
-                    "new_value": {"stage": initial_stage, "amount": history_value(record.amount)},
-                    "changed_at": record.created_at,
-                    "changed_by_id": self.actor.id if self.actor else None,
-                    "source": ChangeSource.IMPORT,
-                }
-            )
-            history.extend(self._history(deal_id, f, old, new, at) for at, f, old, new in events)
+        new_ids = _copy_dicts(Deal, new_rows, now=self.ctx.now)
+        for deal_id, (record, initial, events) in zip(new_ids, new_events, strict=True):
+            rows.extend((deal_id, f, old, new, record.created_at) for f, old, new in history.creation_changes(initial))
+            rows.extend((deal_id, f, old, new, at) for at, f, old, new in events)
         self.report.deal_ids.extend(new_ids)
         self.report.created["deals"] += len(new_ids)
         if to_update:
             update_fields.add("updated_at")
             Deal.all_objects.bulk_update(to_update, sorted(update_fields), batch_size=1000)
-        copy_insert(DealHistory, history, now=self.ctx.now)
-        self.report.created["history"] += len(history)
+        actor_id = self.actor.id if self.actor else None
+        copy_rows(
+            DealHistory,
+            ("workspace_id", "deal_id", "field", "old_value", "new_value", "changed_at", "changed_by_id", "source"),
+            ((self.ws.id, *row, actor_id, ChangeSource.IMPORT) for row in rows),
+            now=self.ctx.now,
+        )
+        self.report.created["history"] += len(rows)
         ids_by_external = {d.external_id: d.id for d in existing.values()}
         ids_by_external.update({row["external_id"]: pk for row, pk in zip(new_rows, new_ids, strict=True)})
         self._link_contacts(records, ids_by_external)
-
-    def _history(self, deal_id: int, field: str, old: Any, new: Any, at: datetime) -> dict[str, Any]:
-        return {
-            "workspace_id": self.ws.id,
-            "deal_id": deal_id,
-            "field": field,
-            "old_value": history_value(old),
-            "new_value": history_value(new),
-            "changed_at": at,
-            "changed_by_id": self.actor.id if self.actor else None,
-            "source": ChangeSource.IMPORT,
-        }
 
     def _link_contacts(self, records: list[DealRecord], ids_by_external: dict[str, int]) -> None:
         if not any(r.contact_keys for r in records):
@@ -417,110 +379,13 @@ def _manual(record: DealRecord, probability: Any) -> bool:
     )
 
 
-def copy_insert(model: type[Model], rows: list[dict[str, Any]], *, now: datetime) -> list[int]:
-    """Insert rows (dicts of attribute names) with COPY, much faster than INSERT for thousands of rows.
-
-    Ids come from the table's sequence first and are returned in order. Missing columns get the
-    field's default, so a column added to the model later keeps working.
-    """
+def _copy_dicts(model: type[Model], rows: list[dict[str, Any]], *, now: datetime) -> list[int]:
+    """COPY rows given as dicts of attribute names (all with the same keys); their new ids in order."""
     if not rows:
         return []
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    keys = rows[0].keys()
-    # Rows of one batch carry the same keys: one C-level itemgetter call reads them all, and the
-    # columns nobody gave are filled from a per-batch plan (COPY takes the columns in any order).
-    uniform = all(row.keys() == keys for row in rows)
-    given = [f for f in fields if uniform and f.attname in keys]
-    rest = [f for f in fields if f not in given]
-    constants: list[Any] = []
-    factories: list[Any] = []
-    for f in rest:
-        if f.default is uuid.uuid4:
-            factories.append(iter(_random_uuids(len(rows))).__next__)  # one call to the OS per batch
-        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            factories.append(lambda: now)
-        elif f.has_default() and callable(f.default):
-            default = f.default
-            factories.append((lambda d=default: _json_if(d())) if isinstance(f, JSONField) else default)
-        else:
-            value = f.get_default()
-            constants.append(value)
-            factories.append(None)
-    json_positions = [i for i, f in enumerate(given) if isinstance(f, JSONField)]
-    read = itemgetter(*[f.attname for f in given]) if given else (lambda row: ())
-    single = len(given) == 1
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(rows)],
-        )
-        ids = [pk for (pk,) in cursor.fetchall()]
-        names = [meta.pk.column, *(f.column for f in given), *(f.column for f in rest)]
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(meta.db_table), sql.SQL(", ").join([sql.Identifier(str(c)) for c in names])
-        )
-        # The queued writer sends data from a thread, so the server digests one chunk while we format the next.
-        with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
-            write_row = copy.write_row
-            for pk, row in zip(ids, rows, strict=True):
-                found = read(row)
-                values = [pk, found] if single else [pk, *found]
-                for i in json_positions:
-                    if values[i + 1] is not None:
-                        values[i + 1] = json_text(values[i + 1])
-                if rest:
-                    given_count = len(values)
-                    constant = iter(constants)
-                    for factory in factories:
-                        values.append(factory() if factory is not None else next(constant))
-                    for position, f in enumerate(rest, start=given_count):
-                        if not uniform and f.attname in row:
-                            values[position] = row[f.attname]
-                        if isinstance(f, JSONField) and not uniform and values[position] is not None:
-                            values[position] = json_text(values[position])
-                write_row(values)
-    return ids
-
-
-def _json_if(value: Any) -> Any:
-    return None if value is None else json_text(value)
-
-
-def _random_uuids(n: int) -> list[uuid.UUID]:
-    pool = os.urandom(16 * n)
-    return [uuid.UUID(bytes=pool[i : i + 16], version=4) for i in range(0, 16 * n, 16)]
-
-
-_ENCODER = DjangoJSONEncoder(separators=(", ", ": "))
-
-
-def json_text(value: Any) -> str:
-    """JSON for a COPY row; the common history values (ids, codes, decimal strings) skip the encoder."""
-    kind = type(value)
-    if kind is int:
-        return str(value)
-    if kind is str and _plain_text(value):
-        return f'"{value}"'
-    if kind is dict and len(value) <= 4:  # the "created" entry: {"stage": id, "amount": "1200.00"}
-        parts = []
-        for key, item in value.items():
-            if type(key) is not str or not _plain_text(key):
-                return _ENCODER.encode(value)
-            if type(item) is int:
-                parts.append(f'"{key}": {item}')
-            elif type(item) is str and _plain_text(item):
-                parts.append(f'"{key}": "{item}"')
-            else:
-                return _ENCODER.encode(value)
-        return "{" + ", ".join(parts) + "}"
-    return _ENCODER.encode(value)
-
-
-def _plain_text(text: str) -> bool:
-    """Text that is its own JSON string body: printable ASCII without quotes or backslashes."""
-    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+    fields = list(rows[0])
+    read = itemgetter(*fields)
+    return copy_rows(model, fields, [read(row) for row in rows], with_ids=True, now=now)
 
 
 def _differs(old: Any, new: Any, attr: str) -> bool:

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.services import monitors_run
+from crm import history as deal_history
 from crm.models import (
     Activity,
     ActivityKind,
@@ -79,8 +80,8 @@ def build(n_open: int, seed: int = 7) -> Workspace:
                 workspace=ws,
                 deal=deal,
                 field=TrackedField.STAGE,
-                old_value=prev.id,
-                new_value=deal.stage_id,
+                old_value=deal_history.encode(TrackedField.STAGE, prev.id),
+                new_value=deal_history.encode(TrackedField.STAGE, deal.stage_id),
                 changed_at=deal.stage_entered_at,
             )
         )
@@ -92,8 +93,8 @@ def build(n_open: int, seed: int = 7) -> Workspace:
                     workspace=ws,
                     deal=deal,
                     field=TrackedField.EXPECTED_CLOSE_DATE,
-                    old_value=old.isoformat(),
-                    new_value=close.isoformat(),
+                    old_value=deal_history.encode(TrackedField.EXPECTED_CLOSE_DATE, old),
+                    new_value=deal_history.encode(TrackedField.EXPECTED_CLOSE_DATE, close),
                     changed_at=deal.created_at + timedelta(days=3),
                 )
             )

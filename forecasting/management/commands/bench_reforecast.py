@@ -20,7 +20,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.models import Deal, DealHistory, Outcome, Stage, StageKind, TrackedField
+from crm import history
+from crm.models import Deal, DealHistory, Outcome, Stage, StageKind
 from crm.services import deal_update, pipeline_create_default
 from forecasting.models import ForecastRun, RunTrigger
 from forecasting.services import forecast_run
@@ -59,29 +60,19 @@ def _seed(workspace: Workspace, n_open: int, n_closed: int) -> None:
         )
         fates.append((created, closed, stage))
     Deal.objects.bulk_create(deals, batch_size=2000)
-    rows = []
+    rows: list[DealHistory] = []
     for deal, (created, closed, stage) in zip(deals, fates, strict=True):
         first = stage if closed is None else open_stages[0]
-        rows.append(
-            DealHistory(
-                workspace=workspace,
-                deal=deal,
-                field=TrackedField.CREATED,
-                new_value={"stage": first.id, "amount": str(deal.amount)},
-                changed_at=created,
-            )
-        )
+        start = [*history.stage_changes(first.id, first.kind, created), history.Change("amount", deal.amount, created)]
+        state = history.fold(start)
+        changes = [(created, *row) for row in history.creation_changes(state)]
         if closed is not None:
-            rows.append(
-                DealHistory(
-                    workspace=workspace,
-                    deal=deal,
-                    field=TrackedField.STAGE,
-                    old_value=first.id,
-                    new_value=stage.id,
-                    changed_at=closed,
-                )
-            )
+            after = history.fold(history.stage_changes(stage.id, stage.kind, closed), state)
+            changes += [(closed, *row) for row in history.diff(state, after)]
+        rows.extend(
+            DealHistory(workspace=workspace, deal=deal, field=f, old_value=old, new_value=new, changed_at=at)
+            for at, f, old, new in changes
+        )
     DealHistory.objects.bulk_create(rows, batch_size=5000)
 
 
