@@ -104,6 +104,10 @@ def demo_workspace_delete(*, slug: str) -> bool:
         # The bulky rows go straight to SQL (Django's cascade would load them all); deals protect
         # their stages and pipelines, so they go before the workspace.
         activities = Activity.objects.filter(workspace=workspace)
+        with connection.cursor() as cursor:
+            # Tables filled in this same transaction (a re-seed, a test) have no statistics yet: the planner
+            # then takes them for empty and joins tens of thousands of link rows in a nested loop (minutes).
+            cursor.execute("ANALYZE crm_activity, crm_activity_contacts, crm_dealhistory")
         Activity.contacts.through.objects.filter(activity__workspace=workspace)._raw_delete(connection.alias)
         activities._raw_delete(connection.alias)
         DealHistory.objects.filter(workspace=workspace)._raw_delete(connection.alias)
