@@ -18,12 +18,12 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
 from pydantic import model_validator
 
-from crm.models import Deal
 from forecasting import selectors
 from forecasting.compute import WhatIf
 from forecasting.models import ForecastRun, Target
 from forecasting.services import target_set
-from tenancy.models import ApiKey, Membership, Team
+from tenancy.models import ApiKey
+from vectoros.http import api_scope
 
 router = Router(tags=["forecasting"])
 
@@ -166,19 +166,19 @@ def _target(request: HttpRequest, target_id: uuid.UUID) -> Target:
 
 
 def _save_target(request: HttpRequest, payload: TargetIn) -> Target:
-    workspace = _key(request).workspace
+    scope = api_scope(request)
     team = owner = None
     if payload.team is not None:
-        team = Team.objects.filter(workspace=workspace, uuid=payload.team).first()
+        team = scope.teams().filter(uuid=payload.team).first()
         if team is None:
             raise _unprocessable("team", f"unknown team {payload.team}")
     if payload.rep is not None:
-        owner = Membership.objects.for_workspace(workspace).filter(uuid=payload.rep).first()
+        owner = scope.reps().filter(uuid=payload.rep).first()
         if owner is None:
             raise _unprocessable("rep", f"unknown rep {payload.rep}")
     try:
         return target_set(
-            workspace=workspace,
+            scope=api_scope(request),
             period_start=payload.period_start,
             period_end=payload.period_end,
             amount=payload.amount,
@@ -247,7 +247,7 @@ def what_if(request: HttpRequest, payload: WhatIfIn) -> Any:
     if run is None:
         raise HttpError(404, "No forecast has been run yet")
     wanted = set(payload.exclude) | set(payload.slip)
-    ids = dict(Deal.objects.for_workspace(key.workspace).filter(uuid__in=wanted).values_list("uuid", "id"))
+    ids = dict(api_scope(request).deals().filter(uuid__in=wanted).values_list("uuid", "id"))
     unknown = sorted(str(u) for u in wanted - set(ids))
     if unknown:
         raise _unprocessable(

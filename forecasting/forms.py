@@ -2,28 +2,40 @@ from __future__ import annotations
 
 from django import forms
 
-from tenancy.models import Membership, Team, Workspace
+from tenancy.models import Membership, Team
+from tenancy.scope import Scope
 
 
 class DashboardFilterForm(forms.Form):
+    """The dashboard's team or rep: only those in the member's scope (another team's id is a field error)."""
+
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
     rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
 
-    def __init__(self, *args: object, workspace: Workspace, **kwargs: object) -> None:
+    def __init__(self, *args: object, scope: Scope, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
-        self.fields["rep"].queryset = Membership.objects.for_workspace(workspace)
+        self.fields["team"].queryset = scope.teams()
+        self.fields["rep"].queryset = scope.reps()
 
 
 class TargetForm(forms.Form):
+    """A target for the workspace, a team or a rep; whether this member may set it is `Scope.can_set_target`."""
+
     amount = forms.DecimalField(min_value=0, max_digits=16, decimal_places=2)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
     rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
 
-    def __init__(self, *args: object, workspace: Workspace, **kwargs: object) -> None:
+    def __init__(self, *args: object, scope: Scope, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = Team.objects.filter(workspace=workspace)
-        self.fields["rep"].queryset = Membership.objects.for_workspace(workspace)
+        # Any team or rep of the workspace is accepted, so that one outside the member's reach is refused
+        # by the scope with a 403; the choices offered are only those the member may set.
+        for name, queryset, offered in (
+            ("team", Team.objects.filter(workspace=scope.workspace), scope.target_teams()),
+            ("rep", Membership.objects.for_workspace(scope.workspace), scope.target_reps()),
+        ):
+            field = self.fields[name]
+            field.queryset = queryset
+            field.widget.choices = [("", "---------"), *((o.uuid, str(o)) for o in offered)]
 
     def clean(self) -> dict[str, object]:
         data = super().clean()

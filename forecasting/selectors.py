@@ -14,6 +14,7 @@ from forecasting import charts
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
 from tenancy.models import Membership, Team, Workspace
+from tenancy.scope import Scope
 
 
 def latest_run(workspace: Workspace) -> ForecastRun | None:
@@ -61,20 +62,51 @@ def chance_of_reaching(quantiles: list[float] | None, target: float) -> float | 
     return float(np.clip(1.0 - level / 100.0, 0.0, 1.0))
 
 
-def _owner_filter(qs, owner_ids: set[int] | None):
+def _owner_filter(qs, owner_ids: frozenset[int] | None):
     return qs if owner_ids is None else qs.filter(owner_id__in=owner_ids)
 
 
+def _owners_shown(scope: Scope, team: Team | None, rep: Membership | None) -> frozenset[int] | None:
+    """Owners whose deals the dashboard sums: the chosen team or rep, never beyond the member's scope."""
+    wanted: frozenset[int] | None = None
+    if rep is not None:
+        wanted = frozenset({rep.id})
+    elif team is not None:
+        wanted = frozenset(team.members.values_list("id", flat=True))
+    visible = scope.owner_ids
+    if visible is None:
+        return wanted
+    return visible if wanted is None else wanted & visible
+
+
+def team_rollups(scope: Scope, run: ForecastRun) -> list[dict[str, object]]:
+    """The run's "By team" rows for the teams in the member's scope."""
+    rows = run.rollups.get("teams", [])
+    if scope.team_ids is None:
+        return rows
+    shown = {u.hex for u in scope.teams().values_list("uuid", flat=True)}
+    return [row for row in rows if row["id"] in shown]
+
+
 def dashboard(
-    workspace: Workspace,
+    scope: Scope,
     run: ForecastRun,
     *,
     team: Team | None,
     rep: Membership | None,
-    owner_ids: set[int] | None,
     scenario: dict[str, float] | None = None,
 ) -> dict[str, object]:
     """Numbers and the six figures of the forecast dashboard."""
+    workspace = scope.workspace
+    if (team is not None and not scope.can_see_team(team)) or (rep is not None and not scope.can_see_rep(rep)):
+        raise ValueError("The dashboard was asked for a team or rep outside the member's scope.")
+    if team is None and rep is None and not scope.sees_everything and scope.membership is not None:
+        # Who does not see the whole workspace gets their own team's numbers (or their own), not the workspace's.
+        if scope.membership.team is not None:
+            team = scope.membership.team
+        else:
+            rep = scope.membership
+    owner_ids = _owners_shown(scope, team, rep)
     pct = run.percentiles
     scope_name = "Workspace"
     if rep is not None:
@@ -96,8 +128,8 @@ def dashboard(
     coverage = (open_value / remaining) if remaining else None
     chance = None
     if target is not None:
-        scope = pct if (rep is not None or team is not None) else run.rollups.get("workspace", {})
-        chance = chance_of_reaching(scope.get("q"), target)
+        shown = pct if (rep is not None or team is not None) else run.rollups.get("workspace", {})
+        chance = chance_of_reaching(shown.get("q"), target)
 
     scenarios = [("Base", pct)] + ([("What-if", scenario)] if scenario else [])
 
@@ -135,6 +167,7 @@ def dashboard(
         "coverage": coverage,
         "chance": chance,
         "scenario": scenario,
+        "team_rollups": team_rollups(scope, run),
         "charts": {
             "scenarios": charts.scenario_bars(scenarios, target),
             "distribution": charts.distribution(
@@ -154,7 +187,7 @@ def dashboard(
     }
 
 
-def _owner_filter_deals(qs, owner_ids: set[int] | None):
+def _owner_filter_deals(qs, owner_ids: frozenset[int] | None):
     return qs if owner_ids is None else qs.filter(deal__owner_id__in=owner_ids)
 
 
@@ -172,7 +205,7 @@ def _projection(run: ForecastRun, pct: dict[str, float], realised: float) -> lis
     return [(m, rest["p10"], rest["p50"], rest["p90"]) for m in future]
 
 
-def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | None):
+def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int] | None):
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
     won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
     order = {s.id: s.order for s in stages}
