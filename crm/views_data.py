@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -81,8 +82,14 @@ def _require_importer(request: WorkspaceRequest) -> None:
         raise PermissionDenied("Only owners, admins and managers can import data.")
 
 
+def _jobs(request: WorkspaceRequest) -> QuerySet[ImportJob]:
+    """Import jobs this member may open: their own; owners and admins see everyone's."""
+    jobs = ImportJob.objects.for_workspace(request.workspace)
+    return jobs if request.membership.can_administer else jobs.filter(created_by=request.membership)
+
+
 def _job_for(request: WorkspaceRequest, job_uuid: object) -> ImportJob:
-    return get_object_or_404(ImportJob.objects.for_workspace(request.workspace), uuid=parse_uuid(job_uuid))
+    return get_object_or_404(_jobs(request), uuid=parse_uuid(job_uuid))
 
 
 class _LimitedUpload(FileUploadHandler):
@@ -112,7 +119,7 @@ def _too_large(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _recent_jobs(request: WorkspaceRequest) -> list[ImportJob]:
-    return list(ImportJob.objects.for_workspace(request.workspace).select_related("created_by")[:10])
+    return list(_jobs(request).select_related("created_by")[:10])
 
 
 @csrf_exempt  # checked below, once the upload handlers are in place (Django's documented pattern)
