@@ -68,7 +68,7 @@ class AlertQuerySet(WorkspaceQuerySet):
 
     def visible_to(self, scope: Scope) -> AlertQuerySet:
         """Alerts on the deals in scope, plus workspace-level alerts for those who see everything."""
-        return scope.visible(self.for_workspace(scope.workspace.id), owner="deal__owner")  # type: ignore[return-value]
+        return scope.visible(self.for_workspace(scope.workspace.id), owner="deal__owner")
 
 
 class Alert(models.Model):

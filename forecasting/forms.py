@@ -34,6 +34,7 @@ class TargetForm(forms.Form):
             ("rep", Membership.objects.for_workspace(scope.workspace), scope.target_reps()),
         ):
             field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
             field.queryset = queryset
             field.widget.choices = [("", "---------"), *((o.uuid, str(o)) for o in offered)]
 

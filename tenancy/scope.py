@@ -18,12 +18,13 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from tenancy.access import parse_uuid
-from tenancy.models import Membership, Role, Team, Workspace
+from tenancy.models import Membership, MembershipQuerySet, Role, Team, Workspace
 
 if TYPE_CHECKING:
     from crm.models import DealQuerySet
 
 M = TypeVar("M", bound=models.Model)
+Q = TypeVar("Q", bound=QuerySet[Any])
 
 
 def team_ids_managed_by(membership: Membership) -> frozenset[int]:
@@ -110,9 +111,10 @@ class Scope:
         """The workspace's deals this member sees."""
         # tenancy sits below crm, so the model is looked up by name rather than imported.
         deal_model: Any = apps.get_model("crm", "Deal")
-        return self.visible(deal_model.objects.for_workspace(self.workspace.id))  # type: ignore[no-any-return]
+        deals: DealQuerySet = deal_model.objects.for_workspace(self.workspace.id)
+        return self.visible(deals)
 
-    def visible(self, queryset: QuerySet[M], owner: str = "owner") -> QuerySet[M]:
+    def visible(self, queryset: Q, owner: str = "owner") -> Q:
         """`queryset` narrowed to rows whose `owner` path (e.g. "deal__owner") is a member in sight."""
         owners = self.owner_ids
         return queryset if owners is None else queryset.filter(**{f"{owner}_id__in": owners})
@@ -122,7 +124,7 @@ class Scope:
         teams = Team.objects.filter(workspace_id=self.workspace.id).order_by("name")
         return teams if self.team_ids is None else teams.filter(id__in=self.team_ids)
 
-    def reps(self) -> QuerySet[Membership]:
+    def reps(self) -> MembershipQuerySet:
         """Members a rep or owner filter may offer (the owners of the deals in sight)."""
         members = Membership.objects.for_workspace(self.workspace).order_by("display_name", "id")
         return members if self.owner_ids is None else members.filter(id__in=self.owner_ids)
@@ -184,7 +186,7 @@ class Scope:
             return teams
         return teams.filter(id__in=self.managed_team_ids)
 
-    def target_reps(self) -> QuerySet[Membership]:
+    def target_reps(self) -> MembershipQuerySet:
         """Reps whose target this member may set."""
         members = Membership.objects.for_workspace(self.workspace).order_by("display_name", "id")
         if self.membership is None or self.membership.can_administer:

@@ -136,7 +136,7 @@ def deals_list(request: HttpRequest, filters: Query[DealQuery], page: Query[Page
     if not form.is_valid():
         raise Unprocessable(
             [
-                {"loc": ["query", name], "msg": " ".join(errors), "type": "value_error"}
+                {"loc": ["query", name], "msg": " ".join(str(e) for e in errors), "type": "value_error"}
                 for name, errors in form.errors.items()
             ]
         )
