@@ -378,3 +378,25 @@ def test_a_filter_for_another_team_is_a_clear_error_not_their_deals(personas, sp
     _key, raw = api_key_create(workspace=personas.workspace, name="filters")
     bad = Client().get("/api/v1/deals/", {"owner": str(uuid.uuid4())}, headers={"authorization": f"Bearer {raw}"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "owner"]
+
+
+def test_a_deal_cannot_be_handed_to_someone_out_of_sight(personas):
+    ws = personas.workspace
+    deal = _deal(personas, personas.rep, "East deal")
+    stage = default_stage(ws)
+    data = {"title": "East deal", "stage": stage.uuid, "amount": "10000", "owner": personas.other_rep.uuid}
+    manager = personas.client_for(personas.manager)
+    response = manager.post(reverse("crm:deal_edit", args=["acme", deal.uuid]), data)
+    assert response.status_code == 422 and "Select a valid choice" in response.content.decode()
+    deal.refresh_from_db()
+    assert deal.owner == personas.rep
+    response = personas.client_for(personas.rep).post(reverse("crm:deal_create", args=["acme"]), data)
+    assert response.status_code == 422 and not Deal.objects.filter(owner=personas.other_rep).exists()
+    # Within sight it works, and an owner may hand it to anyone.
+    edited = manager.post(reverse("crm:deal_edit", args=["acme", deal.uuid]), {**data, "owner": personas.manager.uuid})
+    deal.refresh_from_db()
+    assert edited.status_code == 302 and deal.owner == personas.manager
+    owner = personas.client_for(personas.owner)
+    assert owner.post(reverse("crm:deal_edit", args=["acme", deal.uuid]), data).status_code == 302
+    deal.refresh_from_db()
+    assert deal.owner == personas.other_rep
