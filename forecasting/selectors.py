@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from typing import Any
 
 import numpy as np
 from django.db.models import Count, Sum
@@ -62,6 +63,10 @@ def chance_of_reaching(quantiles: list[float] | None, target: float) -> float | 
     return float(np.clip(1.0 - level / 100.0, 0.0, 1.0))
 
 
+# A team or rep the run has no row for (no deals then) forecasts nothing, not the workspace's numbers.
+NOTHING_FORECAST: dict[str, Any] = {"p10": 0.0, "p50": 0.0, "p90": 0.0, "mean": 0.0, "q": [0.0] * 101}
+
+
 def _owner_filter(qs, owner_ids: frozenset[int] | None):
     return qs if owner_ids is None else qs.filter(owner_id__in=owner_ids)
 
@@ -110,16 +115,16 @@ def dashboard(
     pct = run.percentiles
     scope_name = "Workspace"
     if rep is not None:
-        pct = next((r for r in run.rollups.get("reps", []) if r["id"] == rep.uuid.hex), pct)
+        pct = next((r for r in run.rollups.get("reps", []) if r["id"] == rep.uuid.hex), NOTHING_FORECAST)
         scope_name = rep.display_name
     elif team is not None:
-        pct = next((t for t in run.rollups.get("teams", []) if t["id"] == team.uuid.hex), pct)
+        pct = next((t for t in run.rollups.get("teams", []) if t["id"] == team.uuid.hex), NOTHING_FORECAST)
         scope_name = team.name
     target = target_for(workspace, run.period_start, run.period_end, team=team, owner=rep)
-    open_deals = _owner_filter(Deal.objects.for_workspace(workspace).open(), owner_ids)
+    open_deals = _owner_filter(scope.deals().open(), owner_ids)
     open_value = float(open_deals.aggregate(v=Sum("amount"))["v"] or 0)
     realised = float(
-        _owner_filter(Deal.objects.for_workspace(workspace), owner_ids)
+        _owner_filter(scope.deals(), owner_ids)
         .filter(outcome=Outcome.WON, closed_at__date__gte=run.period_start, closed_at__date__lte=run.period_end)
         .aggregate(v=Sum("amount"))["v"]
         or 0
@@ -134,7 +139,7 @@ def dashboard(
     scenarios = [("Base", pct)] + ([("What-if", scenario)] if scenario else [])
 
     months_qs = (
-        _owner_filter(Deal.objects.for_workspace(workspace), owner_ids)
+        _owner_filter(scope.deals(), owner_ids)
         .filter(outcome=Outcome.WON, closed_at__isnull=False)
         .annotate(m=TruncMonth("closed_at"))
         .values("m")
@@ -170,9 +175,7 @@ def dashboard(
         "team_rollups": team_rollups(scope, run),
         "charts": {
             "scenarios": charts.scenario_bars(scenarios, target),
-            "distribution": charts.distribution(
-                run.histogram, run.percentiles, target if scope_name == "Workspace" else None
-            ),
+            "distribution": charts.distribution(*_distribution(run, pct), target),
             "trend": charts.revenue_trend(months, actuals, projection),
             "stages": charts.pipeline_by_stage(
                 [s.name for s in open_stages], [float(open_by_stage[s.id]) for s in open_stages]
@@ -185,6 +188,27 @@ def dashboard(
             "funnel": charts.funnel(funnel_names, funnel_counts, funnel_days),
         },
     }
+
+
+def _distribution(run: ForecastRun, pct: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """The histogram and percentiles the distribution chart shows: the run's own, or a team's or rep's.
+
+    A team or rep has no stored histogram, only its 101 percentiles from the same simulations; each
+    one percent of simulations lies between two neighbours, which re-bins into equal-width bars.
+    """
+    q = pct.get("q")
+    if pct is run.percentiles or not q:
+        return run.histogram, run.percentiles
+    levels = np.arange(len(q)) / (len(q) - 1)
+    lo, hi = float(q[0]), float(q[-1])
+    if hi <= lo:
+        return {"edges": [lo - 0.5, lo + 0.5], "counts": [1.0]}, pct
+    edges = np.linspace(lo, hi, DISTRIBUTION_BINS + 1)
+    counts = np.diff(np.interp(edges, np.asarray(q, dtype=float), levels))
+    return {"edges": edges.tolist(), "counts": counts.tolist()}, pct
+
+
+DISTRIBUTION_BINS = 40
 
 
 def _owner_filter_deals(qs, owner_ids: frozenset[int] | None):

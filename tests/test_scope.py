@@ -134,9 +134,9 @@ def run(personas, monkeypatch):
             personas, owner, f"Deal {i}", 10_000 + 500 * i, stage=default_stage(personas.workspace, "Qualification"),
             at=created, created_at=created,
         )  # fmt: skip
-        if i < 10:
-            with time_machine.travel(created + timedelta(days=15), tick=False):
-                closed = "Closed Won" if i % 3 else "Closed Lost"
+        if i < 10 or i in (12, 13):  # 12 and 13 are won inside the forecast's quarter, one per team
+            with time_machine.travel(created + timedelta(days=15 if i < 10 else 20), tick=False):
+                closed = "Closed Won" if i % 3 or i > 10 else "Closed Lost"
                 deal_move_to_stage(deal=deal, stage=default_stage(personas.workspace, closed), actor=owner)
     with time_machine.travel(NOW, tick=False):
         found = forecast_run(workspace=personas.workspace, sims=300)
@@ -170,6 +170,17 @@ def test_a_rep_asking_for_another_team_or_rep_sees_only_their_own(personas, run)
         assert "$4,321,000" not in page
         assert "West" not in page and personas.other_rep.display_name not in page
         assert "East" in _by_team(page)
+
+
+def test_a_reps_distribution_is_their_teams_not_the_workspaces(personas, run):
+    from forecasting.charts import money
+
+    workspace_p50 = f"P50 {money(run.p50)}"
+    east = next(t for t in run.rollups["teams"] if t["name"] == "East")
+    assert money(east["p50"]) != money(run.p50)  # the two differ, so the check below can tell them apart
+    assert workspace_p50 in _dashboard(personas.client_for(personas.owner))
+    page = _dashboard(personas.client_for(personas.rep))
+    assert workspace_p50 not in page and f"P50 {money(east['p50'])}" in page
 
 
 def test_the_by_team_table_lists_only_teams_in_sight(personas, run):
