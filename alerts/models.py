@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from crm.models import Deal, WorkspaceQuerySet
 from tenancy.models import Membership, Workspace
+from tenancy.scope import Scope
 
 
 class AlertKind(models.TextChoices):
@@ -65,15 +66,10 @@ class AlertQuerySet(WorkspaceQuerySet):
         """Open alerts, and snoozed ones whose snooze has run out."""
         return self.filter(Q(status=AlertStatus.OPEN) | Q(status=AlertStatus.SNOOZED, snoozed_until__lte=today))
 
-    def visible_to(self, membership: Membership) -> AlertQuerySet:
-        """Alerts on the deals this member sees, plus workspace-level alerts for those who see everything."""
-        from tenancy.access import visible_owner_ids
-
-        qs = self.for_workspace(membership.workspace_id).exclude(deal__deleted_at__isnull=False)
-        owners = visible_owner_ids(membership)
-        if owners is None:
-            return qs
-        return qs.filter(deal__owner_id__in=owners)
+    def visible_to(self, scope: Scope) -> AlertQuerySet:
+        """Alerts on the deals in scope, plus workspace-level alerts for those who see everything."""
+        live = self.for_workspace(scope.workspace.id).exclude(deal__deleted_at__isnull=False)
+        return scope.visible(live, owner="deal__owner")
 
 
 class Alert(models.Model):

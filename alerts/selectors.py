@@ -12,12 +12,13 @@ from django.http import Http404
 from alerts.models import ACTIVE_STATUSES, DEAL_KINDS, Alert, Priority
 from crm.models import Activity, Deal, DealHistory, TrackedField
 from tenancy.models import Membership, Workspace
+from tenancy.scope import Scope
 
 ACTION_WINDOW = timedelta(days=7)
 
 
 def alerts_for_member(
-    membership: Membership,
+    scope: Scope,
     *,
     today: date,
     status: str = "attention",
@@ -25,7 +26,7 @@ def alerts_for_member(
     min_priority: int | None = None,
 ) -> QuerySet[Alert]:
     """The member's alerts (their deals and their team's; workspace-level ones for those who see all)."""
-    qs = Alert.objects.visible_to(membership).select_related("deal", "deal__owner", "deal__stage")
+    qs = Alert.objects.visible_to(scope).select_related("deal", "deal__owner", "deal__stage")
     if status == "attention":
         qs = qs.needing_attention(today)
     elif status == "active":
@@ -45,10 +46,10 @@ class BadgeCounts:
     total: int
 
 
-def badge_counts(membership: Membership, *, today: date) -> BadgeCounts:
+def badge_counts(scope: Scope, *, today: date) -> BadgeCounts:
     """Alerts needing this member's attention; the badge leads with the urgent ones so it is not noise."""
     counts = (
-        Alert.objects.visible_to(membership)
+        Alert.objects.visible_to(scope)
         .needing_attention(today)
         .aggregate(total=Count("id"), urgent=Count("id", filter=Q(priority__gte=Priority.HIGH)))
     )
@@ -59,9 +60,9 @@ def deal_alerts(deal: Deal) -> QuerySet[Alert]:
     return Alert.objects.filter(deal=deal, status__in=ACTIVE_STATUSES).order_by("-priority", "-score")
 
 
-def get_alert_for_member(membership: Membership, alert_uuid) -> Alert:
+def get_alert_for_member(scope: Scope, alert_uuid) -> Alert:
     """The alert if this member may see it; 404 for anything else (another workspace's, a hidden deal's)."""
-    alert = Alert.objects.visible_to(membership).select_related("deal").filter(uuid=alert_uuid).first()
+    alert = Alert.objects.visible_to(scope).select_related("deal").filter(uuid=alert_uuid).first()
     if alert is None:
         raise Http404("No such alert")
     return alert
@@ -123,4 +124,5 @@ def relevance_by_kind(workspace: Workspace, *, since: datetime, until: datetime)
 
 
 def digest_alerts(membership: Membership, *, today: date, min_priority: int, limit: int = 10) -> list[Alert]:
-    return list(alerts_for_member(membership, today=today, min_priority=min_priority)[:limit])
+    scope = Scope.for_member(membership)
+    return list(alerts_for_member(scope, today=today, min_priority=min_priority)[:limit])

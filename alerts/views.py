@@ -58,7 +58,7 @@ def alert_list(request: WorkspaceRequest) -> HttpResponse:
             }
         else:
             status = 400
-    qs = selectors.alerts_for_member(request.membership, today=request.workspace.today(), **filters)
+    qs = selectors.alerts_for_member(request.scope, today=request.workspace.today(), **filters)
     alerts = list(qs[:PAGE_SIZE])
     context = {"form": form, "rows": _rows(request, alerts), "total": qs.count(), "snooze_form": SnoozeForm()}
     return _render(request, "alerts/list.html", context, partial="results", status=status)
@@ -67,16 +67,14 @@ def alert_list(request: WorkspaceRequest) -> HttpResponse:
 @require_GET
 @workspace_view()
 def badge(request: WorkspaceRequest) -> HttpResponse:
-    counts = selectors.badge_counts(request.membership, today=request.workspace.today())
+    counts = selectors.badge_counts(request.scope, today=request.workspace.today())
     return render(request, "alerts/badge.html", {"counts": counts})
 
 
 @require_GET
 @workspace_view()
 def deal_panel(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
-    deal = Deal.objects.visible_to(request.membership).filter(uuid=parse_uuid(deal_uuid)).first()
-    if deal is None:
-        raise Http404("No such deal")
+    deal = request.scope.get(Deal, deal_uuid)
     alerts = list(selectors.deal_alerts(deal).select_related("deal"))
     return _render(request, "alerts/deal_panel.html", {"deal": deal, "rows": _rows(request, alerts)})
 
@@ -92,7 +90,7 @@ def _after_action(request: WorkspaceRequest, alert: Alert, message: str) -> Http
 @require_POST
 @workspace_view()
 def acknowledge(request: WorkspaceRequest, alert_uuid: str) -> HttpResponse:
-    alert = selectors.get_alert_for_member(request.membership, parse_uuid(alert_uuid))
+    alert = selectors.get_alert_for_member(request.scope, parse_uuid(alert_uuid))
     try:
         services.alert_acknowledge(alert=alert, actor=request.membership)
     except ValidationError as exc:
@@ -103,7 +101,7 @@ def acknowledge(request: WorkspaceRequest, alert_uuid: str) -> HttpResponse:
 @require_POST
 @workspace_view()
 def snooze(request: WorkspaceRequest, alert_uuid: str) -> HttpResponse:
-    alert = selectors.get_alert_for_member(request.membership, parse_uuid(alert_uuid))
+    alert = selectors.get_alert_for_member(request.scope, parse_uuid(alert_uuid))
     form = SnoozeForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Snooze: " + " ".join(str(e) for errs in form.errors.values() for e in errs), status=400)
@@ -117,7 +115,7 @@ def snooze(request: WorkspaceRequest, alert_uuid: str) -> HttpResponse:
 @require_POST
 @workspace_view()
 def dismiss(request: WorkspaceRequest, alert_uuid: str) -> HttpResponse:
-    alert = selectors.get_alert_for_member(request.membership, parse_uuid(alert_uuid))
+    alert = selectors.get_alert_for_member(request.scope, parse_uuid(alert_uuid))
     form = DismissForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Dismiss: feedback is too long.", status=400)

@@ -1,4 +1,7 @@
-"""CSV exports of a workspace's CRM data, streamed row by row, safe to open in a spreadsheet."""
+"""CSV exports of a workspace's CRM data, streamed row by row, safe to open in a spreadsheet.
+
+Which deals are exported is `crm.selectors.deals_filtered`, the deal list's own selector.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from crm.models import Activity, Company, Contact
 
@@ -32,26 +35,14 @@ def csv_lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]
         yield writer.writerow([neutralise("" if v is None else v) for v in row])
 
 
-def filter_deals(deals: QuerySet, *, owner: Any = None, stage: Any = None, outcome: str = "", q: str = "") -> QuerySet:
-    """The same filters as the deal list: owner and stage by UUID, outcome, free text."""
-    if owner:
-        deals = deals.filter(owner__uuid=owner)
-    if stage:
-        deals = deals.filter(stage__uuid=stage)
-    if outcome:
-        deals = deals.filter(outcome=outcome)
-    if q:
-        deals = deals.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
-    return deals
-
-
 DEAL_HEADER = ["id", "title", "company", "owner", "pipeline", "stage", "outcome", "amount", "currency",
                "amount_is_estimated", "probability", "expected_close_date", "created_at", "closed_at", "source",
                "external_id"]  # fmt: skip
 
 
 def deal_rows(deals: QuerySet) -> Iterator[list[Any]]:
-    deals = deals.select_related("company", "owner", "pipeline", "stage").order_by("created_at", "id")
+    """One row per deal, in the queryset's order (the deal list's, when it comes from `deals_filtered`)."""
+    deals = deals.select_related("company", "owner", "pipeline", "stage")
     for d in deals.iterator(chunk_size=2000):
         yield [d.uuid, d.title, d.company.name if d.company else "", d.owner.display_name if d.owner else "",
                d.pipeline.name, d.stage.name, d.outcome, d.amount, d.currency, d.amount_is_estimated, d.probability,
@@ -97,4 +88,4 @@ def activity_rows(activities: QuerySet[Activity]) -> Iterator[list[Any]]:
                a.company.name if a.company else "", a.owner.display_name if a.owner else "", a.external_id]  # fmt: skip
 
 
-__all__ = ["csv_lines", "filter_deals", "neutralise"]
+__all__ = ["csv_lines", "neutralise"]

@@ -11,7 +11,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.models import Activity, Company, Contact, Outcome, Stage
+from crm.selectors import DEAL_SORTS, DealFilters
 from tenancy.models import Membership, Team, Workspace
+from tenancy.scope import Scope
 from vectoros.forms import UUIDChoiceField, limit_choices
 
 
@@ -57,10 +59,12 @@ class DealForm(forms.Form):
     lost_reason = forms.CharField(max_length=200, required=False)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
 
-    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        workspace = scope.workspace
         limit_choices(self, "company", Company.objects.for_workspace(workspace).only("uuid", "name"))
-        limit_choices(self, "owner", _members(workspace))
+        # A deal may be given only to someone whose deals the member sees: nobody hands a deal out of sight.
+        limit_choices(self, "owner", scope.reps().active())
         self.fields["stage"] = _stage_field(workspace)
 
 
@@ -123,36 +127,54 @@ CLOSE_PERIODS = [
     ("overdue", "Overdue (open, past close date)"),
     ("custom", "Custom dates"),
 ]
-SORTS = [
-    ("-amount", "Amount, largest first"),
-    ("amount", "Amount, smallest first"),
-    ("expected_close_date", "Close date, soonest first"),
-    ("-expected_close_date", "Close date, latest first"),
-    ("-created_at", "Newest first"),
-    ("title", "Title A–Z"),
-]
+_SORT_LABELS = {
+    "-amount": "Amount, largest first",
+    "amount": "Amount, smallest first",
+    "expected_close_date": "Close date, soonest first",
+    "-expected_close_date": "Close date, latest first",
+    "-created_at": "Newest first",
+    "title": "Title A–Z",
+}
+SORTS = [(value, _SORT_LABELS[value]) for value in DEAL_SORTS]
 
 
 class DealFilterForm(forms.Form):
-    """The deal list's GET filters. Unknown or foreign ids are field errors, never a 500."""
+    """The deal filters of the list, the CSV export and the API list: GET parameters to `DealFilters`.
 
-    q = forms.CharField(required=False, max_length=100, label="Search")
+    Owners and teams are those of the member's scope: another team's id is a field error, never a leak.
+    Unknown or foreign ids are field errors, never a 500.
+    """
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
     owner = UUIDChoiceField(Membership.objects.none(), required=False, empty_label="Any owner")
     team = UUIDChoiceField(Team.objects.none(), required=False, empty_label="Any team")
     stage = UUIDChoiceField(Stage.objects.none(), required=False)
+    # Not offered as a list (a workspace has thousands of companies): the company page links with its id.
+    company = forms.UUIDField(required=False)
     outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Outcome.choices], required=False)
     close = forms.ChoiceField(choices=CLOSE_PERIODS, required=False, label="Close period")
     close_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     close_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    updated_since = forms.DateTimeField(required=False)
     sort = forms.ChoiceField(choices=SORTS, required=False)
     page = forms.IntegerField(required=False, min_value=1)
 
-    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.workspace = workspace
-        limit_choices(self, "owner", _members(workspace))
-        limit_choices(self, "team", Team.objects.filter(workspace=workspace))
-        self.fields["stage"] = _stage_field(workspace, required=False, empty_label="Any stage")
+        self.scope = scope
+        self.workspace = scope.workspace
+        limit_choices(self, "owner", scope.reps().active())
+        limit_choices(self, "team", scope.teams())
+        self.fields["stage"] = _stage_field(self.workspace, required=False, empty_label="Any stage")
+
+    def clean_company(self) -> Company | None:
+        value = self.cleaned_data.get("company")
+        if value is None:
+            return None
+        company = Company.objects.for_workspace(self.workspace).filter(uuid=value).first()
+        if company is None:
+            raise ValidationError("No such company.")
+        return company
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -174,3 +196,23 @@ class DealFilterForm(forms.Form):
         if period == "custom" or self.cleaned_data.get("close_from") or self.cleaned_data.get("close_to"):
             return self.cleaned_data.get("close_from"), self.cleaned_data.get("close_to")
         return None, None
+
+    def filters(self) -> DealFilters:
+        """The validated filters (call after `is_valid()`); an unbound or invalid form filters nothing."""
+        if not self.is_bound or self.errors:
+            return DealFilters()
+        data = self.cleaned_data
+        close_from, close_to = self.close_range(self.workspace.today())
+        return DealFilters(
+            q=data.get("q") or "",
+            owner=data.get("owner"),
+            team=data.get("team"),
+            stage=data.get("stage"),
+            company=data.get("company"),
+            outcome=data.get("outcome") or "",
+            close_from=close_from,
+            close_to=close_to,
+            open_only=data.get("close") == "overdue",
+            updated_since=data.get("updated_since"),
+            sort=data.get("sort") or DealFilters.sort,
+        )

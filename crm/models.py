@@ -138,13 +138,6 @@ class Outcome(models.TextChoices):
 
 
 class DealQuerySet(WorkspaceQuerySet):
-    def visible_to(self, membership: Membership) -> DealQuerySet:
-        from tenancy.access import visible_owner_ids
-
-        owners = visible_owner_ids(membership)
-        qs = self.for_workspace(membership.workspace_id)
-        return qs if owners is None else qs.filter(owner_id__in=owners)
-
     def open(self) -> DealQuerySet:
         return self.filter(outcome=Outcome.OPEN)
 

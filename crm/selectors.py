@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import models
-from django.db.models import Count, F, Q, QuerySet, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 
 from crm import history
@@ -27,8 +27,9 @@ from crm.models import (
     StageKind,
     TrackedField,
 )
-from tenancy.access import parse_uuid, visible_owner_ids
-from tenancy.models import Membership, Workspace
+from tenancy.access import parse_uuid
+from tenancy.models import Membership, Team, Workspace
+from tenancy.scope import Scope
 
 M = TypeVar("M", bound=models.Model)
 
@@ -181,31 +182,28 @@ class Board:
         return sum((c.total for c in self.columns), Decimal("0"))
 
 
-def deal_get_for_member(membership: Membership, deal_uuid: object) -> Deal:
+def deal_get_for_member(scope: Scope, deal_uuid: object) -> Deal:
     """A deal the member may see, or 404 (the same for another workspace's and a missing deal)."""
     found = (
-        Deal.objects.visible_to(membership)
-        .select_related("company", "owner", "stage", "pipeline")
-        .filter(uuid=parse_uuid(deal_uuid))
-        .first()
+        scope.deals().select_related("company", "owner", "stage", "pipeline").filter(uuid=parse_uuid(deal_uuid)).first()
     )
     if found is None:
         raise Http404("No such deal")
     return found
 
 
-def board_for_member(membership: Membership, *, today: date, cards_per_column: int = BOARD_CARDS_PER_COLUMN) -> Board:
+def board_for_member(scope: Scope, *, today: date, cards_per_column: int = BOARD_CARDS_PER_COLUMN) -> Board:
     """The default pipeline as columns: counts and totals per open stage with its largest deals.
 
     A fixed number of queries whatever the number of deals: the stages, one aggregate, one windowed
     query for the top cards of every column, and one aggregate for this quarter's closed deals.
     """
-    workspace = membership.workspace
+    workspace = scope.workspace
     pipeline = Pipeline.objects.for_workspace(workspace).filter(is_default=True).first()
     if pipeline is None:
         raise Http404("This workspace has no pipeline")
     stages = list(Stage.objects.filter(pipeline=pipeline).order_by("order"))
-    visible = Deal.objects.visible_to(membership).filter(pipeline=pipeline)
+    visible = scope.deals().filter(pipeline=pipeline)
     open_deals = visible.filter(outcome=Outcome.OPEN)
     columns = {s.id: BoardColumn(stage=s) for s in stages if s.kind == StageKind.OPEN}
     for row in open_deals.order_by().values("stage_id").annotate(n=Count("id"), total=Sum("amount")):
@@ -247,27 +245,53 @@ def board_for_member(membership: Membership, *, today: date, cards_per_column: i
     return Board(pipeline, list(columns.values()), list(closed.values()), quarter, stages)
 
 
-def deal_list_for_member(membership: Membership, filters: dict[str, Any], *, close_range: tuple) -> DealQuerySet:
-    """Deals the member may see, narrowed by the (validated) list filters and sorted."""
-    deals = Deal.objects.visible_to(membership).select_related("company", "owner", "stage")
-    if q := (filters.get("q") or "").strip():
+DEAL_SORTS = ("-amount", "amount", "expected_close_date", "-expected_close_date", "-created_at", "title")
+
+
+@dataclass(frozen=True)
+class DealFilters:
+    """How the deal list, the CSV export and the API list narrow and order deals: one meaning everywhere.
+
+    Built by `crm.forms.DealFilterForm`, which only offers owners, teams, stages and companies in scope.
+    """
+
+    q: str = ""
+    owner: Membership | None = None
+    team: Team | None = None
+    stage: Stage | None = None
+    company: Company | None = None
+    outcome: str = ""
+    close_from: date | None = None
+    close_to: date | None = None
+    open_only: bool = False  # "overdue": still open past the close date
+    updated_since: datetime | None = None
+    sort: str = DEAL_SORTS[0]
+
+
+def deals_filtered(scope: Scope, filters: DealFilters) -> DealQuerySet:
+    """The deals in scope, narrowed by `filters` and sorted (ties broken by id, so pages are stable)."""
+    deals = scope.deals().select_related("company", "owner", "stage")
+    if q := filters.q.strip():
         deals = deals.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
-    if owner := filters.get("owner"):
-        deals = deals.filter(owner=owner)
-    if team := filters.get("team"):
-        deals = deals.filter(owner__team=team)
-    if stage := filters.get("stage"):
-        deals = deals.filter(stage=stage)
-    if outcome := filters.get("outcome"):
-        deals = deals.filter(outcome=outcome)
-    start, end = close_range
-    if filters.get("close") == "overdue":
+    if filters.owner is not None:
+        deals = deals.filter(owner=filters.owner)
+    if filters.team is not None:
+        deals = deals.filter(owner__team=filters.team)
+    if filters.stage is not None:
+        deals = deals.filter(stage=filters.stage)
+    if filters.company is not None:
+        deals = deals.filter(company=filters.company)
+    if filters.outcome:
+        deals = deals.filter(outcome=filters.outcome)
+    if filters.open_only:
         deals = deals.filter(outcome=Outcome.OPEN)
-    if start:
-        deals = deals.filter(expected_close_date__gte=start)
-    if end:
-        deals = deals.filter(expected_close_date__lte=end)
-    sort = filters.get("sort") or "-amount"
+    if filters.close_from:
+        deals = deals.filter(expected_close_date__gte=filters.close_from)
+    if filters.close_to:
+        deals = deals.filter(expected_close_date__lte=filters.close_to)
+    if filters.updated_since:
+        deals = deals.filter(updated_at__gte=filters.updated_since)
+    sort = filters.sort if filters.sort in DEAL_SORTS else DEAL_SORTS[0]
     nulls = {"expected_close_date": F("expected_close_date").asc(nulls_last=True)}
     nulls["-expected_close_date"] = F("expected_close_date").desc(nulls_last=True)
     return deals.order_by(nulls.get(sort, sort), "id")
@@ -317,14 +341,14 @@ def deal_history_rows(deal: Deal) -> list[HistoryRow]:
     ]
 
 
-def activities_visible_to(membership: Membership) -> QuerySet[Activity]:
+def activities_visible_to(scope: Scope) -> QuerySet[Activity]:
     """The workspace's activities this member may see: those on no deal and those on deals they see.
 
     Companies and contacts are shared by the whole workspace, but their timelines must not reveal
     the calls and emails of another team's deals.
     """
-    activities = Activity.objects.for_workspace(membership.workspace_id).exclude(deal__deleted_at__isnull=False)
-    owners = visible_owner_ids(membership)
+    activities = Activity.objects.for_workspace(scope.workspace.id).exclude(deal__deleted_at__isnull=False)
+    owners = scope.owner_ids
     if owners is None:
         return activities
     return activities.filter(Q(deal__isnull=True) | Q(deal__owner_id__in=owners))
@@ -336,29 +360,27 @@ class RecordTimeline:
     activities: QuerySet[Activity]
 
 
-def record_timeline_for_member(membership: Membership, *, lookup: str, record: Company | Contact) -> RecordTimeline:
+def record_timeline_for_member(scope: Scope, *, lookup: str, record: Company | Contact) -> RecordTimeline:
     """A company's or contact's deals and activities, as far as this member may see them.
 
     `lookup` is the relation both deals and activities have to the record: "company" or "contacts".
     """
     return RecordTimeline(
-        deals=Deal.objects.visible_to(membership)
-        .filter(**{lookup: record})
-        .select_related("stage", "owner")
-        .order_by("-created_at")[:100],
-        activities=activities_visible_to(membership)
+        deals=scope.deals().filter(**{lookup: record}).select_related("stage", "owner").order_by("-created_at")[:100],
+        activities=activities_visible_to(scope)
         .filter(**{lookup: record})
         .select_related("owner", "deal")
         .order_by("-occurred_at")[:50],
     )
 
 
-def company_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet[Company]:
-    companies = Company.objects.for_workspace(workspace).select_related("owner")
+def company_list_for_member(scope: Scope, *, q: str = "") -> QuerySet[Company]:
+    """The workspace's companies (shared by everyone), each with the number of its deals in the member's sight."""
+    companies = Company.objects.for_workspace(scope.workspace).select_related("owner")
     if q := q.strip():
         companies = companies.filter(Q(name__icontains=q) | Q(domain__icontains=q) | Q(industry__icontains=q))
-    live_deals = Q(deals__deleted_at__isnull=True)
-    return companies.annotate(deal_count=Count("deals", filter=live_deals)).order_by("name", "id")
+    in_sight = scope.deals().filter(company=OuterRef("pk")).order_by().values("company").annotate(n=Count("id"))
+    return companies.annotate(deal_count=Coalesce(Subquery(in_sight.values("n")), 0)).order_by("name", "id")
 
 
 def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet[Contact]:
@@ -371,6 +393,16 @@ def contact_list_for_workspace(workspace: Workspace, *, q: str = "") -> QuerySet
             | Q(company__name__icontains=q)
         )
     return contacts.order_by("last_name", "first_name", "id")
+
+
+def deal_external_ids_out_of_sight(scope: Scope) -> frozenset[str]:
+    """External ids of the workspace's deals outside `scope`: an import by this member must not match them."""
+    if scope.owner_ids is None:
+        return frozenset()
+    hidden = (
+        Deal.objects.for_workspace(scope.workspace).exclude(external_id="").exclude(id__in=scope.deals().values("id"))
+    )
+    return frozenset(hidden.values_list("external_id", flat=True))
 
 
 def deleted_deals_for_admin(workspace: Workspace) -> QuerySet[Deal]:

@@ -23,7 +23,7 @@ from crm.selectors import (
     board_for_member,
     deal_get_for_member,
     deal_history_rows,
-    deal_list_for_member,
+    deals_filtered,
     deleted_deal_get,
     deleted_deals_for_admin,
 )
@@ -55,7 +55,7 @@ class BoardColumnView:
 
 def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
     """The board, with per-card strings prepared once: the page has up to 150 cards and must stay fast."""
-    board = board_for_member(request.membership, today=request.workspace.today())
+    board = board_for_member(request.scope, today=request.workspace.today())
     deals_url = reverse("crm:deal_list", args=[request.workspace.slug])
     columns = []
     for column in board.columns:
@@ -87,7 +87,7 @@ def board(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view()
 def deal_move(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     """Move a deal to another stage (history is recorded by the service). Board cards and the deal page use it."""
-    deal = deal_get_for_member(request.membership, deal_uuid)
+    deal = deal_get_for_member(request.scope, deal_uuid)
     form = DealMoveForm(request.POST, workspace=request.workspace)
     status = 200
     if form.is_valid():
@@ -116,18 +116,15 @@ def deal_move(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
 @require_GET
 @workspace_view()
 def deal_list(request: WorkspaceRequest) -> HttpResponse:
-    form = DealFilterForm(request.GET or None, workspace=request.workspace)
-    filters: dict[str, Any] = {}
-    close_range: tuple = (None, None)
-    if form.is_bound and form.is_valid():
-        filters, close_range = form.cleaned_data, form.close_range(request.workspace.today())
+    form = DealFilterForm(request.GET or None, scope=request.scope)
+    valid = form.is_valid()  # an invalid filter shows its message and filters nothing
     # Only the shown columns: the wide ones (description, attributes) made the sort before LIMIT slow.
-    deals = deal_list_for_member(request.membership, filters, close_range=close_range).only(
+    deals = deals_filtered(request.scope, form.filters()).only(
         *("uuid", "title", "amount", "currency", "expected_close_date", "outcome", "created_at", "stage_id"),
         *("company__uuid", "company__name", "owner__display_name", "stage__name"),
     )
     paginator = Paginator(deals, DEALS_PER_PAGE)
-    page = paginator.get_page(filters.get("page") or 1)
+    page = paginator.get_page((valid and form.cleaned_data.get("page")) or 1)
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "total": paginator.count}
@@ -142,7 +139,7 @@ def deal_create(request: WorkspaceRequest) -> HttpResponse:
     first = Stage.objects.for_workspace(ws).filter(pipeline__is_default=True).order_by("order").first()
     if first is not None:
         initial["stage"] = first.uuid
-    form = DealForm(request.POST or None, workspace=ws, initial=initial)
+    form = DealForm(request.POST or None, scope=request.scope, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         stage = data.pop("stage")
@@ -173,7 +170,7 @@ def _deal_context(request: WorkspaceRequest, deal: Deal) -> dict[str, Any]:
 @require_GET
 @workspace_view()
 def deal_detail(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
-    deal = deal_get_for_member(request.membership, deal_uuid)
+    deal = deal_get_for_member(request.scope, deal_uuid)
     return render_screen(request, "crm/deal_detail.html", _deal_context(request, deal))
 
 
@@ -181,14 +178,14 @@ def deal_detail(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
 @workspace_view()
 def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     """Inline edit: under HTMX the details panel turns into this form and back; without JS a plain page."""
-    deal = deal_get_for_member(request.membership, deal_uuid)
+    deal = deal_get_for_member(request.scope, deal_uuid)
     initial = {name: getattr(deal, name) for name in _EDITABLE}
     initial.update(
         company=deal.company.uuid if deal.company else None,
         owner=deal.owner.uuid if deal.owner else None,
         stage=deal.stage.uuid,
     )
-    form = DealForm(request.POST or None, workspace=request.workspace, initial=initial)
+    form = DealForm(request.POST or None, scope=request.scope, initial=initial)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
         try:
@@ -197,7 +194,7 @@ def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
-            deal = deal_get_for_member(request.membership, deal.uuid)
+            deal = deal_get_for_member(request.scope, deal.uuid)
             if request.htmx:
                 context = _deal_context(request, deal)
                 return render_screen(request, "crm/deal_detail.html", context, partial="saved")
@@ -212,7 +209,7 @@ def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
 @require_POST
 @workspace_view()
 def activity_create(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
-    deal = deal_get_for_member(request.membership, deal_uuid)
+    deal = deal_get_for_member(request.scope, deal_uuid)
     form = ActivityForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -243,7 +240,7 @@ def activity_create(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
 @workspace_view()
 def deal_delete(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     """Anyone who sees the deal and may write deletes it; it is kept, with its history, for an admin to restore."""
-    deal = deal_get_for_member(request.membership, deal_uuid)
+    deal = deal_get_for_member(request.scope, deal_uuid)
     services.deal_delete(deal=deal, actor=request.membership)
     messages.success(request, f"Deal “{deal.title}” deleted. An admin can restore it from Deleted deals.")
     return redirect("crm:deal_list", request.workspace.slug)

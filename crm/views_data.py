@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import exports
+from crm.forms import DealFilterForm
 from crm.importers.forms import ENCODINGS, ApiKeyForm, MappingForm, StartForm, UploadForm
 from crm.importers.jobs import (
     UploadRefused,
@@ -26,18 +27,12 @@ from crm.importers.jobs import (
 )
 from crm.importers.preview import preview_import
 from crm.importers.reading import CsvSource, FileProblem
-from crm.models import Activity, Company, Contact, Deal, ImportJob, ImportStatus, Outcome
+from crm.models import Company, Contact, ImportJob, ImportStatus
+from crm.selectors import activities_visible_to, deals_filtered
 from tenancy.access import parse_uuid, require_admin
 from tenancy.models import ApiKey, Role
 from tenancy.services import api_key_create, api_key_revoke
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
-
-
-class DealFilterForm(forms.Form):
-    owner = forms.UUIDField(required=False)
-    stage = forms.UUIDField(required=False)
-    outcome = forms.ChoiceField(required=False, choices=[("", "any"), *Outcome.choices])
-    q = forms.CharField(required=False, max_length=200)
 
 
 def _stream(name: str, header: list[str], rows) -> StreamingHttpResponse:
@@ -49,10 +44,10 @@ def _stream(name: str, header: list[str], rows) -> StreamingHttpResponse:
 @require_GET
 @workspace_view()
 def export_deals(request: WorkspaceRequest) -> StreamingHttpResponse | HttpResponseBadRequest:
-    form = DealFilterForm(request.GET)
+    form = DealFilterForm(request.GET, scope=request.scope)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid filter: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
-    deals = exports.filter_deals(Deal.objects.visible_to(request.membership), **form.cleaned_data)
+    deals = deals_filtered(request.scope, form.filters())
     return _stream(f"{request.workspace.slug}-deals", exports.DEAL_HEADER, exports.deal_rows(deals))
 
 
@@ -73,9 +68,7 @@ def export_contacts(request: WorkspaceRequest) -> StreamingHttpResponse:
 @require_GET
 @workspace_view()
 def export_activities(request: WorkspaceRequest) -> StreamingHttpResponse:
-    activities = Activity.objects.for_workspace(request.workspace).exclude(deal__deleted_at__isnull=False)
-    if not request.membership.sees_everything:
-        activities = activities.filter(deal__in=Deal.objects.visible_to(request.membership))
+    activities = activities_visible_to(request.scope)
     return _stream(f"{request.workspace.slug}-activities", exports.ACTIVITY_HEADER, exports.activity_rows(activities))
 
 
@@ -89,8 +82,14 @@ def _require_importer(request: WorkspaceRequest) -> None:
         raise PermissionDenied("Only owners, admins and managers can import data.")
 
 
+def _jobs(request: WorkspaceRequest) -> QuerySet[ImportJob]:
+    """Import jobs this member may open: their own; owners and admins see everyone's."""
+    jobs = ImportJob.objects.for_workspace(request.workspace)
+    return jobs if request.membership.can_administer else jobs.filter(created_by=request.membership)
+
+
 def _job_for(request: WorkspaceRequest, job_uuid: object) -> ImportJob:
-    return get_object_or_404(ImportJob.objects.for_workspace(request.workspace), uuid=parse_uuid(job_uuid))
+    return get_object_or_404(_jobs(request), uuid=parse_uuid(job_uuid))
 
 
 class _LimitedUpload(FileUploadHandler):
@@ -121,7 +120,7 @@ def _too_large(request: WorkspaceRequest) -> HttpResponse:
 
 
 def _recent_jobs(request: WorkspaceRequest) -> list[ImportJob]:
-    return list(ImportJob.objects.for_workspace(request.workspace).select_related("created_by")[:10])
+    return list(_jobs(request).select_related("created_by")[:10])
 
 
 @csrf_exempt  # checked below, once the upload handlers are in place (Django's documented pattern)

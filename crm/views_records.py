@@ -15,7 +15,7 @@ from crm import services
 from crm.forms import CompanyForm, ContactForm, SearchForm
 from crm.models import Company, Contact
 from crm.selectors import (
-    company_list_for_workspace,
+    company_list_for_member,
     contact_list_for_workspace,
     record_timeline_for_member,
 )
@@ -44,15 +44,15 @@ def _paged(request: WorkspaceRequest, items: Any, page_number: int) -> dict[str,
 @workspace_view()
 def company_list(request: WorkspaceRequest) -> HttpResponse:
     form, q, page_number = _search(request)
-    context = {"form": form, **_paged(request, company_list_for_workspace(request.workspace, q=q), page_number)}
+    context = {"form": form, **_paged(request, company_list_for_member(request.scope, q=q), page_number)}
     return render_screen(request, "crm/company_list.html", context, partial="results")
 
 
 @require_GET
 @workspace_view()
 def company_detail(request: WorkspaceRequest, company_uuid: str) -> HttpResponse:
-    company = get_in_workspace(Company, request.workspace, company_uuid)
-    timeline = record_timeline_for_member(request.membership, lookup="company", record=company)
+    company = request.scope.get(Company, company_uuid)
+    timeline = record_timeline_for_member(request.scope, lookup="company", record=company)
     context = {
         "company": company,
         "deals": timeline.deals,
@@ -78,7 +78,7 @@ def _save(
 @require_http_methods(["GET", "POST"])
 @workspace_view()
 def company_form(request: WorkspaceRequest, company_uuid: str | None = None) -> HttpResponse:
-    company = get_in_workspace(Company, request.workspace, company_uuid) if company_uuid else None
+    company = request.scope.get(Company, company_uuid) if company_uuid else None
     form = CompanyForm(request.POST or None, instance=company, workspace=request.workspace)
     if company is not None and company.owner is not None and not form.is_bound:
         form.initial["owner"] = company.owner.uuid
@@ -103,8 +103,8 @@ def contact_list(request: WorkspaceRequest) -> HttpResponse:
 @require_GET
 @workspace_view()
 def contact_detail(request: WorkspaceRequest, contact_uuid: str) -> HttpResponse:
-    contact = get_in_workspace(Contact, request.workspace, contact_uuid)
-    timeline = record_timeline_for_member(request.membership, lookup="contacts", record=contact)
+    contact = request.scope.get(Contact, contact_uuid)
+    timeline = record_timeline_for_member(request.scope, lookup="contacts", record=contact)
     context = {"contact": contact, "deals": timeline.deals, "activities": timeline.activities}
     return render_screen(request, "crm/contact_detail.html", context)
 
@@ -112,7 +112,7 @@ def contact_detail(request: WorkspaceRequest, contact_uuid: str) -> HttpResponse
 @require_http_methods(["GET", "POST"])
 @workspace_view()
 def contact_form(request: WorkspaceRequest, contact_uuid: str | None = None) -> HttpResponse:
-    contact = get_in_workspace(Contact, request.workspace, contact_uuid) if contact_uuid else None
+    contact = request.scope.get(Contact, contact_uuid) if contact_uuid else None
     form = ContactForm(request.POST or None, instance=contact, workspace=request.workspace)
     if contact is not None and contact.company is not None and not form.is_bound:
         form.initial["company"] = contact.company.uuid

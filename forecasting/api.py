@@ -17,12 +17,11 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
 from pydantic import model_validator
 
-from crm.models import Deal
 from forecasting import selectors
 from forecasting.models import ForecastRun, Target
 from forecasting.services import target_delete, target_set
-from tenancy.models import ApiKey, Membership, Team
-from vectoros.http import ApiRequest
+from tenancy.models import ApiKey
+from vectoros.http import ApiRequest, api_scope
 
 router = Router(tags=["forecasting"])
 
@@ -165,19 +164,19 @@ def _target(request: ApiRequest, target_id: uuid.UUID) -> Target:
 
 
 def _save_target(request: ApiRequest, payload: TargetIn) -> Target:
-    workspace = _key(request).workspace
+    scope = api_scope(request)
     team = owner = None
     if payload.team is not None:
-        team = Team.objects.filter(workspace=workspace, uuid=payload.team).first()
+        team = scope.teams().filter(uuid=payload.team).first()
         if team is None:
             raise _unprocessable("team", f"unknown team {payload.team}")
     if payload.rep is not None:
-        owner = Membership.objects.for_workspace(workspace).filter(uuid=payload.rep).first()
+        owner = scope.reps().filter(uuid=payload.rep).first()
         if owner is None:
             raise _unprocessable("rep", f"unknown rep {payload.rep}")
     try:
         return target_set(
-            workspace=workspace,
+            scope=api_scope(request),
             period_start=payload.period_start,
             period_end=payload.period_end,
             amount=payload.amount,
@@ -246,7 +245,7 @@ def what_if(request: ApiRequest, payload: WhatIfIn) -> Any:
     if run is None:
         raise HttpError(404, "No forecast has been run yet")
     try:
-        scenario = selectors.what_if_build(deals=Deal.objects.for_workspace(key.workspace), **payload.model_dump())
+        scenario = selectors.what_if_build(deals=api_scope(request).deals(), **payload.model_dump())
     except ValidationError as exc:
         errors = exc.message_dict.items()
         raise Unprocessable(

@@ -5,29 +5,42 @@ from typing import Any
 
 from django import forms
 
-from tenancy.models import Membership, Team, Workspace
+from tenancy.models import Membership, Team
+from tenancy.scope import Scope
 from vectoros.forms import limit_choices
 
 
 class DashboardFilterForm(forms.Form):
+    """The dashboard's team or rep: only those in the member's scope (another team's id is a field error)."""
+
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
     rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
 
-    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        limit_choices(self, "team", Team.objects.filter(workspace=workspace))
-        limit_choices(self, "rep", Membership.objects.for_workspace(workspace))
+        limit_choices(self, "team", scope.teams())
+        limit_choices(self, "rep", scope.reps())
 
 
 class TargetForm(forms.Form):
+    """A target for the workspace, a team or a rep; whether this member may set it is `Scope.can_set_target`."""
+
     amount = forms.DecimalField(min_value=0, max_digits=16, decimal_places=2)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
     rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
 
-    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        limit_choices(self, "team", Team.objects.filter(workspace=workspace))
-        limit_choices(self, "rep", Membership.objects.for_workspace(workspace))
+        # Any team or rep of the workspace is accepted, so that one outside the member's reach is refused
+        # by the scope with a 403; the choices offered are only those the member may set.
+        for name, queryset, offered in (
+            ("team", Team.objects.filter(workspace=scope.workspace), scope.target_teams()),
+            ("rep", Membership.objects.for_workspace(scope.workspace), scope.target_reps()),
+        ):
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = queryset
+            field.widget.choices = [("", "---------"), *((o.uuid, str(o)) for o in offered)]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -19,6 +20,7 @@ from forecasting import charts
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
 from tenancy.models import Membership, Team, Workspace
+from tenancy.scope import Scope
 
 
 def latest_run(workspace: Workspace) -> ForecastRun | None:
@@ -64,33 +66,68 @@ def chance_of_reaching(quantiles: list[float] | None, target: float) -> float | 
     return float(np.clip(1.0 - level / 100.0, 0.0, 1.0))
 
 
-def _owner_filter(qs, owner_ids: set[int] | None):
+# A team or rep the run has no row for (no deals then) forecasts nothing, not the workspace's numbers.
+NOTHING_FORECAST: dict[str, Any] = {"p10": 0.0, "p50": 0.0, "p90": 0.0, "mean": 0.0, "q": [0.0] * 101}
+
+
+def _owner_filter(qs, owner_ids: frozenset[int] | None):
     return qs if owner_ids is None else qs.filter(owner_id__in=owner_ids)
 
 
+def _owners_shown(scope: Scope, team: Team | None, rep: Membership | None) -> frozenset[int] | None:
+    """Owners whose deals the dashboard sums: the chosen team or rep, never beyond the member's scope."""
+    wanted: frozenset[int] | None = None
+    if rep is not None:
+        wanted = frozenset({rep.id})
+    elif team is not None:
+        wanted = frozenset(team.members.values_list("id", flat=True))
+    visible = scope.owner_ids
+    if visible is None:
+        return wanted
+    return visible if wanted is None else wanted & visible
+
+
+def team_rollups(scope: Scope, run: ForecastRun) -> list[dict[str, object]]:
+    """The run's "By team" rows for the teams in the member's scope."""
+    rows = run.rollups.get("teams", [])
+    if scope.team_ids is None:
+        return rows
+    shown = {u.hex for u in scope.teams().values_list("uuid", flat=True)}
+    return [row for row in rows if row["id"] in shown]
+
+
 def dashboard(
-    workspace: Workspace,
+    scope: Scope,
     run: ForecastRun,
     *,
     team: Team | None,
     rep: Membership | None,
-    owner_ids: set[int] | None,
     scenario: dict[str, float] | None = None,
 ) -> dict[str, object]:
     """Numbers and the six figures of the forecast dashboard."""
+    workspace = scope.workspace
+    if (team is not None and not scope.can_see_team(team)) or (rep is not None and not scope.can_see_rep(rep)):
+        raise ValueError("The dashboard was asked for a team or rep outside the member's scope.")
+    if team is None and rep is None and not scope.sees_everything and scope.membership is not None:
+        # Who does not see the whole workspace gets their own team's numbers (or their own), not the workspace's.
+        if scope.membership.team is not None:
+            team = scope.membership.team
+        else:
+            rep = scope.membership
+    owner_ids = _owners_shown(scope, team, rep)
     pct = run.percentiles
     scope_name = "Workspace"
     if rep is not None:
-        pct = next((r for r in run.rollups.get("reps", []) if r["id"] == rep.uuid.hex), pct)
+        pct = next((r for r in run.rollups.get("reps", []) if r["id"] == rep.uuid.hex), NOTHING_FORECAST)
         scope_name = rep.display_name
     elif team is not None:
-        pct = next((t for t in run.rollups.get("teams", []) if t["id"] == team.uuid.hex), pct)
+        pct = next((t for t in run.rollups.get("teams", []) if t["id"] == team.uuid.hex), NOTHING_FORECAST)
         scope_name = team.name
     target = target_for(workspace, run.period_start, run.period_end, team=team, owner=rep)
-    open_deals = _owner_filter(Deal.objects.for_workspace(workspace).open(), owner_ids)
+    open_deals = _owner_filter(scope.deals().open(), owner_ids)
     open_value = float(open_deals.aggregate(v=Sum("amount"))["v"] or 0)
     realised = float(
-        _owner_filter(Deal.objects.for_workspace(workspace), owner_ids)
+        _owner_filter(scope.deals(), owner_ids)
         .filter(outcome=Outcome.WON, closed_at__date__gte=run.period_start, closed_at__date__lte=run.period_end)
         .aggregate(v=Sum("amount"))["v"]
         or 0
@@ -99,13 +136,13 @@ def dashboard(
     coverage = (open_value / remaining) if remaining else None
     chance = None
     if target is not None:
-        scope = pct if (rep is not None or team is not None) else run.rollups.get("workspace", {})
-        chance = chance_of_reaching(scope.get("q"), target)
+        shown = pct if (rep is not None or team is not None) else run.rollups.get("workspace", {})
+        chance = chance_of_reaching(shown.get("q"), target)
 
     scenarios = [("Base", pct)] + ([("What-if", scenario)] if scenario else [])
 
     months_qs = (
-        _owner_filter(Deal.objects.for_workspace(workspace), owner_ids)
+        _owner_filter(scope.deals(), owner_ids)
         .filter(outcome=Outcome.WON, closed_at__isnull=False)
         .annotate(m=TruncMonth("closed_at"))
         .values("m")
@@ -138,11 +175,10 @@ def dashboard(
         "coverage": coverage,
         "chance": chance,
         "scenario": scenario,
+        "team_rollups": team_rollups(scope, run),
         "charts": {
             "scenarios": charts.scenario_bars(scenarios, target),
-            "distribution": charts.distribution(
-                run.histogram, run.percentiles, target if scope_name == "Workspace" else None
-            ),
+            "distribution": charts.distribution(*_distribution(run, pct), target),
             "trend": charts.revenue_trend(months, actuals, projection),
             "stages": charts.pipeline_by_stage(
                 [s.name for s in open_stages], [float(open_by_stage[s.id]) for s in open_stages]
@@ -157,7 +193,28 @@ def dashboard(
     }
 
 
-def _owner_filter_deals(qs, owner_ids: set[int] | None):
+def _distribution(run: ForecastRun, pct: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """The histogram and percentiles the distribution chart shows: the run's own, or a team's or rep's.
+
+    A team or rep has no stored histogram, only its 101 percentiles from the same simulations; each
+    one percent of simulations lies between two neighbours, which re-bins into equal-width bars.
+    """
+    q = pct.get("q")
+    if pct is run.percentiles or not q:
+        return run.histogram, run.percentiles
+    levels = np.arange(len(q)) / (len(q) - 1)
+    lo, hi = float(q[0]), float(q[-1])
+    if hi <= lo:
+        return {"edges": [lo - 0.5, lo + 0.5], "counts": [1.0]}, pct
+    edges = np.linspace(lo, hi, DISTRIBUTION_BINS + 1)
+    counts = np.diff(np.interp(edges, np.asarray(q, dtype=float), levels))
+    return {"edges": edges.tolist(), "counts": counts.tolist()}, pct
+
+
+DISTRIBUTION_BINS = 40
+
+
+def _owner_filter_deals(qs, owner_ids: frozenset[int] | None):
     return qs if owner_ids is None else qs.filter(deal__owner_id__in=owner_ids)
 
 
@@ -175,7 +232,7 @@ def _projection(run: ForecastRun, pct: dict[str, float], realised: float) -> lis
     return [(m, rest["p10"], rest["p50"], rest["p90"]) for m in future]
 
 
-def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: set[int] | None):
+def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int] | None):
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
     won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
     order = {s.id: s.order for s in stages}

@@ -30,6 +30,7 @@ from forecasting.inputs import won_between
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, RollingBacktest, RunTrigger, Target
 from scoring.selectors import deal_win_probabilities
 from tenancy.models import Membership, Team, Workspace
+from tenancy.scope import Scope
 from vectoros.bulk import copy_rows
 
 
@@ -190,14 +191,18 @@ def _store_deal_parts(run: ForecastRun, forecast: PeriodForecast) -> None:
 @transaction.atomic
 def target_set(
     *,
-    workspace: Workspace,
+    scope: Scope,
     period_start: date,
     period_end: date,
     amount: Decimal,
     team: Team | None = None,
     owner: Membership | None = None,
 ) -> Target:
-    """Set (create or replace) the target of the workspace, a team or a rep for a period."""
+    """Set (create or replace) the target of the workspace, a team or a rep for a period.
+
+    PermissionDenied unless `scope` may set it (owners and admins: any; managers: the teams they lead).
+    """
+    workspace = scope.workspace
     if team is not None and owner is not None:
         raise ValidationError("A target is for the workspace, one team or one rep, not both.")
     if period_end < period_start:
@@ -207,6 +212,7 @@ def target_set(
     for related in (team, owner):
         if related is not None and related.workspace_id != workspace.id:
             raise ValidationError("That team or rep belongs to another workspace.")
+    scope.require_target(team=team, rep=owner)
     target, _ = Target.objects.update_or_create(
         workspace=workspace,
         period_start=period_start,

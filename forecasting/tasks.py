@@ -10,6 +10,7 @@ from forecasting.compute import quarters_from
 from forecasting.models import RunTrigger
 from forecasting.services import forecast_run, target_set
 from tenancy.models import Workspace
+from tenancy.scope import Scope
 
 
 def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
@@ -35,7 +36,7 @@ def demo_targets(workspace_id: int) -> None:
     ):
         # A stretch goal: a little above the median forecast, as sales leaders set them.
         target_set(
-            workspace=workspace,
+            scope=Scope.whole_workspace(workspace),
             period_start=start,
             period_end=end,
             amount=Decimal(round(quarter["p50"] * 1.1, -3)),

@@ -3,47 +3,32 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.models import Deal
 from forecasting import accuracy, selectors
 from forecasting.forms import DashboardFilterForm, TargetForm, WhatIfForm
 from forecasting.models import RunTrigger
 from forecasting.services import forecast_run, target_set
-from tenancy.access import visible_owner_ids
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, workspace_view
-
-
-def _owner_scope(request: WorkspaceRequest, team, rep) -> set[int] | None:
-    visible = visible_owner_ids(request.membership)
-    wanted: set[int] | None = None
-    if rep is not None:
-        wanted = {rep.id}
-    elif team is not None:
-        wanted = set(team.members.values_list("id", flat=True))
-    if visible is None:
-        return wanted
-    return visible if wanted is None else wanted & visible
 
 
 @require_GET
 @workspace_view()
 def dashboard(request: WorkspaceRequest) -> HttpResponse:
-    form = DashboardFilterForm(request.GET or None, workspace=request.workspace)
+    # A team or rep out of the member's sight is a field error: the page then shows the member's own scope.
+    form = DashboardFilterForm(request.GET or None, scope=request.scope)
     team = rep = None
     if form.is_bound and form.is_valid():
         team, rep = form.cleaned_data["team"], form.cleaned_data["rep"]
     run = selectors.latest_run(request.workspace)
     context: dict[str, object] = {"form": form, "run": run, "what_if_form": WhatIfForm(), "target_form": None}
     if run is not None:
-        context.update(
-            selectors.dashboard(request.workspace, run, team=team, rep=rep, owner_ids=_owner_scope(request, team, rep))
-        )
-        context["target_form"] = TargetForm(workspace=request.workspace)
+        context.update(selectors.dashboard(request.scope, run, team=team, rep=rep))
+        context["target_form"] = TargetForm(scope=request.scope) if request.scope.sets_any_target else None
     template = "forecasting/dashboard.html"
     if request.htmx and request.htmx.target == "forecast-body":
         template += "#forecast-body"
@@ -72,7 +57,11 @@ def run_now(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(write=True)
 def target_save(request: WorkspaceRequest) -> HttpResponse:
     run = selectors.latest_run(request.workspace)
-    form = TargetForm(request.POST, workspace=request.workspace)
+    if not request.scope.sets_any_target:
+        raise PermissionDenied("Only owners, admins and the managers of a team set targets.")
+    form = TargetForm(request.POST, scope=request.scope)
+    if form.is_valid():
+        request.scope.require_target(team=form.cleaned_data["team"], rep=form.cleaned_data["rep"])
     if run is None:
         messages.error(request, "Run a forecast first: targets are set for its period.")
     elif not form.is_valid():
@@ -80,7 +69,7 @@ def target_save(request: WorkspaceRequest) -> HttpResponse:
     else:
         try:
             target_set(
-                workspace=request.workspace,
+                scope=request.scope,
                 period_start=run.period_start,
                 period_end=run.period_end,
                 amount=form.cleaned_data["amount"],
@@ -102,32 +91,19 @@ def what_if(request: WorkspaceRequest) -> HttpResponse:
     context: dict[str, object] = {
         "what_if_form": form,
         "run": run,
-        "form": DashboardFilterForm(workspace=request.workspace),
+        "form": DashboardFilterForm(scope=request.scope),
     }
     scenario = None
     if run is not None and form.is_valid():
         try:
-            scenario = selectors.what_if_build(deals=Deal.objects.visible_to(request.membership), **form.cleaned_data)
+            scenario = selectors.what_if_build(deals=request.scope.deals(), **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
     if run is not None and scenario is not None:
         result = selectors.what_if_forecast(request.workspace, run, scenario)
-        context.update(
-            selectors.dashboard(
-                request.workspace,
-                run,
-                team=None,
-                rep=None,
-                owner_ids=_owner_scope(request, None, None),
-                scenario=result,
-            )
-        )
+        context.update(selectors.dashboard(request.scope, run, team=None, rep=None, scenario=result))
     elif run is not None:
-        context.update(
-            selectors.dashboard(
-                request.workspace, run, team=None, rep=None, owner_ids=_owner_scope(request, None, None)
-            )
-        )
+        context.update(selectors.dashboard(request.scope, run, team=None, rep=None))
     template = "forecasting/dashboard.html"
     if request.htmx:
         template += "#forecast-body"

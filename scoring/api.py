@@ -12,11 +12,10 @@ from datetime import datetime
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 
-from crm.models import Deal
 from scoring.models import DealScore
 from scoring.selectors import active_model
 from scoring.services import scores_refresh
-from vectoros.http import ApiRequest
+from vectoros.http import ApiRequest, api_scope
 
 router = Router(tags=["scoring"])
 MAX_BATCH = 500
@@ -71,7 +70,7 @@ class ModelInfoOut(Schema):
 
 def _score(request: ApiRequest, uuids: list[uuid.UUID]) -> list[ScoreOut]:
     workspace_id = _workspace_id(request)
-    found = dict(Deal.objects.for_workspace(workspace_id).filter(uuid__in=uuids).values_list("uuid", "id"))
+    found = dict(api_scope(request).deals().filter(uuid__in=uuids).values_list("uuid", "id"))
     missing = [str(u) for u in uuids if u not in found]
     if missing:
         raise HttpError(404, f"No such deal: {', '.join(missing[:5])}")

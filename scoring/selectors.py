@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scoring.models import DealScore, DriftReport, ModelStatus, ScoreFlag, ScoringModel
-from tenancy.models import Membership
+from tenancy.models import Membership, Role
+from tenancy.scope import Scope
 
 
 def deal_win_probabilities(workspace_id: int, deal_ids: list[int] | None = None) -> dict[int, float]:
@@ -42,12 +43,14 @@ def deal_panel(*, deal_id: int, membership: Membership) -> DealPanel:
     )
 
 
-def flags_for_managers(workspace_id: int, limit: int = 50) -> list[ScoreFlag]:
-    return list(
-        ScoreFlag.objects.filter(workspace_id=workspace_id, deal__deleted_at__isnull=True)
-        .select_related("deal", "flagged_by")
-        .order_by("-created_at")[:limit]
+def flags_for_member(scope: Scope, limit: int = 50) -> list[ScoreFlag]:
+    """The latest score flags on deals in the member's scope (reps see theirs on the deal page only)."""
+    if scope.membership is not None and scope.membership.role == Role.REP:
+        return []
+    flags = scope.visible(
+        ScoreFlag.objects.filter(workspace_id=scope.workspace.id, deal__deleted_at__isnull=True), owner="deal__owner"
     )
+    return list(flags.select_related("deal", "flagged_by").order_by("-created_at")[:limit])
 
 
 def model_versions(workspace_id: int) -> list[ScoringModel]:

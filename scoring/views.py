@@ -5,19 +5,19 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.models import Deal
 from scoring import charts, selectors
 from scoring.forms import ScoreFlagForm
 from scoring.services import score_flag_create, scorer_retrain_enqueue, scorer_rollback
-from tenancy.access import parse_uuid, require_admin
+from tenancy.access import require_admin
 from vectoros.http import WorkspaceRequest, workspace_view
 
 
 def _deal_for(request: WorkspaceRequest, deal_uuid: str) -> Deal:
-    return get_object_or_404(Deal.objects.visible_to(request.membership), uuid=parse_uuid(deal_uuid))
+    return request.scope.get(Deal, deal_uuid)
 
 
 @require_GET
@@ -30,7 +30,7 @@ def model_page(request: WorkspaceRequest) -> HttpResponse:
         "versions": versions,
         "active": active,
         "drift": drift,
-        "flags": selectors.flags_for_managers(request.workspace.id) if request.membership.role != "rep" else [],
+        "flags": selectors.flags_for_member(request.scope),
         "figures": charts.model_figures(versions, active, drift),
     }
     return render(request, "scoring/model.html", context)

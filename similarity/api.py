@@ -14,11 +14,10 @@ from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 from pydantic import model_validator
 
-from crm.models import Deal
 from similarity import selectors, services
 from similarity.embedding import EmbeddingModelUnavailable
 from similarity.models import DealEmbedding
-from vectoros.http import ApiRequest
+from vectoros.http import ApiRequest, api_scope
 
 router = Router(tags=["similarity"])
 MAX_BATCH = 100
@@ -29,7 +28,7 @@ def _workspace_id(request: ApiRequest) -> int:
 
 
 def _deal_ids(request: ApiRequest, uuids: list[uuid.UUID]) -> list[int]:
-    found = dict(Deal.objects.for_workspace(_workspace_id(request)).filter(uuid__in=uuids).values_list("uuid", "id"))
+    found = dict(api_scope(request).deals().filter(uuid__in=uuids).values_list("uuid", "id"))
     missing = [str(u) for u in uuids if u not in found]
     if missing:
         raise HttpError(404, f"No such deal: {', '.join(missing[:5])}")

@@ -13,7 +13,7 @@ from similarity import selectors
 from similarity.embedding import EmbeddingModelUnavailable
 from similarity.forms import SearchForm
 from similarity.models import DealEmbedding
-from tenancy.access import parse_uuid, visible_owner_ids
+from tenancy.access import parse_uuid
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def search(request: WorkspaceRequest) -> HttpResponse:
                     query,
                     k=SEARCH_RESULTS,
                     outcome=form.cleaned_data["outcome"] or None,
-                    owner_ids=visible_owner_ids(request.membership),
+                    owner_ids=request.scope.owner_ids,
                 )
             except EmbeddingModelUnavailable as exc:
                 logger.error("similar-deal search unavailable: %s", exc)
@@ -57,8 +57,8 @@ def search(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view()
 def deal_panel(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     """The deal page's fragment: similar won and lost deals, what they had in common, the won share."""
-    deal = Deal.objects.visible_to(request.membership).filter(uuid=parse_uuid(deal_uuid)).only("id", "uuid").first()
+    deal = request.scope.deals().filter(uuid=parse_uuid(deal_uuid)).only("id", "uuid").first()
     if deal is None:
         raise Http404("No such deal")
-    panel = selectors.deal_panel(request.workspace.id, deal.id, owner_ids=visible_owner_ids(request.membership))
+    panel = selectors.deal_panel(request.workspace.id, deal.id, owner_ids=request.scope.owner_ids)
     return render(request, "similarity/deal_panel.html", {"deal": deal, "panel": panel})

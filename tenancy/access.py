@@ -1,4 +1,4 @@
-"""Who may see and change what. Every tenant read from a view goes through these helpers.
+"""Who may enter a workspace and change things; what a member sees is `tenancy.scope.Scope`.
 
 The error for something of another workspace is the same as for something that does not exist (404);
 a member who may see a thing but not change it gets 403.
@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
 
-from tenancy.models import Membership, Role, Team, Workspace
+from tenancy.models import Membership, Workspace
 
 M = TypeVar("M", bound=models.Model)
 
@@ -55,38 +55,3 @@ def require_write(membership: Membership) -> None:
 def require_admin(membership: Membership) -> None:
     if not membership.can_administer:
         raise PermissionDenied("Only owners and admins can do this.")
-
-
-def team_ids_managed_by(membership: Membership) -> set[int]:
-    """Ids of the teams a manager leads, with every team below them in the hierarchy."""
-    teams = list(Team.objects.filter(workspace_id=membership.workspace_id).values_list("id", "parent_id", "manager_id"))
-    children: dict[int | None, list[int]] = {}
-    for team_id, parent_id, _ in teams:
-        children.setdefault(parent_id, []).append(team_id)
-    result: set[int] = set()
-    stack = [team_id for team_id, _, manager_id in teams if manager_id == membership.id]
-    while stack:
-        team_id = stack.pop()
-        if team_id in result:
-            continue
-        result.add(team_id)
-        stack.extend(children.get(team_id, []))
-    return result
-
-
-def visible_owner_ids(membership: Membership) -> set[int] | None:
-    """Membership ids whose deals this member sees; None means every deal of the workspace."""
-    if membership.sees_everything:
-        return None
-    team_ids = set()
-    if membership.team_id is not None:
-        team_ids.add(membership.team_id)
-    if membership.role == Role.MANAGER:
-        team_ids |= team_ids_managed_by(membership)
-    owners = set(
-        Membership.objects.filter(workspace_id=membership.workspace_id, team_id__in=team_ids).values_list(
-            "id", flat=True
-        )
-    )
-    owners.add(membership.id)
-    return owners

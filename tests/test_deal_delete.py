@@ -30,6 +30,7 @@ from similarity.selectors import similar_deals
 from similarity.tasks import on_deals_changed as similarity_on_deals_changed
 from tenancy.jobs import run_pending
 from tenancy.models import PendingJob
+from tenancy.scope import Scope
 from tenancy.services import api_key_create
 from tests.factories import CompanyFactory, ContactFactory, default_stage
 
@@ -221,7 +222,11 @@ def test_a_deleted_deal_leaves_scores_search_and_open_alerts(personas, deals):
     assert not DealScore.objects.filter(deal_id=deal.id).exists()
     alert.refresh_from_db()
     assert alert.status == AlertStatus.RESOLVED
-    assert not alerts_for_member(personas.owner, today=NOW.date(), status="resolved").filter(pk=alert.pk).exists()
+    assert (
+        not alerts_for_member(Scope.for_member(personas.owner), today=NOW.date(), status="resolved")
+        .filter(pk=alert.pk)
+        .exists()
+    )
 
 
 def test_a_deleted_deals_activities_and_external_id(personas, deals, api):

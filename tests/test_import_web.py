@@ -190,7 +190,7 @@ def test_progress_is_visible_to_the_polling_page_while_the_import_writes(persona
     (folder / "d.csv").write_text("Ref,Deal,Value,Opened\n" + rows, encoding="utf-8")
     job = ImportJob.objects.create(
         workspace=personas.workspace, fmt="csv", path=str(folder.relative_to(jobs.settings.UPLOADS_DIR) / "d.csv"),
-        original_name="d.csv", status=ImportStatus.QUEUED,
+        original_name="d.csv", status=ImportStatus.QUEUED, created_by=personas.owner,
         mapping={"external_id": "Ref", "title": "Deal", "amount": "Value", "created": "Opened"},
     )  # fmt: skip
     seen: list[tuple[str, int]] = []

@@ -15,10 +15,15 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
-from crm.models import Activity
+from alerts.models import Alert, AlertKind
+from crm.models import Activity, ImportJob, ImportStatus
 from crm.services import deal_create
+from forecasting.models import Target
+from forecasting.services import forecast_run
+from scoring.models import ScoreFlag
+from tenancy.models import Role
 from tenancy.services import api_key_create, invitation_create
-from tests.factories import CompanyFactory, ContactFactory, default_stage
+from tests.factories import CompanyFactory, ContactFactory, MembershipFactory, UserFactory, default_stage
 
 WORKSPACE_PREFIX = "w/<slug:slug>/"
 PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
@@ -178,3 +183,92 @@ def test_crawl_every_link_of_the_owner_pages_is_404_for_an_outsider(personas, vi
         if (s := outsider.post(u, {"stage": str(victim.stage.uuid), "title": "pwned"}).status_code) != 404
     ]
     assert not leaks, leaks
+
+
+# ---- Second pass: inside the workspace, as another team -------------------------------------------------
+
+SECRETS = ("Secret deal", "Secret call", "$8,765,000")  # the victim deal, its call, East's target
+
+
+@pytest.fixture
+def east_secrets(personas, victim, monkeypatch):
+    """What East has beyond the victim deal: an alert on it, its manager's import job, a forecast and a target."""
+    monkeypatch.setattr("forecasting.compute.DEFAULT_SIMS", 200)
+    ws = personas.workspace
+    alert = Alert.objects.create(
+        workspace=ws, deal=victim, kind=AlertKind.STALE, seen="Secret deal went quiet", why="Secret deal at risk"
+    )
+    job = ImportJob.objects.create(
+        workspace=ws, fmt="csv", path="x/d.csv", original_name="secret.csv", status=ImportStatus.FAILED,
+        created_by=personas.manager,
+    )  # fmt: skip
+    run = forecast_run(workspace=ws, sims=200)
+    Target.objects.create(
+        workspace=ws, period_start=run.period_start, period_end=run.period_end, team=personas.manager.team,
+        amount=Decimal("8765000"),
+    )  # fmt: skip
+    return {"deal": [victim.uuid], "alert": [alert.uuid], "job": [job.uuid]}
+
+
+@pytest.fixture
+def west_manager(personas):
+    """The manager of West, the sibling team of the victim's East."""
+    west = personas.other_rep.team
+    manager = MembershipFactory(
+        workspace=personas.workspace, role=Role.MANAGER, team=west, user=UserFactory(email="westlead@acme.test")
+    )
+    west.manager = manager
+    west.save(update_fields=["manager"])
+    return manager
+
+
+def _body(response) -> str:
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    return raw.decode("utf-8", errors="replace")
+
+
+def _stems(route: str) -> list[str]:
+    names = [m["name"] for m in PARAM.finditer(route) if m["name"] != "slug"]
+    return [name.removesuffix("_uuid").replace("_", "") for name in names]
+
+
+@pytest.mark.parametrize("who", ["other_rep", "west_manager"])
+def test_sweep_every_workspace_url_as_another_team(personas, victim, east_secrets, west_manager, who):
+    member = west_manager if who == "west_manager" else personas.other_rep
+    client = personas.client_for(member)
+    ws = personas.workspace
+    east, rep = personas.manager.team, personas.rep
+    shared = {"company": [victim.company.uuid], "contact": [victim.contacts.first().uuid]}
+    routes = workspace_routes()
+    leaks, with_hidden, listed = [], 0, 0
+    for route in routes:
+        stems = _stems(route)
+        if stems and all(s in east_secrets for s in stems):
+            # An id of East's: the same answer as for an id that does not exist, and never a page.
+            for path in fill(route, east_secrets, ws):
+                missing = path
+                for ids in east_secrets.values():
+                    missing = missing.replace(str(ids[0]), str(uuid.uuid4()))
+                for method in ("get", "post"):
+                    data = {"stage": str(victim.stage.uuid), "title": "pwned", "reason": "x", "direction": "too_low"}
+                    got = getattr(client, method)(path, data).status_code
+                    expected = getattr(client, method)(missing, data).status_code
+                    with_hidden += 1
+                    if got not in {403, 404, 405} or got != expected:
+                        leaks.append(f"{method.upper()} {path} -> {got} (a missing id: {expected})")
+        elif all(s in shared for s in stems):
+            # A list, or a record the whole workspace shares, asked to filter by East: nothing of East shows.
+            for path in fill(route, shared, ws):
+                query = {"team": str(east.uuid), "rep": str(rep.uuid), "owner": str(rep.uuid)}
+                response = client.get(path, query)
+                listed += 1
+                shown = [s for s in SECRETS if s in _body(response)]
+                if response.status_code >= 500 or shown:
+                    leaks.append(f"GET {path} -> {response.status_code} showing {shown}")
+    assert not leaks, leaks
+    # The pass reached the deal, alert and import pages and the lists, so it cannot pass by finding nothing.
+    assert with_hidden >= 2 * 10 and listed >= 15
+    owner_page = personas.client_for(personas.owner).get(f"/w/{ws.slug}/forecast/", {"team": str(east.uuid)})
+    assert "$8,765,000" in _body(owner_page)  # the secret is on the page for someone who may see it
+    victim.refresh_from_db()
+    assert victim.title == "Secret deal" and not ScoreFlag.objects.exists()

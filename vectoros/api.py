@@ -10,14 +10,21 @@ from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer
 
 from tenancy.models import ApiKey
+from tenancy.scope import Scope
 from tenancy.services import api_key_authenticate
 
 
 class ApiKeyAuth(HttpBearer):
-    """`Authorization: Bearer KEY`; `request.auth` is the ApiKey, `request.auth.workspace` its workspace."""
+    """`Authorization: Bearer KEY`; `request.auth` is the ApiKey, `request.scope` what it sees.
+
+    Keys are workspace-wide for now: their scope is the whole workspace.
+    """
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
-        return api_key_authenticate(token)
+        key = api_key_authenticate(token)
+        if key is not None:
+            request.scope = Scope.whole_workspace(key.workspace)  # type: ignore[attr-defined]  # read by vectoros.http.api_scope
+        return key
 
 
 api = NinjaAPI(

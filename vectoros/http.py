@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from tenancy.access import get_membership_for_user, require_write
+from tenancy.scope import Scope
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -27,10 +28,11 @@ class AuthenticatedHttpRequest(HttpRequest):
 
 
 class WorkspaceRequest(AuthenticatedHttpRequest):
-    """A request inside a workspace: `/w/<slug>/...`. `workspace` and `membership` are resolved once."""
+    """A request inside a workspace: `/w/<slug>/...`. `workspace`, `membership` and `scope` are resolved once."""
 
     workspace: Workspace
     membership: Membership
+    scope: Scope
 
 
 ViewFunc = Callable[..., HttpResponseBase]  # pages and streamed downloads (CSV exports) alike
@@ -50,6 +52,7 @@ def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
             typed: WorkspaceRequest = request  # type: ignore[assignment]
             typed.membership = membership
             typed.workspace = membership.workspace
+            typed.scope = Scope.for_member(membership)
             # The home page reopens the workspace used last.
             if request.session.get("workspace_slug") != slug:
                 request.session["workspace_slug"] = slug
@@ -60,6 +63,11 @@ def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
         return wrapper
 
     return decorator
+
+
+def api_scope(request: HttpRequest) -> Scope:
+    """What an authenticated API request may see (attached by `vectoros.api.ApiKeyAuth`)."""
+    return request.scope  # type: ignore[attr-defined,no-any-return]  # set by ApiKeyAuth.authenticate
 
 
 def render_screen(

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from ninja import Field, Query, Schema, Status
 from ninja.errors import ValidationError as Unprocessable
 from pydantic import field_validator
@@ -32,9 +32,11 @@ from crm.api.common import (
     _ref,
     router,
 )
+from crm.forms import DealFilterForm
 from crm.models import ChangeSource, Company, Deal, Stage
+from crm.selectors import DEAL_SORTS, deals_filtered
 from tenancy.models import Membership
-from vectoros.http import ApiRequest
+from vectoros.http import ApiRequest, api_scope
 
 
 # --- deals -------------------------------------------------------------------------------------------
@@ -82,13 +84,20 @@ class DealPage(Schema):
     items: list[DealOut]
 
 
-class DealFilters(Schema):
+class DealQuery(Schema):
+    """The deal filters of the list page and the CSV export (`crm.forms.DealFilterForm` reads them)."""
+
     owner: uuid.UUID | None = None
+    team: uuid.UUID | None = None
     stage: uuid.UUID | None = None
     company: uuid.UUID | None = None
     outcome: Literal["open", "won", "lost"] | None = None
     q: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] | None = None
+    close: Literal["this_quarter", "next_quarter", "overdue", "custom"] | None = None
+    close_from: date | None = None
+    close_to: date | None = None
     updated_since: Moment | None = None
+    sort: Literal[DEAL_SORTS] | None = None  # type: ignore[valid-type]  # the selector's own list
 
 
 class DealPatch(Schema):
@@ -114,27 +123,22 @@ class DealIn(DealPatch):
 
 
 def _deals(request: ApiRequest) -> QuerySet:
-    return Deal.objects.for_workspace(_key(request).workspace_id).select_related(
-        "pipeline", "stage", "owner", "company"
-    )
+    return api_scope(request).deals().select_related("pipeline", "stage", "owner", "company")
 
 
 @router.get("/deals/", response={200: DealPage, **ERRORS})
-def deals_list(request: ApiRequest, filters: Query[DealFilters], page: Query[Page]) -> Any:
-    deals = _deals(request)
-    if filters.owner:
-        deals = deals.filter(owner__uuid=filters.owner)
-    if filters.stage:
-        deals = deals.filter(stage__uuid=filters.stage)
-    if filters.company:
-        deals = deals.filter(company__uuid=filters.company)
-    if filters.outcome:
-        deals = deals.filter(outcome=filters.outcome)
-    if filters.q:
-        deals = deals.filter(Q(title__icontains=filters.q) | Q(company__name__icontains=filters.q))
-    if filters.updated_since:
-        deals = deals.filter(updated_at__gte=filters.updated_since)
-    return _page(deals.order_by("-created_at", "id"), page)
+def deals_list(request: ApiRequest, filters: Query[DealQuery], page: Query[Page]) -> Any:
+    """Deals in the key's scope, narrowed and sorted exactly like the deal list page and its CSV export."""
+    del filters  # declared for the schema and checked by ninja; the shared form below reads the same parameters
+    form = DealFilterForm(request.GET, scope=api_scope(request))
+    if not form.is_valid():
+        raise Unprocessable(
+            [
+                {"loc": ["query", name], "msg": " ".join(str(e) for e in errors), "type": "value_error"}
+                for name, errors in form.errors.items()
+            ]
+        )
+    return _page(deals_filtered(api_scope(request), form.filters()).select_related("pipeline"), page)
 
 
 @router.get("/deals/{deal_id}/", response={200: DealOut, **ERRORS})

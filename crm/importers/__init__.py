@@ -25,8 +25,10 @@ from crm.importers.records import Context, DealRecord, ImportFormat
 from crm.importers.report import ImportReport, RowError
 from crm.importers.salesforce import SalesforceFormat
 from crm.importers.writer import Writer
+from crm.selectors import deal_external_ids_out_of_sight
 from crm.services import deals_changed
 from tenancy.models import Membership, Workspace
+from tenancy.scope import Scope
 
 __all__ = ["FORMATS", "ImportReport", "RowError", "run_import"]
 
@@ -51,8 +53,12 @@ def run_import(
     skip_invalid: bool = False,
     actor: Membership | None = None,
     progress: Progress | None = None,
+    scope: Scope | None = None,
 ) -> ImportReport:
     """Import `path` into `workspace`. Never raises for bad input: problems are in `report.errors`.
+
+    `scope` is the sight of the member who runs it (None: the whole workspace, as for `import_crm`):
+    a row whose external id is a deal outside it is refused, never matched and overwritten.
 
     Without `skip_invalid`, any error means nothing is written. `progress(phase, done, total)` is
     called now and then with phase "checking" or "writing".
@@ -61,7 +67,8 @@ def run_import(
     report = ImportReport(fmt=fmt, dry_run=dry_run)
     ctx = Context(report=report, tz=workspace.tz, now=timezone.now(), currency=workspace.currency)
     try:
-        _run(workspace, fmt, Path(path), mapping or {}, ctx, skip_invalid, actor, progress or _no_progress)
+        scope = scope or Scope.whole_workspace(workspace)
+        _run(workspace, fmt, Path(path), mapping or {}, ctx, skip_invalid, actor, progress or _no_progress, scope)
     except FileProblem as exc:
         report.add_error(RowError(row=exc.row, column=exc.column, message=str(exc), file=exc.file))
     finally:
@@ -82,6 +89,7 @@ def _run(
     skip_invalid: bool,
     actor: Membership | None,
     progress: Progress,
+    scope: Scope,
 ) -> None:
     report = ctx.report
     formats = _formats()
@@ -92,6 +100,7 @@ def _run(
     # Pass 1: check every row, write nothing.
     seen: dict[str, int] = {}
     bad_rows: set[int] = set()
+    out_of_sight = deal_external_ids_out_of_sight(scope)
     rows = valid = 0
     for record in source.deals():
         rows += 1
@@ -100,6 +109,11 @@ def _run(
         first = seen.setdefault(record.external_id, record.row)
         if first != record.row:
             ctx.error(record.row, "external id", f"“{record.external_id}” already used on row {first}")
+            bad_rows.add(record.row)
+            continue
+        if record.external_id in out_of_sight:
+            message = f"“{record.external_id}” is a deal outside the teams you can see; the row was refused"
+            ctx.error(record.row, "external id", message)
             bad_rows.add(record.row)
             continue
         valid += 1

@@ -19,6 +19,7 @@ from django_q.tasks import async_task
 from crm.importers import run_import
 from crm.models import ImportJob, ImportStatus
 from tenancy.models import Membership, Workspace
+from tenancy.scope import Scope
 
 FOLDER_FORMATS = {"maven", "salesforce"}  # a .zip of the folder; HubSpot takes a .zip or one deals CSV
 MAX_ZIP_MEMBERS = 200
@@ -190,17 +191,23 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     status = ImportStatus.FAILED
     data: dict[str, Any] = {"errors": [{"row": 0, "column": "", "message": "the import stopped unexpectedly"}]}
     try:
-        report = run_import(
-            workspace=job.workspace,
-            fmt=job.fmt,
-            path=import_job_path(job),
-            mapping=job.mapping,
-            skip_invalid=job.skip_invalid,
-            actor=job.created_by,
-            progress=progress,
-        )
-        data = report.as_dict()
-        status = ImportStatus.DONE if report.written else ImportStatus.FAILED
+        if job.created_by is None:
+            # Who started it decides what it may update (their scope); without them it may update nothing.
+            left = "the member who started this import has left the workspace; nothing was written"
+            data = {"errors": [{"row": 0, "column": "", "message": left}]}
+        else:
+            report = run_import(
+                workspace=job.workspace,
+                fmt=job.fmt,
+                path=import_job_path(job),
+                mapping=job.mapping,
+                skip_invalid=job.skip_invalid,
+                actor=job.created_by,
+                progress=progress,
+                scope=Scope.for_member(job.created_by),
+            )
+            data = report.as_dict()
+            status = ImportStatus.DONE if report.written else ImportStatus.FAILED
     finally:
         # Whatever happened, the page polling this job must stop spinning.
         progress.close()

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from crm.demo.services import demo_workspace_seed
 from forecasting.services import forecast_run, target_set
+from tenancy.scope import Scope
 from tests.browser.conftest import sign_in
 
 
@@ -21,7 +22,10 @@ def test_dashboard_draws_six_charts(live_server, page, screenshot_dir):
     ws = Workspace.objects.get(slug="demo")
     run = forecast_run(workspace=ws, sims=2000)
     target_set(
-        workspace=ws, period_start=run.period_start, period_end=run.period_end, amount=Decimal(round(run.p50 * 1.1, -3))
+        scope=Scope.whole_workspace(ws),
+        period_start=run.period_start,
+        period_end=run.period_end,
+        amount=Decimal(round(run.p50 * 1.1, -3)),
     )
     sign_in(page, live_server.url, "demo@example.com", "vectoros-demo")
     page.set_viewport_size({"width": 1360, "height": 900})
