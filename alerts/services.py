@@ -16,6 +16,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from alerts import detectors, pipeline_checks, priority
+from alerts.calibration import calibration_latest, thresholds_with
 from alerts.delivery import outbox
 from alerts.detectors import Thresholds
 from alerts.facts import load_facts
@@ -70,7 +71,8 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
     started = time.perf_counter()
     now = as_of or timezone.now()
     settings_row = alert_settings_get(workspace=workspace)
-    thresholds = thresholds_for(settings_row)
+    calibration = calibration_latest(workspace)
+    thresholds = thresholds_with(thresholds_for(settings_row), set(settings_row.thresholds or {}), calibration)
     win = _win_probabilities(workspace.id)
     with transaction.atomic():
         _lock_workspace(workspace.id)
@@ -82,7 +84,7 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
             win_probabilities=win,
             previous_win_probabilities=last_run.win_probabilities if last_run else None,
         )
-        wanted = evaluate(loaded, thresholds)
+        wanted = evaluate(loaded, thresholds, calibration=calibration)
         stats = _apply(workspace, now, wanted, loaded, thresholds)
         for kind, found in pipeline_checks.run(workspace, now, thresholds, settings_row, loaded.all_deals).items():
             _apply_workspace_alert(workspace, now, kind, found, stats)
@@ -107,8 +109,11 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
     }
 
 
-def evaluate(loaded, thresholds: Thresholds) -> dict[tuple[int, str], dict[str, Any]]:
-    """The alerts the facts call for: {(deal_id, kind): fields}. Used by the monitors and the backtest."""
+def evaluate(loaded, thresholds: Thresholds, *, calibration=None) -> dict[tuple[int, str], dict[str, Any]]:
+    """The alerts the facts call for: {(deal_id, kind): fields}. Used by the monitors and the backtest.
+
+    With a `calibration.Calibration`, each rule's priority follows what it measured on this
+    workspace's history (a rule that has not predicted losses here is shown at Low, with why)."""
     f = loaded.facts
     if not len(f):
         return {}
@@ -130,12 +135,15 @@ def evaluate(loaded, thresholds: Thresholds) -> dict[tuple[int, str], dict[str, 
             thresholds=thresholds,
             signals=signals[idx],
         )
+        if calibration is not None:
+            ranked = calibration.adjust(kind, ranked, thresholds)
         for j, i in enumerate(idx):
             wanted[(int(f.deal_id[i]), kind)] = {
                 "index": int(i),
                 "priority": int(ranked.priority[j]),
                 "score": float(ranked.score[j]),
                 "revenue_at_risk": float(ranked.revenue_at_risk[j]),
+                "note": calibration.note(kind) if calibration is not None else "",
             }
     return wanted
 
@@ -158,6 +166,8 @@ def _apply(workspace: Workspace, now: datetime, wanted: dict, loaded, thresholds
         i = fields["index"]
         snapshot = loaded.snapshots[i]
         seen, why, next_step, details = describe(kind, f, i, loaded.stage_names.get(snapshot.stage_id, ""), thresholds)
+        if fields.get("note"):
+            why = f"{why} {fields['note']}"
         values = {
             "priority": fields["priority"],
             "score": round(fields["score"], 2),

@@ -103,7 +103,7 @@ def scorer_train(*, workspace: Workspace, as_of: datetime | None = None, synthet
     snaps = training_snapshots(raw, closed_before=cut)
     vocabulary = Vocabulary.fit([raw.attributes[i] for i in np.unique(snaps.deal)], open_attributes(raw))
     x, names = build_features(raw, snaps.deal, snaps.t, vocabulary)
-    scorer = fit_scorer(x, snaps.y, snaps.weight, snaps.deal, snaps.closed, names, vocabulary)
+    scorer = fit_scorer(x, snaps.y, snaps.weight, snaps.deal, snaps.closed, names, vocabulary, snapshot_t=snaps.t)
 
     with transaction.atomic():
         version = (ScoringModel.objects.filter(workspace=workspace).aggregate(v=Max("version"))["v"] or 0) + 1
