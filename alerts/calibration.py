@@ -52,6 +52,15 @@ class Calibration:
     def from_measured(cls, measured: dict[str, Any]) -> Calibration:
         return cls(dict(measured["by_kind"]), dict(measured["thresholds"]))
 
+    def weight(self, kind: str) -> float:
+        """How much a rule's severity counts, from its measured precision: a rule whose alerts went bad
+        more often than the workspace's other predictive rules weighs more (0.5 to 1.5, 1 when unjudged)."""
+        earning = [float(r["precision"]) for r in self.by_kind.values() if r.get("verdict") == "earns"]
+        row = self.by_kind.get(kind, {})
+        if row.get("verdict") != "earns" or not earning:
+            return 1.0
+        return float(np.clip(float(row["precision"]) / float(np.mean(earning)), 0.5, 1.5))
+
     def adjust(self, kind: str, ranked: priority.Ranked, thresholds: Thresholds) -> priority.Ranked:
         """A rule that has not predicted losses here drops to Low; one with too few past alerts to judge
         stays at Medium at most (High and Critical are earned); one that has predicted keeps its rank."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 import logging
+
+from django.utils import timezone
 
 from alerts.calibration import calibration_compute
 from alerts.delivery import email, outbox

@@ -62,11 +62,17 @@ def beats_references(
 
     Returns the verdict, the gain interval per reference, and when it fails, the reason in words.
     """
-    gains = {name: paired_bootstrap(per_deal_gain(y, ref, p_model, w, groups), seed=seed) for name, ref in references.items()}
+    gains = {
+        name: paired_bootstrap(per_deal_gain(y, ref, p_model, w, groups), seed=seed) for name, ref in references.items()
+    }
     failing = [name for name, g in gains.items() if not (g["low"] > 0)]
     if not failing:
         return True, gains, ""
-    words = {"base_rate": "the base rate", "stage_rate": "the stage win rates", "stage_segment": "the stage × size rates"}
+    words = {
+        "base_rate": "the base rate",
+        "stage_rate": "the stage win rates",
+        "stage_segment": "the stage × size rates",
+    }
     parts = [
         f"{words.get(name, name)} (Brier gain {gains[name]['mean']:+.4f}, {INTERVAL:.0%} interval "
         f"{gains[name]['low']:+.4f} to {gains[name]['high']:+.4f})"
@@ -89,3 +95,12 @@ def time_ordered_holdout(
     train = np.flatnonzero(close_t < cut)
     held = np.flatnonzero((close_t >= cut) & (t >= cut))
     return train, held, cut
+
+
+def still_beats_references(scorer, snaps, held: np.ndarray, p_old: np.ndarray) -> tuple[bool, dict, str]:
+    """The activation rule applied to an older model's predictions `p_old` on a new version's held-out
+    rows (the monthly re-check): it must still beat the base rate and the stage rates beyond noise."""
+    refs = scorer.heldout_refs or {}
+    if not refs:
+        return True, {}, ""
+    return beats_references(snaps.y[held], snaps.weight[held], snaps.deal[held], p_old, refs)

@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from crm.models import Deal, Outcome
+from scoring.activation import still_beats_references
 from scoring.baseline import beta_interval
 from scoring.features import (
     RawData,
@@ -80,11 +81,14 @@ def _compare_with_active(active: ScoringModel, raw: RawData, snaps, scorer: Scor
     stage_m = scorer.validation["baselines"]["stage_rate"]
     stage_auc = 0.5 if math.isnan(stage_m["auc"]) else stage_m["auc"]
     old_auc = 0.5 if math.isnan(old_m["auc"]) else old_m["auc"]
-    old_good = not old.is_fallback and old_m["brier"] < stage_m["brier"] and old_auc > stage_auc
+    # The monthly re-check applies the activation rule to the active model on the latest held-out deals.
+    old_good, _, why = still_beats_references(scorer, snaps, held, old.predict(x_old))
+    old_good = not old.is_fallback and old_good and old_auc > stage_auc
     if not old_good:
         return True, (
-            f"v{active.version} no longer beats the stage win rates on the latest held-out deals "
-            f"(Brier {old_m['brier']:.4f} vs {stage_m['brier']:.4f}); replaced."
+            f"v{active.version} no longer beats the base rate and the stage win rates on the latest held-out deals "
+            f"(Brier {old_m['brier']:.4f} vs {stage_m['brier']:.4f} for the stage rates{'; ' + why if why else ''}); "
+            "replaced."
         )
     if scorer.is_fallback:
         return False, f"v{active.version} still beats the stage win rates; kept."

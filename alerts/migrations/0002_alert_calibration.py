@@ -6,29 +6,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alerts', '0001_initial'),
-        ('tenancy', '0002_vector_extension'),
+        ("alerts", "0001_initial"),
+        ("tenancy", "0002_vector_extension"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AlertCalibration',
+            name="AlertCalibration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('as_of', models.DateTimeField()),
-                ('horizon_days', models.PositiveSmallIntegerField(default=60)),
-                ('origins', models.JSONField(default=list)),
-                ('by_kind', models.JSONField(default=dict)),
-                ('thresholds', models.JSONField(default=dict)),
-                ('base_rate', models.FloatField(null=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("as_of", models.DateTimeField()),
+                ("horizon_days", models.PositiveSmallIntegerField(default=60)),
+                ("origins", models.JSONField(default=list)),
+                ("by_kind", models.JSONField(default=dict)),
+                ("thresholds", models.JSONField(default=dict)),
+                ("base_rate", models.FloatField(null=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenancy.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-computed_at', '-id'],
-                'indexes': [models.Index(fields=['workspace', 'computed_at'], name='alerts_aler_workspa_26bb4e_idx')],
+                "ordering": ["-computed_at", "-id"],
+                "indexes": [models.Index(fields=["workspace", "computed_at"], name="alerts_aler_workspa_26bb4e_idx")],
             },
         ),
     ]
