@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
 
 BOOTSTRAP_DRAWS = 1000
 INTERVAL = 0.95
@@ -101,6 +103,36 @@ def still_beats_references(scorer, snaps, held: np.ndarray, p_old: np.ndarray) -
     """The activation rule applied to an older model's predictions `p_old` on a new version's held-out
     rows (the monthly re-check): it must still beat the base rate and the stage rates beyond noise."""
     refs = scorer.heldout_refs or {}
-    if not refs:
+    if "stage_rate" not in refs:
         return True, {}, ""
-    return beats_references(snaps.y[held], snaps.weight[held], snaps.deal[held], p_old, refs)
+    y, w, groups = snaps.y[held], snaps.weight[held], snaps.deal[held]
+    stage = np.clip(refs["stage_rate"], 1e-6, 1 - 1e-6)
+    # The references get the held-out deals' own level (cross-fitted), as in the activation rule.
+    fair = cross_fitted(y, w, groups, {"stage_rate": np.log(stage / (1 - stage))})
+    return beats_references(y, w, groups, p_old, {"base_rate": fair["base_rate"], "stage_rate": fair["stage_rate"]})
+
+
+def cross_fitted(
+    y: np.ndarray, w: np.ndarray, groups: np.ndarray, margins: dict[str, np.ndarray], *, folds: int = 5, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Out-of-fold predictions on held-out rows: for each margin a Platt scaling fitted on the other
+    deals' rows, and `base_rate`, the other deals' (weighted) win rate. Deals never straddle folds."""
+    out = {name: np.zeros(len(y)) for name in (*margins, "base_rate")}
+    n_groups = len(np.unique(groups))
+    if n_groups < 2:
+        rate = float(np.average(y, weights=w)) if len(y) else 0.5
+        return {name: np.full(len(y), rate) for name in out}
+    # GroupKFold has no shuffle: permute the group labels so folds do not follow the deals' order.
+    _, inverse = np.unique(groups, return_inverse=True)
+    shuffled = np.random.default_rng(seed).permutation(n_groups)[inverse]
+    for train, test in GroupKFold(min(folds, n_groups)).split(y, y, shuffled):
+        out["base_rate"][test] = float(np.average(y[train], weights=w[train]))
+        for name, margin in margins.items():
+            if len(np.unique(y[train])) < 2:
+                out[name][test] = out["base_rate"][test]
+                continue
+            lr = LogisticRegression(C=1e4, max_iter=1000).fit(
+                margin[train].reshape(-1, 1), y[train], sample_weight=w[train]
+            )
+            out[name][test] = lr.predict_proba(margin[test].reshape(-1, 1))[:, 1]
+    return out

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from scoring.activation import beats_references, time_ordered_holdout
+from scoring.activation import beats_references, cross_fitted, time_ordered_holdout
 from scoring.baseline import UNKNOWN, BetaBinomialRates, size_segments, stage_keys
 from scoring.features import BASE_FEATURES, Vocabulary, feature_group
 
@@ -461,8 +461,23 @@ def fit_scorer(
     validation["brier_gain_z"] = gain_z
     # A model is used only if it beats BOTH the base rate and the stage rates beyond noise (a paired
     # bootstrap interval of the Brier gain wholly above zero), and ranks better than the stage rates.
+    # Platt scaling was fitted on these very deals, which hands the model their overall win rate for
+    # free; the judgement uses calibrations cross-fitted over held-out deals instead, and gives the
+    # references the same freedom, so a model wins only by what it knows deal by deal.
+    fair = cross_fitted(
+        yh,
+        wh,
+        groups[held],
+        {"model": margins[best][held], "stage_rate": _logit(base_pred["stage_rate"][held])},
+        seed=seed,
+    )
     clear, gains, why = beats_references(
-        yh, wh, groups[held], best_p, {name: base_pred[name][held] for name in ("base_rate", "stage_rate")}, seed=seed
+        yh,
+        wh,
+        groups[held],
+        fair["model"],
+        {"base_rate": fair["base_rate"], "stage_rate": fair["stage_rate"]},
+        seed=seed,
     )
     validation["brier_gain"] = gains
     beats = clear and best_metrics["auc"] > ref_auc
@@ -501,6 +516,8 @@ def fit_scorer(
     final = _make(spec)
     if isinstance(final, Boosted) and rounds[best]:
         final.rounds = max(20, int(np.mean(rounds[best]) * 1.1))
+        if large and not dated:
+            final.params = {**final.params, "eta": LARGE_XGB_ETA}  # the rate the rounds were found at
     final.fit(x, y, w)
     scorer.kind, scorer.predictor, scorer.platt, scorer.params = spec[0], final, platt, {"config": spec[1]}
     if spec[0] == "xgboost":
