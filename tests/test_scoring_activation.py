@@ -54,3 +54,26 @@ def test_undefined_metrics_are_left_out_of_means_and_counted():
     assert mean_defined([0.5, None, float("nan"), 0.7]) == (0.6, 2)
     assert mean_defined([None, None]) == (None, 2)
     assert default_repeats(448) == 5 and default_repeats(78_000) == 1
+
+
+def test_a_model_that_only_learns_the_later_win_rate_is_not_activated():
+    """Outcomes that depend on nothing but the calendar (win rate rising from 30% to 70%): a model
+    calibrated on the later deals would match their level and look better than the training base rate.
+    Judged with cross-fitted calibration against level-matched references, it claims no skill."""
+    from scoring.features import Vocabulary, build_features, training_snapshots
+    from scoring.management.commands.bench_scoring import synthetic_raw
+    from scoring.model import fit_scorer
+
+    raw = synthetic_raw(n_open=50, n_closed=1500, seed=4)
+    closed = np.flatnonzero(raw.outcome != 0)
+    order = np.argsort(raw.closed[closed])
+    rate = np.empty(len(closed))
+    rate[order] = np.linspace(0.3, 0.7, len(closed))
+    raw.outcome[closed] = np.where(np.random.default_rng(5).random(len(closed)) < rate, 1, 2)
+    s = training_snapshots(raw)
+    vocab = Vocabulary.fit(raw.attributes)
+    x, names = build_features(raw, s.deal, s.t, vocab)
+    scorer = fit_scorer(x, s.y, s.weight, s.deal, s.closed, names, vocab, snapshot_t=s.t)
+    assert scorer.is_fallback, scorer.reason
+    assert "by more than noise" in scorer.reason
+    assert scorer.validation["brier_gain"]["base_rate"]["low"] <= 0
