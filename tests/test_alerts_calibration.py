@@ -22,16 +22,23 @@ def frozen():
         yield
 
 
+FIGURES = {
+    "flagged": 40,
+    "went_bad": 5,
+    "precision": 0.125,
+    "lift": 0.5,
+    "lift_interval": [0.2, 1.0],
+    "precision_interval": [0.05, 0.26],
+    "base_rate": 0.25,
+}
+
+
 def _calibrate(workspace, **by_kind):
     return AlertCalibration.objects.create(
         workspace=workspace,
         as_of=NOW - timedelta(days=1),
         origins=["2026-02-28T23:59:59+00:00"],
-        by_kind={
-            kind: {"flagged": 40, "went_bad": 5, "precision": 0.125, "lift": 0.5, "lift_interval": [0.2, 1.0],
-                   "precision_interval": [0.05, 0.26], "base_rate": 0.25, "verdict": verdict}
-            for kind, verdict in by_kind.items()
-        },  # fmt: skip
+        by_kind={kind: {**FIGURES, "verdict": verdict} for kind, verdict in by_kind.items()},
         thresholds={},
         base_rate=0.25,
     )
