@@ -484,12 +484,15 @@ def fit_scorer(
     if not beats:
         if clear:
             why = f"it ranked deals no better than the stage win rates (AUC {best_metrics['auc']:.3f} vs {ref_auc:.3f})"
-        fallback = "stage_rate"
-        if baselines["stage_segment"]["brier"] < stage_ref["brier"]:
-            fallback = "stage_segment"
-        if baselines["base_rate"]["brier"] < baselines[fallback]["brier"]:
-            # Stage rates worse than one rate for everyone on later deals: claim no skill at all.
-            fallback = "base_rate"
+        # The fallback claims no more than it has shown either: stage rates only where they beat the
+        # base rate beyond noise, stage × size rates only where they beat the stage rates beyond noise.
+        fallback = "base_rate"
+        hb = {name: pred[held] for name, pred in base_pred.items()}
+        if beats_references(yh, wh, groups[held], hb["stage_rate"], {"base_rate": hb["base_rate"]}, seed=seed)[0]:
+            fallback = "stage_rate"
+            refs = {"stage_rate": hb["stage_rate"]}
+            if beats_references(yh, wh, groups[held], hb["stage_segment"], refs, seed=seed)[0]:
+                fallback = "stage_segment"
         scorer.kind = fallback
         if fallback == "stage_segment":
             scorer.baseline = BetaBinomialRates(use_segments=True).fit(stage, segment, y, w)
