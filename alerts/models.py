@@ -241,3 +241,27 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+
+class AlertCalibration(models.Model):
+    """How each deal rule did on this workspace's own history (backtests at past month ends), the
+    thresholds chosen from it, and which rules have not earned a priority above Low. Recomputed monthly;
+    the latest row is the one the monitors use."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    computed_at = models.DateTimeField(default=timezone.now)
+    as_of = models.DateTimeField()
+    horizon_days = models.PositiveSmallIntegerField(default=60)
+    origins = models.JSONField(default=list)  # the past dates backtested, ISO
+    by_kind = models.JSONField(default=dict)  # kind -> pooled grade (precision, lift, intervals) and verdict
+    thresholds = models.JSONField(default=dict)  # thresholds chosen where they carry signal
+    base_rate = models.FloatField(null=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "computed_at"])]
+
+    def __str__(self) -> str:
+        return f"alert calibration {self.workspace_id} {self.computed_at:%Y-%m-%d}"

@@ -16,5 +16,11 @@ SCHEDULES = [
         "schedule_type": "C",
         "cron": "0 7 * * 1",
     },
+    {
+        "name": "alerts.calibrate_monthly",
+        "func": "alerts.tasks.calibrate_all",
+        "schedule_type": "C",
+        "cron": "30 3 1 * *",
+    },
     {"name": "alerts.deliveries", "func": "alerts.tasks.deliver_pending", "schedule_type": "I", "minutes": 1},
 ]

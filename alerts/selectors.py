@@ -9,7 +9,8 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
-from alerts.models import ACTIVE_STATUSES, DEAL_KINDS, Alert, Priority
+from alerts.calibration import data_gaps
+from alerts.models import ACTIVE_STATUSES, DEAL_KINDS, Alert, AlertCalibration, Priority
 from crm.models import Activity, Deal, DealHistory, TrackedField
 from tenancy.models import Membership, Workspace
 from tenancy.scope import Scope
@@ -119,6 +120,26 @@ def relevance_by_kind(workspace: Workspace, *, since: datetime, until: datetime)
             acted_on=found.get(kind, empty)["acted_on"],
             not_useful=found.get(kind, empty)["not_useful"],
         )
+        for kind in DEAL_KINDS
+    ]
+
+
+@dataclass(frozen=True)
+class KindBacktest:
+    kind: str
+    label: str
+    figures: dict[str, Any]  # pooled grade of the latest calibration (precision, lift, intervals, verdict)
+    gap: dict[str, str] | None  # why the rule cannot run here, and what to connect
+
+
+def backtest_by_kind(workspace: Workspace) -> tuple[Any, list[KindBacktest]]:
+    """The latest calibration of the workspace's deal rules (None before the first) and, per rule, its
+    backtest figures on this workspace's history and what data it lacks."""
+    latest = AlertCalibration.objects.for_workspace(workspace).first()
+    gaps = {gap["kind"]: gap for gap in data_gaps(workspace)}
+    figures = latest.by_kind if latest else {}
+    return latest, [
+        KindBacktest(kind=str(kind), label=kind.label, figures=figures.get(str(kind), {}), gap=gaps.get(str(kind)))
         for kind in DEAL_KINDS
     ]
 

@@ -9,15 +9,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from alerts import detectors, pipeline_checks, priority
+from alerts import pipeline_checks
+from alerts.calibration import calibration_latest, thresholds_with
 from alerts.delivery import outbox
 from alerts.detectors import Thresholds
+from alerts.evaluation import evaluate
 from alerts.facts import load_facts
 from alerts.messages import describe
 from alerts.models import (
@@ -64,7 +65,8 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
     started = time.perf_counter()
     now = as_of or timezone.now()
     settings_row = alert_settings_get(workspace=workspace)
-    thresholds = thresholds_for(settings_row)
+    calibration = calibration_latest(workspace)
+    thresholds = thresholds_with(thresholds_for(settings_row), set(settings_row.thresholds or {}), calibration)
     win = deal_win_probabilities(workspace.id)
     with transaction.atomic():
         _lock_workspace(workspace.id)
@@ -76,7 +78,7 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
             win_probabilities=win,
             previous_win_probabilities=last_run.win_probabilities if last_run else None,
         )
-        wanted = evaluate(loaded, thresholds)
+        wanted = evaluate(loaded, thresholds, calibration=calibration)
         stats = _apply(workspace, now, wanted, loaded, thresholds)
         for kind, found in pipeline_checks.run(workspace, now, thresholds, settings_row, loaded.all_deals).items():
             _apply_workspace_alert(workspace, now, kind, found, stats)
@@ -102,39 +104,6 @@ def monitors_run(*, workspace: Workspace, as_of: datetime | None = None) -> dict
     }
 
 
-def evaluate(loaded, thresholds: Thresholds) -> dict[tuple[int, str], dict[str, Any]]:
-    """The alerts the facts call for: {(deal_id, kind): fields}. Used by the monitors and the backtest."""
-    f = loaded.facts
-    if not len(f):
-        return {}
-    findings = detectors.run_all(f, thresholds)
-    signals = np.sum([finding.flagged for finding in findings.values()], axis=0)
-    reference = priority.reference_value(f.amount, f.win_probability, f.stage_probability)
-    wanted: dict[tuple[int, str], dict[str, Any]] = {}
-    for kind, finding in findings.items():
-        idx = np.flatnonzero(finding.flagged)
-        if not len(idx):
-            continue
-        ranked = priority.rank(
-            amount=f.amount[idx],
-            win_probability=f.win_probability[idx],
-            stage_probability=f.stage_probability[idx],
-            severity=finding.severity[idx],
-            days_to_period_end=f.days_to_period_end[idx],
-            reference_value=reference,
-            thresholds=thresholds,
-            signals=signals[idx],
-        )
-        for j, i in enumerate(idx):
-            wanted[(int(f.deal_id[i]), kind)] = {
-                "index": int(i),
-                "priority": int(ranked.priority[j]),
-                "score": float(ranked.score[j]),
-                "revenue_at_risk": float(ranked.revenue_at_risk[j]),
-            }
-    return wanted
-
-
 def _apply(workspace: Workspace, now: datetime, wanted: dict, loaded, thresholds: Thresholds) -> dict[str, Any]:
     """Create the wanted alerts that are missing, refresh those that exist, resolve the rest."""
     existing = {
@@ -153,6 +122,8 @@ def _apply(workspace: Workspace, now: datetime, wanted: dict, loaded, thresholds
         i = fields["index"]
         snapshot = loaded.snapshots[i]
         seen, why, next_step, details = describe(kind, f, i, loaded.stage_names.get(snapshot.stage_id, ""), thresholds)
+        if fields.get("note"):
+            why = f"{why} {fields['note']}"
         values = {
             "priority": fields["priority"],
             "score": round(fields["score"], 2),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.utils import timezone
 
+from alerts.calibration import calibration_compute
 from alerts.delivery import email, outbox
 from alerts.services import alerts_resolve_for_deleted_deals, monitors_run
 from tenancy.models import Workspace
+
+logger = logging.getLogger(__name__)
 
 
 def run_monitors_all() -> dict[str, int]:
@@ -47,3 +52,21 @@ def send_weekly_digests() -> dict[str, int]:
 def deliver_pending() -> dict[str, int]:
     """Send due deliveries, including webhook retries whose backoff has run out."""
     return outbox.deliver_due()
+
+
+def calibrate_all() -> dict[str, int]:
+    """Monthly: re-judge every workspace's deal rules on its own history (see `alerts.calibration`)."""
+    done = 0
+    for workspace_id in Workspace.objects.values_list("id", flat=True):
+        try:
+            calibrate_for(workspace_id)
+            done += 1
+        except Exception:  # one workspace's failure must not stop the others
+            logger.exception("alert calibration failed for workspace %s", workspace_id)
+    return {"workspaces": done}
+
+
+def calibrate_for(workspace_id: int) -> None:
+    workspace = Workspace.objects.filter(id=workspace_id).first()
+    if workspace is not None:
+        calibration_compute(workspace=workspace)

@@ -137,7 +137,12 @@ def relevance(request: WorkspaceRequest) -> HttpResponse:
     until = timezone.now()
     since = until - timedelta(days=90)
     rows = selectors.relevance_by_kind(request.workspace, since=since, until=until)
-    return _render(request, "alerts/relevance.html", {"rows": rows, "since": since, "until": until})
+    calibration, backtests = selectors.backtest_by_kind(request.workspace)
+    return _render(
+        request,
+        "alerts/relevance.html",
+        {"rows": rows, "since": since, "until": until, "calibration": calibration, "backtests": backtests},
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from crm.models import Deal, Outcome
+from scoring.activation import still_beats_references
 from scoring.baseline import beta_interval
 from scoring.features import (
     RawData,
@@ -71,7 +72,7 @@ def _jsonable(d):
 def _compare_with_active(active: ScoringModel, raw: RawData, snaps, scorer: Scorer) -> tuple[bool, str]:
     """Does the new version beat the active one on the new version's held-out snapshots (Brier and AUC)?"""
     held = scorer.heldout
-    if scorer.heldout_p is None:  # only a loaded (not freshly trained) scorer lacks them
+    if held is None or scorer.heldout_p is None:  # only a loaded (not freshly trained) scorer lacks them
         raise ValueError("compare a freshly trained scorer: it carries its held-out predictions")
     old = scorer_load(active)
     x_old, _ = build_features(raw, snaps.deal[held], snaps.t[held], old.vocabulary)
@@ -81,11 +82,14 @@ def _compare_with_active(active: ScoringModel, raw: RawData, snaps, scorer: Scor
     stage_m = scorer.validation["baselines"]["stage_rate"]
     stage_auc = 0.5 if math.isnan(stage_m["auc"]) else stage_m["auc"]
     old_auc = 0.5 if math.isnan(old_m["auc"]) else old_m["auc"]
-    old_good = not old.is_fallback and old_m["brier"] < stage_m["brier"] and old_auc > stage_auc
+    # The monthly re-check applies the activation rule to the active model on the latest held-out deals.
+    old_good, _, why = still_beats_references(scorer, snaps, held, old.predict(x_old))
+    old_good = not old.is_fallback and old_good and old_auc > stage_auc
     if not old_good:
         return True, (
-            f"v{active.version} no longer beats the stage win rates on the latest held-out deals "
-            f"(Brier {old_m['brier']:.4f} vs {stage_m['brier']:.4f}); replaced."
+            f"v{active.version} no longer beats the base rate and the stage win rates on the latest held-out deals "
+            f"(Brier {old_m['brier']:.4f} vs {stage_m['brier']:.4f} for the stage rates{'; ' + why if why else ''}); "
+            "replaced."
         )
     if scorer.is_fallback:
         return False, f"v{active.version} still beats the stage win rates; kept."
@@ -104,7 +108,7 @@ def scorer_train(*, workspace: Workspace, as_of: datetime | None = None, synthet
     snaps = training_snapshots(raw, closed_before=cut)
     vocabulary = Vocabulary.fit([raw.attributes[i] for i in np.unique(snaps.deal)], open_attributes(raw))
     x, names = build_features(raw, snaps.deal, snaps.t, vocabulary)
-    scorer = fit_scorer(x, snaps.y, snaps.weight, snaps.deal, snaps.closed, names, vocabulary)
+    scorer = fit_scorer(x, snaps.y, snaps.weight, snaps.deal, snaps.closed, names, vocabulary, snapshot_t=snaps.t)
 
     with transaction.atomic():
         version = (ScoringModel.objects.filter(workspace=workspace).aggregate(v=Max("version"))["v"] or 0) + 1

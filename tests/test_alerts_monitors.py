@@ -144,8 +144,16 @@ def test_backtest_command_prints_the_json_of_the_issue(personas, deals):
         "backtest_alerts", "--workspace", "acme", "--as-of", "2026-05-14", "--horizon-days", "60", "--json", stdout=out
     )
     data = json.loads(out.getvalue())
-    assert set(data) == {"high_critical", "by_kind", "bad_rate_unflagged"}
-    assert set(data["high_critical"]) == {"flagged", "precision", "recall", "false_positive_rate"}
-    assert set(data["by_kind"]["stale"]) == {"flagged", "precision", "recall"}
-    # Nothing changed after the date: every open deal is still open and quiet past its horizon.
+    # The keys it always had, and the new ones beside them.
+    assert {"high_critical", "by_kind", "bad_rate_unflagged", "base_rate", "by_priority"} <= set(data)
+    assert {"flagged", "precision", "recall", "false_positive_rate", "lift", "lift_interval"} <= set(
+        data["high_critical"]
+    )
+    assert {"flagged", "precision", "recall", "precision_interval", "lift"} <= set(data["by_kind"]["stale"])
+    assert set(data["by_priority"]) == {"Critical", "High", "Medium", "Low"}
+    # Nothing was won after the date: every deal's due date passed without a win, so all three went bad.
+    assert data["base_rate"] == 1.0
     assert data["by_kind"]["stale"]["flagged"] == 1 and data["by_kind"]["stale"]["precision"] == 1.0
+    # Too little history before the date to judge any rule: none of them is trusted with High or Critical.
+    assert set(data["calibration"]["verdicts"].values()) == {"untested"}
+    assert data["high_critical"]["flagged"] == 0
