@@ -1,0 +1,99 @@
+"""In real Chromium, against identity providers running locally (oidc-provider, a pysaml2 IdP), not mocks:
+signing in with SSO lands in the workspace that owns the email's domain, with a just-in-time membership, and
+a workspace that requires SSO refuses a member's password."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tenancy import sso
+from tenancy.models import Membership, Role
+from tenancy.services import membership_add, user_get_or_create, workspace_create
+from tests.browser.conftest import sign_in
+from tests.idp.servers import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, RunningIdP, oidc_provider, saml_idp
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="session")
+def oidc_idp(live_server) -> Iterator[RunningIdP]:
+    with oidc_provider([f"{live_server.url}/accounts/oidc/initech/login/callback/"]) as idp:
+        yield idp
+
+
+@pytest.fixture(scope="session")
+def saml_local_idp() -> Iterator[RunningIdP]:
+    with saml_idp() as idp:
+        yield idp
+
+
+@pytest.fixture
+def initech():
+    owner = user_get_or_create(email="bill@initech.test", password="owner-pass-123")
+    return workspace_create(name="Initech", slug="initech", owner_user=owner)
+
+
+def start_sso(page, live_server_url: str, email: str) -> None:
+    """From the ordinary sign-in page, as a person would: "Sign in with SSO", then the work email."""
+    page.goto(f"{live_server_url}/accounts/login/")
+    page.get_by_role("link", name="Sign in with SSO").click()
+    page.fill("input[name=email]", email)
+    page.get_by_role("button", name="Continue").click()
+
+
+def test_oidc_sign_in_lands_in_the_workspace_with_a_new_membership(page, live_server, oidc_idp, initech):
+    sso.sso_configure_oidc(
+        workspace=initech,
+        issuer=oidc_idp.url,
+        client_id=OIDC_CLIENT_ID,
+        client_secret=OIDC_CLIENT_SECRET,
+        domains=["initech.test"],
+        jit_role=Role.MANAGER,
+    )
+    start_sso(page, live_server.url, "peter@initech.test")
+    # oidc-provider's own sign-in and consent pages.
+    page.wait_for_url(f"{oidc_idp.url}/**")
+    page.fill("input[name=login]", "peter@initech.test")
+    page.fill("input[name=password]", "anything")
+    page.get_by_role("button", name="Sign-in").click()
+    page.get_by_role("button", name="Continue").click()
+
+    page.wait_for_url(f"{live_server.url}/w/initech/")
+    assert "Initech" in page.title()
+    membership = Membership.objects.get(workspace=initech, user__email="peter@initech.test")
+    assert membership.role == Role.MANAGER
+    assert membership.user.emailaddress_set.get(email="peter@initech.test").verified
+
+
+def test_saml_sign_in_lands_in_the_workspace_with_a_new_membership(page, live_server, saml_local_idp, initech):
+    sso.sso_configure_saml(workspace=initech, metadata_url=f"{saml_local_idp.url}/metadata", domains=["initech.test"])
+    start_sso(page, live_server.url, "milton@initech.test")
+    page.wait_for_url(f"{saml_local_idp.url}/**")
+    page.fill("input[name=email]", "milton@initech.test")
+    page.get_by_role("button", name="Sign in to the IdP").click()
+
+    page.wait_for_url(f"{live_server.url}/w/initech/")
+    assert "Initech" in page.title()
+    membership = Membership.objects.get(workspace=initech, user__email="milton@initech.test")
+    assert membership.role == Role.REP
+
+
+def test_require_sso_refuses_a_members_password_but_not_the_owners(page, live_server, oidc_idp, initech):
+    member = user_get_or_create(email="samir@initech.test", password="member-pass-123")
+    membership_add(workspace=initech, user=member, role=Role.REP)
+    sso.sso_configure_oidc(
+        workspace=initech,
+        issuer=oidc_idp.url,
+        client_id=OIDC_CLIENT_ID,
+        client_secret=OIDC_CLIENT_SECRET,
+        domains=["initech.test"],
+        require_sso=True,
+    )
+    sign_in(page, live_server.url, "samir@initech.test", "member-pass-123")
+    assert "/accounts/login/" in page.url
+    assert "Initech requires single sign-on" in page.inner_text("main")
+
+    sign_in(page, live_server.url, "bill@initech.test", "owner-pass-123")
+    assert page.url.endswith("/w/initech/")
