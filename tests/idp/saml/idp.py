@@ -29,6 +29,7 @@ from saml2.config import IdPConfig
 from saml2.metadata import create_metadata_string
 from saml2.saml import AUTHN_PASSWORD, NAME_FORMAT_URI, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
+from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 
 def _key_and_cert(folder: Path) -> tuple[str, str]:
@@ -134,6 +135,8 @@ class IdP:
             authn={"class_ref": AUTHN_PASSWORD, "authn_auth": self.base},
             sign_assertion=True,
             sign_response=True,
+            sign_alg=SIG_RSA_SHA256,  # python3-saml rejects SHA-1 signatures
+            digest_alg=DIGEST_SHA256,
         )
         http_args = self.server.apply_binding(
             BINDING_HTTP_POST, str(response), acs_url, form.get("RelayState", ""), response=True
