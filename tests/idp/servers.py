@@ -22,7 +22,7 @@ OIDC_DIR = HERE / "oidc"
 SAML_SCRIPT = HERE / "saml" / "idp.py"
 XMLSEC1 = Path("/usr/bin/xmlsec1")
 OIDC_CLIENT_ID = "vectoros-test"
-OIDC_CLIENT_SECRET = "vectoros-test-secret"  # noqa: S105 - the local test IdP's client, nothing real
+OIDC_CLIENT_SECRET = "vectoros-test-secret"  # the local test IdP's client, nothing real
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,36 @@ def saml_idp() -> Iterator[RunningIdP]:
     args = [sys.executable, "-W", "ignore", str(SAML_SCRIPT), str(_free_port())]
     with _process(args, env={}, cwd=HERE) as url:
         yield RunningIdP(url)
+
+
+def oidc_authorize_as(authorize_url: str, email: str, *, sp_origin: str = "http://testserver") -> str:
+    """Go through oidc-provider's own sign-in and consent pages over HTTP, as `email`.
+
+    Returns the path and query of the redirect back to the service provider (its OIDC callback with the code).
+    """
+    import re
+
+    import requests
+
+    def form_action(html: str, base: str) -> str:
+        match = re.search(r'<form[^>]*action="([^"]+)"', html)
+        assert match, f"no form on the IdP's page:\n{html[:500]}"
+        return requests.compat.urljoin(base, match.group(1))
+
+    with requests.Session() as idp:
+        page = idp.get(authorize_url, timeout=10)
+        page.raise_for_status()
+        page = idp.post(
+            form_action(page.text, page.url),
+            data={"prompt": "login", "login": email, "password": "any"},
+            timeout=10,
+        )
+        page.raise_for_status()
+        response = idp.post(
+            form_action(page.text, page.url), data={"prompt": "consent"}, allow_redirects=False, timeout=10
+        )
+        location = response.headers["Location"]
+        while not location.startswith(sp_origin):
+            response = idp.get(requests.compat.urljoin(response.url, location), allow_redirects=False, timeout=10)
+            location = response.headers["Location"]
+    return location[len(sp_origin) :]
