@@ -11,7 +11,7 @@ import pytest
 from tenancy import sso
 from tenancy.models import Membership, Role
 from tenancy.services import membership_add, user_get_or_create, workspace_create
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.idp.servers import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, RunningIdP, oidc_provider, saml_idp
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,10 +40,13 @@ def start_sso(page, live_server_url: str, email: str) -> None:
     page.goto(f"{live_server_url}/accounts/login/")
     page.get_by_role("link", name="Sign in with SSO").click()
     page.fill("input[name=email]", email)
+    page.screenshot(path=str(SCREENSHOTS / "sso-sign-in.png"))
     page.get_by_role("button", name="Continue").click()
 
 
-def test_oidc_sign_in_lands_in_the_workspace_with_a_new_membership(page, live_server, oidc_idp, initech):
+def test_oidc_sign_in_lands_in_the_workspace_with_a_new_membership(
+    page, live_server, oidc_idp, initech, screenshot_dir
+):
     sso.sso_configure_oidc(
         workspace=initech,
         issuer=oidc_idp.url,
@@ -62,9 +65,28 @@ def test_oidc_sign_in_lands_in_the_workspace_with_a_new_membership(page, live_se
 
     page.wait_for_url(f"{live_server.url}/w/initech/")
     assert "Initech" in page.title()
+    assert "Sales pipeline" in page.inner_text("main")
     membership = Membership.objects.get(workspace=initech, user__email="peter@initech.test")
     assert membership.role == Role.MANAGER
     assert membership.user.emailaddress_set.get(email="peter@initech.test").verified
+    page.screenshot(path=str(screenshot_dir / "sso-oidc-landed.png"))
+
+
+def test_an_admin_sets_up_oidc_on_the_settings_page(page, live_server, oidc_idp, initech, screenshot_dir):
+    sign_in(page, live_server.url, "bill@initech.test", "owner-pass-123")
+    page.goto(f"{live_server.url}/w/initech/settings/")
+    page.get_by_role("link", name="Single sign-on").click()
+    page.select_option("select[name=protocol]", "openid_connect")
+    page.fill("input[name=domains]", "initech.test")
+    page.fill("input[name=issuer]", oidc_idp.url)
+    page.fill("input[name=client_id]", OIDC_CLIENT_ID)
+    page.fill("input[name=client_secret]", OIDC_CLIENT_SECRET)
+    page.get_by_role("button", name="Save single sign-on").click()
+    page.screenshot(path=str(screenshot_dir / "sso-settings.png"), full_page=True)
+    assert "Single sign-on saved." in page.inner_text("#messages")
+    assert "Signing in through OpenID Connect for initech.test" in page.inner_text("main")
+    page.screenshot(path=str(screenshot_dir / "sso-settings.png"), full_page=True)
+    assert sso.sso_for_email("x@initech.test").workspace == initech
 
 
 def test_saml_sign_in_lands_in_the_workspace_with_a_new_membership(page, live_server, saml_local_idp, initech):
@@ -76,6 +98,7 @@ def test_saml_sign_in_lands_in_the_workspace_with_a_new_membership(page, live_se
 
     page.wait_for_url(f"{live_server.url}/w/initech/")
     assert "Initech" in page.title()
+    assert "Sales pipeline" in page.inner_text("main")
     membership = Membership.objects.get(workspace=initech, user__email="milton@initech.test")
     assert membership.role == Role.REP
     # The SAML IdP says nothing about verification: the address counts as verified for being in Initech's domain.
