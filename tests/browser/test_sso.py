@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tenancy import sso
-from tenancy.models import Membership, Role
+from tenancy.models import Membership, Role, Workspace
 from tenancy.services import membership_add, user_get_or_create, workspace_create
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.idp.servers import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, RunningIdP, oidc_provider, saml_idp
@@ -35,6 +35,18 @@ def initech():
     return workspace_create(name="Initech", slug="initech", owner_user=owner)
 
 
+def initech_uses(oidc_idp: RunningIdP, **rules) -> None:
+    workspace = Workspace.objects.get(slug="initech")
+    sso.sso_configure_oidc(
+        workspace=workspace,
+        issuer=oidc_idp.url,
+        client_id=OIDC_CLIENT_ID,
+        client_secret=OIDC_CLIENT_SECRET,
+        domains=["initech.test"],
+        **rules,
+    )
+
+
 def start_sso(page, live_server_url: str, email: str) -> None:
     """From the ordinary sign-in page, as a person would: "Sign in with SSO", then the work email."""
     page.goto(f"{live_server_url}/accounts/login/")
@@ -44,17 +56,21 @@ def start_sso(page, live_server_url: str, email: str) -> None:
     page.get_by_role("button", name="Continue").click()
 
 
+def landed_in_initech(page, live_server_url: str, email: str) -> Membership:
+    """Back from the IdP on Initech's board, signed in as `email`, a member with a verified address."""
+    page.wait_for_url(f"{live_server_url}/w/initech/")
+    assert "Initech" in page.title()
+    assert "Sales pipeline" in page.inner_text("main")
+    assert email in page.inner_text("header")
+    membership = Membership.objects.get(workspace__slug="initech", user__email=email)
+    assert membership.user.emailaddress_set.get(email=email).verified
+    return membership
+
+
 def test_oidc_sign_in_lands_in_the_workspace_with_a_new_membership(
     page, live_server, oidc_idp, initech, screenshot_dir
 ):
-    sso.sso_configure_oidc(
-        workspace=initech,
-        issuer=oidc_idp.url,
-        client_id=OIDC_CLIENT_ID,
-        client_secret=OIDC_CLIENT_SECRET,
-        domains=["initech.test"],
-        jit_role=Role.MANAGER,
-    )
+    initech_uses(oidc_idp, jit_role=Role.MANAGER)
     start_sso(page, live_server.url, "peter@initech.test")
     # oidc-provider's own sign-in and consent pages.
     page.wait_for_url(f"{oidc_idp.url}/**")
@@ -63,12 +79,8 @@ def test_oidc_sign_in_lands_in_the_workspace_with_a_new_membership(
     page.get_by_role("button", name="Sign-in").click()
     page.get_by_role("button", name="Continue").click()
 
-    page.wait_for_url(f"{live_server.url}/w/initech/")
-    assert "Initech" in page.title()
-    assert "Sales pipeline" in page.inner_text("main")
-    membership = Membership.objects.get(workspace=initech, user__email="peter@initech.test")
+    membership = landed_in_initech(page, live_server.url, "peter@initech.test")
     assert membership.role == Role.MANAGER
-    assert membership.user.emailaddress_set.get(email="peter@initech.test").verified
     page.screenshot(path=str(screenshot_dir / "sso-oidc-landed.png"))
 
 
@@ -96,26 +108,14 @@ def test_saml_sign_in_lands_in_the_workspace_with_a_new_membership(page, live_se
     page.fill("input[name=email]", "milton@initech.test")
     page.get_by_role("button", name="Sign in to the IdP").click()
 
-    page.wait_for_url(f"{live_server.url}/w/initech/")
-    assert "Initech" in page.title()
-    assert "Sales pipeline" in page.inner_text("main")
-    membership = Membership.objects.get(workspace=initech, user__email="milton@initech.test")
-    assert membership.role == Role.REP
     # The SAML IdP says nothing about verification: the address counts as verified for being in Initech's domain.
-    assert membership.user.emailaddress_set.get(email="milton@initech.test").verified
+    assert landed_in_initech(page, live_server.url, "milton@initech.test").role == Role.REP
 
 
 def test_require_sso_refuses_a_members_password_but_not_the_owners(page, live_server, oidc_idp, initech):
     member = user_get_or_create(email="samir@initech.test", password="member-pass-123")
     membership_add(workspace=initech, user=member, role=Role.REP)
-    sso.sso_configure_oidc(
-        workspace=initech,
-        issuer=oidc_idp.url,
-        client_id=OIDC_CLIENT_ID,
-        client_secret=OIDC_CLIENT_SECRET,
-        domains=["initech.test"],
-        require_sso=True,
-    )
+    initech_uses(oidc_idp, require_sso=True)
     sign_in(page, live_server.url, "samir@initech.test", "member-pass-123")
     assert "/accounts/login/" in page.url
     assert "Initech requires single sign-on" in page.inner_text("main")
