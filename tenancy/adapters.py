@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import NoReturn
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.providers.base.constants import AuthProcess
 from django import forms
 from django.contrib import messages
 from django.db import transaction
@@ -50,18 +53,18 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
     def pre_social_login(self, request, sociallogin):
         workspace_sso = sso.sso_for_app(sociallogin.provider.app)
-        if workspace_sso is None:
-            return
-        email = sociallogin.user.email or ""
-        if not email or not sso.email_in_verified_domain(sso=workspace_sso, email=email):
-            messages.error(
-                request,
-                f"{workspace_sso.workspace.name}'s single sign-on is for its own email domains; "
-                f"{email or 'your account'} is not one of them.",
-            )
-            raise ImmediateHttpResponse(redirect("account_login"))
+        if workspace_sso is None:  # e.g. an app left behind by a deleted workspace: no domain rules, no way in
+            _refuse(request, "This single sign-on belongs to no workspace.")
+        name = workspace_sso.workspace.name
+        if sociallogin.state.get("process") == AuthProcess.CONNECT:
+            _refuse(request, f"{name}'s single sign-on signs people in; it is not linked to another account.")
+        # The address the IdP asserts now (not the one stored on an account found by its IdP identity).
+        idp_email = next((a.email for a in sociallogin.email_addresses), "") or sociallogin.user.email or ""
+        if not sso.email_in_verified_domain(sso=workspace_sso, email=idp_email):
+            outside = idp_email or "your account"
+            _refuse(request, f"{name}'s single sign-on is for its own email domains; {outside} is not one of them.")
         if sociallogin.is_existing:
-            sso.sso_join(sso=workspace_sso, user=sociallogin.user, email=email)
+            sso.sso_join(sso=workspace_sso, user=sociallogin.user, email=idp_email)
 
     @transaction.atomic
     def save_user(self, request, sociallogin, form=None):
@@ -72,5 +75,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return user
 
     def is_open_for_signup(self, request, sociallogin):
-        # A verified-domain person may always join through their workspace's SSO (pre_social_login checked it).
-        return sso.sso_for_app(sociallogin.provider.app) is not None or super().is_open_for_signup(request, sociallogin)
+        # A verified-domain person may always join through their workspace's SSO (pre_social_login checked it),
+        # even where password sign-up is closed.
+        return True
+
+
+def _refuse(request, message: str) -> NoReturn:
+    messages.error(request, message)
+    raise ImmediateHttpResponse(redirect("account_login"))

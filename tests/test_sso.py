@@ -323,3 +323,22 @@ def test_removing_sso_from_the_settings_page(acme_oidc, personas):
     assert personas.client_for(personas.rep).post(url).status_code == 403
     assert personas.client_for(personas.owner).post(url).status_code == 302
     assert not WorkspaceSSO.objects.exists() and not SSODomain.objects.exists()
+
+
+def test_a_signed_in_user_cannot_link_a_workspaces_idp_to_their_account(acme_oidc, personas):
+    client = personas.client_for(personas.outsider)
+    start = client.post(reverse("openid_connect_login", args=["acme"]), {"process": "connect"})
+    assert start.status_code == 302
+    response = client.get(oidc_authorize_as(start["Location"], "rep@acme.test"))
+    assert response["Location"] == reverse("account_login")
+    assert not SocialAccount.objects.exists()
+    assert not Membership.objects.filter(workspace=personas.workspace, user=personas.outsider.user).exists()
+
+
+def test_an_idp_app_that_belongs_to_no_workspace_lets_nobody_in(acme_oidc, personas):
+    WorkspaceSSO.objects.filter(pk=acme_oidc.pk).delete()  # as if left behind; the SocialApp stays
+    client = Client()
+    start = client.post(reverse("openid_connect_login", args=["acme"]))
+    response = client.get(oidc_authorize_as(start["Location"], "newcomer@acme.test"))
+    assert response["Location"] == reverse("account_login")
+    assert not get_user_model().objects.filter(email="newcomer@acme.test").exists()
