@@ -1,8 +1,17 @@
 from __future__ import annotations
 
-from allauth.account.adapter import DefaultAccountAdapter
-from django.db import transaction
+from typing import NoReturn
 
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.providers.base.constants import AuthProcess
+from django import forms
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import redirect
+
+from tenancy import sso
 from tenancy.services import unique_slug, workspace_create
 
 
@@ -16,3 +25,61 @@ class AccountAdapter(DefaultAccountAdapter):
             name = user.email.split("@")[0]
             workspace_create(name=f"{name}'s workspace", slug=unique_slug(name), owner_user=user)
         return user
+
+    def authenticate(self, request, **credentials):
+        """A right password is still refused for a non-owner of a workspace that requires SSO."""
+        user = super().authenticate(request, **credentials)
+        if user is not None and (refusing := sso.workspaces_refusing_password(user)):
+            names = ", ".join(ws.name for ws in refusing)
+            raise forms.ValidationError(
+                f"{names} requires single sign-on: use “Sign in with SSO” with your work email.", code="sso_required"
+            )
+        return user
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Sign-in through a workspace's IdP: its email counts as verified only inside the workspace's verified domains,
+    anyone else is turned away, and a first sign-in from a verified domain makes a membership (JIT)."""
+
+    def populate_user(self, request, sociallogin, data):
+        user = super().populate_user(request, sociallogin, data)
+        workspace_sso = sso.sso_for_app(sociallogin.provider.app)
+        for address in sociallogin.email_addresses:
+            # Whatever the IdP claims, an address is verified only where this workspace owns the domain.
+            address.verified = workspace_sso is not None and sso.email_in_verified_domain(
+                sso=workspace_sso, email=address.email
+            )
+        return user
+
+    def pre_social_login(self, request, sociallogin):
+        workspace_sso = sso.sso_for_app(sociallogin.provider.app)
+        if workspace_sso is None:  # e.g. an app left behind by a deleted workspace: no domain rules, no way in
+            _refuse(request, "This single sign-on belongs to no workspace.")
+        name = workspace_sso.workspace.name
+        if sociallogin.state.get("process") == AuthProcess.CONNECT:
+            _refuse(request, f"{name}'s single sign-on signs people in; it is not linked to another account.")
+        # The address the IdP asserts now (not the one stored on an account found by its IdP identity).
+        idp_email = next((a.email for a in sociallogin.email_addresses), "") or sociallogin.user.email or ""
+        if not sso.email_in_verified_domain(sso=workspace_sso, email=idp_email):
+            outside = idp_email or "your account"
+            _refuse(request, f"{name}'s single sign-on is for its own email domains; {outside} is not one of them.")
+        if sociallogin.is_existing:
+            sso.sso_join(sso=workspace_sso, user=sociallogin.user, email=idp_email)
+
+    @transaction.atomic
+    def save_user(self, request, sociallogin, form=None):
+        user = super().save_user(request, sociallogin, form=form)
+        workspace_sso = sso.sso_for_app(sociallogin.provider.app)
+        if workspace_sso is not None:
+            sso.sso_join(sso=workspace_sso, user=user, email=user.email)
+        return user
+
+    def is_open_for_signup(self, request, sociallogin):
+        # A verified-domain person may always join through their workspace's SSO (pre_social_login checked it),
+        # even where password sign-up is closed.
+        return True
+
+
+def _refuse(request, message: str) -> NoReturn:
+    messages.error(request, message)
+    raise ImmediateHttpResponse(redirect("account_login"))

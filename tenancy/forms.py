@@ -55,3 +55,53 @@ class InvitationForm(forms.Form):
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         limit_choices(self, "team", Team.objects.filter(workspace=workspace))
+
+
+class SSOSignInForm(forms.Form):
+    email = forms.EmailField(label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+
+class SSOSettingsForm(forms.Form):
+    protocol = forms.ChoiceField(choices=[("openid_connect", "OpenID Connect"), ("saml", "SAML 2.0")])
+    domains = forms.CharField(
+        label="Verified email domains",
+        help_text="Comma-separated, e.g. example.com, example.co.uk. People with these emails sign in through SSO.",
+    )
+    jit_role = forms.ChoiceField(
+        label="Role of new members",
+        choices=[(r.value, r.label) for r in (Role.MANAGER, Role.REP, Role.VIEWER)],
+        initial=Role.REP,
+        help_text="Given on a person's first SSO sign-in (just-in-time membership).",
+    )
+    require_sso = forms.BooleanField(
+        label="Require SSO for everyone but owners", required=False, help_text="Their password sign-in is refused."
+    )
+    issuer = forms.URLField(label="OIDC issuer or discovery URL", required=False, assume_scheme="https")
+    client_id = forms.CharField(label="OIDC client id", required=False, max_length=191)
+    client_secret = forms.CharField(
+        label="OIDC client secret",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the stored secret.",
+    )
+    metadata_url = forms.URLField(label="SAML IdP metadata URL", required=False, assume_scheme="https")
+    metadata_file = forms.FileField(label="…or SAML IdP metadata XML", required=False)
+    entity_id = forms.CharField(
+        label="SAML IdP entity id", required=False, help_text="Only if the metadata has several."
+    )
+
+    MAX_METADATA_BYTES = 1_000_000
+
+    def clean_metadata_file(self) -> str:
+        upload = self.cleaned_data.get("metadata_file")
+        if not upload:
+            return ""
+        if upload.size > self.MAX_METADATA_BYTES:
+            raise forms.ValidationError("Metadata files are at most 1 MB.")
+        try:
+            return upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The metadata file is not UTF-8 XML.") from None
+
+    def domain_list(self) -> list[str]:
+        return [d for d in self.cleaned_data["domains"].replace(";", ",").split(",") if d.strip()]

@@ -207,3 +207,44 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class WorkspaceSSO(models.Model):
+    """A workspace's single sign-on: its identity provider (an allauth `SocialApp`) and the rules around it.
+
+    The `SocialApp` has provider `openid_connect` or `saml` and `provider_id` (and, for SAML, `client_id`) equal
+    to the workspace slug, so allauth's own login URLs name the workspace.
+    """
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="sso")
+    social_app = models.OneToOneField("socialaccount.SocialApp", on_delete=models.PROTECT, related_name="workspace_sso")
+    # The role a person from a verified domain gets on their first SSO sign-in (just-in-time membership).
+    jit_role = models.CharField(max_length=10, choices=Role.choices, default=Role.REP)
+    # Everyone but owners must sign in through SSO; their password sign-in is refused.
+    require_sso = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"SSO of {self.workspace}"
+
+    @property
+    def protocol(self) -> str:
+        return self.social_app.provider
+
+    @property
+    def protocol_label(self) -> str:
+        return "SAML 2.0" if self.protocol == "saml" else "OpenID Connect"
+
+
+class SSODomain(models.Model):
+    """An email domain that belongs to one workspace: its people sign in through that workspace's SSO."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sso_domains")
+    domain = models.CharField(max_length=253, unique=True)
+    verified_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from tenancy import views
+from tenancy import views, views_sso
 
 app_name = "tenancy"
 urlpatterns = [
@@ -13,4 +13,6 @@ urlpatterns = [
     path("teams/<uuid:team_uuid>/", views.team_edit, name="team_edit"),
     path("invitations/", views.invitation_list, name="invitations"),
     path("invitations/<uuid:invitation_uuid>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path("sso/", views_sso.sso_settings, name="sso"),
+    path("sso/remove/", views_sso.sso_delete, name="sso_delete"),
 ]

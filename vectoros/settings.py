@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
     "django_htmx",
     "template_partials",
     "django_q",
@@ -131,6 +134,12 @@ ACCOUNT_ADAPTER = "tenancy.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "VectorOS"
+# SSO (tenancy/sso.py): each workspace's identity provider is a SocialApp row; the adapter trusts an IdP's email
+# only inside that workspace's verified domains, so signing in by a verified email may reach the existing account.
+SOCIALACCOUNT_ADAPTER = "tenancy.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
 
 EMAIL_BACKEND = env_choice(
     "EMAIL_BACKEND",

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from tenancy import views as tenancy_views
+from tenancy import views_sso
 from vectoros.api import api
 
 workspace_patterns = [
@@ -19,6 +20,7 @@ workspace_patterns = [
 urlpatterns = [
     path("", tenancy_views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("accounts/sso/", views_sso.sso_sign_in, name="sso_sign_in"),
     path("accounts/", include("allauth.urls")),
     path("invitations/<str:token>/", tenancy_views.invitation_accept, name="invitation_accept"),
     path("w/<slug:slug>/", include(workspace_patterns)),
