@@ -31,6 +31,6 @@ def send(delivery: Delivery) -> None:
     row = AlertSettings.objects.filter(workspace_id=delivery.workspace_id).first()
     if row is None or not row.slack_enabled or not row.slack_webhook_url:
         raise DeliveryError("Slack is not configured", permanent=True)
-    response = post_json(row.slack_webhook_url, json.dumps(message(delivery.payload)), {})
-    if response.text.strip() not in {"ok", ""}:
-        raise DeliveryError(f"Slack answered {response.text[:100]!r}", permanent=True)
+    answer = post_json(row.slack_webhook_url, json.dumps(message(delivery.payload)), {})
+    if answer.text.strip() not in {"ok", ""}:
+        raise DeliveryError(f"Slack answered {answer.text[:100]!r}", permanent=True)
