@@ -47,7 +47,7 @@ class InvitationAdmin(admin.ModelAdmin):
     list_display = ["email", "workspace", "role", "team", "created_at", "expires_at", "accepted_at"]
     list_filter = ["role", "workspace"]
     search_fields = ["email"]
-    readonly_fields = ["uuid", "token"]
+    readonly_fields = ["uuid", "token_hash"]
     raw_id_fields = ["team", "invited_by"]
 
 

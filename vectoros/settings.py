@@ -209,6 +209,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Messages live in the session, never in a cookie the browser keeps.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 # HTTPS everywhere outside the local demo; `manage.py check --deploy` passes with these defaults.
