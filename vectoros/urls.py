@@ -4,7 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from tenancy import views as tenancy_views
+from vectoros.admin_site import secure_admin_site
 from vectoros.api import api
+
+secure_admin_site(admin.site)  # allauth's sign-in (MFA, rate limits) and staff with MFA only
 
 workspace_patterns = [
     path("", include("crm.urls")),

@@ -106,8 +106,7 @@ def _is_loopback(ip: IPAddress) -> bool:
 
 def address_allowed(ip: IPAddress) -> bool:
     """True for a public address whose embedded IPv4 addresses (if any) are public too."""
-    inner = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else []
-    if inner:
+    if isinstance(ip, ipaddress.IPv6Address) and (inner := embedded_ipv4(ip)):
         # The wrapper ranges themselves (6to4, Teredo, ::/96) are not "global"; what they carry decides.
         return all(_is_public(v4) for v4 in inner) and not ip.is_site_local and not ip.is_link_local
     return _is_public(ip)
