@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from crm.models import Deal, Outcome
+from scoring.artifacts import scorer_read, scorer_save
 from scoring.baseline import beta_interval
 from scoring.features import (
     RawData,
@@ -44,10 +44,9 @@ def _artifact_dir(workspace_id: int) -> Path:
 
 
 def scorer_load(model: ScoringModel) -> Scorer:
-    """The pickled scorer of a version (our own file under MODELS_DIR; cached per process)."""
+    """The scorer of a version, read from its JSON file under MODELS_DIR (cached per process)."""
     if model.artifact_path not in _CACHE:
-        with open(model.artifact_path, "rb") as fh:
-            _CACHE[model.artifact_path] = pickle.load(fh)  # noqa: S301 (written by scorer_train, never uploaded)
+        _CACHE[model.artifact_path] = scorer_read(Path(model.artifact_path))
     return _CACHE[model.artifact_path]
 
 
@@ -124,9 +123,8 @@ def scorer_train(*, workspace: Workspace, as_of: datetime | None = None, synthet
             importance=_jsonable({feature_label(k): v for k, v in scorer.importance.items()}),
             reliability=_jsonable(scorer.validation.get("reliability", [])),
         )
-        path = _artifact_dir(workspace.id) / f"v{version}-{model.uuid}.pkl"
-        with open(path, "wb") as fh:
-            pickle.dump(scorer, fh)
+        path = _artifact_dir(workspace.id) / f"v{version}-{model.uuid}.json"
+        scorer_save(path, scorer)
         model.artifact_path = str(path)
         active = ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.ACTIVE).first()
         if active is None:
