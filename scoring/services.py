@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from crm.models import Deal, Outcome
-from scoring.artifacts import scorer_read, scorer_save
+from scoring.artifacts import ArtifactError, scorer_read, scorer_save
 from scoring.baseline import beta_interval
 from scoring.features import (
     RawData,
@@ -71,7 +71,13 @@ def _compare_with_active(active: ScoringModel, raw: RawData, snaps, scorer: Scor
     held = scorer.heldout
     if scorer.heldout_p is None:  # only a loaded (not freshly trained) scorer lacks them
         raise ValueError("compare a freshly trained scorer: it carries its held-out predictions")
-    old = scorer_load(active)
+    try:
+        old = scorer_load(active)
+    except ArtifactError:
+        return (
+            True,
+            f"v{active.version} was saved in an older file format and cannot be read; this version replaces it.",
+        )
     x_old, _ = build_features(raw, snaps.deal[held], snaps.t[held], old.vocabulary)
     y, w = snaps.y[held], snaps.weight[held]
     old_m = metrics(y, old.predict(x_old), w)
