@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.test import override_settings
+from django.urls import reverse
 
 from alerts.delivery import outbox
 from alerts.delivery.errors import DeliveryError
@@ -195,3 +196,13 @@ def receiver_url() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook"
     server.shutdown()
+
+
+@pytest.mark.django_db
+def test_the_forms_refuse_other_ports_before_anything_is_saved(personas) -> None:
+    client = personas.client_for(personas.owner)
+    hooks = reverse("alerts:webhooks", args=[personas.workspace.slug])
+    refused = client.post(hooks, {"url": "https://example.com:8080/hook", "send_alert_events": "on"})
+    assert refused.status_code == 400 and "port 443 or 8443" in refused.content.decode()
+    assert client.post(hooks, {"url": "https://example.com:8443/hook", "send_alert_events": "on"}).status_code == 201
+    assert list(WebhookEndpoint.objects.values_list("url", flat=True)) == ["https://example.com:8443/hook"]

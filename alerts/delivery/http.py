@@ -142,6 +142,15 @@ def check_destination(url: str) -> tuple[str, str]:
     return parts.scheme, sorted(addresses)[0]
 
 
+def allowed_port(url: str) -> bool:
+    """Whether the URL's port (443 when none is given) is one we deliver to; forms check this early."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return (port or 443) in ALLOWED_PORTS
+
+
 class _Watchdog:
     """Shuts the connection's socket when the deadline passes, ending any read or write blocked on it."""
 
