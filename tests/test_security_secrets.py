@@ -15,6 +15,7 @@ from django.urls import reverse
 from alerts.delivery.slack import message
 from alerts.models import AlertSettings, WebhookEndpoint
 from alerts.services import alert_settings_get, webhook_endpoint_create
+from tests.factories import UserFactory
 from vectoros import crypto
 
 SLACK_URL = "https://hooks.slack.com/services/T0000/B0000/very-secret-path"
@@ -108,3 +109,24 @@ def test_slack_text_cannot_ping_a_channel_or_hide_a_link():
     assert "<@U123>" not in everything and "<https://evil.example" not in everything
     assert "Amount &gt; 10k &amp; no reply" in everything
     assert "<https://vectoros.example.com/w/acme/deals/1/|Open the deal>" in everything  # our own link stays a link
+
+
+@pytest.mark.django_db
+def test_an_invitation_link_works_but_what_the_database_holds_does_not(personas, django_capture_on_commit_callbacks):
+    from django.core import mail
+    from django.test import Client
+
+    from tenancy.models import Invitation
+    from tenancy.services import invitation_create
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_create(workspace=personas.workspace, invited_by=personas.owner, email="new@acme.test", role="rep")
+    stored = Invitation.objects.get().token_hash
+    link = next(line for line in mail.outbox[0].body.splitlines() if "/invitations/" in line).split("Accept: ")[1]
+    raw_token = link.rstrip("/").rsplit("/", 1)[1]
+    assert stored not in mail.outbox[0].body and raw_token not in stored
+
+    client = Client()
+    client.force_login(UserFactory(email="new@acme.test"))
+    assert client.get(reverse("invitation_accept", args=[stored])).status_code == 404
+    assert client.get(reverse("invitation_accept", args=[raw_token])).status_code == 200
