@@ -13,6 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.urls import path
 
 from tenancy.models import Workspace
 
@@ -138,3 +139,21 @@ def test_the_demo_is_never_seeded_when_debug_is_off(settings) -> None:
     with pytest.raises(CommandError, match="only seeded with DEBUG=true"):
         call_command("seed_demo", "--scale", "0.05")
     assert not Workspace.objects.filter(slug="demo").exists()
+
+
+def _boom(request):
+    raise RuntimeError("DATABASE_URL=postgres://app:db-password-in-clear@db")
+
+
+urlpatterns = [path("boom/", _boom)]
+
+
+@pytest.mark.django_db
+def test_a_server_error_gets_our_plain_500_page(settings) -> None:
+    settings.DEBUG = False
+    settings.ROOT_URLCONF = __name__
+    response = Client(raise_request_exception=False).get("/boom/")
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong (500)" in body
+    assert "db-password-in-clear" not in body and not any(leak in body for leak in LEAKS)
