@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 export PORT
+# Everything here is the local demo or its checks: DEBUG on unless the caller says otherwise. A production host
+# runs `manage.py` / gunicorn with DEBUG unset (and SECRET_KEY, ALLOWED_HOSTS, VECTOROS_ENCRYPTION_KEYS set).
+DEBUG ?= true
+export DEBUG
 
 .PHONY: run test bootstrap install lint migrate demo bench typecheck
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from alerts.delivery.http import allowed_port
 from alerts.detectors import Thresholds
 from alerts.models import AlertKind, AlertStatus, DigestFrequency, Priority
 
@@ -58,6 +59,8 @@ class WebhookEndpointForm(forms.Form):
         url = self.cleaned_data["url"]
         if not url.startswith("https://"):
             raise forms.ValidationError("Webhook endpoints must use https://.")
+        if not allowed_port(url):
+            raise forms.ValidationError("Webhook endpoints must use port 443 or 8443.")
         return url
 
 
@@ -97,6 +100,12 @@ class AlertSettingsForm(forms.Form):
             slack_enabled=settings_row.slack_enabled,
         )
         return initial
+
+    def clean_slack_webhook_url(self):
+        url = self.cleaned_data["slack_webhook_url"]
+        if url and (not url.startswith("https://") or not allowed_port(url)):
+            raise forms.ValidationError("Slack webhook URLs use https:// on port 443.")
+        return url
 
     def clean(self):
         data = super().clean()

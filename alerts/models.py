@@ -6,6 +6,7 @@ import secrets
 import uuid
 from datetime import date
 
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils import timezone
 from crm.models import Deal, WorkspaceQuerySet
 from tenancy.models import Membership, Workspace
 from tenancy.scope import Scope
+from vectoros.crypto import EncryptedTextField
 
 
 class AlertKind(models.TextChoices):
@@ -150,7 +152,7 @@ class AlertSettings(models.Model):
     thresholds = models.JSONField(default=dict, blank=True)
     # Pipeline coverage target: open pipeline due this quarter over the quarter's quota.
     quarter_target = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
-    slack_webhook_url = models.URLField(blank=True)
+    slack_webhook_url = EncryptedTextField(blank=True, validators=[URLValidator(schemes=["https", "http"])])
     slack_enabled = models.BooleanField(default=False)
 
     def __str__(self) -> str:
@@ -182,7 +184,7 @@ class WebhookEndpoint(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhook_endpoints")
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=100, default=new_webhook_secret)
+    secret = EncryptedTextField(default=new_webhook_secret)
     send_alert_events = models.BooleanField(default=True)
     send_deal_events = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)

@@ -192,14 +192,14 @@ def workspace_settings(request: WorkspaceRequest) -> HttpResponse:
 def webhooks(request: WorkspaceRequest) -> HttpResponse:
     require_admin(request.membership)
     form = WebhookEndpointForm(request.POST or None)
+    created = None
     if request.method == "POST" and form.is_valid():
-        endpoint = services.webhook_endpoint_create(workspace=request.workspace, **form.cleaned_data)
-        messages.success(request, f"Endpoint added. Its signing secret: {endpoint.secret}")
-        return redirect(reverse("alerts:webhooks", args=[request.workspace.slug]))
+        # The signing secret is shown on this response only: never put in a message, a cookie or the session.
+        created = services.webhook_endpoint_create(workspace=request.workspace, **form.cleaned_data)
+        form = WebhookEndpointForm()
     endpoints = WebhookEndpoint.objects.filter(workspace=request.workspace, is_active=True)
-    return _render(
-        request, "alerts/webhooks.html", {"form": form, "endpoints": endpoints}, status=400 if form.errors else 200
-    )
+    context = {"form": form, "endpoints": endpoints, "created": created}
+    return _render(request, "alerts/webhooks.html", context, status=400 if form.errors else 201 if created else 200)
 
 
 @require_POST

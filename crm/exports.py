@@ -6,6 +6,7 @@ Which deals are exported is `crm.selectors.deals_filtered`, the deal list's own 
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -13,12 +14,19 @@ from django.db.models import QuerySet
 
 from crm.models import Activity, Company, Contact
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def neutralise(value: Any) -> Any:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers.
+
+    Spreadsheets skip leading whitespace and line breaks (`" =1+1"`, `"\\n=1+1"`) and read full-width signs as
+    ASCII ones (`＝HYPERLINK(`), so the first visible character is judged after NFKC folding.
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    first_visible = unicodedata.normalize("NFKC", value.lstrip()[:1])
+    if value.startswith(FORMULA_STARTS) or first_visible.startswith(FORMULA_STARTS):
         return "'" + value
     return value
 

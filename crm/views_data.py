@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm import exports
 from crm.forms import DealFilterForm
-from crm.importers.forms import ENCODINGS, ApiKeyForm, MappingForm, StartForm, UploadForm
+from crm.importers.forms import DELIMITERS, ENCODINGS, ApiKeyForm, MappingForm, StartForm, UploadForm
 from crm.importers.jobs import (
     UploadRefused,
     import_job_create,
@@ -202,6 +202,8 @@ def import_mapping(request: WorkspaceRequest, job_uuid: str) -> HttpResponse:
     reading = {"encoding": request.POST.get("encoding") or "utf-8", "delimiter": request.POST.get("delimiter") or None}
     if reading["encoding"] not in {code for code, _label in ENCODINGS}:
         reading["encoding"] = "utf-8"
+    if reading["delimiter"] not in {code for code, _label in DELIMITERS}:
+        reading["delimiter"] = None  # read the header by sniffing; the form then names the bad choice
     form = MappingForm(request.POST, columns=_header(import_job_path(job), reading), mapping=job.mapping)
     if not form.is_valid():
         context = _job_context(request, job, mapping_form=form)

@@ -1,5 +1,5 @@
-"""The dashboard's six Plotly figures, built on the server. Every figure has a title, axis labels and
-text on the marks, so it reads without colour."""
+"""The dashboard's six Plotly figures, built on the server and drawn from their JSON by static/vectoros/charts.js.
+Every figure has a title, axis labels and text on the marks, so it reads without colour."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from vectoros.plots import FigureData, figure_payload
+
 PALETTE = {"base": "#2f5d8a", "scenario": "#d98b2b", "band": "rgba(47,93,138,0.18)", "actual": "#3a7d44"}
 BAND_COLOURS = {"high": "#3a7d44", "medium": "#2f5d8a", "low": "#d98b2b", "unlikely": "#9a9a9a"}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 340, *, legend_on_top: bool = False) -> str:
+def _layout(fig: go.Figure, title: str, height: int = 340, *, legend_on_top: bool = False) -> FigureData:
     fig.update_layout(
         title={"text": title, "x": 0.01, "y": 0.97, "font": {"size": 15}},
         height=height,
@@ -26,7 +28,7 @@ def _layout(fig: go.Figure, title: str, height: int = 340, *, legend_on_top: boo
         fig.update_layout(legend={"orientation": "h", "y": -0.25})
     fig.update_xaxes(showgrid=False, linecolor="#888")
     fig.update_yaxes(gridcolor="#eee", linecolor="#888")
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+    return figure_payload(fig, {"displaylogo": False, "responsive": True})
 
 
 def money(value: float) -> str:
@@ -37,7 +39,7 @@ def money(value: float) -> str:
     return f"${value:,.0f}"
 
 
-def scenario_bars(scenarios: Sequence[tuple[str, dict[str, float]]], target: float | None) -> str:
+def scenario_bars(scenarios: Sequence[tuple[str, dict[str, float]]], target: float | None) -> FigureData:
     fig = go.Figure()
     for (name, pct), colour, pattern in zip(scenarios, (PALETTE["base"], PALETTE["scenario"]), ("", "/"), strict=False):
         values = [pct["p10"], pct["p50"], pct["p90"]]
@@ -62,7 +64,7 @@ def scenario_bars(scenarios: Sequence[tuple[str, dict[str, float]]], target: flo
     return _layout(fig, "Scenarios: worst, likely, best")
 
 
-def distribution(histogram: dict[str, list[float]], pct: dict[str, float], target: float | None) -> str:
+def distribution(histogram: dict[str, list[float]], pct: dict[str, float], target: float | None) -> FigureData:
     edges, counts = histogram.get("edges", []), histogram.get("counts", [])
     centres = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
     total = sum(counts) or 1
@@ -102,7 +104,7 @@ def distribution(histogram: dict[str, list[float]], pct: dict[str, float], targe
 
 def revenue_trend(
     months: Sequence[str], actuals: Sequence[float], projection: Sequence[tuple[str, float, float, float]]
-) -> str:
+) -> FigureData:
     fig = go.Figure()
     fig.add_bar(
         x=list(months),
@@ -136,7 +138,7 @@ def revenue_trend(
     return _layout(fig, "Revenue trend and projection", legend_on_top=True)
 
 
-def pipeline_by_stage(stages: Sequence[str], values: Sequence[float]) -> str:
+def pipeline_by_stage(stages: Sequence[str], values: Sequence[float]) -> FigureData:
     total = sum(values) or 1.0
     fig = go.Figure(
         go.Pie(
@@ -159,7 +161,7 @@ def pipeline_by_stage(stages: Sequence[str], values: Sequence[float]) -> str:
     return _layout(fig, "Open pipeline by stage", legend_on_top=True)
 
 
-def pipeline_health(bands: Sequence[str], values: Sequence[float], counts: Sequence[int]) -> str:
+def pipeline_health(bands: Sequence[str], values: Sequence[float], counts: Sequence[int]) -> FigureData:
     fig = go.Figure(
         go.Bar(
             y=[b.capitalize() for b in bands],
@@ -175,7 +177,7 @@ def pipeline_health(bands: Sequence[str], values: Sequence[float], counts: Seque
     return _layout(fig, "Pipeline health by confidence")
 
 
-def funnel(stages: Sequence[str], reached: Sequence[int], median_days: Sequence[float | None]) -> str:
+def funnel(stages: Sequence[str], reached: Sequence[int], median_days: Sequence[float | None]) -> FigureData:
     labels = [
         f"{name} · {'' if days is None else f'{days:.0f} d median'}".rstrip(" ·")
         for name, days in zip(stages, median_days, strict=True)

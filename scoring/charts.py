@@ -5,15 +5,16 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from scoring.models import DriftReport, ScoringModel
+from vectoros.plots import FigureData, figure_payload
 
 
-def _html(fig: go.Figure) -> str:
+def _html(fig: go.Figure) -> FigureData:
     fig.update_layout(margin={"l": 40, "r": 10, "t": 30, "b": 40}, height=300, template="plotly_white")
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False})
+    return figure_payload(fig, {"displayModeBar": False})
 
 
 def model_figures(versions: list[ScoringModel], active: ScoringModel | None, drift: DriftReport | None) -> dict:
-    figures: dict[str, str] = {}
+    figures: dict[str, FigureData] = {}
     ordered = sorted(versions, key=lambda v: v.version)
     if ordered:
         fig = go.Figure()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from django_q.tasks import async_task
 
 from crm.models import Deal, Outcome
 from scoring.activation import still_beats_references
+from scoring.artifacts import ArtifactError, scorer_read, scorer_save
 from scoring.baseline import beta_interval
 from scoring.features import (
     RawData,
@@ -46,10 +46,9 @@ def _artifact_dir(workspace_id: int) -> Path:
 
 
 def scorer_load(model: ScoringModel) -> Scorer:
-    """The pickled scorer of a version (our own file under MODELS_DIR; cached per process)."""
+    """The scorer of a version, read from its JSON file under MODELS_DIR (cached per process)."""
     if model.artifact_path not in _CACHE:
-        with open(model.artifact_path, "rb") as fh:
-            _CACHE[model.artifact_path] = pickle.load(fh)  # noqa: S301 (written by scorer_train, never uploaded)
+        _CACHE[model.artifact_path] = scorer_read(Path(model.artifact_path))
     return _CACHE[model.artifact_path]
 
 
@@ -74,7 +73,13 @@ def _compare_with_active(active: ScoringModel, raw: RawData, snaps, scorer: Scor
     held = scorer.heldout
     if held is None or scorer.heldout_p is None:  # only a loaded (not freshly trained) scorer lacks them
         raise ValueError("compare a freshly trained scorer: it carries its held-out predictions")
-    old = scorer_load(active)
+    try:
+        old = scorer_load(active)
+    except ArtifactError:
+        return (
+            True,
+            f"v{active.version} was saved in an older file format and cannot be read; this version replaces it.",
+        )
     x_old, _ = build_features(raw, snaps.deal[held], snaps.t[held], old.vocabulary)
     y, w = snaps.y[held], snaps.weight[held]
     old_m = metrics(y, old.predict(x_old), w)
@@ -129,9 +134,8 @@ def scorer_train(*, workspace: Workspace, as_of: datetime | None = None, synthet
             importance=_jsonable({feature_label(k): v for k, v in scorer.importance.items()}),
             reliability=_jsonable(scorer.validation.get("reliability", [])),
         )
-        path = _artifact_dir(workspace.id) / f"v{version}-{model.uuid}.pkl"
-        with open(path, "wb") as fh:
-            pickle.dump(scorer, fh)
+        path = _artifact_dir(workspace.id) / f"v{version}-{model.uuid}.json"
+        scorer_save(path, scorer)
         model.artifact_path = str(path)
         active = ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.ACTIVE).first()
         if active is None:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest
+from django_q.admin import ScheduleAdmin
+from django_q.models import Schedule
 
+from tenancy.management.commands.sync_schedules import declared_schedules
 from tenancy.models import ApiKey, Invitation, Membership, PendingJob, Team, Workspace
 
 
@@ -47,7 +53,7 @@ class InvitationAdmin(admin.ModelAdmin):
     list_display = ["email", "workspace", "role", "team", "created_at", "expires_at", "accepted_at"]
     list_filter = ["role", "workspace"]
     search_fields = ["email"]
-    readonly_fields = ["uuid", "token"]
+    readonly_fields = ["uuid", "token_hash"]
     raw_id_fields = ["team", "invited_by"]
 
 
@@ -64,5 +70,41 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(PendingJob)
 class PendingJobAdmin(admin.ModelAdmin):
+    """Read-only: a job's function is chosen by code (tenancy.jobs), never typed in by staff."""
+
     list_display = ["key", "func", "created_at"]
     search_fields = ["key", "func"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def known_task_functions() -> list[str]:
+    """The functions a schedule may run: the declared schedules' and the deal-change handlers."""
+    return sorted({str(item["func"]) for item in declared_schedules()} | set(settings.DEAL_CHANGE_HANDLERS))
+
+
+class ScheduleForm(forms.ModelForm):
+    func = forms.ChoiceField(
+        choices=lambda: [(path, path) for path in known_task_functions()],
+        help_text="One of the application's own tasks; arbitrary import paths are not accepted.",
+    )
+
+    class Meta:
+        model = Schedule
+        fields = "__all__"  # noqa: DJ007 (django-q2's own admin shows every field; only func changes here)
+
+
+if admin.site.is_registered(Schedule):
+    admin.site.unregister(Schedule)
+
+
+@admin.register(Schedule)
+class KnownTaskScheduleAdmin(ScheduleAdmin):
+    """django-q2's schedule admin, but the function is a choice of known tasks and the hook is read-only."""
+
+    form = ScheduleForm
+    readonly_fields = ("hook",)

@@ -149,7 +149,8 @@ class Invitation(models.Model):
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.REP)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
-    token = models.CharField(max_length=64, unique=True)
+    # sha256 of the token in the invitation link; the raw token is only in the email (see invitation_create).
+    token_hash = models.CharField(max_length=64, unique=True)
     invited_by = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

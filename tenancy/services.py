@@ -69,6 +69,15 @@ def user_get_or_create(*, email: str, password: str | None = None):
     return user
 
 
+def invitation_token_hash(raw_token: str) -> str:
+    """Only this is stored: a database read does not give anyone a working invitation link."""
+    return hashlib.sha256(raw_token.encode()).hexdigest()
+
+
+def invitation_by_token(raw_token: str) -> Invitation | None:
+    return Invitation.objects.select_related("workspace").filter(token_hash=invitation_token_hash(raw_token)).first()
+
+
 @transaction.atomic
 def invitation_create(
     *, workspace: Workspace, invited_by: Membership, email: str, role: str, team: Team | None = None
@@ -77,16 +86,17 @@ def invitation_create(
         raise ValidationError({"role": "Only an owner can invite another owner."})
     if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {workspace.name}."})
+    raw_token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         workspace=workspace,
         email=email.lower(),
         role=role,
         team=team,
-        token=secrets.token_urlsafe(32),
+        token_hash=invitation_token_hash(raw_token),
         invited_by=invited_by,
         expires_at=timezone.now() + timedelta(days=INVITATION_DAYS),
     )
-    link = reverse("invitation_accept", args=[invitation.token])
+    link = reverse("invitation_accept", args=[raw_token])
     transaction.on_commit(
         lambda: send_mail(
             f"You are invited to {workspace.name} on VectorOS",

@@ -34,7 +34,7 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def invitation_accept(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
-    invitation = Invitation.objects.select_related("workspace").filter(token=token).first()
+    invitation = services.invitation_by_token(token)
     if invitation is None:
         raise Http404("No such invitation")
     if request.method == "POST":

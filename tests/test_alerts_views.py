@@ -135,5 +135,5 @@ def test_settings_and_webhooks_are_for_admins(personas):
     client = personas.client_for(personas.owner)
     plain = {"url": "http://example.com/hook", "send_alert_events": "on"}
     assert client.post(url("webhooks"), plain).status_code == 400
-    assert client.post(url("webhooks"), {**plain, "url": "https://example.com/hook"}).status_code == 302
+    assert client.post(url("webhooks"), {**plain, "url": "https://example.com/hook"}).status_code == 201
     assert personas.workspace.webhook_endpoints.get().url == "https://example.com/hook"

@@ -21,6 +21,7 @@ AS_OF = date(2026, 6, 30)
 @pytest.fixture(autouse=True)
 def _models_dir(settings, tmp_path):
     settings.MODELS_DIR = tmp_path / "models"
+    settings.DEBUG = True  # seed_demo runs only in the local demo
 
 
 @pytest.mark.django_db

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +11,7 @@ from django.conf import settings as django_settings
 
 from crm.models import ActivityKind
 from crm.services import activity_log, deal_create, deal_update
+from scoring.artifacts import scorer_save
 from scoring.features import Vocabulary, build_features, training_snapshots
 from scoring.management.commands.bench_scoring import synthetic_raw
 from scoring.model import fit_scorer
@@ -35,8 +35,8 @@ def learned_model(personas, settings, tmp_path):
     x, names = build_features(raw, s.deal, s.t, vocab)
     scorer = fit_scorer(x, s.y, s.weight, s.deal, s.closed, names, vocab)
     assert not scorer.is_fallback, scorer.reason
-    path = tmp_path / "scorer.pkl"
-    path.write_bytes(pickle.dumps(scorer))
+    path = tmp_path / "scorer.json"
+    scorer_save(path, scorer)
     return ScoringModel.objects.create(
         workspace=personas.workspace,
         version=1,

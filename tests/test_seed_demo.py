@@ -32,6 +32,11 @@ def broken_hook(workspace_id: int) -> None:
     raise RuntimeError("no model today")
 
 
+@pytest.fixture(autouse=True)
+def _local_demo(settings):
+    settings.DEBUG = True  # seed_demo runs only in the local demo; tests/test_security_settings.py checks the refusal
+
+
 @functools.cache
 def full_demo() -> DemoData:
     """The full-size demo as plain data, generated once for the tests that only read it."""

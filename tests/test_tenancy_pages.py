@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core import mail
 from django.urls import reverse
 
 from tenancy.models import Invitation, Membership, Role, Team
+from tenancy.services import invitation_token_hash
 
 
 def url(name, personas, *args):
@@ -152,7 +155,10 @@ def test_invite_and_revoke(personas, django_capture_on_commit_callbacks):
     assert response.status_code == 302
     invitation = Invitation.objects.get(workspace=personas.workspace)
     assert (invitation.email, invitation.role, invitation.team) == ("new@acme.test", "rep", east)
-    assert len(mail.outbox) == 1 and invitation.token in mail.outbox[0].body
+    assert len(mail.outbox) == 1
+    raw_token = re.search(r"/invitations/([^/]+)/", mail.outbox[0].body).group(1)
+    # Only the link's hash is stored: what the database holds does not open the invitation.
+    assert invitation.token_hash == invitation_token_hash(raw_token) and raw_token not in invitation.token_hash
     assert "new@acme.test" in client.get(url("tenancy:invitations", personas)).content.decode()
     again = client.post(url("tenancy:invitations", personas), {"email": "rep@acme.test", "role": "rep"})
     assert again.status_code == 422 and "already a member" in again.content.decode()
@@ -173,19 +179,21 @@ def test_invite_and_revoke(personas, django_capture_on_commit_callbacks):
     assert not Invitation.objects.filter(pk=invitation.pk).exists()
 
 
-def test_invitation_accept_joins_the_workspace(personas):
+def test_invitation_accept_joins_the_workspace(personas, django_capture_on_commit_callbacks):
     from tests.factories import UserFactory
 
-    personas.client_for(personas.owner).post(
-        url("tenancy:invitations", personas), {"email": "new@acme.test", "role": "viewer"}
-    )
-    invitation = Invitation.objects.get(workspace=personas.workspace)
+    with django_capture_on_commit_callbacks(execute=True):
+        personas.client_for(personas.owner).post(
+            url("tenancy:invitations", personas), {"email": "new@acme.test", "role": "viewer"}
+        )
+    raw_token = re.search(r"/invitations/([^/]+)/", mail.outbox[0].body).group(1)
     newcomer = UserFactory(email="new@acme.test")
     from django.test import Client
 
     client = Client()
     client.force_login(newcomer)
-    response = client.post(reverse("invitation_accept", args=[invitation.token]))
+    assert client.get(reverse("invitation_accept", args=[invitation_token_hash(raw_token)])).status_code == 404
+    response = client.post(reverse("invitation_accept", args=[raw_token]))
     assert response.status_code == 302 and response["Location"] == url("crm:board", personas)
     assert Membership.objects.get(workspace=personas.workspace, user=newcomer).role == Role.VIEWER
 

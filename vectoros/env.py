@@ -70,3 +70,18 @@ def env_choice(name: str, default: str, choices: Iterable[str]) -> str:
     if found is None:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
     return found
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys (newest first); a value that is not a Fernet key fails, naming the variable."""
+    from cryptography.fernet import Fernet
+
+    keys = env_list(name, [])
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            raise ConfigError(
+                f"{name}: key {position} is not a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
+    return keys

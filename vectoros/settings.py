@@ -9,9 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp import constants as csp_constants
 
 from vectoros import embedded_db
-from vectoros.env import ConfigError, env_bool, env_choice, env_int, env_list, env_path, env_str
+from vectoros.env import (
+    ConfigError,
+    env_bool,
+    env_choice,
+    env_fernet_keys,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,14 +37,24 @@ MODELS_DIR = DATA_DIR / "models"
 UPLOADS_DIR = DATA_DIR / "uploads"
 MEDIA_ROOT = UPLOADS_DIR
 
-DEBUG = env_bool("DEBUG", default=True)
+# Production by default: the local demo (`make run`, `make test`) sets DEBUG=true itself.
+DEBUG = env_bool("DEBUG", default=False)
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ConfigError("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "vectoros-insecure-development-key-change-me"  # noqa: S105 (DEBUG only; refused above otherwise)
+if not DEBUG and not env_list("ALLOWED_HOSTS", []):
+    raise ConfigError("ALLOWED_HOSTS must be set when DEBUG is off (comma-separated host names)")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+# Fernet keys for secrets stored in the database (webhook secrets, Slack URLs), newest first; see vectoros/crypto.py.
+ENCRYPTION_KEYS = env_fernet_keys("VECTOROS_ENCRYPTION_KEYS")
+if not DEBUG and not ENCRYPTION_KEYS:
+    raise ConfigError(
+        "VECTOROS_ENCRYPTION_KEYS must be set when DEBUG is off (comma-separated Fernet keys, newest first; "
+        'make one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1, maximum=65535)}")
 
@@ -55,6 +75,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    "csp",
+    "ninja",  # Swagger UI from ninja's own static files, not a CDN
     "tenancy",
     "crm",
     "forecasting",
@@ -65,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,6 +113,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenancy.context_processors.workspace",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -129,7 +153,9 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env_choice("ACCOUNT_EMAIL_VERIFICATION", "optional", ["mandatory", "optional", "none"])
+ACCOUNT_EMAIL_VERIFICATION = env_choice(
+    "ACCOUNT_EMAIL_VERIFICATION", "optional" if DEBUG else "mandatory", ["mandatory", "optional", "none"]
+)
 ACCOUNT_ADAPTER = "tenancy.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -176,8 +202,36 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Scripts only from our static files (or with the response's nonce); Plotly and htmx set inline styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "font-src": [csp_constants.SELF],
+        "connect-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.NONE],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+    }
+}
+
+# Messages live in the session, never in a cookie the browser keeps.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+# HTTPS everywhere outside the local demo; `manage.py check --deploy` passes with these defaults.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+# How many reverse proxies in front of the app we trust: with one or more, their X-Forwarded-Proto says whether
+# the client used HTTPS, and the client's own IP is that many hops from the right of X-Forwarded-For.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=10)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 
 # django-q2 with the ORM broker: the worker needs nothing but the database.
 Q_CLUSTER = {

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from vectoros.settings import *  # noqa: F403 (test settings extend the real ones)
+import os
+
+# The suite runs as the local demo does (DEBUG on unless a test says otherwise); subprocesses inherit this.
+os.environ.setdefault("DEBUG", "true")
+
+from vectoros.settings import *  # noqa: F403 (test settings extend the real ones, after DEBUG is set)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -5,7 +5,10 @@ from django.urls import include, path
 
 from tenancy import views as tenancy_views
 from tenancy import views_sso
+from vectoros.admin_site import secure_admin_site
 from vectoros.api import api
+
+secure_admin_site(admin.site)  # allauth's sign-in (MFA, rate limits) and staff with MFA only
 
 workspace_patterns = [
     path("", include("crm.urls")),

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -212,18 +213,36 @@ def deliver_one(delivery_id: int, now: datetime | None = None) -> str | None:
     return DeliveryStatus.SENT
 
 
+def _destination(channel: str, endpoint_id: int | None, workspace_id: int) -> tuple[str, int | None]:
+    return (channel, endpoint_id if channel == Channel.WEBHOOK else workspace_id)
+
+
 def deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
-    """Send every due delivery once. Safe to run in several workers at the same time."""
+    """Send every due delivery once. Safe to run in several workers at the same time.
+
+    One slow receiver must not hold up everyone else's: workspaces take turns (each workspace's oldest due
+    delivery before any workspace's second), every send has an overall deadline (alerts.delivery.http), and a
+    destination that fails in this pass gets no more tries in it; its other deliveries wait for the next pass.
+    """
     now = now or timezone.now()
     recover_stuck(now)
-    ids = list(
+    turn = Window(RowNumber(), partition_by=[F("workspace_id")], order_by=[F("next_attempt_at").asc(), F("id").asc()])
+    due = list(
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[:limit]
+        .annotate(turn=turn)
+        .order_by("turn", "next_attempt_at", "id")
+        .values_list("id", "channel", "endpoint_id", "workspace_id")[:limit]
     )
     counts: dict[str, int] = {}
-    for delivery_id in ids:
+    struggling: set[tuple[str, int | None]] = set()
+    for delivery_id, channel, endpoint_id, workspace_id in due:
+        destination = _destination(channel, endpoint_id, workspace_id)
+        if destination in struggling:
+            counts["postponed"] = counts.get("postponed", 0) + 1
+            continue
         status = deliver_one(delivery_id, now)
         if status is not None:
             counts[status] = counts.get(status, 0) + 1
+        if status == DeliveryStatus.PENDING and channel != Channel.EMAIL:
+            struggling.add(destination)
     return counts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -216,3 +217,44 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         shutil.rmtree(import_job_folder(job), ignore_errors=True)
     job.refresh_from_db()
     return job
+
+
+UPLOAD_NEVER_STARTED_AFTER = timedelta(days=1)
+LIVE_UPLOAD_STATUSES = (ImportStatus.UPLOADED, ImportStatus.QUEUED, ImportStatus.RUNNING)
+UPLOAD_ABANDONED_REPORT = {
+    "errors": [{"row": 0, "column": "", "message": "never started; the uploaded file was removed after a day"}]
+}
+
+
+def import_uploads_prune(*, now: datetime | None = None, older_than: timedelta = UPLOAD_NEVER_STARTED_AFTER) -> int:
+    """Remove uploads of imports nobody started within `older_than` (the job stays, marked failed), and folders
+    under UPLOADS_DIR that no job points to any more. Returns how many folders were removed."""
+    now = now or timezone.now()
+    cutoff = now - older_than
+    removed = 0
+    stale = ImportJob.objects.filter(status=ImportStatus.UPLOADED, created_at__lt=cutoff).select_related("workspace")
+    for job in stale:
+        # Conditional: a job started in the meantime keeps its file.
+        if ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(
+            status=ImportStatus.FAILED, report=UPLOAD_ABANDONED_REPORT, finished_at=now
+        ):
+            folder = import_job_folder(job)
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    root = Path(settings.UPLOADS_DIR)
+    if root.is_dir():
+        live = {
+            str(u) for u in ImportJob.objects.filter(status__in=LIVE_UPLOAD_STATUSES).values_list("uuid", flat=True)
+        }
+        for workspace_dir in root.iterdir():
+            for folder in workspace_dir.iterdir() if workspace_dir.is_dir() else []:
+                modified = datetime.fromtimestamp(folder.stat().st_mtime, tz=UTC)
+                if folder.name in live or modified >= cutoff:
+                    continue
+                if folder.is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+                else:
+                    folder.unlink(missing_ok=True)
+                removed += 1
+    return removed

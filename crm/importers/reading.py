@@ -97,6 +97,10 @@ class CsvSource:
             self.encoding = "utf-8-sig"  # a BOM from Excel is not part of the first column name
         if not self.delimiter:
             self.delimiter = sniff_delimiter(self.path, self.encoding)
+        if len(self.delimiter) != 1 or self.delimiter in '\r\n"':
+            raise FileProblem(
+                f"the delimiter must be one character other than a quote or line break, not {self.delimiter!r}"
+            )
         self.columns = self._header()
 
     def _header(self) -> list[str]:

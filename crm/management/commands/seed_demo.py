@@ -45,6 +45,12 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: object, **options: Any) -> None:
+        if not settings.DEBUG:
+            # The demo's logins have a published password: never on a host that is not the local demo.
+            raise CommandError(
+                "The demo is only seeded with DEBUG=true (the local demo, as `make run` sets it); "
+                "this is a production configuration."
+            )
         as_of = _as_of(options["as_of"]) if options["as_of"] else timezone.localdate()
         scale = options["scale"]
         if not 0.01 <= scale <= 5:

@@ -66,9 +66,10 @@ class Command(BaseCommand):
             ),
         ]
         _wait_for_port(str(options["host"]), int(options["port"]), children)
+        demo = f"Sign in as {DEMO_SIGN_IN[0]} / {DEMO_SIGN_IN[1]}   " if settings.DEBUG else ""
         self.stdout.write(
             self.style.SUCCESS(f"\nVectorOS is running at http://{address}/\n")
-            + f"Sign in as {DEMO_SIGN_IN[0]} / {DEMO_SIGN_IN[1]}   (Ctrl-C stops web, worker and database)\n"
+            + f"{demo}(Ctrl-C stops web, worker and database)\n"
         )
         stopping = False
 
