@@ -213,7 +213,8 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [csp_constants.SELF],
         "object-src": [csp_constants.NONE],
         "base-uri": [csp_constants.NONE],
-        "form-action": [csp_constants.SELF],
+        # No form-action: single sign-on posts a form whose answer redirects to the workspace's identity
+        # provider, an origin known only once the email is typed (browsers apply form-action to redirects).
         "frame-ancestors": [csp_constants.NONE],
     }
 }
