@@ -33,7 +33,7 @@ run: demo
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: lint
@@ -44,4 +44,4 @@ bench: bootstrap
 
 # mypy with django-stubs over the app code alone (also part of `make lint` and `make test`).
 typecheck: install
-	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops
