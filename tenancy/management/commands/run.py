@@ -94,7 +94,9 @@ class Command(BaseCommand):
         if role in ("worker", "all"):
             for cluster in queue_clusters(str(options["queue"])):
                 env = {**os.environ, "Q_CLUSTER_NAME": cluster}
-                children.append(subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR, env=env))  # noqa: S603 (our own python)
+                children.append(
+                    subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR, env=env)
+                )  # noqa: S603 (our own python)
         if role in ("web", "all"):
             _wait_for_port(host, port, children)
             self.stdout.write(self.style.SUCCESS(f"\nVectorOS ({role}) is running at http://{host}:{port}/\n"))
@@ -103,7 +105,9 @@ class Command(BaseCommand):
                     f"Sign in as {DEMO_SIGN_IN[0]} / {DEMO_SIGN_IN[1]}   (Ctrl-C stops web, worker and database)\n"
                 )
         else:
-            self.stdout.write(self.style.SUCCESS(f"VectorOS workers running: {', '.join(queue_clusters(options['queue']))}"))
+            self.stdout.write(
+                self.style.SUCCESS(f"VectorOS workers running: {', '.join(queue_clusters(options['queue']))}")
+            )
         self._supervise(children, sweep=role in ("worker", "all"), stop_database=role == "all")
 
     def _start_web(self, host: str, port: int, workers: int) -> subprocess.Popen[bytes]:
