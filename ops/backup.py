@@ -16,10 +16,12 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 MANIFEST = "vectoros-backup.json"
 DUMP = "database.dump"
@@ -40,12 +42,9 @@ class BackupSummary:
 def pg_binary(name: str) -> str:
     if os.environ.get("PG_BIN_DIR"):
         return str(Path(os.environ["PG_BIN_DIR"]) / name)
-    try:
-        import pgserver
-    except ImportError:
-        pgserver = None
-    if pgserver is not None:
-        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
+    spec = find_spec("pgserver")  # located, not imported: importing pgserver sets up a runtime folder
+    if spec is not None and spec.origin is not None:
+        bundled = Path(spec.origin).parent / "pginstall" / "bin" / name
         if bundled.exists():
             return str(bundled)
     found = shutil.which(name)
@@ -110,7 +109,7 @@ def _database_is_empty(db: dict[str, Any]) -> bool:
         )
         if v
     }
-    with psycopg.connect(**conninfo) as conn:
+    with psycopg.connect(make_conninfo(**conninfo)) as conn:
         row = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").fetchone()
     return row is not None and row[0] == 0
 
@@ -120,7 +119,7 @@ def backup_restore(*, source: Path, db: dict[str, Any], data_dir: Path) -> int:
     if not source.is_file():
         raise BackupError(f"{source} does not exist")
     try:
-        tar = tarfile.open(source, "r")
+        tar = tarfile.open(source, "r")  # noqa: SIM115 (closed by the `with` below; opening is what can fail)
     except tarfile.TarError as exc:
         raise BackupError(f"{source} is not a VectorOS backup ({exc})") from None
     with tar, tempfile.TemporaryDirectory() as work:

@@ -77,13 +77,14 @@ class DatabaseCollector(Collector):
         durations = SummaryMetricFamily(
             "vectoros_task_seconds", "Run time of the tasks on record (successes)", labels=["task"]
         )
-        totals: dict[str, list[float]] = {}
+        counts: dict[str, int] = {}
+        seconds: dict[str, float] = {}
         for name, started, stopped in Task.objects.filter(success=True).values_list("name", "started", "stopped"):
-            total = totals.setdefault(_handler_name(name), [0, 0.0])
-            total[0] += 1
-            total[1] += (stopped - started).total_seconds()
-        for name, (n, seconds) in sorted(totals.items()):
-            durations.add_metric([name], count_value=n, sum_value=seconds)
+            handler = _handler_name(name)
+            counts[handler] = counts.get(handler, 0) + 1
+            seconds[handler] = seconds.get(handler, 0.0) + (stopped - started).total_seconds()
+        for name in sorted(counts):
+            durations.add_metric([name], count_value=counts[name], sum_value=seconds[name])
         yield durations
 
         deliveries = GaugeMetricFamily(

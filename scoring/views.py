@@ -15,6 +15,7 @@ from scoring import charts, selectors
 from scoring.forms import ScoreFlagForm
 from scoring.services import score_flag_create, scorer_rollback
 from tenancy.access import parse_uuid, require_admin
+from tenancy.jobs import queue_for
 from vectoros.http import WorkspaceRequest, workspace_view
 
 
@@ -43,7 +44,13 @@ def model_page(request: WorkspaceRequest) -> HttpResponse:
 def retrain(request: WorkspaceRequest) -> HttpResponse:
     require_admin(request.membership)
 
-    transaction.on_commit(lambda: async_task("scoring.tasks.retrain_workspace", request.workspace.id))
+    transaction.on_commit(
+        lambda: async_task(
+            "scoring.tasks.retrain_workspace",
+            request.workspace.id,
+            cluster=queue_for("scoring.tasks.retrain_workspace"),
+        )
+    )
     messages.success(request, "Retraining queued; the new version appears here when it is done.")
     return redirect("scoring:model", slug=request.workspace.slug)
 
@@ -57,7 +64,9 @@ def rollback(request: WorkspaceRequest) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        transaction.on_commit(lambda: async_task("scoring.tasks.rescore_all"))
+        transaction.on_commit(
+            lambda: async_task("scoring.tasks.rescore_all", cluster=queue_for("scoring.tasks.rescore_all"))
+        )
         messages.success(request, f"Version {model.version} is active again.")
     return redirect("scoring:model", slug=request.workspace.slug)
 

@@ -3,11 +3,12 @@
 `enqueue_coalesced(key, func, ids)` runs `func(*head_args, ids)` once in the worker for every burst
 of calls with the same key: the first call inserts a PendingJob row and queues a task (after the
 transaction commits); later calls before the task starts only add their ids to that row. The task
-claims the row with a DELETE ... RETURNING, so a change arriving while it runs queues one more run.
+claims the row (renaming it, see below), so a change arriving while it runs queues one more run.
 
 Three things keep work from being lost or stuck. A run that fails puts its ids back (without queueing a
-task at once, so a persistent failure does not spin; it is tried again after RESEND_AFTER, see below). A pending row older than STALE_AFTER whose task never
-ran (it failed, or was lost) gets a fresh task with the next change that touches it. And the worker
+task at once, so a persistent failure does not spin; it is tried again after RESEND_AFTER, see below).
+A pending row older than STALE_AFTER whose task never ran (it failed, or was lost) gets a fresh task
+with the next change that touches it. And the worker
 supervisor (`manage.py run --role worker`) calls `requeue_abandoned()` every few seconds: a run whose
 worker died (SIGKILL, a lost machine) has its ids put back, and a pending row whose task was lost with
 a broker or a worker gets a new task. The claim is a row renamed to `<key>#run:<id>` and held by a

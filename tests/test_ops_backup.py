@@ -47,7 +47,8 @@ def test_backup_then_restore_gives_the_same_deals_history_and_files(personas, se
 
     backup = tmp_path / "vectoros.tar"
     call_command("backup", "--to", str(backup))
-    assert {"vectoros-backup.json", "database.dump", "models/acme/v3.json"} <= set(tarfile.open(backup).getnames())
+    with tarfile.open(backup) as tar:
+        assert {"vectoros-backup.json", "database.dump", "models/acme/v3.json"} <= set(tar.getnames())
 
     fresh = tmp_path / "new"
     assert backup_restore(source=backup, db=empty_database, data_dir=fresh) == 1

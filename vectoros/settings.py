@@ -252,4 +252,4 @@ LOGGING = {
 }
 if not DEBUG:  # one JSON object per line in production, for the log collector
     LOGGING["formatters"] = {"json": {"()": "ops.logs.JsonFormatter"}}
-    LOGGING["handlers"]["console"]["formatter"] = "json"
+    LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": "json"}}

@@ -53,7 +53,7 @@ def _wait_for_port(host: str, port: int, children: list[subprocess.Popen[bytes]]
 
 def queue_clusters(queue: str) -> list[str]:
     """django-q2 cluster names for `--queue`: the default cluster is the interactive queue."""
-    names = {"interactive": [settings.Q_CLUSTER["name"]], "bulk": [settings.Q_BULK_CLUSTER]}
+    names = {"interactive": [str(settings.Q_CLUSTER["name"])], "bulk": [settings.Q_BULK_CLUSTER]}
     return names[queue] if queue in names else names["interactive"] + names["bulk"]
 
 
@@ -94,9 +94,8 @@ class Command(BaseCommand):
         if role in ("worker", "all"):
             for cluster in queue_clusters(str(options["queue"])):
                 env = {**os.environ, "Q_CLUSTER_NAME": cluster}
-                children.append(
-                    subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR, env=env)
-                )  # noqa: S603 (our own python)
+                qcluster = [sys.executable, "manage.py", "qcluster"]
+                children.append(subprocess.Popen(qcluster, cwd=settings.BASE_DIR, env=env))  # noqa: S603 (our own python)
         if role in ("web", "all"):
             _wait_for_port(host, port, children)
             self.stdout.write(self.style.SUCCESS(f"\nVectorOS ({role}) is running at http://{host}:{port}/\n"))
@@ -164,4 +163,6 @@ class Command(BaseCommand):
                 embedded_db.stop(settings.EMBEDDED_PGDATA)
             self.stdout.write("VectorOS stopped.")
         if died and not stopping:
-            raise CommandError(f"{died[0].args[0]} exited with {died[0].returncode}; stopped the rest")
+            raise CommandError(
+                f"a child process (pid {died[0].pid}) exited with {died[0].returncode}; stopped the rest"
+            )
