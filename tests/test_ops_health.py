@@ -74,3 +74,72 @@ def test_metrics_show_request_latency_queue_depth_failures_and_run_times(persona
     assert "vectoros_forecast_run_seconds_count 1.0" in body
     assert "vectoros_forecast_run_seconds_sum 1.5" in body
     assert "vectoros_jobs_pending" in body
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A redis-server of our own on a free loopback port (skipped where Debian's redis-server is absent)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],  # noqa: S607
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as client:
+            if client.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield url, server
+    if server.poll() is None:
+        server.terminate()
+        server.wait()
+
+
+def test_ready_checks_the_redis_broker_and_says_when_it_is_down(redis_url, settings, monkeypatch):
+    from django_q.conf import Conf
+
+    url, server = redis_url
+    settings.REDIS_URL = url
+    monkeypatch.setattr(Conf, "ORM", None)  # what REDIS_URL does to Q_CLUSTER at start-up
+    monkeypatch.setattr(Conf, "REDIS", url)
+    assert Client().get("/health/ready").json()["checks"]["broker"] == "ok"
+    server.terminate()
+    server.wait()
+    response = Client().get("/health/ready")
+    assert response.status_code == 503
+    assert "ConnectionError" in response.json()["checks"]["broker"]
+
+
+def test_production_logs_are_one_json_object_per_line():
+    import json
+    import logging
+
+    from ops.logs import JsonFormatter
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "crm.services", logging.ERROR, __file__, 1, "deal %s failed", ("D-1",), sys.exc_info()
+        )
+    record.workspace = "acme"
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR" and entry["logger"] == "crm.services"
+    assert entry["message"] == "deal D-1 failed"
+    assert entry["workspace"] == "acme"
+    assert "ValueError: boom" in entry["exception"]
