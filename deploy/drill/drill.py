@@ -73,13 +73,15 @@ def app_env() -> dict[str, str]:
     }
 
 
-def manage(*args: str, capture: bool = False) -> str:
+def manage(*args: str) -> str:
     result = subprocess.run(  # noqa: S603 (our own python)
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=app_env(), capture_output=capture, text=True, check=False
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=app_env(), capture_output=True, text=True, check=False
     )
+    with open(DIR / "logs" / "manage.log", "a") as out:
+        out.write(f"$ manage.py {' '.join(args)}\n{result.stdout}{result.stderr}")
     if result.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stderr if capture else ''}")
-    return result.stdout if capture else ""
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
 
 
 class Stack:
@@ -317,7 +319,7 @@ def run_drill(stack: Stack) -> None:
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo")
     manage("sync_schedules")
-    api_key = manage("create_api_key", "--workspace", SLUG, "--name", "drill", capture=True).strip()
+    api_key = manage("create_api_key", "--workspace", SLUG, "--name", "drill").strip()
     ws_id = query("SELECT id FROM tenancy_workspace WHERE slug = %s", (SLUG,))[0][0]
     manage(
         "shell",
