@@ -428,7 +428,7 @@ def drain(ws_id: int, timeout: float = 900) -> float:
     """Seconds until no coalesced job is pending or running and every deal is embedded (or the timeout)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(psycopg.OperationalError):  # the database restarting
             pending = query("SELECT count(*) FROM tenancy_pendingjob")[0][0]
             missing = missing_embeddings(ws_id)
             if pending == 0 and missing == 0:
@@ -440,7 +440,7 @@ def drain(ws_id: int, timeout: float = 900) -> float:
 def missing_embeddings(ws_id: int) -> int:
     return query(
         "SELECT count(*) FROM crm_deal d LEFT JOIN similarity_dealembedding e ON e.deal_id = d.id "
-        "WHERE d.workspace_id = %s AND e.id IS NULL",
+        "WHERE d.workspace_id = %s AND e.deal_id IS NULL",
         (ws_id,),
     )[0][0]
 
@@ -469,6 +469,7 @@ def summarise(record: Path, windows, latencies, recovery, ws_id: int, drained: f
             if chunk.strip():
                 mail_keys[email.message_from_string(chunk.strip()).get("X-VectorOS-Idempotency-Key", "?")] += 1
     failures = query("SELECT count(*) FROM django_q_task WHERE success = false")[0][0]
+    deliveries = dict(query("SELECT status, count(*) FROM alerts_delivery GROUP BY status"))
     return {
         "requests": len(rows),
         "requests_per_second": round(len(rows) / max(1, SECONDS), 1),
@@ -491,6 +492,7 @@ def summarise(record: Path, windows, latencies, recovery, ws_id: int, drained: f
             "emails": sum(n - 1 for n in mail_keys.values() if n > 1),
             "webhooks_received": sum(WebhookReceiver.seen.values()),
             "emails_sent": sum(mail_keys.values()),
+            "deliveries_by_status": deliveries,
         },
         "recover_seconds": recovery,
         "drain_seconds_after_load": drained,
