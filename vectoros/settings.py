@@ -213,6 +213,9 @@ BULK_TASKS = [
     "alerts.tasks.run_monitors_all",
     "alerts.tasks.send_daily_digests",
     "alerts.tasks.send_weekly_digests",
+    # Webhook and email sends: one run works through every due delivery (the drill saw 70 s runs after a burst),
+    # which must not hold the interactive workers; a bulk task waits at most one embedding chunk.
+    "alerts.tasks.deliver_pending",
 ]
 # /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")

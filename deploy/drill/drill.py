@@ -266,11 +266,13 @@ def reforecast_probe(api_key: str, deals: list[str], workspace_id: int, stop: th
             if response.status_code != 200:
                 continue
             sql = "SELECT 1 FROM forecasting_forecastrun WHERE workspace_id = %s AND as_of >= to_timestamp(%s) LIMIT 1"
-            while time.time() - before < 60 and not stop.is_set():
-                if query(sql, (workspace_id, before)):
-                    out.append(time.time() - before)
+            while not query(sql, (workspace_id, before)):
+                if time.time() - before > 120 or stop.is_set():
+                    log("re-forecast probe: no new forecast within 120 s")
                     break
                 time.sleep(0.1)
+            else:
+                out.append(time.time() - before)
         except Exception as exc:  # a restart window: skip this probe
             log(f"re-forecast probe skipped: {exc}")
 
