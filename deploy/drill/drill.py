@@ -162,8 +162,10 @@ class Stack:
 
     def start_nginx(self) -> None:
         conf = (ROOT / "deploy" / "nginx.conf").read_text()
-        upstream = "".join(f"    server 127.0.0.1:{port};\n" for port in WEB_PORTS)
-        conf = conf.replace("    server web:8000;\n", upstream).replace("listen 80;", f"listen 127.0.0.1:{PROXY_PORT};")
+        upstream = "".join(f"    server 127.0.0.1:{port} max_fails=3 fail_timeout=5s;\n" for port in WEB_PORTS)
+        conf = conf.replace("    server web:8000 max_fails=3 fail_timeout=5s;\n", upstream).replace(
+            "listen 80;", f"listen 127.0.0.1:{PROXY_PORT};"
+        )
         wrapper = (
             f"daemon off;\nworker_processes 1;\npid {DIR / 'nginx.pid'};\nerror_log {self.logs / 'nginx-error.log'};\n"
             "events { worker_connections 1024; }\n"

@@ -123,6 +123,7 @@ class Command(BaseCommand):
                 "--threads=4",
                 "--timeout=120",
                 "--graceful-timeout=20",
+                "--keep-alive=75",  # longer than a proxy's idle upstream connections (nginx: 60 s)
             ],
             cwd=settings.BASE_DIR,
             env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
