@@ -11,7 +11,7 @@ export PORT
 DEBUG ?= true
 export DEBUG
 
-.PHONY: run test bootstrap install lint migrate demo bench typecheck
+.PHONY: run test bootstrap install lint migrate demo bench typecheck drill
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ run: demo
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: lint
@@ -48,4 +48,12 @@ bench: bootstrap
 
 # mypy with django-stubs over the app code alone (also part of `make lint` and `make test`).
 typecheck: install
-	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops
+
+# The production drill, not part of `make test` (minutes): PostgreSQL + Redis + nginx + 2 web + 2 workers on
+# 127.0.0.1, locust load, a worker SIGKILL and two restarts; prints one JSON summary (deploy/drill/drill.py).
+# Shorter: DRILL_USERS=10 DRILL_SECONDS=90 make drill. Installs redis-server and nginx with apt-get when missing.
+drill: install
+	@command -v redis-server >/dev/null && command -v nginx >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx >/dev/null; }
+	$(BIN)/python deploy/drill/drill.py

@@ -30,6 +30,7 @@ from scoring.features import (
 from scoring.loader import load_raw
 from scoring.model import Scorer, _baseline_inputs, auc, fit_scorer, metrics, psi
 from scoring.models import DealScore, DriftReport, FlagDirection, ModelStatus, OutcomeRecord, ScoreFlag, ScoringModel
+from tenancy.jobs import queue_for
 from tenancy.models import Membership, Workspace
 from vectoros.bulk import copy_rows
 
@@ -155,7 +156,11 @@ def scorer_train(*, workspace: Workspace, as_of: datetime | None = None, synthet
 def scorer_retrain_enqueue(*, workspace: Workspace) -> None:
     """Train a new version in the background (after commit); the model page shows it when done."""
     workspace_id = workspace.id
-    transaction.on_commit(lambda: async_task("scoring.tasks.retrain_workspace", workspace_id))
+    transaction.on_commit(
+        lambda: async_task(
+            "scoring.tasks.retrain_workspace", workspace_id, cluster=queue_for("scoring.tasks.retrain_workspace")
+        )
+    )
 
 
 def _from_days(days: float) -> datetime:
@@ -188,7 +193,11 @@ def scorer_rollback(*, workspace: Workspace) -> ScoringModel:
     if current is not None:
         ScoringModel.objects.filter(pk=current.pk).update(status=ModelStatus.CANDIDATE, activated_at=None)
     workspace_id = workspace.id
-    transaction.on_commit(lambda: async_task("scoring.tasks.rescore_workspace", workspace_id))
+    transaction.on_commit(
+        lambda: async_task(
+            "scoring.tasks.rescore_workspace", workspace_id, cluster=queue_for("scoring.tasks.rescore_workspace")
+        )
+    )
     return previous
 
 

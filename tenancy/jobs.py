@@ -3,23 +3,54 @@
 `enqueue_coalesced(key, func, ids)` runs `func(*head_args, ids)` once in the worker for every burst
 of calls with the same key: the first call inserts a PendingJob row and queues a task (after the
 transaction commits); later calls before the task starts only add their ids to that row. The task
-claims the row with a DELETE ... RETURNING, so a change arriving while it runs queues one more run.
+claims the row (renaming it, see below), so a change arriving while it runs queues one more run.
 
-Two things keep work from being lost or stuck. A run that fails puts its ids back (without queueing a
-task, so a persistent failure does not loop). And a pending row older than STALE_AFTER whose task never
-ran (it failed, or was lost) gets a fresh task with the next change that touches it.
+Three things keep work from being lost or stuck. A run that fails puts its ids back (without queueing a
+task at once, so a persistent failure does not spin; it is tried again after RESEND_AFTER, see below).
+A pending row older than STALE_AFTER whose task never ran (it failed, or was lost) gets a fresh task
+with the next change that touches it. And the worker
+supervisor (`manage.py run --role worker`) calls `requeue_abandoned()` every few seconds: a run whose
+worker died (SIGKILL, a lost machine) has its ids put back, and a pending row whose task was lost with
+a broker or a worker gets a new task. The claim is a row renamed to `<key>#run:<id>` and held by a
+session advisory lock of the worker's own connection, so a lock that can be taken means a dead runner.
+
+Tasks go to one of two django-q2 clusters (`queue_for`): the default one is the interactive queue,
+settings.BULK_TASKS go to settings.Q_BULK_CLUSTER, which has workers of its own.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
+logger = logging.getLogger(__name__)
+
 STALE_AFTER = "10 minutes"
+# A pending row older than this gets its task sent again by `requeue_abandoned` (a duplicate task finds nothing).
+RESEND_AFTER = "60 seconds"
+RUNNING = "#run:"
+# First half of the two-int advisory lock of a run ("VOS"): keeps these locks apart from any other user's.
+LOCK_CLASS = 0x564F53
+
+
+def queue_for(func: str) -> str | None:
+    """The django-q2 cluster for a task function: the bulk one for settings.BULK_TASKS, else None (interactive)."""
+    return settings.Q_BULK_CLUSTER if func in settings.BULK_TASKS else None
+
+
+def _send(key: str, func: str) -> None:
+    """Queue the task that runs `key`. A broker outage is logged, not raised: the row is safe in the database and
+    `requeue_abandoned` sends its task again, so a deal save never fails because Redis restarts."""
+    try:
+        async_task("tenancy.jobs.run_pending", key, task_name=key[:100], cluster=queue_for(func))
+    except Exception:
+        logger.warning("could not queue %s; it is sent again once the broker answers", key, exc_info=True)
 
 
 def enqueue_coalesced(*, key: str, func: str, head_args: Sequence[object] = (), ids: Sequence[int] = ()) -> None:
@@ -27,7 +58,7 @@ def enqueue_coalesced(*, key: str, func: str, head_args: Sequence[object] = (), 
 
     def _enqueue() -> None:
         if _merge_pending(key=key, func=func, head_args=head_args, ids=ids, refresh_stale=True):
-            async_task("tenancy.jobs.run_pending", key, task_name=key[:100])
+            _send(key, func)
 
     transaction.on_commit(_enqueue)
 
@@ -70,13 +101,23 @@ def _json_args(head_args: Sequence[object], ids: Sequence[int]) -> str:
 
 
 def run_pending(key: str) -> None:
-    """Worker side: claim the pending row for `key` and run its function once."""
+    """Worker side: claim the pending row for `key` and run its function once.
+
+    The claim renames the row and takes an advisory lock on this connection in the same statement; the row is
+    deleted when the run ends, and put back under `key` when it fails (or by `requeue_abandoned` when the worker
+    dies mid-run).
+    """
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM tenancy_pendingjob WHERE key = %s RETURNING func, args", [key])
+        cursor.execute(
+            f"""UPDATE tenancy_pendingjob SET key = key || '{RUNNING}' || id::text
+                WHERE key = %s
+                RETURNING id, func, args, pg_advisory_lock({LOCK_CLASS}, (id %% 2147483647)::int)""",
+            [key],
+        )
         row = cursor.fetchone()
     if row is None:
         return  # already claimed by another run
-    func_path, args = row
+    job_id, func_path, args, _ = row
     if isinstance(args, str):
         args = json.loads(args)
     head_args, ids = args
@@ -84,5 +125,58 @@ def run_pending(key: str) -> None:
         import_string(func_path)(*head_args, sorted(set(ids)))
     except Exception:
         # Put the work back for a later run (see the module docstring), then let django-q record the failure.
-        _merge_pending(key=key, func=func_path, head_args=head_args, ids=ids, refresh_stale=False)
+        _release(job_id, key=key, func=func_path, head_args=head_args, ids=ids)
         raise
+    _release(job_id)
+
+
+def _release(job_id: int, *, key: str = "", func: str = "", head_args: Sequence[object] = (), ids=()) -> bool:
+    """End a run: delete its claimed row (merging its ids back under `key` first when given) and drop the lock.
+
+    True when the merge made a new pending row (it then needs a task).
+    """
+    inserted = False
+    with transaction.atomic():
+        if key:
+            inserted = _merge_pending(key=key, func=func, head_args=head_args, ids=ids, refresh_stale=False)
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM tenancy_pendingjob WHERE id = %s", [job_id])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, (%s %% 2147483647)::int)", [LOCK_CLASS, job_id])
+    return inserted
+
+
+def requeue_abandoned() -> dict[str, int]:
+    """Put back the ids of runs whose worker died, and resend the tasks of rows waiting past RESEND_AFTER.
+
+    Safe to call from any number of processes at once: a dead run is taken over with the same advisory lock a
+    live one holds, and a duplicate task finds its row already claimed.
+    """
+    recovered = resent = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, key, func, args FROM tenancy_pendingjob WHERE key LIKE %s", [f"%{RUNNING}%"])
+        running = cursor.fetchall()
+    for job_id, claimed_key, func, args in running:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, (%s %% 2147483647)::int)", [LOCK_CLASS, job_id])
+            if not cursor.fetchone()[0]:
+                continue  # its worker is alive and still running it
+        if isinstance(args, str):
+            args = json.loads(args)
+        key = claimed_key.split(RUNNING)[0]
+        logger.warning("a run of %s died with its worker; its %s id(s) are queued again", key, len(args[1]))
+        if _release(job_id, key=key, func=func, head_args=args[0], ids=args[1]):
+            _send(key, func)
+        recovered += 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE tenancy_pendingjob SET created_at = now()
+                WHERE key NOT LIKE %s AND created_at < now() - interval '{RESEND_AFTER}'
+                RETURNING key, func""",
+            [f"%{RUNNING}%"],
+        )
+        waiting = cursor.fetchall()
+    for key, func in waiting:
+        _send(key, func)
+        resent += 1
+    return {"recovered": recovered, "resent": resent}

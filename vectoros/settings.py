@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "similarity",
     "alerts",
 ]
+INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -138,6 +139,7 @@ EMBEDDED_PGDATA = DATA_DIR / "pg"
 EMBEDDED_DATABASE = not DATABASE_URL
 _default_db = _database_from_url(DATABASE_URL) if DATABASE_URL else embedded_db.connection_settings(EMBEDDED_PGDATA)
 DATABASES = {"default": {**_default_db, "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0)}}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # a kept connection is checked first: a database restart is survived
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -250,6 +252,45 @@ Q_CLUSTER = {
     "log_level": env_choice("Q_LOG_LEVEL", "WARNING", LOG_LEVELS),
 }
 
+# --- Production parts (issue 12): Redis, two job queues, a shared cache, metrics, JSON logs -----------------------
+# With REDIS_URL set, the django-q2 broker and the shared cache use Redis; without it both stay on PostgreSQL.
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = REDIS_URL
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"  # a Redis restart signs nobody out
+else:
+    # The table is made by ops' first migration (and by the test runner).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "vectoros_cache"}}
+# Two queues, each with its own workers: the default cluster ("vectoros") is the interactive queue (re-forecast,
+# rescoring, alerts, deliveries); "bulk" takes the long jobs below (tenancy.jobs.queue_for routes them).
+Q_BULK_CLUSTER = "bulk"
+Q_CLUSTER["ALT_CLUSTERS"] = {Q_BULK_CLUSTER: {"workers": env_int("Q_BULK_WORKERS", 1, minimum=1, maximum=16)}}
+BULK_TASKS = [
+    "similarity.tasks.on_deals_changed",  # embedding backfills (256 deals a run)
+    "crm.tasks_import.import_job_run",
+    "scoring.tasks.retrain_workspace",
+    "scoring.tasks.retrain_all",
+    "scoring.tasks.rescore_all",
+    "scoring.tasks.rescore_workspace",  # after a rollback: every open deal of the workspace
+    "forecasting.tasks.forecast_scheduled",
+    "forecasting.tasks.backtest_rolling_scheduled",
+    "alerts.tasks.calibrate_all",
+    "crm.tasks_import.prune_uploads",
+    "alerts.tasks.run_monitors_all",
+    "alerts.tasks.send_daily_digests",
+    "alerts.tasks.send_weekly_digests",
+    # Webhook and email sends: one run works through every due delivery (the drill saw 70 s runs after a burst),
+    # which must not hold the interactive workers; a bulk task waits at most one embedding chunk.
+    "alerts.tasks.deliver_pending",
+]
+# /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
 # Each is a dotted path to a function `(workspace_id: int, deal_ids: list[int]) -> None`.
 DEAL_CHANGE_HANDLERS: list[str] = []
@@ -280,3 +321,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", LOG_LEVELS)},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
+if not DEBUG:  # one JSON object per line in production, for the log collector
+    LOGGING["formatters"] = {"json": {"()": "ops.logs.JsonFormatter"}}
+    LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": "json"}}

@@ -29,3 +29,4 @@ urlpatterns = [
     path("w/<slug:slug>/", include(workspace_patterns)),
     path("api/v1/", api.urls),
 ]
+urlpatterns += [path("", include("ops.urls"))]  # /health/live, /health/ready, /metrics

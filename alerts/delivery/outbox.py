@@ -29,6 +29,7 @@ from alerts.delivery.errors import DeliveryError
 from alerts.links import deal_url
 from alerts.models import Alert, AlertSettings, Channel, Delivery, DeliveryStatus, Priority, WebhookEndpoint
 from crm.models import Deal
+from tenancy.jobs import queue_for
 from tenancy.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,9 @@ def enqueue(rows: list[Delivery]) -> int:
 
 
 def _wake_sender() -> None:
-    async_task("alerts.tasks.deliver_pending", task_name="alerts.deliver")
+    async_task(
+        "alerts.tasks.deliver_pending", task_name="alerts.deliver", cluster=queue_for("alerts.tasks.deliver_pending")
+    )
 
 
 def alerts_changed(

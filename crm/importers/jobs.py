@@ -19,6 +19,7 @@ from django_q.tasks import async_task
 
 from crm.importers import run_import
 from crm.models import ImportJob, ImportStatus
+from tenancy.jobs import queue_for
 from tenancy.models import Membership, Workspace
 from tenancy.scope import Scope
 
@@ -138,7 +139,11 @@ def import_job_start(*, job: ImportJob, skip_invalid: bool) -> bool:
         job_id = job.pk
         transaction.on_commit(
             lambda: async_task(
-                "crm.tasks_import.import_job_run", job_id, task_name=f"import-{job_id}", timeout=IMPORT_TASK_TIMEOUT
+                "crm.tasks_import.import_job_run",
+                job_id,
+                task_name=f"import-{job_id}",
+                timeout=IMPORT_TASK_TIMEOUT,
+                cluster=queue_for("crm.tasks_import.import_job_run"),  # the bulk queue
             )
         )
     job.refresh_from_db()

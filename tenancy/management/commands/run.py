@@ -1,7 +1,19 @@
-"""`manage.py run`: the web app and the django-q2 worker together; Ctrl-C stops both and the embedded database."""
+"""`manage.py run --role web|worker|all`: the processes of one VectorOS node, until Ctrl-C or SIGTERM.
+
+- web: gunicorn (`--web-workers` processes, 4 threads each) on `--host:--port`.
+- worker: one django-q2 cluster per queue (`--queue interactive|bulk|all`), each with its own workers, and every
+  few seconds `tenancy.jobs.requeue_abandoned()`, which puts back the work of a worker that died.
+- all (the default, what `make run` uses): both, and Ctrl-C also stops the embedded database.
+
+Any number of web and worker processes, on any hosts, can share one database (DATABASE_URL) and broker
+(REDIS_URL). A child that exits ends the command with an error, so a supervisor (systemd, Docker) restarts it.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,10 +24,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections, connection
 
+from tenancy.jobs import requeue_abandoned
 from vectoros import embedded_db
 
 DEMO_SIGN_IN = ("demo@example.com", "vectoros-demo")
+REQUEUE_EVERY = 5.0  # seconds between two sweeps for abandoned work (worker role)
+logger = logging.getLogger(__name__)
 
 
 def _port_answers(host: str, port: int) -> bool:
@@ -35,42 +51,85 @@ def _wait_for_port(host: str, port: int, children: list[subprocess.Popen[bytes]]
         time.sleep(0.3)
 
 
+def queue_clusters(queue: str) -> list[str]:
+    """django-q2 cluster names for `--queue`: the default cluster is the interactive queue."""
+    names = {"interactive": [str(settings.Q_CLUSTER["name"])], "bulk": [settings.Q_BULK_CLUSTER]}
+    return names[queue] if queue in names else names["interactive"] + names["bulk"]
+
+
+def _sweep() -> None:
+    try:
+        close_old_connections()
+        found = requeue_abandoned()
+    except Exception as exc:  # the database may be restarting: try again at the next sweep
+        logger.warning("could not look for abandoned jobs: %s", exc)
+        connection.close()
+        return
+    if any(found.values()):
+        logger.info("abandoned jobs: %s", found)
+
+
 class Command(BaseCommand):
-    help = "Serve the web app and run the background worker until Ctrl-C."
+    help = "Run the web app, the background workers, or both, until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--role", choices=["all", "web", "worker"], default="all")
+        parser.add_argument("--queue", choices=["all", "interactive", "bulk"], default="all", help="worker role")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+        parser.add_argument("--web-workers", "--workers", dest="web_workers", type=int, default=2)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        python = sys.executable
-        if _port_answers(str(options["host"]), int(options["port"])):
-            raise CommandError(
-                f"Port {options['port']} on {options['host']} is in use (is VectorOS already running?). "
-                "Stop that program or choose another port: PORT=8001 make run"
+        role, host, port = str(options["role"]), str(options["host"]), int(options["port"])
+        if options["web_workers"] < 1:
+            raise CommandError("--web-workers must be at least 1")
+        children: list[subprocess.Popen[bytes]] = []
+        if role in ("web", "all"):
+            if _port_answers(host, port):
+                raise CommandError(
+                    f"Port {port} on {host} is in use (is VectorOS already running?). "
+                    "Stop that program or choose another port: PORT=8001 make run"
+                )
+            children.append(self._start_web(host, port, int(options["web_workers"])))
+        if role in ("worker", "all"):
+            for cluster in queue_clusters(str(options["queue"])):
+                env = {**os.environ, "Q_CLUSTER_NAME": cluster}
+                qcluster = [sys.executable, "manage.py", "qcluster"]
+                children.append(subprocess.Popen(qcluster, cwd=settings.BASE_DIR, env=env))  # noqa: S603 (our own python)
+        if role in ("web", "all"):
+            _wait_for_port(host, port, children)
+            self.stdout.write(self.style.SUCCESS(f"\nVectorOS ({role}) is running at http://{host}:{port}/\n"))
+            if role == "all" and settings.DEBUG:  # the demo logins exist only in the local demo
+                self.stdout.write(
+                    f"Sign in as {DEMO_SIGN_IN[0]} / {DEMO_SIGN_IN[1]}   (Ctrl-C stops web, worker and database)\n"
+                )
+        else:
+            self.stdout.write(
+                self.style.SUCCESS(f"VectorOS workers running: {', '.join(queue_clusters(options['queue']))}")
             )
-        address = f"{options['host']}:{options['port']}"
-        children = [
-            subprocess.Popen([python, "manage.py", "qcluster"], cwd=settings.BASE_DIR),  # noqa: S603 (our own python)
-            subprocess.Popen(  # noqa: S603
-                [
-                    str(Path(python).with_name("gunicorn")),
-                    "vectoros.wsgi:application",
-                    f"--bind={address}",
-                    f"--workers={options['workers']}",
-                    "--threads=4",
-                    "--timeout=120",
-                ],
-                cwd=settings.BASE_DIR,
-            ),
-        ]
-        _wait_for_port(str(options["host"]), int(options["port"]), children)
-        demo = f"Sign in as {DEMO_SIGN_IN[0]} / {DEMO_SIGN_IN[1]}   " if settings.DEBUG else ""
-        self.stdout.write(
-            self.style.SUCCESS(f"\nVectorOS is running at http://{address}/\n")
-            + f"{demo}(Ctrl-C stops web, worker and database)\n"
+        self._supervise(children, sweep=role in ("worker", "all"), stop_database=role == "all")
+
+    def _start_web(self, host: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+        # Request metrics from every gunicorn worker of this process, gathered in one folder (ops.metrics).
+        metrics_dir = settings.DATA_DIR / "metrics" / f"web-{port}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        return subprocess.Popen(  # noqa: S603 (our own gunicorn)
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "vectoros.wsgi:application",
+                f"--bind={host}:{port}",
+                f"--workers={workers}",
+                "--threads=4",
+                "--timeout=120",
+                "--graceful-timeout=20",
+                "--keep-alive=75",  # longer than a proxy's idle upstream connections (nginx: 60 s)
+            ],
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
         )
+
+    def _supervise(self, children: list[subprocess.Popen[bytes]], *, sweep: bool, stop_database: bool) -> None:
         stopping = False
 
         def stop(signum: int, frame: object) -> None:
@@ -79,22 +138,32 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        next_sweep = time.monotonic()
         try:
             while not stopping and all(child.poll() is None for child in children):
+                if sweep and time.monotonic() >= next_sweep:
+                    _sweep()
+                    next_sweep = time.monotonic() + REQUEUE_EVERY
                 time.sleep(0.5)
         finally:
+            died = [child for child in children if child.poll() is not None]
             for child in children:
                 if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + 20
+                    child.send_signal(signal.SIGTERM)  # gunicorn and django-q2 finish what they run, then exit
+            deadline = time.monotonic() + 25
             for child in children:
                 try:
                     child.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     child.kill()
-            if not settings.DATABASE_URL:
+            connection.close()
+            if stop_database and not settings.DATABASE_URL:
                 from django.db import connections
 
                 connections.close_all()
                 embedded_db.stop(settings.EMBEDDED_PGDATA)
             self.stdout.write("VectorOS stopped.")
+        if died and not stopping:
+            raise CommandError(
+                f"a child process (pid {died[0].pid}) exited with {died[0].returncode}; stopped the rest"
+            )

@@ -8,6 +8,8 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
 
+from tenancy.jobs import queue_for
+
 PREFIX = "vectoros:"
 
 
@@ -37,6 +39,7 @@ class Command(BaseCommand):
                 "minutes": item.get("minutes"),
                 "cron": item.get("cron"),
                 "repeats": -1,
+                "cluster": queue_for(str(item["func"])),  # long jobs on the bulk queue
             }
             schedule = Schedule.objects.filter(name=name).first()
             if schedule is None:

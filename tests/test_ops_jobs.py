@@ -1,0 +1,113 @@
+"""Two queues and crash recovery of coalesced jobs: a run whose worker dies is put back, a lost task is resent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from tenancy.jobs import enqueue_coalesced, queue_for, requeue_abandoned, run_pending
+from tenancy.models import PendingJob
+
+KEY = "tests.test_ops_jobs.record:7"
+FUNC = "tests.test_ops_jobs.record"
+calls: list[tuple[int, list[int]]] = []
+
+
+def record(workspace_id: int, ids: list[int]) -> None:
+    calls.append((workspace_id, ids))
+
+
+@pytest.fixture(autouse=True)
+def fresh_calls():
+    calls.clear()
+
+
+def _enqueue(capture, ids: list[int], func: str = FUNC, key: str = KEY) -> None:
+    with capture(execute=True):
+        enqueue_coalesced(key=key, func=func, head_args=[7], ids=ids)
+
+
+def _other_connection() -> psycopg.Connection:
+    """A second session on the test database, standing in for a worker process."""
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+@pytest.mark.django_db
+def test_bulk_handlers_go_to_the_bulk_queue_and_the_rest_to_the_interactive_one(django_capture_on_commit_callbacks):
+    assert queue_for("similarity.tasks.on_deals_changed") == "bulk"
+    assert queue_for("forecasting.tasks.on_deals_changed") is None
+    _enqueue(django_capture_on_commit_callbacks, [1], func="similarity.tasks.on_deals_changed", key="similarity:7")
+    _enqueue(django_capture_on_commit_callbacks, [1], func="forecasting.tasks.on_deals_changed", key="forecast:7")
+    assert sorted(OrmQ.objects.values_list("key", flat=True)) == ["bulk", "vectoros"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_worker_died_is_put_back_and_queued_again(django_capture_on_commit_callbacks):
+    _enqueue(django_capture_on_commit_callbacks, [1, 2])
+    worker = _other_connection()
+    # The worker claims the row exactly as run_pending does, then "dies" mid-run (its connection drops).
+    claim = PendingJob.objects.get(key=KEY)
+    worker.execute(
+        "UPDATE tenancy_pendingjob SET key = key || '#run:' || id::text WHERE id = %s "
+        "RETURNING pg_advisory_lock(%s, id::int)",
+        [claim.id, 0x564F53],
+    )
+    _enqueue(django_capture_on_commit_callbacks, [3])  # a change while it runs: a pending row of its own
+    assert requeue_abandoned() == {"recovered": 0, "resent": 0}  # alive: left alone
+    tasks_before = OrmQ.objects.count()
+    worker.close()
+    assert requeue_abandoned()["recovered"] == 1
+    (pending,) = PendingJob.objects.all()
+    assert (pending.key, sorted(pending.args[1])) == (KEY, [1, 2, 3])
+    assert OrmQ.objects.count() == tasks_before  # the pending row already had its task
+    run_pending(KEY)
+    assert calls == [(7, [1, 2, 3])]
+    assert not PendingJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_run_with_no_pending_row_gets_a_new_task(django_capture_on_commit_callbacks):
+    _enqueue(django_capture_on_commit_callbacks, [4])
+    OrmQ.objects.all().delete()  # the task was taken by the worker that dies
+    worker = _other_connection()
+    worker.execute(
+        "UPDATE tenancy_pendingjob SET key = key || '#run:' || id::text RETURNING pg_advisory_lock(%s, id::int)",
+        [0x564F53],
+    )
+    worker.close()
+    assert requeue_abandoned()["recovered"] == 1
+    assert OrmQ.objects.count() == 1
+    run_pending(KEY)
+    assert calls == [(7, [4])]
+
+
+@pytest.mark.django_db
+def test_a_row_waiting_past_a_minute_has_its_task_resent_and_a_duplicate_task_does_nothing(
+    django_capture_on_commit_callbacks,
+):
+    _enqueue(django_capture_on_commit_callbacks, [5])
+    assert requeue_abandoned() == {"recovered": 0, "resent": 0}
+    PendingJob.objects.update(created_at=timezone.now() - timedelta(seconds=90))  # its task was lost with Redis
+    assert requeue_abandoned() == {"recovered": 0, "resent": 1}
+    assert OrmQ.objects.count() == 2
+    run_pending(KEY)
+    run_pending(KEY)
+    assert calls == [(7, [5])]
+
+
+@pytest.mark.django_db
+def test_a_broker_outage_does_not_fail_the_save(django_capture_on_commit_callbacks, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("redis is restarting")
+
+    monkeypatch.setattr("tenancy.jobs.async_task", broker_down)
+    _enqueue(django_capture_on_commit_callbacks, [6])
+    assert PendingJob.objects.get(key=KEY).args == [[7], [6]]  # kept: requeue_abandoned sends it later

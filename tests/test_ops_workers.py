@@ -1,0 +1,125 @@
+"""Real worker processes (`manage.py run --role worker`) on the test database.
+
+Interactive work is picked up while the bulk queue is busy; a worker killed with SIGKILL mid-run loses no
+coalesced job; a PostgreSQL restart is survived by the workers and the web app without restarting them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.test import Client
+from django_q.tasks import async_task
+
+from forecasting.models import ForecastRun
+from tenancy.jobs import enqueue_coalesced
+from tests.factories import DealFactory
+from vectoros import embedded_db
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+REFORECAST = "forecasting.tasks.on_deals_changed"
+
+
+def hold(folder: str, seconds: float) -> None:
+    """A long bulk task (stands in for an embedding backfill)."""
+    Path(folder, "hold-started").touch()
+    time.sleep(seconds)
+    Path(folder, "hold-finished").touch()
+
+
+def slow_first_attempt(folder: str, ids: list[int]) -> None:
+    """A coalesced handler whose first run hangs (its worker gets killed); the next run records its ids."""
+    first = Path(folder, "attempt-1")
+    if not first.exists():
+        first.touch()
+        time.sleep(120)
+    Path(folder, "done.json").write_text(json.dumps(ids))
+
+
+def _wait_for(condition: Callable[[], object], timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s")
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{quote(str(db['HOST']), safe='')}:{db['PORT']}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "vectoros.settings", "Q_LOG_LEVEL": "ERROR"}
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(queue: str = "all") -> subprocess.Popen[bytes]:
+        # Its own process group, so a SIGKILL takes all of it, like a crashed node.
+        process = subprocess.Popen(  # noqa: S603 (our own python)
+            [sys.executable, "manage.py", "run", "--role", "worker", "--queue", queue],
+            cwd=settings.BASE_DIR,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # nothing to finish gracefully here
+            process.wait()
+
+
+def _reforecast(workspace_id: int, deal_id: int) -> None:
+    enqueue_coalesced(key=f"{REFORECAST}:{workspace_id}", func=REFORECAST, head_args=[workspace_id], ids=[deal_id])
+
+
+def test_a_reforecast_is_picked_up_while_a_long_bulk_task_runs(personas, start_worker, tmp_path):
+    deal = DealFactory(workspace=personas.workspace, amount=50_000)
+    start_worker()
+    async_task("tests.test_ops_workers.hold", str(tmp_path), 40, cluster=settings.Q_BULK_CLUSTER)
+    _wait_for(lambda: (tmp_path / "hold-started").exists(), 60, "the bulk worker starts the long task")
+
+    _reforecast(personas.workspace.id, deal.id)
+    waited = _wait_for(
+        lambda: ForecastRun.objects.filter(workspace=personas.workspace).exists(), 20, "the re-forecast is stored"
+    )
+    assert not (tmp_path / "hold-finished").exists(), "the re-forecast must not have waited for the bulk task"
+    assert waited < 15
+
+
+def test_a_killed_worker_loses_no_job_and_a_database_restart_is_survived(personas, start_worker, tmp_path):
+    first = start_worker("interactive")
+    key = f"tests.test_ops_workers.slow_first_attempt:{personas.workspace.id}"
+    enqueue_coalesced(key=key, func="tests.test_ops_workers.slow_first_attempt", head_args=[str(tmp_path)], ids=[3, 1])
+    _wait_for(lambda: (tmp_path / "attempt-1").exists(), 60, "the first worker starts the job")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+
+    start_worker("interactive")  # what systemd or Docker does; its sweep finds the dead run and queues it again
+    _wait_for(lambda: (tmp_path / "done.json").exists(), 60, "the job runs again on the new worker")
+    assert json.loads((tmp_path / "done.json").read_text()) == [1, 3]
+
+    server = embedded_db._server(settings.EMBEDDED_PGDATA)
+    from pgserver import _commands
+
+    _commands.pg_ctl(["-w", "-m", "fast", "restart"], pgdata=settings.EMBEDDED_PGDATA, user=server.system_user)
+    # The web app answers again on its own: at the start of a request (which the test client skips, hence the
+    # explicit call) the kept connection is health-checked (CONN_HEALTH_CHECKS) and replaced.
+    close_old_connections()
+    assert Client().get("/health/ready").status_code == 200
+    deal = DealFactory(workspace=personas.workspace, amount=20_000)
+    _reforecast(personas.workspace.id, deal.id)
+    _wait_for(lambda: ForecastRun.objects.filter(workspace=personas.workspace).exists(), 45, "a re-forecast")
