@@ -60,7 +60,13 @@ def _wait_for(condition: Callable[[], object], timeout: float, what: str) -> flo
 def start_worker() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{quote(str(db['HOST']), safe='')}:{db['PORT']}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "vectoros.settings", "Q_LOG_LEVEL": "ERROR"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "vectoros.settings",
+        "DEBUG": "true",  # a worker on a laptop: production settings would demand keys this test has no use for
+        "Q_LOG_LEVEL": "ERROR",
+    }
     started: list[subprocess.Popen[bytes]] = []
 
     def start(queue: str = "all") -> subprocess.Popen[bytes]:

@@ -14,8 +14,10 @@ DRILL_KEEP=1 leaves everything running at the end (Ctrl-C stops it).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email
+import hashlib
 import json
 import os
 import pwd
@@ -63,6 +65,8 @@ def app_env() -> dict[str, str]:
         "SESSION_COOKIE_SECURE": "false",
         "CSRF_COOKIE_SECURE": "false",
         "SECURE_SSL_REDIRECT": "false",
+        # Secrets at rest (settings demand a key with DEBUG off): a Fernet key made for this drill only.
+        "VECTOROS_ENCRYPTION_KEYS": base64.urlsafe_b64encode(hashlib.sha256(b"vectoros-drill").digest()).decode(),
         "VECTOROS_DATA_DIR": str(DIR / "data"),
         "DJANGO_SETTINGS_MODULE": "drill_settings",
         "PYTHONPATH": f"{Path(__file__).parent}:{ROOT}",
