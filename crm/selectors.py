@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import models
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
@@ -30,8 +29,6 @@ from crm.models import (
 from tenancy.access import parse_uuid
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
-
-M = TypeVar("M", bound=models.Model)
 
 
 @dataclass(frozen=True)

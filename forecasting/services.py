@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from forecasting import compute
+from forecasting.backtest import HORIZONS, backtest_rolling
 from forecasting.blend import blend_live
 from forecasting.compute import (
     DEFAULT_SIMS,
@@ -306,8 +307,6 @@ def backtest_rolling_run(
 
     A run restricted with `first`/`last` is printed but not kept: the page shows every origin's evidence.
     """
-    from forecasting.backtest import HORIZONS, backtest_rolling
-
     if horizon not in HORIZONS:
         raise ValidationError(f"The horizon must be one of: {', '.join(HORIZONS)}.")
     result = backtest_rolling(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 
 from django.utils import timezone
@@ -12,8 +11,6 @@ from forecasting.models import RunTrigger
 from forecasting.services import backtest_rolling_run, forecast_run, target_set
 from tenancy.models import Workspace
 from tenancy.scope import Scope
-
-logger = logging.getLogger(__name__)
 
 
 def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
@@ -34,10 +31,7 @@ def backtest_rolling_scheduled() -> None:
     """Monthly: the rolling-origin backtest of both horizons per workspace, which the live forecast's blend reads."""
     for workspace in Workspace.objects.all():
         for horizon in ("this", "next"):
-            try:
-                backtest_rolling_run(workspace=workspace, horizon=horizon)
-            except ValueError as exc:  # too little history for any origin: nothing to learn yet
-                logger.info("no rolling backtest for %s (%s): %s", workspace.slug, horizon, exc)
+            backtest_rolling_run(workspace=workspace, horizon=horizon)
 
 
 def demo_targets(workspace_id: int) -> None:

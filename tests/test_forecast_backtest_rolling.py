@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from forecasting.models import RollingBacktest
+from forecasting.schedules import SCHEDULES
 from forecasting.scoring_rules import (
     P10,
     P90,
@@ -22,6 +23,7 @@ from forecasting.scoring_rules import (
     pit,
     rescale,
 )
+from forecasting.tasks import backtest_rolling_scheduled
 from tests.factories import WorkspaceFactory
 
 KEYS = {"origins", "bias", "mae_pct", "coverage_p10_p90", "crps", "baselines", "pit_histogram"}
@@ -182,3 +184,13 @@ def test_accuracy_page_shows_the_rolling_backtest(personas):
     assert "0.65" in body and "$870" in body
     other = personas.client_for(personas.outsider)
     assert other.get(reverse("forecasting:history", args=[personas.workspace.slug])).status_code == 404
+
+
+def test_the_monthly_schedule_keeps_a_backtest_per_horizon_even_for_a_workspace_without_history(db):
+    """A new workspace has no month-end to learn from: the schedule must still run for it (and the others)."""
+    assert "forecasting.tasks.backtest_rolling_scheduled" in {s["func"] for s in SCHEDULES}
+    empty = WorkspaceFactory(slug="empty")
+    backtest_rolling_scheduled()
+    kept = RollingBacktest.objects.filter(workspace=empty)
+    assert sorted(kept.values_list("horizon", flat=True)) == ["next", "this"]
+    assert all(not b.origins for b in kept)
