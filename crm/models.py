@@ -107,6 +107,30 @@ class StageKind(models.TextChoices):
     LOST = "lost", "Lost"
 
 
+class ForecastCategory(models.TextChoices):
+    """Where a deal sits in the forecast call (Salesforce's and Clari's categories). A stage gives its deals a
+    default; a deal's owner may override it (the override is kept in the deal's history)."""
+
+    COMMIT = "commit", "Commit"
+    BEST_CASE = "best_case", "Best Case"
+    PIPELINE = "pipeline", "Pipeline"
+    OMITTED = "omitted", "Omitted"
+    CLOSED = "closed", "Closed"
+
+
+def default_forecast_category(kind: str, probability: float) -> str:
+    """The category a stage of this kind and default probability starts with."""
+    if kind == StageKind.WON:
+        return ForecastCategory.CLOSED
+    if kind == StageKind.LOST:
+        return ForecastCategory.OMITTED
+    if probability >= 70:
+        return ForecastCategory.COMMIT
+    if probability >= 40:
+        return ForecastCategory.BEST_CASE
+    return ForecastCategory.PIPELINE
+
+
 class Stage(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="stages")
@@ -117,6 +141,9 @@ class Stage(models.Model):
         max_digits=5, decimal_places=2, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
     kind = models.CharField(max_length=4, choices=StageKind.choices, default=StageKind.OPEN)
+    forecast_category = models.CharField(
+        max_length=16, choices=ForecastCategory.choices, default=ForecastCategory.PIPELINE
+    )
 
     objects = WorkspaceQuerySet.as_manager()
 
@@ -175,6 +202,9 @@ class Deal(models.Model):
     )
     probability_is_manual = models.BooleanField(default=False)
     expected_close_date = models.DateField(null=True, blank=True)
+    # Blank: the stage's category. Set by the owner to override it; every change is a DealHistory row.
+    forecast_category = models.CharField(max_length=16, choices=ForecastCategory.choices, blank=True)
+    next_step = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
     stage_entered_at = models.DateTimeField(default=timezone.now)
@@ -214,6 +244,11 @@ class Deal(models.Model):
     def is_open(self) -> bool:
         return self.outcome == Outcome.OPEN
 
+    @property
+    def effective_forecast_category(self) -> str:
+        """The owner's override, else the stage's default."""
+        return self.forecast_category or self.stage.forecast_category
+
 
 class TrackedField(models.TextChoices):
     """The deal fields whose every change is kept in DealHistory (encoding and transitions: crm.history)."""
@@ -226,6 +261,8 @@ class TrackedField(models.TextChoices):
     OUTCOME = "outcome", "Outcome"
     # Soft delete and restore: old/new are false/true; not in TRACKED_ATTRS, so as-of readers skip it.
     DELETED = "deleted", "Deleted"
+    # The owner's forecast-category override (None: the stage's default). Recorded, not folded by as-of readers.
+    FORECAST_CATEGORY = "forecast_category", "Forecast category"
 
 
 class ChangeSource(models.TextChoices):

@@ -20,6 +20,7 @@ from crm.models import (
     Deal,
     DealHistory,
     DealQuerySet,
+    ForecastCategory,
     Outcome,
     Pipeline,
     Stage,
@@ -315,6 +316,8 @@ def _readable(field_name: str, value: Any, stages: dict[int, str], members: dict
         return Outcome(value).label if value in Outcome.values else str(value)
     if field_name == TrackedField.DELETED:
         return "yes" if value else "no"
+    if field_name == TrackedField.FORECAST_CATEGORY:
+        return ForecastCategory(value).label if value in ForecastCategory.values else str(value)
     if field_name == TrackedField.PROBABILITY:
         return f"{value}%"
     return str(value)

@@ -23,6 +23,7 @@ from crm.models import (
     Stage,
     StageKind,
     TrackedField,
+    default_forecast_category,
 )
 from tenancy.jobs import enqueue_coalesced
 from tenancy.models import Membership, Workspace
@@ -50,6 +51,7 @@ _PLAIN_ATTRS = {
     "amount_is_estimated",
     "probability_is_manual",
     "external_id",
+    "next_step",
 }
 
 
@@ -58,7 +60,15 @@ def pipeline_create_default(*, workspace: Workspace, name: str = "Sales") -> Pip
     has_default = Pipeline.objects.filter(workspace=workspace, is_default=True).exists()
     pipeline = Pipeline.objects.create(workspace=workspace, name=name, is_default=not has_default)
     Stage.objects.bulk_create(
-        Stage(workspace=workspace, pipeline=pipeline, name=stage_name, order=i, default_probability=prob, kind=kind)
+        Stage(
+            workspace=workspace,
+            pipeline=pipeline,
+            name=stage_name,
+            order=i,
+            default_probability=prob,
+            kind=kind,
+            forecast_category=default_forecast_category(kind, prob),
+        )
         for i, (stage_name, prob, kind) in enumerate(DEFAULT_STAGES)
     )
     return pipeline
@@ -172,7 +182,9 @@ def deal_update(
     now = at or timezone.now()
     locked = Deal.objects.select_for_update().select_related("pipeline").get(pk=deal.pk)
     unknown = (
-        set(changes) - _PLAIN_ATTRS - {"stage", "amount", "expected_close_date", "owner", "probability", "outcome"}
+        set(changes)
+        - _PLAIN_ATTRS
+        - {"stage", "amount", "expected_close_date", "owner", "probability", "outcome", "forecast_category"}
     )
     if unknown:
         raise ValueError(f"deal_update cannot change {sorted(unknown)}")
@@ -199,7 +211,14 @@ def deal_update(
 
     before = history.DealState.of(locked)
     after = history.fold(tracked, before)
-    rows = _history_rows(locked, history.diff(before, after), at=now, actor=actor, source=source_of_change)
+    diffs = history.diff(before, after)
+    if "forecast_category" in new_values:
+        category = new_values.pop("forecast_category") or ""
+        if category != locked.forecast_category:
+            # Stored as null when the deal follows its stage's category.
+            diffs.append((TrackedField.FORECAST_CATEGORY, locked.forecast_category or None, category or None))
+            locked.forecast_category = category
+    rows = _history_rows(locked, diffs, at=now, actor=actor, source=source_of_change)
     for attr, value in vars(after).items():
         setattr(locked, attr, value)
     for attr in _PLAIN_ATTRS & set(new_values):

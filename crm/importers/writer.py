@@ -21,7 +21,18 @@ from crm.importers.records import (
     PipelineSpec,
     TeamRecord,
 )
-from crm.models import ChangeSource, Company, Contact, Deal, DealHistory, Outcome, Pipeline, Stage, StageKind
+from crm.models import (
+    ChangeSource,
+    Company,
+    Contact,
+    Deal,
+    DealHistory,
+    Outcome,
+    Pipeline,
+    Stage,
+    StageKind,
+    default_forecast_category,
+)
 from crm.models import TrackedField as F
 from crm.services import probability_is_manual
 from tenancy.models import Membership, Team, Workspace
@@ -78,6 +89,7 @@ class Writer:
                     order=order,
                     default_probability=probability,
                     kind=kind,
+                    forecast_category=default_forecast_category(kind, float(probability)),
                 )
         return pipeline
 
@@ -106,7 +118,12 @@ class Writer:
             name = "Open"
         order = max((s.order for s in self.stages.values()), default=-1) + 1
         stage = Stage.objects.create(
-            workspace=self.ws, pipeline=self.pipeline, name=name.strip()[:120], order=order, default_probability=50
+            workspace=self.ws,
+            pipeline=self.pipeline,
+            name=name.strip()[:120],
+            order=order,
+            default_probability=50,
+            forecast_category=default_forecast_category(StageKind.OPEN, 50),
         )
         self.stages[stage.name.lower()] = stage
         self.report.reconcile(
