@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from forecasting.coverage import coverage_ratio
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -199,9 +201,9 @@ class CoverageCheck:
 def coverage(*, open_pipeline: float, target: float, won: float, t: Thresholds) -> CoverageCheck:
     """Open pipeline due this period over what is left of its target, below `coverage_ratio`."""
     remaining = max(target - won, 0.0)
-    if remaining <= 0:
+    ratio = coverage_ratio(open_pipeline=open_pipeline, target=target, won=won)  # the one definition
+    if ratio is None or remaining <= 0:
         return CoverageCheck(False, float("inf"), open_pipeline, 0.0)
-    ratio = open_pipeline / remaining
     return CoverageCheck(ratio < t.coverage_ratio, ratio, open_pipeline, remaining)
 
 

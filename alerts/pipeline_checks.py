@@ -20,6 +20,7 @@ from alerts.models import AlertKind, AlertSettings, Priority
 from crm.models import Deal, Outcome
 from crm.selectors import DealSnapshot
 from forecasting.models import ForecastRun
+from forecasting.coverage import closes_by
 from forecasting.selectors import target_for
 from tenancy.models import Workspace
 
@@ -70,7 +71,7 @@ def run(
         open_in_quarter = sum(
             float(s.amount)
             for s in deals
-            if s.is_open and s.expected_close_date is not None and s.expected_close_date <= end
+            if s.is_open and closes_by(s.expected_close_date, end)
         )
         won_total = (
             Deal.objects.for_workspace(workspace)

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Deal, WorkspaceQuerySet
+from forecasting.models_calls import CallSettings, CallSubmission  # noqa: F401 - registers the call's models
 from tenancy.models import Membership, Team, Workspace
 
 

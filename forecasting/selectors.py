@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from crm import history
 from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
-from forecasting import charts
+from forecasting import charts, coverage as coverage_rules, quota
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
 from tenancy.models import Membership, Team, Workspace
@@ -132,8 +132,11 @@ def dashboard(
         .aggregate(v=Sum("amount"))["v"]
         or 0
     )
-    remaining = None if target is None else max(target - realised, 0.0)
-    coverage = (open_value / remaining) if remaining else None
+    # One definition of coverage everywhere (forecasting.coverage): pipeline closing by the period's end.
+    coverage = coverage_rules.coverage_ratio(
+        open_pipeline=quota.open_pipeline_closing(open_deals, run.period_end), target=target, won=realised
+    )
+    coverage = None if coverage == float("inf") else coverage
     chance = None
     if target is not None:
         shown = pct if (rep is not None or team is not None) else run.rollups.get("workspace", {})
@@ -173,6 +176,7 @@ def dashboard(
         "realised": realised,
         "open_value": open_value,
         "coverage": coverage,
+        "coverage_definition": coverage_rules.COVERAGE_DEFINITION,
         "chance": chance,
         "scenario": scenario,
         "team_rollups": team_rollups(scope, run),
