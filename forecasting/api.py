@@ -24,6 +24,7 @@ from tenancy.models import ApiKey
 from vectoros.http import ApiRequest, api_scope
 
 router = Router(tags=["forecasting"])
+router.add_router("/calls/", "forecasting.api_calls.router")
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
 Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 12, 31))]

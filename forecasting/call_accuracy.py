@@ -8,7 +8,8 @@ deals, a manager's teams, the workspace for owners and admins).
 
 The signal test pairs each final call with the model's P50 stored with that version (the model as it stood
 when the call was made) and fits w in (1 − w)·model + w·call on relative errors, shrunk towards 0, scored by
-leaving one period out: the calls count only if that out-of-sample error beats the model alone.
+leaving one period out: the calls count only if that out-of-sample error beats the model alone by 2%
+(relative).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from tenancy.scope import Scope
 # Pseudo-observations of "no signal" the weight is shrunk with (a ridge on w).
 SHRINKAGE = 3.0
 MIN_PERIODS = 3
+# The out-of-sample error must fall by at least this share before calls count as signal (noise alone often
+# buys a fraction of a percent).
+MIN_GAIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def call_signal(obs: list[Observation], shrinkage: float = SHRINKAGE) -> Signal:
                 blend_err.append(abs((1 - w) * o.model + w * o.call - o.actual) / o.actual)
     weight = fit_weight(obs, shrinkage)
     mae_model, mae_blend = float(np.mean(model_err)) * 100, float(np.mean(blend_err)) * 100
-    has_signal = weight > 0 and mae_blend < mae_model
+    has_signal = weight > 0 and mae_blend <= mae_model * (1 - MIN_GAIN)
     if has_signal:
         statement = (
             f"Calls add signal: weight {weight:.2f}, mean absolute error {mae_model:.0f}% → {mae_blend:.0f}% "
