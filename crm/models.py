@@ -131,6 +131,24 @@ def default_forecast_category(kind: str, probability: float) -> str:
     return ForecastCategory.PIPELINE
 
 
+class ForecastCategoryName(models.Model):
+    """A workspace's own name for a forecast category (e.g. "Upside" for Best Case); missing = the default name."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="forecast_category_names")
+    category = models.CharField(max_length=16, choices=ForecastCategory.choices)
+    label = models.CharField(max_length=40)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "category"], name="forecast_category_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category} = {self.label}"
+
+
 class Stage(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="stages")

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from crm import history
+from crm import categories, history
 from crm.models import (
     Activity,
     ChangeSource,
@@ -214,6 +214,10 @@ def deal_update(
     diffs = history.diff(before, after)
     if "forecast_category" in new_values:
         category = new_values.pop("forecast_category") or ""
+        if category != locked.forecast_category:
+            categories.require_category_permission(actor, locked)
+            if category and category not in categories.OVERRIDABLE:
+                raise ValidationError({"forecast_category": "Pick Commit, Best Case, Pipeline or Omitted."})
         if category != locked.forecast_category:
             # Stored as null when the deal follows its stage's category.
             diffs.append((TrackedField.FORECAST_CATEGORY, locked.forecast_category or None, category or None))

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
+from crm.categories import category_labels
 from crm.forms import ActivityForm, DealFilterForm, DealForm, DealMoveForm
 from crm.models import Deal, Stage
 from crm.selectors import (
@@ -34,7 +35,7 @@ from vectoros.http import WorkspaceRequest, render_screen, safe_next, workspace_
 DEALS_PER_PAGE = 50
 _EDITABLE = (
     *("title", "company", "owner", "stage", "amount", "probability", "expected_close_date", "source"),
-    *("lost_reason", "description"),
+    *("lost_reason", "description", "forecast_category"),
 )
 
 
@@ -164,6 +165,7 @@ def _deal_context(request: WorkspaceRequest, deal: Deal) -> dict[str, Any]:
         "move_stages": Stage.objects.filter(pipeline_id=deal.pipeline_id).order_by("order"),
         "contacts": deal.contacts.select_related("company").all(),
         "can_write": request.membership.can_write,
+        "forecast_category_label": category_labels(deal.workspace_id).get(deal.effective_forecast_category, ""),
     }
 
 
@@ -185,7 +187,7 @@ def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
         owner=deal.owner.uuid if deal.owner else None,
         stage=deal.stage.uuid,
     )
-    form = DealForm(request.POST or None, scope=request.scope, initial=initial)
+    form = DealForm(request.POST or None, scope=request.scope, initial=initial, deal=deal)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
         try:

@@ -99,8 +99,14 @@ def model_of(run: ForecastRun | None, member: Membership, scope: CallScope | Non
     """The run's distribution for the member's call scope: {"p50", "q"} (101 percentiles), or None."""
     if run is None:
         return None
+    return model_from_rollups(run.rollups or {}, run.uuid.hex, member, scope)
+
+
+def model_from_rollups(
+    rollups: dict[str, Any], run_id: str, member: Membership, scope: CallScope | None = None
+) -> dict[str, Any] | None:
+    """`model_of` over a run's roll-ups (also for roll-ups computed but not stored, as the demo's past calls)."""
     scope = scope or call_scope(member)
-    rollups = run.rollups or {}
     if scope.kind == "workspace":
         row = rollups.get("workspace")
     elif scope.kind == "team":
@@ -111,7 +117,7 @@ def model_of(run: ForecastRun | None, member: Membership, scope: CallScope | Non
         row = row or {"p50": 0.0, "q": [0.0] * 101}
     if not row or not row.get("q"):
         return None
-    return {"run": run.uuid.hex, "p50": float(row["p50"]), "q": row["q"]}
+    return {"run": run_id, "p50": float(row["p50"]), "q": row["q"]}
 
 
 def position(model: dict[str, Any] | None, value: float | Decimal | None) -> float | None:

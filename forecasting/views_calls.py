@@ -121,6 +121,6 @@ def call_settings(request: WorkspaceRequest) -> HttpResponse:
     return render(
         request,
         "forecasting/call_settings.html",
-        {"form": form, "can_edit": request.membership.can_administer},
+        {"form": form, "can_edit": request.membership.can_administer, "due_day": calls.WEEKDAYS[current.due_weekday]},
         status=422 if form.errors else 200,
     )

@@ -7,9 +7,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from ninja import Field, Query, Schema, Status
+from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
 from pydantic import field_validator
 
@@ -60,6 +61,8 @@ class DealOut(Schema):
     source: str
     attributes: dict[str, Any]
     external_id: str
+    forecast_category: str  # the owner's override; "" follows the stage
+    effective_forecast_category: str
 
     @staticmethod
     def resolve_pipeline(obj: Deal) -> uuid.UUID:
@@ -113,6 +116,8 @@ class DealPatch(Schema):
     source: Annotated[str, Field(max_length=100, pattern=r"^[^\x00]*$")] | None = None
     attributes: dict[str, Any] | None = None
     external_id: Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")] | None = None
+    # Commit, best case, pipeline or omitted; "" or null follows the stage's default.
+    forecast_category: Literal["commit", "best_case", "pipeline", "omitted", ""] | None = None
 
     _check_attributes = field_validator("attributes")(_no_nul)
 
@@ -157,7 +162,7 @@ def _deal_changes(request: ApiRequest, payload: DealPatch, fields: set[str]) -> 
         elif name == "company":
             changes["company"] = _ref(Company, request, value, "company")
             continue
-        elif value is None and name in {"title", "description", "source", "attributes", "external_id"}:
+        elif value is None and name in {"title", "description", "source", "attributes", "external_id", "forecast_category"}:
             value = {} if name == "attributes" else ""
         elif value is None and name in {"amount", "amount_is_estimated"}:
             raise Unprocessable([{"loc": ["body", name], "msg": "may not be null", "type": "value_error"}])
@@ -200,6 +205,8 @@ def deals_update(request: ApiRequest, deal_id: uuid.UUID, payload: DealPatch) ->
         services.deal_update(deal=deal, actor=_actor(request), changes=changes, source_of_change=ChangeSource.API)
     except ValidationError as exc:
         raise _invalid(exc) from None
+    except PermissionDenied as exc:
+        raise HttpError(403, str(exc)) from None
     return _deals(request).get(pk=deal.pk)
 
 
