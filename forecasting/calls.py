@@ -396,7 +396,7 @@ def calls_overview(scope: Scope, start: date, end: date, now: datetime | None = 
             member=m,
             versions=versions[m.id],
             model=model_of(run, m, cs),
-            status=submission_status(own_times[m.id], last_due, now),
+            status=submission_status(own_times[m.id], last_due, now) if m.role in CALLERS else "optional",
             suggestion=hints.for_owners(cs.owner_ids),
             can_adjust=can_adjust(scope, m),
         )
