@@ -141,9 +141,7 @@ class ForecastCategoryName(models.Model):
     objects = WorkspaceQuerySet.as_manager()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["workspace", "category"], name="forecast_category_name_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["workspace", "category"], name="forecast_category_name_unique")]
 
     def __str__(self) -> str:
         return f"{self.category} = {self.label}"

@@ -104,9 +104,7 @@ def calls_accuracy(request: ApiRequest) -> dict[str, Any]:
             "mae_pct": p.mae_pct,
             "bias_pct": p.bias_pct,
             "commit_met_share": p.commit_met_share,
-            "rows": [
-                {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in p.rows
-            ],
+            "rows": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in p.rows],
         }
         for p in report["people"]
     ]

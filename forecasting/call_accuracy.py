@@ -107,7 +107,9 @@ def call_signal(obs: list[Observation], shrinkage: float = SHRINKAGE) -> Signal:
             f"Calls carry no signal beyond the model on your history ({len(periods)} periods: model "
             f"{mae_model:.0f}% mean absolute error, blended {mae_blend:.0f}%)."
         )
-    return Signal(round(weight, 3), round(mae_model, 1), round(mae_blend, 1), len(obs), len(periods), has_signal, statement)
+    return Signal(
+        round(weight, 3), round(mae_model, 1), round(mae_blend, 1), len(obs), len(periods), has_signal, statement
+    )
 
 
 @dataclass
@@ -196,4 +198,3 @@ def accuracy_report(scope: Scope, today: date | None = None) -> dict[str, Any]:
             observations.append(Observation(v.period_start, float(v.model["p50"]), point, actual))
     ranked = sorted(people.values(), key=lambda p: (p.mae_pct is None, p.mae_pct or 0, p.member.display_name))
     return {"people": ranked, "signal": call_signal(observations), "generated_at": timezone.now()}
-

@@ -28,11 +28,11 @@ from tenancy.models import Membership, Role, Workspace
 PAST_QUARTERS = 6
 CALL_DAY = 40  # days into the quarter when the past calls were made
 SIMS = 1000
-PRIVATE_INFO = {Role.REP: 0.35, Role.MANAGER: 0.25}  # share of (actual − model) a caller knows
+PRIVATE_INFO: dict[str, float] = {Role.REP: 0.35, Role.MANAGER: 0.25}  # share of (actual − model) a caller knows
 NOISE = 0.12  # of the model's P50
 
 
-def _habits(member: Membership) -> tuple[float, float]:
+def _habits(member: Membership) -> tuple[float, int]:
     """(bias, noise draw seed) per person, stable across re-seeds: reps tend to sandbag a little."""
     digest = int(hashlib.sha256(f"{member.workspace_id}:{member.email or member.id}".encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(digest)
@@ -127,6 +127,18 @@ def _this_week(workspace: Workspace, members: list[Membership]) -> list[CallSubm
             manager = next((x for x in members if x.id == manager_id), None)
             if manager is not None:
                 reason = "Two of the Commit deals need legal review this quarter; held back."
-                rows.append(_version(m, start, end, 2, point * 0.8, seen, min(at + timedelta(hours=2), now), by=manager, reason=reason))
+                rows.append(
+                    _version(
+                        m,
+                        start,
+                        end,
+                        2,
+                        point * 0.8,
+                        seen,
+                        min(at + timedelta(hours=2), now),
+                        by=manager,
+                        reason=reason,
+                    )
+                )
                 adjusted = True
     return rows

@@ -55,7 +55,9 @@ def due_moments(workspace: Workspace, now: datetime | None = None) -> tuple[date
     settings_row = call_settings(workspace)
     local = (now or timezone.now()).astimezone(workspace.tz)
     monday = local.date() - timedelta(days=local.weekday())
-    due = datetime.combine(monday + timedelta(days=settings_row.due_weekday), settings_row.due_time, tzinfo=workspace.tz)
+    due = datetime.combine(
+        monday + timedelta(days=settings_row.due_weekday), settings_row.due_time, tzinfo=workspace.tz
+    )
     if due > local:
         due -= timedelta(days=7)
     return due, due + timedelta(days=7)
@@ -181,9 +183,9 @@ def call_submit(
         raise ValidationError(errors)
     # Versions are numbered per member and period; the lock keeps two concurrent submits from sharing one.
     Membership.objects.select_for_update().filter(id=member.id).get()
-    last = CallSubmission.objects.filter(
-        member=member, period_start=period_start, period_end=period_end
-    ).aggregate(v=Max("version"))["v"]
+    last = CallSubmission.objects.filter(member=member, period_start=period_start, period_end=period_end).aggregate(
+        v=Max("version")
+    )["v"]
     run = latest_run_for(scope.workspace, period_start, period_end)
     return CallSubmission.objects.create(
         workspace=scope.workspace,
@@ -415,7 +417,9 @@ def calls_overview(scope: Scope, start: date, end: date, now: datetime | None = 
     }
 
 
-def _tree(scope: Scope, members: list[Membership], calls: dict[int, MemberCall], run: ForecastRun | None) -> list[TeamNode]:
+def _tree(
+    scope: Scope, members: list[Membership], calls: dict[int, MemberCall], run: ForecastRun | None
+) -> list[TeamNode]:
     teams = list(Team.objects.filter(workspace_id=scope.workspace.id).order_by("name"))
     by_id = {t.id: t for t in teams}
     children: dict[int | None, list[Team]] = defaultdict(list)
@@ -429,13 +433,17 @@ def _tree(scope: Scope, members: list[Membership], calls: dict[int, MemberCall],
         manager = calls.get(team.manager_id) if team.manager_id else None
         reps = [calls[m.id] for m in members if m.team_id == team.id and m.id not in leads and m.id in calls]
         kids = [node(c) for c in children[team.id] if in_sight is None or c.id in in_sight]
-        return TeamNode(name=team.name, team=team, manager=manager, reps=reps, children=kids, model=_team_model(run, team))
+        return TeamNode(
+            name=team.name, team=team, manager=manager, reps=reps, children=kids, model=_team_model(run, team)
+        )
 
     if in_sight is None:
         admins = [c for c in calls.values() if c.member.can_administer and c.latest is not None]
         head = max(admins, key=lambda c: c.latest.created_at) if admins else None  # type: ignore[union-attr]
         loose = [
-            calls[m.id] for m in members if m.team_id is None and m.id in calls and not m.can_administer and m.id not in leads
+            calls[m.id]
+            for m in members
+            if m.team_id is None and m.id in calls and not m.can_administer and m.id not in leads
         ]
         root = TeamNode(
             name="Workspace",

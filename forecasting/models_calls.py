@@ -29,7 +29,7 @@ class CallSettings(models.Model):
 
 
 class CallSubmissionQuerySet(WorkspaceQuerySet):
-    def visible_to(self, scope) -> CallSubmissionQuerySet:  # noqa: ANN001 - tenancy.scope.Scope (layering)
+    def visible_to(self, scope) -> CallSubmissionQuerySet:
         """Calls of the members whose deals the scope sees (a rep: their team; a manager: the subtree)."""
         return scope.visible(self, owner="member")  # type: ignore[no-any-return]
 
@@ -64,7 +64,9 @@ class CallSubmission(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["member", "period_start", "period_end", "version"], name="call_version"),
             models.CheckConstraint(condition=Q(commit__gte=0), name="call_commit_not_negative"),
-            models.CheckConstraint(condition=Q(best_case__gte=models.F("commit")), name="call_best_case_at_least_commit"),
+            models.CheckConstraint(
+                condition=Q(best_case__gte=models.F("commit")), name="call_best_case_at_least_commit"
+            ),
         ]
 
     def __str__(self) -> str:

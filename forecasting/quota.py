@@ -14,6 +14,7 @@ from forecasting.models import Target
 from tenancy.models import Membership, Team
 from tenancy.scope import Scope
 
+
 def open_pipeline_closing(deals: Any, period_end: date) -> float:
     """Open amount of `deals` (a queryset) expected to close by `period_end` (`coverage.closes_by` in SQL)."""
     value = deals.open().filter(expected_close_date__lte=period_end).aggregate(v=Sum("amount"))["v"]
@@ -51,9 +52,11 @@ class QuotaRow:
 def _targets(scope: Scope, start: date, end: date) -> tuple[dict[int, float], dict[int, float]]:
     by_rep: dict[int, float] = {}
     by_team: dict[int, float] = {}
-    for team_id, owner_id, amount in Target.objects.for_workspace(scope.workspace).filter(
-        period_start=start, period_end=end
-    ).values_list("team_id", "owner_id", "amount"):
+    for team_id, owner_id, amount in (
+        Target.objects.for_workspace(scope.workspace)
+        .filter(period_start=start, period_end=end)
+        .values_list("team_id", "owner_id", "amount")
+    ):
         if owner_id is not None:
             by_rep[owner_id] = float(amount)
         elif team_id is not None:
@@ -75,7 +78,9 @@ def leaderboard(scope: Scope, start: date, end: date) -> dict[str, list[QuotaRow
     by_rep, by_team = _targets(scope, start, end)
     members: list[Membership] = list(scope.reps().active().exclude(role__in=["viewer"]))
     reps = [
-        QuotaRow(m.display_name, "rep", by_rep.get(m.id), float(won_rows.get(m.id) or 0), float(open_rows.get(m.id) or 0))
+        QuotaRow(
+            m.display_name, "rep", by_rep.get(m.id), float(won_rows.get(m.id) or 0), float(open_rows.get(m.id) or 0)
+        )
         for m in members
         if m.id in by_rep or won_rows.get(m.id) or open_rows.get(m.id)
     ]

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from crm import history
 from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
-from forecasting import charts, coverage as coverage_rules, quota
+from forecasting import charts, quota
+from forecasting import coverage as coverage_rules
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
 from tenancy.models import Membership, Team, Workspace

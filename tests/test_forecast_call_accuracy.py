@@ -20,7 +20,11 @@ from tests.factories import make_deal
 
 pytestmark = pytest.mark.django_db
 
-QUARTERS = [(date(2026, 1, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 6, 30)), (date(2026, 7, 1), date(2026, 9, 30))]
+QUARTERS = [
+    (date(2026, 1, 1), date(2026, 3, 31)),
+    (date(2026, 4, 1), date(2026, 6, 30)),
+    (date(2026, 7, 1), date(2026, 9, 30)),
+]
 
 
 def call(member, start, end, commit, likely=None, *, at, version, p50=None):
@@ -45,7 +49,13 @@ def history(personas):
     p = personas
     ws = p.workspace
     for (start, _end), amount in zip(QUARTERS, (1000, 2000, 500), strict=True):
-        make_deal(ws, owner=p.rep, amount=amount, stage="Closed Won", at=datetime.combine(start, datetime.min.time(), UTC).replace(day=15))
+        make_deal(
+            ws,
+            owner=p.rep,
+            amount=amount,
+            stage="Closed Won",
+            at=datetime.combine(start, datetime.min.time(), UTC).replace(day=15),
+        )
     # Another rep's win is not in the rep's scope.
     make_deal(ws, owner=p.other_rep, amount=7777, stage="Closed Won", at=datetime(2026, 2, 3, tzinfo=UTC))
     (q1s, q1e), (q2s, q2e), (q3s, q3e) = QUARTERS

@@ -162,7 +162,14 @@ def _deal_changes(request: ApiRequest, payload: DealPatch, fields: set[str]) -> 
         elif name == "company":
             changes["company"] = _ref(Company, request, value, "company")
             continue
-        elif value is None and name in {"title", "description", "source", "attributes", "external_id", "forecast_category"}:
+        elif value is None and name in {
+            "title",
+            "description",
+            "source",
+            "attributes",
+            "external_id",
+            "forecast_category",
+        }:
             value = {} if name == "attributes" else ""
         elif value is None and name in {"amount", "amount_is_estimated"}:
             raise Unprocessable([{"loc": ["body", name], "msg": "may not be null", "type": "value_error"}])

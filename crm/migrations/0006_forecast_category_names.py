@@ -5,23 +5,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0005_forecast_category_next_step'),
-        ('tenancy', '0004_invitation_token_hash'),
+        ("crm", "0005_forecast_category_next_step"),
+        ("tenancy", "0004_invitation_token_hash"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ForecastCategoryName',
+            name="ForecastCategoryName",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('category', models.CharField(choices=[('commit', 'Commit'), ('best_case', 'Best Case'), ('pipeline', 'Pipeline'), ('omitted', 'Omitted'), ('closed', 'Closed')], max_length=16)),
-                ('label', models.CharField(max_length=40)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='forecast_category_names', to='tenancy.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("commit", "Commit"),
+                            ("best_case", "Best Case"),
+                            ("pipeline", "Pipeline"),
+                            ("omitted", "Omitted"),
+                            ("closed", "Closed"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("label", models.CharField(max_length=40)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="forecast_category_names",
+                        to="tenancy.workspace",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'category'), name='forecast_category_name_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("workspace", "category"), name="forecast_category_name_unique")
+                ],
             },
         ),
     ]

@@ -9,44 +9,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('forecasting', '0002_rolling_backtest'),
-        ('tenancy', '0004_invitation_token_hash'),
+        ("forecasting", "0002_rolling_backtest"),
+        ("tenancy", "0004_invitation_token_hash"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CallSettings',
+            name="CallSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('due_weekday', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(6)])),
-                ('due_time', models.TimeField(default=datetime.time(12, 0))),
-                ('workspace', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='call_settings', to='tenancy.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "due_weekday",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(6),
+                        ],
+                    ),
+                ),
+                ("due_time", models.TimeField(default=datetime.time(12, 0))),
+                (
+                    "workspace",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="call_settings",
+                        to="tenancy.workspace",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CallSubmission',
+            name="CallSubmission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('period_start', models.DateField()),
-                ('period_end', models.DateField()),
-                ('version', models.PositiveIntegerField()),
-                ('commit', models.DecimalField(decimal_places=2, max_digits=16)),
-                ('best_case', models.DecimalField(decimal_places=2, max_digits=16)),
-                ('most_likely', models.DecimalField(blank=True, decimal_places=2, max_digits=16, null=True)),
-                ('reason', models.TextField(blank=True)),
-                ('model', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='calls', to='tenancy.membership')),
-                ('submitted_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenancy.membership')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='call_submissions', to='tenancy.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("period_start", models.DateField()),
+                ("period_end", models.DateField()),
+                ("version", models.PositiveIntegerField()),
+                ("commit", models.DecimalField(decimal_places=2, max_digits=16)),
+                ("best_case", models.DecimalField(decimal_places=2, max_digits=16)),
+                ("most_likely", models.DecimalField(blank=True, decimal_places=2, max_digits=16, null=True)),
+                ("reason", models.TextField(blank=True)),
+                ("model", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="calls", to="tenancy.membership"
+                    ),
+                ),
+                (
+                    "submitted_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="tenancy.membership",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="call_submissions",
+                        to="tenancy.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['period_start', 'member_id', 'version'],
-                'indexes': [models.Index(fields=['workspace', 'period_start', 'member'], name='forecasting_workspa_56c03a_idx')],
-                'constraints': [models.UniqueConstraint(fields=('member', 'period_start', 'period_end', 'version'), name='call_version'), models.CheckConstraint(condition=models.Q(('commit__gte', 0)), name='call_commit_not_negative'), models.CheckConstraint(condition=models.Q(('best_case__gte', models.F('commit'))), name='call_best_case_at_least_commit')],
+                "ordering": ["period_start", "member_id", "version"],
+                "indexes": [
+                    models.Index(fields=["workspace", "period_start", "member"], name="forecasting_workspa_56c03a_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("member", "period_start", "period_end", "version"), name="call_version"
+                    ),
+                    models.CheckConstraint(condition=models.Q(("commit__gte", 0)), name="call_commit_not_negative"),
+                    models.CheckConstraint(
+                        condition=models.Q(("best_case__gte", models.F("commit"))),
+                        name="call_best_case_at_least_commit",
+                    ),
+                ],
             },
         ),
     ]
