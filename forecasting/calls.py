@@ -469,3 +469,23 @@ def adjustable_members(scope: Scope) -> list[Membership]:
 
 def versions_in_sight(scope: Scope) -> Any:
     return CallSubmission.objects.for_workspace(scope.workspace).visible_to(scope)
+
+
+def call_reminder(member: Membership, now: datetime | None = None) -> dict[str, Any] | None:
+    """For the weekly digest: the member's status for the last due moment and when the next call is due."""
+    if member.role not in CALLERS:
+        return None
+    workspace = member.workspace
+    now = now or timezone.now()
+    last_due, next_due = due_moments(workspace, now)
+    start, end = current_period(workspace, now.astimezone(workspace.tz).date())
+    own = list(
+        CallSubmission.objects.filter(
+            member=member, submitted_by=member, period_start=start, period_end=end
+        ).values_list("created_at", flat=True)
+    )
+    return {
+        "status": submission_status(own, last_due, now),
+        "next_due": next_due,
+        "period": period_label(workspace, start, end),
+    }

@@ -252,3 +252,24 @@ def test_page_submit_adjust_and_access(personas):
     rep_page = rep_client.get(url + f"?on={START.isoformat()}").content.decode()
     assert p.other_rep.display_name in rep_page  # in the status list
     assert "Deal X slipped" in rep_page
+
+
+def test_the_digest_reminds_callers_of_their_status(personas):
+    from alerts.delivery.email import render_digest
+
+    p = personas
+    missing = render_digest(p.rep, [], "weekly")
+    assert "Forecast call for" in missing["text"] and "your status is missing" in missing["text"]
+    assert "/w/acme/forecast/calls/" in missing["html"]
+    last_due, _ = calls.due_moments(p.workspace)
+    calls.call_submit(
+        scope=Scope.for_member(p.rep),
+        member=p.rep,
+        period_start=calls.current_period(p.workspace)[0],
+        period_end=calls.current_period(p.workspace)[1],
+        commit=Decimal(1),
+        best_case=Decimal(2),
+        now=last_due - timedelta(hours=1),
+    )
+    assert "your status is submitted" in render_digest(p.rep, [], "weekly")["text"]
+    assert "Forecast call" not in render_digest(p.owner, [], "weekly")["text"]  # owners are not asked to call

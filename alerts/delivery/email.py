@@ -15,6 +15,7 @@ from alerts.delivery import outbox
 from alerts.delivery.errors import DeliveryError
 from alerts.links import absolute, deal_url
 from alerts.models import Channel, Delivery, DigestFrequency, NotificationPreference, Priority
+from forecasting.calls import call_reminder
 from tenancy.models import Membership
 
 DIGEST_SIZE = 10
@@ -59,6 +60,9 @@ def render_digest(member: Membership, alerts: list, frequency: str) -> dict[str,
         "frequency": frequency,
         "list_url": absolute(reverse("alerts:list", args=[workspace.slug])),
         "preferences_url": absolute(reverse("alerts:preferences", args=[workspace.slug])),
+        # The weekly forecast call: the member's submission status and when the next call is due.
+        "call": call_reminder(member),
+        "calls_url": absolute(reverse("forecasting:calls", args=[workspace.slug])),
     }
     count = len(items)
     return {
