@@ -285,6 +285,12 @@ class MemberCall:
     def chance(self, value: Decimal | float | None) -> float | None:
         return position(self.model, value)
 
+    def blended(self, weight: float) -> float | None:
+        """(1 − w)·model P50 + w·call, with the weight the call-signal test learnt."""
+        if self.model is None or self.latest is None:
+            return None
+        return (1 - weight) * self.model["p50"] + weight * self.latest.point
+
     @property
     def rows(self) -> list[dict[str, Any]]:
         """Every version, newest first, each with where it sits in the model's distribution now."""
@@ -341,6 +347,12 @@ class TeamNode:
     @property
     def model_p50(self) -> float | None:
         return self.model["p50"] if self.model else None
+
+    def blended(self, weight: float) -> float | None:
+        """(1 − w)·model P50 + w·this level's call (the manager's, else the sum below), on the same figures."""
+        if self.model is None:
+            return None
+        return (1 - weight) * self.model["p50"] + weight * self.rolled("point")
 
     @property
     def manager_commit_chance(self) -> float | None:

@@ -37,6 +37,7 @@ def _calls_context(request: WorkspaceRequest, start, end, form: CallForm | None 
             initial={**initial, "period_start": start},
         )
     settings_row = calls.call_settings(request.workspace)
+    overview["signal"] = call_accuracy.workspace_signal(request.workspace)
     return {**overview, "form": form, "settings": settings_row, "due_day": calls.WEEKDAYS[settings_row.due_weekday]}
 
 

@@ -131,3 +131,48 @@ def test_accuracy_in_the_api_and_on_the_page(history):
     assert "Not enough history" in page.content.decode()
     assert p.rep.display_name in page.content.decode()
     assert Client().get("/api/v1/forecasts/calls/accuracy").status_code == 401
+
+
+def test_when_calls_carry_signal_the_call_page_blends_them(personas):
+    """Four past quarters in which the rep's calls knew the outcome far better than the model."""
+    from forecasting import calls
+
+    p = personas
+    ws = p.workspace
+    past = [(date(2025, 10, 1), date(2025, 12, 31)), *QUARTERS]
+    for k, (start, end) in enumerate(past):
+        actual = 1000 * (k + 1)
+        make_deal(
+            ws, owner=p.rep, amount=actual, stage="Closed Won", at=datetime(start.year, start.month, 20, tzinfo=UTC)
+        )
+        model = 2000 if k % 2 == 0 else 500  # the model is far off, in both directions
+        call(
+            p.rep,
+            start,
+            end,
+            actual * 0.9,
+            actual,
+            at=datetime(start.year, start.month, 5, tzinfo=UTC),
+            version=1,
+            p50=model,
+        )
+    with time_machine.travel(datetime(2026, 11, 2, tzinfo=UTC), tick=False):
+        signal = call_accuracy.workspace_signal(ws)
+        assert signal.has_signal and signal.weight > 0.5
+        # This quarter: a stored run puts the rep's P50 at 4,000; the rep calls 6,000.
+        from forecasting.models import ForecastRun
+
+        q = [40.0 * i for i in range(101)]
+        ForecastRun.objects.create(
+            workspace=ws, as_of=datetime(2026, 11, 1, tzinfo=UTC), period_start=date(2026, 10, 1),
+            period_end=date(2026, 12, 31), sims=1, mean=0, percentiles={},
+            rollups={"reps": [{"id": p.rep.uuid.hex, "p50": 2000.0, "q": q}], "teams": [], "workspace": None},
+        )  # fmt: skip
+        calls.call_submit(
+            scope=Scope.for_member(p.rep), member=p.rep, period_start=date(2026, 10, 1), period_end=date(2026, 12, 31),
+            commit=Decimal(5000), best_case=Decimal(8000), most_likely=Decimal(6000),
+        )  # fmt: skip
+        page = p.client_for(p.owner).get("/w/acme/forecast/calls/").content.decode()
+    w = signal.weight
+    assert f"Model + calls (w {w:.2f})" in page
+    assert f"{ws.currency} {(1 - w) * 2000 + w * 6000:,.0f}" in page

@@ -41,3 +41,9 @@ def call_chance(call: object, attr: str) -> str:
     if latest is None:
         return "–"
     return chance(call.chance(getattr(latest, attr)))  # type: ignore[attr-defined]
+
+
+@register.filter
+def blended(call_or_level: object, weight: float) -> float | None:
+    """A call's or a roll-up level's model-plus-calls figure for the learnt weight."""
+    return call_or_level.blended(float(weight))  # type: ignore[attr-defined,no-any-return]
