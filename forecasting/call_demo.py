@@ -4,7 +4,8 @@ For each of the last finished quarters, the model is fitted as of day 40 of the 
 known then; each rep and manager calls that model's P50 for their scope, shifted by a personal bias, plus
 a share of what they privately know about how the quarter will end (a fraction of the gap between the
 model and what actually closed — a rep's knowledge of their deals the model lacks), plus noise. The current
-quarter gets this week's calls from most people (some late, some missing) and one manager's adjustment.
+quarter gets this week's calls from most people (some late, some missing), one manager's adjustment, and rep
+and team quotas (the workspace's target split by last year's wins).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from django.utils import timezone
 from crm.models import Deal, Outcome
 from forecasting.calls import CALLERS, call_scope, due_moments, latest_run_for, model_from_rollups, model_of
 from forecasting.compute import end_of_day, fit_as_of, forecast_period
+from forecasting.models import Target
 from forecasting.models_calls import CallSubmission
-from forecasting.services import rollups_for
-from tenancy.models import Membership, Role, Workspace
+from forecasting.services import rollups_for, target_set
+from tenancy.models import Membership, Role, Team, Workspace
+from tenancy.scope import Scope
 
 PAST_QUARTERS = 6
 CALL_DAY = 40  # days into the quarter when the past calls were made
@@ -100,7 +103,43 @@ def demo_calls(workspace_id: int, quarters: int = PAST_QUARTERS) -> int:
     rows.extend(_this_week(workspace, members))
     with transaction.atomic():
         CallSubmission.objects.bulk_create(rows)
+        demo_quotas(workspace)
     return len(rows)
+
+
+def demo_quotas(workspace: Workspace) -> None:
+    """Rep and team quotas for the current quarter: the workspace's target split by each rep's wins last year."""
+    start, end = workspace.fiscal_quarter_bounds(workspace.today())
+    total = (
+        Target.objects.for_workspace(workspace)
+        .filter(period_start=start, period_end=end, team=None, owner=None)
+        .values_list("amount", flat=True)
+        .first()
+    )
+    if total is None:
+        return
+    year_ago = start - timedelta(days=365)
+    won = dict(
+        Deal.objects.for_workspace(workspace)
+        .filter(outcome=Outcome.WON, closed_at__date__gte=year_ago, closed_at__date__lt=start, owner__isnull=False)
+        .values_list("owner_id")
+        .annotate(v=Sum("amount"))
+    )
+    reps = list(Membership.objects.for_workspace(workspace).active().filter(role=Role.REP, id__in=won))
+    overall = sum(float(won[r.id]) for r in reps)
+    if overall <= 0:
+        return
+    scope = Scope.whole_workspace(workspace)
+    by_team: dict[int, float] = {}
+    for rep in reps:
+        amount = float(total) * float(won[rep.id]) / overall
+        target_set(scope=scope, period_start=start, period_end=end, amount=Decimal(round(amount, -3)), owner=rep)
+        if rep.team_id is not None:
+            by_team[rep.team_id] = by_team.get(rep.team_id, 0.0) + amount
+    for team in Team.objects.filter(id__in=by_team):
+        target_set(
+            scope=scope, period_start=start, period_end=end, amount=Decimal(round(by_team[team.id], -3)), team=team
+        )
 
 
 def _this_week(workspace: Workspace, members: list[Membership]) -> list[CallSubmission]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
@@ -29,7 +31,7 @@ def _calls_context(request: WorkspaceRequest, start, end, form: CallForm | None 
         initial = (
             {"commit": latest.commit, "best_case": latest.best_case, "most_likely": latest.most_likely}
             if latest
-            else {"commit": hint["commit"], "best_case": hint["best_case"]}
+            else {"commit": round(Decimal(hint["commit"])), "best_case": round(Decimal(hint["best_case"]))}
         )
         form = CallForm(
             scope=request.scope,
