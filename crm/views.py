@@ -45,6 +45,7 @@ class BoardCard:
     url: str
     amount_text: str
     close_text: str
+    category_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
     """The board, with per-card strings prepared once: the page has up to 150 cards and must stay fast."""
     board = board_for_member(request.scope, today=request.workspace.today())
     deals_url = reverse("crm:deal_list", args=[request.workspace.slug])
+    labels = category_labels(request.workspace)
     columns = []
     for column in board.columns:
         move_options = format_html_join(
@@ -71,6 +73,7 @@ def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
                 url=f"{deals_url}{deal.uuid}/",
                 amount_text=f"{deal.amount:,.0f}",
                 close_text=f"closes {close:%b} {close.day}" if (close := deal.expected_close_date) else "no close date",
+                category_text=labels.get(deal.forecast_category or column.stage.forecast_category, ""),
             )
             for deal in column.cards
         ]

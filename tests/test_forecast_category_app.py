@@ -97,3 +97,15 @@ def test_the_api_patches_the_category(personas, deal):
     assert bad.status_code == 422
     back = client.patch(url, json.dumps({"forecast_category": None}), content_type="application/json").json()
     assert back["forecast_category"] == "" and back["effective_forecast_category"] == deal.stage.forecast_category
+
+
+def test_the_board_card_and_the_history_use_the_workspaces_names(personas, deal):
+    from crm.categories import category_names_save
+
+    category_names_save(actor=personas.owner, labels={"best_case": "Upside", "commit": "Banked"})
+    client = personas.client_for(personas.rep)
+    board = client.get("/w/acme/").content.decode()
+    assert "Upside" in board  # the Proposal deal follows its stage: Best Case, named Upside here
+    deal_update(deal=deal, actor=personas.rep, changes={"forecast_category": "commit"})
+    page = client.get(f"/w/acme/deals/{deal.uuid}/").content.decode()
+    assert "Banked" in page and "(set for this deal)" in page
