@@ -19,13 +19,13 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from django.db.models import Sum
 from django.utils import timezone
 
-from crm.models import Deal, Outcome
+from crm.models import Deal
 from forecasting.calls import call_scope, period_label
 from forecasting.compute import end_of_day
 from forecasting.models_calls import CallSubmission
+from forecasting.quota import won_by_owner
 from tenancy.models import Membership, Workspace
 from tenancy.scope import Scope
 
@@ -162,17 +162,6 @@ def final_calls(scope: Scope, today: date | None = None) -> list[CallSubmission]
     return list(final.values())
 
 
-def _won_by_owner(workspace_id: int, start: date, end: date) -> dict[int, float]:
-    """Closed-won revenue of the period per owner (one query per period, however many calls)."""
-    rows = (
-        Deal.objects.for_workspace(workspace_id)
-        .filter(outcome=Outcome.WON, closed_at__date__gte=start, closed_at__date__lte=end, deleted_at__isnull=True)
-        .values_list("owner_id")
-        .annotate(v=Sum("amount"))
-    )
-    return {owner_id or 0: float(v or 0) for owner_id, v in rows}
-
-
 def accuracy_report(scope: Scope, today: date | None = None) -> dict[str, Any]:
     """Per person: every finished period's final call against what closed won; and the signal test."""
     workspace = scope.workspace
@@ -186,7 +175,7 @@ def accuracy_report(scope: Scope, today: date | None = None) -> dict[str, Any]:
             scopes[member.id] = call_scope(member).owner_ids
         period = (v.period_start, v.period_end)
         if period not in won:
-            won[period] = _won_by_owner(workspace.id, *period)
+            won[period] = won_by_owner(Deal.objects.for_workspace(workspace), *period)
         owners = scopes[member.id]
         actual = sum(amount for owner, amount in won[period].items() if owners is None or owner in owners)
         point = v.point

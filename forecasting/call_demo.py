@@ -16,14 +16,14 @@ from decimal import Decimal
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
-from crm.models import Deal, Outcome
+from crm.models import Deal
 from forecasting.calls import CALLERS, call_scope, due_moments, latest_run_for, model_from_rollups, model_of
 from forecasting.compute import end_of_day, fit_as_of, forecast_period
 from forecasting.models import Target
 from forecasting.models_calls import CallSubmission
+from forecasting.quota import won_by_owner
 from forecasting.services import rollups_for, target_set
 from tenancy.models import Membership, Role, Team, Workspace
 from tenancy.scope import Scope
@@ -40,15 +40,6 @@ def _habits(member: Membership) -> tuple[float, int]:
     digest = int(hashlib.sha256(f"{member.workspace_id}:{member.email or member.id}".encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(digest)
     return float(rng.normal(-0.06, 0.10)), digest
-
-
-def _won(workspace: Workspace, owner_ids: frozenset[int] | None, start: date, end: date) -> float:
-    deals = Deal.objects.for_workspace(workspace).filter(
-        outcome=Outcome.WON, closed_at__date__gte=start, closed_at__date__lte=end, deleted_at__isnull=True
-    )
-    if owner_ids is not None:
-        deals = deals.filter(owner_id__in=owner_ids)
-    return float(deals.aggregate(v=Sum("amount"))["v"] or 0)
 
 
 def _version(member, start, end, number, point, model, at, *, by=None, reason="") -> CallSubmission:
@@ -90,6 +81,7 @@ def demo_calls(workspace_id: int, quarters: int = PAST_QUARTERS) -> int:
             continue
         forecast = forecast_period(workspace, loaded, model, start, end, sims=SIMS, seed=index)
         rollups = rollups_for(workspace, forecast)
+        won = won_by_owner(Deal.objects.for_workspace(workspace), start, end)
         for m in members:
             seen = model_from_rollups(rollups, f"demo-{start.isoformat()}", m, scopes[m.id])
             if seen is None:
@@ -97,7 +89,8 @@ def demo_calls(workspace_id: int, quarters: int = PAST_QUARTERS) -> int:
             bias, digest = _habits(m)
             noise = np.random.default_rng(digest + index).normal(0, NOISE)
             p50 = seen["p50"]
-            actual = _won(workspace, scopes[m.id].owner_ids, start, end)
+            owners = scopes[m.id].owner_ids
+            actual = sum(v for o, v in won.items() if owners is None or o in owners)
             point = p50 * (1 + bias + noise) + PRIVATE_INFO.get(m.role, 0.3) * (actual - p50)
             rows.append(_version(m, start, end, 1, point, seen, moment - timedelta(hours=3)))
     rows.extend(_this_week(workspace, members))
@@ -119,12 +112,7 @@ def demo_quotas(workspace: Workspace) -> None:
     if total is None:
         return
     year_ago = start - timedelta(days=365)
-    won = dict(
-        Deal.objects.for_workspace(workspace)
-        .filter(outcome=Outcome.WON, closed_at__date__gte=year_ago, closed_at__date__lt=start, owner__isnull=False)
-        .values_list("owner_id")
-        .annotate(v=Sum("amount"))
-    )
+    won = won_by_owner(Deal.objects.for_workspace(workspace), year_ago, start - timedelta(days=1))
     reps = list(Membership.objects.for_workspace(workspace).active().filter(role=Role.REP, id__in=won))
     overall = sum(float(won[r.id]) for r in reps)
     if overall <= 0:

@@ -20,9 +20,10 @@ from django.db.models import Max, Sum, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from crm.models import Deal, ForecastCategory, Outcome
+from crm.models import Deal, ForecastCategory
 from forecasting.models import ForecastRun
 from forecasting.models_calls import CallSettings, CallSubmission
+from forecasting.quota import won_by_owner
 from forecasting.selectors import chance_of_reaching
 from tenancy.models import Membership, Role, Team, Workspace
 from tenancy.scope import Scope, team_ids_managed_by
@@ -230,15 +231,6 @@ def effective_category_amounts(deals: Any, start: date, end: date) -> dict[int, 
     for owner_id, cat, value in rows:
         out[owner_id or 0][cat] = float(value or 0)
     return out
-
-
-def won_by_owner(deals: Any, start: date, end: date) -> dict[int, float]:
-    rows = (
-        deals.filter(outcome=Outcome.WON, closed_at__date__gte=start, closed_at__date__lte=end)
-        .values_list("owner_id")
-        .annotate(v=Sum("amount"))
-    )
-    return {owner_id or 0: float(v or 0) for owner_id, v in rows}
 
 
 @dataclass

@@ -21,11 +21,14 @@ def open_pipeline_closing(deals: Any, period_end: date) -> float:
     return float(value or 0)
 
 
-def won_in(deals: Any, start: date, end: date) -> float:
-    value = deals.filter(outcome=Outcome.WON, closed_at__date__gte=start, closed_at__date__lte=end).aggregate(
-        v=Sum("amount")
-    )["v"]
-    return float(value or 0)
+def won_by_owner(deals: Any, start: date, end: date) -> dict[int, float]:
+    """Closed-won revenue of `deals` (a queryset) in [start, end] per owner (0 = unassigned), in one query."""
+    rows = (
+        deals.filter(outcome=Outcome.WON, closed_at__date__gte=start, closed_at__date__lte=end)
+        .values_list("owner_id")
+        .annotate(v=Sum("amount"))
+    )
+    return {owner_id or 0: float(v or 0) for owner_id, v in rows}
 
 
 @dataclass
@@ -67,11 +70,7 @@ def _targets(scope: Scope, start: date, end: date) -> tuple[dict[int, float], di
 def leaderboard(scope: Scope, start: date, end: date) -> dict[str, list[QuotaRow]]:
     """Reps and teams in sight, ranked by attainment (won ÷ target), with their coverage."""
     deals = scope.deals().filter(deleted_at__isnull=True)
-    won_rows = dict(
-        deals.filter(outcome=Outcome.WON, closed_at__date__gte=start, closed_at__date__lte=end)
-        .values_list("owner_id")
-        .annotate(v=Sum("amount"))
-    )
+    won_rows = won_by_owner(deals, start, end)
     open_rows = dict(
         deals.open().filter(expected_close_date__lte=end).values_list("owner_id").annotate(v=Sum("amount"))
     )

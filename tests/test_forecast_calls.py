@@ -273,3 +273,63 @@ def test_the_digest_reminds_callers_of_their_status(personas):
     )
     assert "your status is submitted" in render_digest(p.rep, [], "weekly")["text"]
     assert "Forecast call" not in render_digest(p.owner, [], "weekly")["text"]  # owners are not asked to call
+
+
+def test_the_api_lists_a_periods_versions_with_their_chances(personas):
+    import json
+
+    from django.test import Client
+
+    from tenancy.services import api_key_create
+
+    p = personas
+    samples = np.random.default_rng(2).gamma(3.0, 1000, 10_000)
+    store_run(p.workspace, {p.rep: samples}, {}, samples)
+    submit(p.rep, commit=2000, best=4000)
+    submit(p.manager, member=p.rep, commit=1500, best=3000, reason="slipped")
+    _key, raw = api_key_create(workspace=p.workspace, name="t", created_by=p.owner)
+    client = Client(headers={"Authorization": f"Bearer {raw}"})
+    body = json.loads(client.get(f"/api/v1/forecasts/calls/?on={START.isoformat()}").content)
+    mine = sorted((v for v in body["versions"] if v["member"] == str(p.rep.uuid)), key=lambda v: v["version"])
+    assert [v["commit"] for v in mine] == [2000, 1500] and mine[1]["reason"] == "slipped"
+    assert mine[0]["chance_commit"] == pytest.approx(float(np.mean(samples >= 2000)), abs=0.011)
+    assert body["status"][p.rep.uuid.hex] in {"submitted", "late", "missing"}
+    assert Client().get("/api/v1/forecasts/calls/").status_code == 401
+
+
+def test_the_due_day_is_set_by_admins(personas):
+    url = "/w/acme/forecast/calls/settings/"
+    data = {"due_weekday": "4", "due_time": "16:30"}
+    assert personas.client_for(personas.rep).post(url, data).status_code == 403
+    assert personas.client_for(personas.viewer).post(url, data).status_code == 403
+    assert personas.client_for(personas.outsider).get(url).status_code == 404
+    assert personas.client_for(personas.owner).post(url, data).status_code == 302
+    row = CallSettings.objects.get(workspace=personas.workspace)
+    assert (row.due_weekday, row.due_time) == (4, time(16, 30))
+    assert "Friday" in personas.client_for(personas.rep).get("/w/acme/forecast/calls/").content.decode()
+    assert personas.client_for(personas.owner).post(url, {"due_weekday": "9", "due_time": "x"}).status_code == 422
+
+
+def test_the_call_page_query_count_does_not_grow_with_reps_and_versions(personas):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    p = personas
+    client = p.client_for(p.owner)
+    path = f"/w/acme/forecast/calls/?on={START.isoformat()}"
+    client.get(path)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    submit(p.rep)
+    few = count()
+    for i in range(6):
+        member = MembershipFactory(
+            workspace=p.workspace, role=Role.REP, team=p.rep.team, user=UserFactory(email=f"r{i}@acme.test")
+        )
+        submit(member)
+        submit(member, commit=150)
+    assert count() == few
