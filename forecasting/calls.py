@@ -462,17 +462,9 @@ def _tree(
     return [node(t) for t in tops]
 
 
-def member_for_call(scope: Scope, value: object) -> Membership:
-    """A member whose call the asker may see (404 alike for hidden and missing)."""
-    return scope.get(Membership, value)
-
-
 def adjustable_members(scope: Scope) -> list[Membership]:
+    """The people whose calls the asker may adjust (offered in the call form)."""
     return [m for m in scope.reps().active() if can_adjust(scope, m)]
-
-
-def versions_in_sight(scope: Scope) -> Any:
-    return CallSubmission.objects.for_workspace(scope.workspace).visible_to(scope)
 
 
 def call_reminder(member: Membership, now: datetime | None = None) -> dict[str, Any] | None:

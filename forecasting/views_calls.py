@@ -70,8 +70,6 @@ def call_submit(request: WorkspaceRequest) -> HttpResponse:
                 most_likely=form.cleaned_data["most_likely"],
                 reason=form.cleaned_data["reason"],
             )
-        except PermissionDenied:
-            raise
         except ValidationError as exc:
             apply_service_errors(form, exc)
         else:
@@ -79,9 +77,8 @@ def call_submit(request: WorkspaceRequest) -> HttpResponse:
             messages.success(request, f"{who} saved (version {version.version}).")
             url = reverse("forecasting:calls", args=[request.workspace.slug])
             return redirect(f"{url}?on={start.isoformat()}")
-    start, end = calls.current_period(request.workspace)
-    if form.is_valid() or "period_start" in form.cleaned_data:
-        start, end = calls.current_period(request.workspace, form.cleaned_data["period_start"])
+    # The form comes back with its messages, on the period it was for (today's when that field was bad).
+    start, end = calls.current_period(request.workspace, form.cleaned_data.get("period_start"))
     context = _calls_context(request, start, end, form=form)
     context["period_form"] = PeriodForm()
     return render(request, "forecasting/calls.html", context, status=422)
