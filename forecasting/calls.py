@@ -179,7 +179,10 @@ def call_submit(
     if actor.id != member.id and not reason:
         errors["reason"] = "Say why you adjust someone else's call."
     if period_end < period_start:
-        errors["period"] = "The period ends before it starts."
+        errors["period_start"] = "The period ends before it starts."
+    elif period_end < (now or timezone.now()).astimezone(scope.workspace.tz).date():
+        # A call is a forecast: once the period is over there is nothing left to call.
+        errors["period_start"] = "That period is over; calls are for the current or a later period."
     if errors:
         raise ValidationError(errors)
     # Versions are numbered per member and period; the lock keeps two concurrent submits from sharing one.

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
@@ -22,6 +23,13 @@ from tests.factories import MembershipFactory, TeamFactory, UserFactory, make_de
 pytestmark = pytest.mark.django_db
 
 START, END = date(2026, 10, 1), date(2026, 12, 31)
+
+
+@pytest.fixture(autouse=True)
+def _mid_quarter():
+    """Every test runs on a Wednesday in the middle of the quarter its calls are for."""
+    with time_machine.travel(datetime(2026, 11, 18, 9, 0, tzinfo=UTC), tick=True):
+        yield
 
 
 def submit(by, member=None, commit=100, best=200, likely=None, reason="", at=None):
@@ -96,6 +104,12 @@ def test_bad_numbers_are_refused_by_field(personas):
     with pytest.raises(ValidationError) as exc:
         submit(personas.rep, commit=300, best=200, likely=500)
     assert set(exc.value.message_dict) == {"best_case", "most_likely"}
+    with pytest.raises(ValidationError) as exc:
+        calls.call_submit(
+            scope=Scope.for_member(personas.rep), member=personas.rep, period_start=date(2026, 7, 1),
+            period_end=date(2026, 9, 30), commit=Decimal(1), best_case=Decimal(2),
+        )  # fmt: skip
+    assert "That period is over" in exc.value.message_dict["period_start"][0]
     assert not CallSubmission.objects.exists()
 
 
