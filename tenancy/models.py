@@ -183,9 +183,24 @@ class PendingJob(models.Model):
         return self.key
 
 
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read only"
+    WRITE = "write", "Read and write"
+
+
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def active(self) -> ApiKeyQuerySet:
-        return self.filter(revoked_at__isnull=True)
+        """Keys that open the API now: not revoked, not expired, and made by a member still in the workspace
+        (or, without a maker, made workspace-wide from the command line)."""
+        now = timezone.now()
+        maker_present = Q(created_by__is_active=True) & (
+            Q(created_by__user__isnull=True) | Q(created_by__user__is_active=True)
+        )
+        return self.filter(
+            Q(revoked_at__isnull=True),
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            maker_present | Q(created_by__isnull=True, workspace_wide=True),
+        )
 
 
 class ApiKey(models.Model):
@@ -200,6 +215,11 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A read key answers 403 to every write method; a write key may do what its Scope may.
+    scope = models.CharField(max_length=5, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Off: the key sees what its maker's Scope sees. On (admins only): the whole workspace.
+    workspace_wide = models.BooleanField(default=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -208,6 +228,19 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == ApiKeyScope.WRITE
+
+    @property
+    def state(self) -> str:
+        """ "revoked", "expired" or "active", for the keys page."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
 
 
 class WorkspaceSSO(models.Model):
