@@ -135,7 +135,7 @@ def member_remove(request: WorkspaceRequest, membership_uuid: str) -> HttpRespon
     member = get_in_workspace(Membership, request.workspace, membership_uuid)
     if not member.is_active:
         raise Http404("No such member")
-    form = MemberRemoveForm(request.POST or None, member=member)
+    form = MemberRemoveForm(request.POST if request.method == "POST" else None, member=member)
     if request.method == "POST" and form.is_valid():
         try:
             services.membership_remove(
