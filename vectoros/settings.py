@@ -159,6 +159,8 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_choice(
     "ACCOUNT_EMAIL_VERIFICATION", "optional" if DEBUG else "mandatory", ["mandatory", "optional", "none"]
 )
+if not DEBUG and ACCOUNT_EMAIL_VERIFICATION != "mandatory":
+    raise ConfigError("ACCOUNT_EMAIL_VERIFICATION must be mandatory when DEBUG is off (only the local demo skips it)")
 ACCOUNT_ADAPTER = "tenancy.adapters.AccountAdapter"
 # Who may create an account with a password: "open" (anyone) or "invite-only" (only with an invitation link).
 VECTOROS_SIGNUP = env_choice("VECTOROS_SIGNUP", "open" if DEBUG else "invite-only", ["open", "invite-only"])
