@@ -91,6 +91,15 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     """Sign-in through a workspace's IdP: its email counts as verified only inside the workspace's verified domains,
     anyone else is turned away, and a first sign-in from a verified domain makes a membership (JIT)."""
 
+    def list_apps(self, request, provider=None, client_id=None):
+        """allauth's apps, each workspace's OIDC client secret decrypted into the in-memory app only."""
+        apps = super().list_apps(request, provider=provider, client_id=client_id)
+        secrets = sso.sso_client_secrets([app.pk for app in apps if app.pk is not None])
+        for app in apps:
+            if app.pk in secrets:
+                app.secret = secrets[app.pk]
+        return apps
+
     def populate_user(self, request, sociallogin, data):
         user = super().populate_user(request, sociallogin, data)
         workspace_sso = sso.sso_for_app(sociallogin.provider.app)

@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from vectoros.crypto import EncryptedTextField
+
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
     "Use 1-50 lowercase letters, digits and dashes, not starting or ending with a dash.",
@@ -256,6 +258,9 @@ class WorkspaceSSO(models.Model):
     jit_role = models.CharField(max_length=10, choices=Role.choices, default=Role.REP)
     # Everyone but owners must sign in through SSO; their password sign-in is refused.
     require_sso = models.BooleanField(default=False)
+    # The OIDC client secret, encrypted at rest; the SocialApp's own `secret` column stays empty and
+    # tenancy.adapters.SocialAccountAdapter.list_apps hands allauth the decrypted value in memory.
+    client_secret = EncryptedTextField(blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

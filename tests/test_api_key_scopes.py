@@ -150,7 +150,8 @@ def test_create_api_key_command_defaults_to_read_and_takes_scope_and_expiry(pers
     east, _west = deals
     reader = _api(body["key"])
     assert reader.get(f"{API}/deals/").status_code == 200
-    assert reader.patch(f"{API}/deals/{east.uuid}/", {"amount": "5.00"}, content_type="application/json").status_code == 403
+    change = {"amount": "5.00"}
+    assert reader.patch(f"{API}/deals/{east.uuid}/", change, content_type="application/json").status_code == 403
 
     out = StringIO()
     call_command(
@@ -158,7 +159,7 @@ def test_create_api_key_command_defaults_to_read_and_takes_scope_and_expiry(pers
     )
     body = json.loads(out.getvalue())
     writer = _api(body["key"])
-    assert writer.patch(f"{API}/deals/{east.uuid}/", {"amount": "5.00"}, content_type="application/json").status_code == 200
+    assert writer.patch(f"{API}/deals/{east.uuid}/", change, content_type="application/json").status_code == 200
     with time_machine.travel(timezone.now() + timedelta(days=2, minutes=1)):
         assert writer.get(f"{API}/deals/").status_code == 401
     with pytest.raises(CommandError, match="between 1 and 3650"):

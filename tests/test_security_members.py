@@ -103,7 +103,7 @@ def test_remove_member_command(personas, reps_deals):
     personas.rep.refresh_from_db()
     assert not personas.rep.is_active
     assert Deal.objects.get(title="Open one").owner == personas.other_rep
-    with pytest.raises(CommandError, match="'nobody@acme.test' is not an active member of acme"):
+    with pytest.raises(CommandError, match=r"'nobody@acme\.test' is not an active member of acme"):
         call_command("remove_member", workspace="acme", email="nobody@acme.test")
     with pytest.raises(CommandError, match="no workspace with slug 'nope'"):
         call_command("remove_member", workspace="nope", email="west@acme.test")
