@@ -93,7 +93,7 @@ def invitation_create(
 ) -> Invitation:
     if role == Role.OWNER and invited_by.role != Role.OWNER:
         raise ValidationError({"role": "Only an owner can invite another owner."})
-    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email, is_active=True).exists():
         raise ValidationError({"email": f"{email} is already a member of {workspace.name}."})
     if ratelimit.hit("invitations", f"workspace:{workspace.id}") is not None:
         limit = ratelimit.limit_named("invitations")
@@ -153,6 +153,10 @@ def invitation_accept(*, invitation: Invitation, user) -> Membership:
     if user.email.lower() != invitation.email.lower():
         raise ValidationError(f"This invitation is for {invitation.email}; you are signed in as {user.email}.")
     membership = membership_add(workspace=invitation.workspace, user=user, role=invitation.role, team=invitation.team)
+    if not membership.is_active:
+        # A removed member comes back only through a new invitation (never by SSO's just-in-time membership).
+        membership.is_active, membership.role, membership.team = True, invitation.role, invitation.team
+        membership.save(update_fields=["is_active", "role", "team"])
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
     return membership

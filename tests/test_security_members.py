@@ -109,3 +109,18 @@ def test_remove_member_command(personas, reps_deals):
         call_command("remove_member", workspace="nope", email="west@acme.test")
     with pytest.raises(CommandError, match="at least one owner"):
         call_command("remove_member", workspace="acme", email="owner@acme.test")
+
+
+def test_a_removed_member_comes_back_only_through_a_new_invitation(personas, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from tenancy.services import invitation_accept, invitation_by_token, invitation_create, membership_remove
+
+    membership_remove(membership=personas.rep, actor=personas.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_create(workspace=personas.workspace, invited_by=personas.owner, email="rep@acme.test", role="viewer")
+    token = mail.outbox[-1].body.split("/invitations/")[1].split("/")[0]
+    invitation_accept(invitation=invitation_by_token(token), user=personas.rep.user)
+    personas.rep.refresh_from_db()
+    assert personas.rep.is_active and personas.rep.role == Role.VIEWER
+    assert personas.client_for(personas.rep).get(reverse("crm:board", args=["acme"])).status_code == 200

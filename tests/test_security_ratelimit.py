@@ -212,3 +212,22 @@ def test_heavy_actions_answer_429_with_retry_after(personas, limit, url_name, me
         second = getattr(client, method)(url)
         assert 0 < _retry_after(second) <= 3600
         assert "Too many requests" in second.content.decode()
+
+
+def test_the_same_what_if_against_the_same_run_does_not_refit(personas, monkeypatch):
+    from forecasting import selectors
+    from forecasting.services import forecast_run
+
+    run = forecast_run(workspace=personas.workspace, sims=200)
+    fits = []
+    real_fit = selectors.fit_as_of
+    monkeypatch.setattr(selectors, "fit_as_of", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
+    client = personas.client_for(personas.owner)
+    url = reverse("forecasting:what_if", args=["acme"])
+    first = client.get(url, {"win_rate_scale": "0.5"})
+    second = personas.client_for(personas.viewer).get(url, {"win_rate_scale": "0.5"})
+    assert first.status_code == second.status_code == 200 and len(fits) == 1
+    assert client.get(url, {"win_rate_scale": "0.7"}).status_code == 200 and len(fits) == 2
+    newer = forecast_run(workspace=personas.workspace, sims=200)
+    assert newer.uuid != run.uuid
+    assert client.get(url, {"win_rate_scale": "0.5"}).status_code == 200 and len(fits) == 3
