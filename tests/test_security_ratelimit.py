@@ -231,3 +231,12 @@ def test_the_same_what_if_against_the_same_run_does_not_refit(personas, monkeypa
     newer = forecast_run(workspace=personas.workspace, sims=200)
     assert newer.uuid != run.uuid
     assert client.get(url, {"win_rate_scale": "0.5"}).status_code == 200 and len(fits) == 3
+
+
+def test_retrain_presses_are_queued_once_per_workspace(personas, django_capture_on_commit_callbacks):
+    owner = personas.client_for(personas.owner)
+    url = reverse("scoring:retrain", args=["acme"])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert owner.post(url).status_code == owner.post(url).status_code == 302
+    pending = PendingJob.objects.filter(func="scoring.tasks.retrain_requested")
+    assert [p.args[0] for p in pending] == [[personas.workspace.id]]

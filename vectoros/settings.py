@@ -296,6 +296,7 @@ BULK_TASKS = [
     "similarity.tasks.on_deals_changed",  # embedding backfills (256 deals a run)
     "crm.tasks_import.import_job_run",
     "scoring.tasks.retrain_workspace",
+    "scoring.tasks.retrain_requested",  # the model page's button, coalesced per workspace
     "scoring.tasks.retrain_all",
     "scoring.tasks.rescore_all",
     "scoring.tasks.rescore_workspace",  # after a rollback: every open deal of the workspace
