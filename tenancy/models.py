@@ -213,7 +213,9 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     key_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Empty only for keys made by `create_api_key` (workspace-wide). A maker's deleted membership takes their keys
+    # with it, so a key never outlives its maker by turning into a maker-less, workspace-wide one.
+    created_by = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

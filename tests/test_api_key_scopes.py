@@ -179,3 +179,14 @@ def test_revoke_api_key_command(personas, deals):
         call_command("revoke_api_key", workspace="acme", name="old-sync")
     with pytest.raises(CommandError, match="no workspace"):
         call_command("revoke_api_key", workspace="nope", name="old-sync")
+
+
+def test_a_deleted_makers_workspace_wide_key_does_not_live_on_without_a_maker(personas, deals):
+    personas.manager.role = Role.ADMIN
+    personas.manager.save()
+    _key, raw = api_key_create(
+        workspace=personas.workspace, name="ops", created_by=personas.manager, workspace_wide=True
+    )
+    assert _api(raw).get(f"{API}/deals/").status_code == 200
+    personas.manager.user.delete()
+    assert _api(raw).get(f"{API}/deals/").status_code == 401

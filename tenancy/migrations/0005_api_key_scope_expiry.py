@@ -1,8 +1,10 @@
 """API keys get a scope (read / write), an optional expiry and a visibility (their maker's, or workspace-wide).
 
-Keys made before this were workspace-wide and could write: they keep doing so until revoked.
+Keys made before this were workspace-wide and could write: they keep doing so until revoked. A key goes with its
+maker's membership row if that is ever deleted (it used to lose its maker and live on).
 """
 
+import django.db.models.deletion
 from django.db import migrations, models
 
 
@@ -34,4 +36,15 @@ class Migration(migrations.Migration):
             field=models.BooleanField(default=False),
         ),
         migrations.RunPython(keep_existing_keys_working, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name="apikey",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="tenancy.membership",
+            ),
+        ),
     ]
