@@ -81,6 +81,23 @@ def deals_changed(*, workspace_id: int, deal_ids: Iterable[int]) -> None:
         enqueue_coalesced(key=f"{handler}:{workspace_id}", func=handler, head_args=[workspace_id], ids=ids)
 
 
+def deals_reassign_from_member(
+    *, membership: Membership, reassign_to: Membership | None, actor: Membership | None = None
+) -> int:
+    """A MEMBER_REMOVED_HOOKS entry: the removed member's open deals go to `reassign_to` (None: unassigned).
+
+    Each change goes through `deal_update`, so the deal's history shows the new owner. Closed deals keep their
+    owner: who won or lost a deal stays true in the reports.
+    """
+    deals = Deal.objects.filter(workspace_id=membership.workspace_id, owner=membership).open().order_by("id")
+    count = 0
+    for deal in deals:
+        source = ChangeSource.WEB if actor is not None else ChangeSource.SYSTEM
+        deal_update(deal=deal, actor=actor, changes={"owner": reassign_to}, source_of_change=source)
+        count += 1
+    return count
+
+
 def probability_is_manual(*, source_of_change: str, declared: bool | None = None) -> bool:
     """Whether a newly set probability is a person's: set on the web or through the API it is; set by the
     system or an import it is not, unless the import says so (`declared`). The one place this is decided."""

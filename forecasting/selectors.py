@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
@@ -39,16 +41,36 @@ def target_for(workspace: Workspace, start: date, end: date, *, team: Team | Non
 
 
 WHAT_IF_SIMS = 4000  # a scenario is answered while the user waits
+# The same scenario against the same run is answered from the shared cache: a page reload or a second member
+# asking does not refit. A new run (after any deal change) has a new id, so a stale answer is never reused.
+WHAT_IF_CACHE_SECONDS = 600
+
+
+def _what_if_cache_key(run: ForecastRun, what_if: WhatIf, sims: int) -> str:
+    scenario = (
+        sorted(what_if.exclude_deal_ids),
+        sorted(what_if.slip_days.items()),
+        what_if.win_rate_scale,
+        what_if.add_reps,
+        what_if.ramp_days,
+    )
+    return "vos:what-if:" + hashlib.sha256(repr((run.uuid.hex, sims, scenario)).encode()).hexdigest()
 
 
 def what_if_forecast(
     workspace: Workspace, run: ForecastRun, what_if: WhatIf, sims: int | None = None
 ) -> dict[str, float]:
-    """The run's period under a scenario, as of now; nothing is stored."""
-    loaded, model = fit_as_of(workspace, timezone.now())
+    """The run's period under a scenario, as of now; nothing is stored (but the answer is cached a while)."""
     sims = sims or WHAT_IF_SIMS
+    key = _what_if_cache_key(run, what_if, sims)
+    cached: dict[str, float] | None = cache.get(key)
+    if cached is not None:
+        return cached
+    loaded, model = fit_as_of(workspace, timezone.now())
     forecast = forecast_period(workspace, loaded, model, run.period_start, run.period_end, sims=sims, what_if=what_if)
-    return summary(forecast.result)
+    result = summary(forecast.result)
+    cache.set(key, result, WHAT_IF_CACHE_SECONDS)
+    return result
 
 
 def chance_of_reaching(quantiles: list[float] | None, target: float) -> float | None:

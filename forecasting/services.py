@@ -30,6 +30,7 @@ from forecasting.engine import confidence_label
 from forecasting.inputs import won_between
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, RollingBacktest, RunTrigger, Target
 from scoring.selectors import deal_win_probabilities
+from tenancy.jobs import enqueue_coalesced
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 from vectoros.bulk import copy_rows
@@ -91,6 +92,12 @@ def rollups_for(workspace: Workspace, forecast: PeriodForecast) -> dict[str, Any
             continue
         team_rows.append({"id": team.uuid.hex, "name": team.name, **describe(per_rep[:, cols].sum(axis=1))})
     return {"reps": reps, "teams": team_rows, "workspace": describe(result.totals)}
+
+
+def forecast_request(*, workspace: Workspace) -> None:
+    """Queue a fresh forecast (after commit, coalesced per workspace); the dashboard swaps it in when it is stored."""
+    func = "forecasting.tasks.forecast_requested"
+    enqueue_coalesced(key=f"{func}:{workspace.id}", func=func, head_args=[workspace.id])
 
 
 def forecast_run(

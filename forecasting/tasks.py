@@ -21,6 +21,13 @@ def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
     forecast_run(workspace=workspace, trigger=RunTrigger.DEAL_CHANGE)
 
 
+def forecast_requested(workspace_id: int, _ids: list[int]) -> None:
+    """The dashboard's "Run now", coalesced per workspace: presses before the run starts make one run."""
+    workspace = Workspace.objects.filter(id=workspace_id).first()
+    if workspace is not None:
+        forecast_run(workspace=workspace, trigger=RunTrigger.MANUAL)
+
+
 def forecast_scheduled() -> None:
     """Nightly: a run per workspace, so the history of runs vs actuals has a point every day."""
     for workspace in Workspace.objects.all():

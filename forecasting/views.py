@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from forecasting import accuracy, selectors
 from forecasting.forms import DashboardFilterForm, TargetForm, WhatIfForm
-from forecasting.models import RunTrigger
-from forecasting.services import forecast_run, target_set
+from forecasting.services import forecast_request, target_set
+from vectoros import ratelimit
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, workspace_view
 
@@ -48,8 +48,9 @@ def latest(request: WorkspaceRequest) -> HttpResponse:
 @require_POST
 @workspace_view(write=True)
 def run_now(request: WorkspaceRequest) -> HttpResponse:
-    forecast_run(workspace=request.workspace, trigger=RunTrigger.MANUAL)
-    messages.success(request, "Forecast updated.")
+    ratelimit.enforce(request, "reforecast", f"workspace:{request.workspace.id}", what="re-forecast")
+    forecast_request(workspace=request.workspace)
+    messages.success(request, "Re-forecast queued: the dashboard shows the new forecast as soon as it is stored.")
     return redirect("forecasting:dashboard", slug=request.workspace.slug)
 
 
@@ -95,6 +96,7 @@ def what_if(request: WorkspaceRequest) -> HttpResponse:
     }
     scenario = None
     if run is not None and form.is_valid():
+        ratelimit.enforce(request, "what_if", f"member:{request.membership.id}", what="what-if scenarios")
         try:
             scenario = selectors.what_if_build(deals=request.scope.deals(), **form.cleaned_data)
         except ValidationError as exc:

@@ -10,20 +10,34 @@ from ninja import NinjaAPI, Schema, Status
 from ninja.security import HttpBearer
 
 from tenancy.models import ApiKey
-from tenancy.scope import Scope
 from tenancy.services import api_key_authenticate
 
 
 class ApiKeyAuth(HttpBearer):
     """`Authorization: Bearer KEY`; `request.auth` is the ApiKey, `request.scope` what it sees.
 
-    Keys are workspace-wide for now: their scope is the whole workspace.
+    401 for an unknown, revoked or expired key or one whose maker left; 403 for a write with a read-only key;
+    429 (with Retry-After) past the per-key rate. The rules live in tenancy.services.
     """
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        from django.core.exceptions import PermissionDenied
+        from ninja.errors import HttpError, Throttled
+
+        from tenancy.services import api_key_admit, api_key_scope
+        from vectoros.ratelimit import RateLimited
+
         key = api_key_authenticate(token)
-        if key is not None:
-            request.scope = Scope.whole_workspace(key.workspace)  # type: ignore[attr-defined]  # read by vectoros.http.api_scope
+        if key is None:
+            return None
+        try:
+            api_key_admit(key, method=request.method or "GET")
+        except PermissionDenied as exc:
+            raise HttpError(403, str(exc)) from None
+        except RateLimited as exc:
+            request.retry_after = exc.retry_after  # type: ignore[attr-defined]  # the 429's Retry-After
+            raise Throttled(exc.retry_after) from None
+        request.scope = api_key_scope(key)  # type: ignore[attr-defined]  # read by vectoros.http.api_scope
         return key
 
 

@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "vectoros.ratelimit.RateLimitMiddleware",  # a view's RateLimited is a 429; every 429 has Retry-After
 ]
 
 ROOT_URLCONF = "vectoros.urls"
@@ -158,7 +159,21 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_choice(
     "ACCOUNT_EMAIL_VERIFICATION", "optional" if DEBUG else "mandatory", ["mandatory", "optional", "none"]
 )
+if not DEBUG and ACCOUNT_EMAIL_VERIFICATION != "mandatory":
+    raise ConfigError("ACCOUNT_EMAIL_VERIFICATION must be mandatory when DEBUG is off (only the local demo skips it)")
 ACCOUNT_ADAPTER = "tenancy.adapters.AccountAdapter"
+# Who may create an account with a password: "open" (anyone) or "invite-only" (only with an invitation link).
+VECTOROS_SIGNUP = env_choice("VECTOROS_SIGNUP", "open" if DEBUG else "invite-only", ["open", "invite-only"])
+# allauth counts in the shared cache (CACHES below), keyed on the real client IP (TRUSTED_PROXY_COUNT) and the
+# account: ten wrong passwords for one account, from any number of addresses, lock it for 15 minutes (429).
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "30/15m/ip,10/15m/key",
+    "signup": "5/h/ip",
+    "reset_password": "10/h/ip,3/h/key",
+    "reset_password_from_key": "20/h/ip",
+    "request_login_code": "20/m/ip,3/m/key",
+}
 ACCOUNT_LOGOUT_ON_GET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "VectorOS"
@@ -235,6 +250,16 @@ SECURE_REFERRER_POLICY = "same-origin"
 # the client used HTTPS, and the client's own IP is that many hops from the right of X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=10)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT  # allauth's own client-IP lookup (tenancy.adapters overrides it)
+# Our own limits (vectoros/ratelimit.py), "amount/seconds" per key, counted in the shared cache.
+VECTOROS_RATE_LIMITS = {
+    "api_key": env_str("RATE_LIMIT_API_KEY", "600/60"),  # requests per API key
+    "invitations": env_str("RATE_LIMIT_INVITATIONS", "50/86400"),  # invitations per workspace per day
+    "reforecast": "6/60",  # re-forecast button presses per workspace
+    "what_if": "30/60",  # what-if scenarios per member
+    "retrain": "3/3600",  # retrain button presses per workspace
+    "export": "30/3600",  # CSV exports per member
+}
 
 # django-q2 with the ORM broker: the worker needs nothing but the database.
 Q_CLUSTER = {
@@ -271,6 +296,7 @@ BULK_TASKS = [
     "similarity.tasks.on_deals_changed",  # embedding backfills (256 deals a run)
     "crm.tasks_import.import_job_run",
     "scoring.tasks.retrain_workspace",
+    "scoring.tasks.retrain_requested",  # the model page's button, coalesced per workspace
     "scoring.tasks.retrain_all",
     "scoring.tasks.rescore_all",
     "scoring.tasks.rescore_workspace",  # after a rollback: every open deal of the workspace
@@ -302,6 +328,10 @@ DEAL_CHANGE_HANDLERS.append("alerts.tasks.on_deals_changed")  # "deal.updated" w
 # every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.
 WORKSPACE_CREATED_HOOKS: list[str] = []
 WORKSPACE_CREATED_HOOKS.append("crm.services.pipeline_create_default")  # the default pipeline and its stages
+# Run inside `tenancy.services.membership_remove`'s transaction as `hook(membership=, reassign_to=, actor=)`: their
+# deals go to `reassign_to` (a Membership) or to nobody, through crm's services so history is written.
+MEMBER_REMOVED_HOOKS: list[str] = []
+MEMBER_REMOVED_HOOKS.append("crm.services.deals_reassign_from_member")
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []
 DEMO_SEED_HOOKS.append("forecasting.tasks.demo_targets")  # quarter targets and a first forecast

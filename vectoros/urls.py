@@ -30,3 +30,4 @@ urlpatterns = [
     path("api/v1/", api.urls),
 ]
 urlpatterns += [path("", include("ops.urls"))]  # /health/live, /health/ready, /metrics
+handler429 = "vectoros.ratelimit.handler429"  # allauth answers its rate limits with this
