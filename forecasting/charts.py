@@ -31,12 +31,21 @@ def _layout(fig: go.Figure, title: str, height: int = 340, *, legend_on_top: boo
     return figure_payload(fig, {"displaylogo": False, "responsive": True})
 
 
-def money(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.2f}M"
-    if abs(value) >= 1e3:
-        return f"${value / 1e3:,.0f}k"
-    return f"${value:,.0f}"
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "CHF": "CHF ", "INR": "₹"}
+
+
+def symbol(currency: str) -> str:
+    """The prefix money is written with: "$" for USD, the ISO code and a space for a currency without one here."""
+    return SYMBOLS.get(currency.upper(), f"{currency.upper()} ")
+
+
+def money(value: float, currency: str = "USD") -> str:
+    sign, value, prefix = "−" if value < 0 else "", abs(value), symbol(currency)
+    if value >= 1e6:
+        return f"{sign}{prefix}{value / 1e6:,.2f}M"
+    if value >= 1e3:
+        return f"{sign}{prefix}{value / 1e3:,.0f}k"
+    return f"{sign}{prefix}{value:,.0f}"
 
 
 def scenario_bars(scenarios: Sequence[tuple[str, dict[str, float]]], target: float | None) -> FigureData:
@@ -185,3 +194,28 @@ def funnel(stages: Sequence[str], reached: Sequence[int], median_days: Sequence[
     fig = go.Figure(go.Funnel(y=labels, x=list(reached), textinfo="value+percent initial"))
     fig.update_yaxes(title_text="Stage (median days in stage)")
     return _layout(fig, "Sales funnel: conversion and velocity")
+
+
+def waterfall(
+    start: tuple[str, float], flows: Sequence[tuple[str, float]], end: tuple[str, float], currency: str = "USD"
+) -> FigureData:
+    """What changed: the start, each flow as a rise or fall, the end; every bar labelled with its amount."""
+    labels = [start[0], *(name for name, _ in flows), end[0]]
+    values = [start[1], *(value for _, value in flows), end[1]]
+    fig = go.Figure(
+        go.Waterfall(
+            x=labels,
+            y=values,
+            measure=["absolute", *(["relative"] * len(flows)), "total"],
+            text=[money(v, currency) if i in (0, len(values) - 1) else f"{v:+,.0f}" for i, v in enumerate(values)],
+            textposition="outside",
+            connector={"line": {"color": "#bbb"}},
+            increasing={"marker": {"color": PALETTE["actual"]}},
+            decreasing={"marker": {"color": "#b5523b"}},
+            totals={"marker": {"color": PALETTE["base"]}},
+            cliponaxis=False,
+        )
+    )
+    fig.update_yaxes(title_text=f"Open pipeline ({currency})", rangemode="tozero")
+    fig.update_xaxes(title_text="")
+    return _layout(fig, "What changed in the pipeline", height=380)

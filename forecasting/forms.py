@@ -18,8 +18,32 @@ class DashboardFilterForm(forms.Form):
 
     def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        limit_choices(self, "team", scope.teams())
-        limit_choices(self, "rep", scope.reps())
+        limit_choices(self, "team", scope.teams(), empty_label="All teams")
+        limit_choices(self, "rep", scope.reps(), empty_label="All reps")
+
+
+class ChangesForm(DashboardFilterForm):
+    """What changed: a window (default: the last seven days), the deals it follows, and a bar to list."""
+
+    PERIODS = (("all", "All open deals"), ("this", "Closing this quarter"), ("next", "Closing next quarter"))
+
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    deals = forms.ChoiceField(choices=PERIODS, required=False, label="Deals")
+    flow = forms.ChoiceField(choices=[("", "")], required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, scope: Scope, flows: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, scope=scope, **kwargs)
+        flow = self.fields["flow"]
+        assert isinstance(flow, forms.ChoiceField)
+        flow.choices = [("", ""), *flows.items()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError("“To” is before “From”.")
+        return data
 
 
 class TargetForm(forms.Form):
@@ -33,14 +57,14 @@ class TargetForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Any team or rep of the workspace is accepted, so that one outside the member's reach is refused
         # by the scope with a 403; the choices offered are only those the member may set.
-        for name, queryset, offered in (
-            ("team", Team.objects.filter(workspace=scope.workspace), scope.target_teams()),
-            ("rep", Membership.objects.for_workspace(scope.workspace), scope.target_reps()),
+        for name, queryset, offered, empty in (
+            ("team", Team.objects.filter(workspace=scope.workspace), scope.target_teams(), "No team"),
+            ("rep", Membership.objects.for_workspace(scope.workspace), scope.target_reps(), "No rep"),
         ):
             field = self.fields[name]
             assert isinstance(field, forms.ModelChoiceField)
             field.queryset = queryset
-            field.widget.choices = [("", "---------"), *((o.uuid, str(o)) for o in offered)]
+            field.widget.choices = [("", empty), *((o.uuid, str(o)) for o in offered)]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

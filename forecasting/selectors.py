@@ -18,6 +18,7 @@ from crm import history
 from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
 from forecasting import charts
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
+from forecasting.waterfall import owners_for_member
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
@@ -76,15 +77,7 @@ def _owner_filter(qs, owner_ids: frozenset[int] | None):
 
 def _owners_shown(scope: Scope, team: Team | None, rep: Membership | None) -> frozenset[int] | None:
     """Owners whose deals the dashboard sums: the chosen team or rep, never beyond the member's scope."""
-    wanted: frozenset[int] | None = None
-    if rep is not None:
-        wanted = frozenset({rep.id})
-    elif team is not None:
-        wanted = frozenset(team.members.values_list("id", flat=True))
-    visible = scope.owner_ids
-    if visible is None:
-        return wanted
-    return visible if wanted is None else wanted & visible
+    return owners_for_member(scope, team=team, rep=rep)
 
 
 def team_rollups(scope: Scope, run: ForecastRun) -> list[dict[str, object]]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from forecasting import views
+from forecasting import views, views_changes
 
 app_name = "forecasting"
 urlpatterns = [
@@ -12,4 +12,5 @@ urlpatterns = [
     path("targets/", views.target_save, name="target_save"),
     path("what-if/", views.what_if, name="what_if"),
     path("history/", views.history, name="history"),
+    path("changes/", views_changes.changes, name="changes"),
 ]

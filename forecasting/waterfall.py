@@ -51,7 +51,8 @@ from decimal import Decimal
 from crm.models import Outcome
 from crm.selectors import DealSnapshot, pipeline_as_of
 from forecasting.compute import end_of_day
-from tenancy.models import Workspace
+from tenancy.models import Membership, Team, Workspace
+from tenancy.scope import Scope
 
 FLOWS = ("new", "pulled_in", "increased", "decreased", "pushed_out", "won", "lost", "other")
 FLOW_LABELS = {
@@ -221,3 +222,33 @@ def pipeline_changes(
     for items in result.items.values():
         items.sort(key=lambda item: (-abs(item.amount), item.title))
     return result
+
+
+# ---- the screen ---------------------------------------------------------------------------------------
+def owners_for_member(scope: Scope, *, team: Team | None, rep: Membership | None) -> frozenset[int] | None:
+    """The owners whose deals a member's waterfall follows: the chosen team or rep, within what they see."""
+    if (team is not None and not scope.can_see_team(team)) or (rep is not None and not scope.can_see_rep(rep)):
+        raise ValueError("The waterfall was asked for a team or rep outside the member's scope.")
+    wanted: frozenset[int] | None = None
+    if rep is not None:
+        wanted = frozenset({rep.id})
+    elif team is not None:
+        wanted = frozenset(team.members.values_list("id", flat=True))
+    visible = scope.owner_ids
+    if visible is None:
+        return wanted
+    return visible if wanted is None else wanted & visible
+
+
+def changes_for_member(
+    scope: Scope,
+    *,
+    start: date,
+    end: date,
+    period: tuple[date, date] | None = None,
+    team: Team | None = None,
+    rep: Membership | None = None,
+) -> Waterfall:
+    """The waterfall a member sees: never a deal outside their scope, at either end or in a flow."""
+    owners = owners_for_member(scope, team=team, rep=rep)
+    return pipeline_changes(scope.workspace, start=start, end=end, period=period, owner_ids=owners)

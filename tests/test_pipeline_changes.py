@@ -205,3 +205,80 @@ def test_maven_quarter_ends_balance_and_match_the_csv(db, shared_data):
             period = f"{p0.isoformat()}:{(p0 + timedelta(days=90)).isoformat()}"
         args = ["--workspace", "maven", "--from", start.isoformat(), "--to", end.isoformat()]
         _balanced(_run(*args, *(["--period", period] if period else [])))
+
+
+# ---- the page ----------------------------------------------------------------------------------------
+NOW = datetime(2026, 5, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def week_of_deals(personas):
+    """Two deals each for the East rep and the West rep: one created this week, one won this week."""
+    import time_machine
+
+    from crm.services import deal_create, deal_move_to_stage
+    from tests.factories import default_stage
+
+    ws = personas.workspace
+    deals = {}
+    for owner, name in ((personas.rep, "East"), (personas.other_rep, "West")):
+        old = NOW - timedelta(days=30)
+        with time_machine.travel(old, tick=False):
+            won = deal_create(
+                workspace=ws,
+                actor=owner,
+                title=f"{name} old",
+                stage=default_stage(ws, "Qualification"),
+                amount=Decimal(5000),
+                owner=owner,
+                at=old,
+                created_at=old,
+            )
+        with time_machine.travel(NOW - timedelta(days=2), tick=False):
+            deal_move_to_stage(deal=won, stage=default_stage(ws, "Closed Won"), actor=owner)
+            deals[name] = deal_create(
+                workspace=ws,
+                actor=owner,
+                title=f"{name} fresh",
+                stage=default_stage(ws, "Qualification"),
+                amount=Decimal(700),
+                owner=owner,
+            )
+    return deals
+
+
+def _page(client, slug="acme", **params):
+    from django.urls import reverse
+
+    return client.get(reverse("forecasting:changes", args=[slug]), params)
+
+
+def test_since_last_week_page_lists_each_bars_deals(personas, week_of_deals):
+    import time_machine
+
+    with time_machine.travel(NOW, tick=False):
+        response = _page(personas.client_for(personas.owner), flow="won")
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert 'data-chart="waterfall"' in page
+        assert "Won: 2 deals, -10,000" in page and "New: 2 deals, 1,400" in page
+        assert "East old" in page and "West old" in page and "East fresh" not in page
+        # The rep sees only their own team's deals, in the chart and in the list.
+        rep_page = _page(personas.client_for(personas.rep), flow="new").content.decode()
+        assert "East fresh" in rep_page and "West fresh" not in rep_page
+        assert "New: 1 deals, 700" in rep_page
+        # A bad window is refused with a message (and the default week shown), never a 500.
+        bad = _page(personas.client_for(personas.owner), start="2026-05-10", end="2026-05-01").content.decode()
+        assert "is before" in bad
+
+
+def test_changes_page_as_outsider_and_wrong_method(personas, week_of_deals):
+    from django.urls import reverse
+
+    assert _page(personas.client_for(personas.outsider)).status_code == 404
+    url = reverse("forecasting:changes", args=["acme"])
+    assert personas.client_for(personas.owner).post(url).status_code == 405
+    # Another team's id is a field error: the page shows the member's own scope.
+    west = personas.other_rep.team
+    page = _page(personas.client_for(personas.rep), team=str(west.uuid)).content.decode()
+    assert "West" not in page.split("<h2>Each bar")[1]
