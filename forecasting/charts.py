@@ -193,7 +193,7 @@ def funnel(stages: Sequence[str], reached: Sequence[int], median_days: Sequence[
     ]
     fig = go.Figure(go.Funnel(y=labels, x=list(reached), textinfo="value+percent initial"))
     fig.update_yaxes(title_text="Stage (median days in stage)")
-    return _layout(fig, "Sales funnel: conversion and velocity")
+    return _layout(fig, "Sales funnel: deals that reached each stage")
 
 
 def waterfall(

@@ -158,7 +158,7 @@ def dashboard(
         .values("confidence")
         .annotate(v=Sum("deal__amount"), n=Count("id"))
     }
-    funnel_names, funnel_counts, funnel_days = _funnel(workspace, stages, owner_ids)
+    funnel_names, funnel_counts, funnel_days = stage_funnel(workspace, stages, owner_ids)
     return {
         "pct": pct,
         "scope_name": scope_name,
@@ -225,10 +225,19 @@ def _projection(run: ForecastRun, pct: dict[str, float], realised: float) -> lis
     return [(m, rest["p10"], rest["p50"], rest["p90"]) for m in future]
 
 
-def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int] | None):
+def stage_funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int] | None):
+    """Deals that reached each open stage and Won, in pipeline order, from their stage history; median days in each.
+
+    A deal reached a stage when its history has that stage or a later one of the funnel (an open stage
+    further on, or Won): a deal that skipped a stage went past it. Lost stages are not in the funnel and
+    lift nothing, so a deal lost from Prospecting reached Prospecting only. Counted this way the shares
+    can only fall from one stage to the next.
+    """
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
     won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
-    order = {s.id: s.order for s in stages}
+    shown = [*open_stages, *([won_stage] if won_stage else [])]
+    rank = {s.id: i for i, s in enumerate(shown)}
+    known = {s.id for s in stages}
     rows = (
         DealHistory.objects.for_workspace(workspace)
         .filter(field=TrackedField.STAGE, deal__deleted_at__isnull=True)
@@ -242,17 +251,17 @@ def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int]
     last: dict[int, tuple[int, datetime]] = {}
     for deal_id, value, at in rows:
         stage_id = history.decode(TrackedField.STAGE, value)
-        if stage_id not in order:
+        if stage_id not in known:
             continue
         if deal_id in last:
             prev_stage, prev_at = last[deal_id]
-            durations[prev_stage].append((at - prev_at).total_seconds() / 86400)
-        last[deal_id] = (stage_id, at)
-        furthest[deal_id] = max(furthest.get(deal_id, -1), order[stage_id])
-    shown = [*open_stages, *([won_stage] if won_stage else [])]
-    counts = [sum(1 for f in furthest.values() if f >= s.order) for s in shown]
-    if won_stage is not None:
-        counts[-1] = sum(1 for d, f in furthest.items() if last[d][0] == won_stage.id)
+            if prev_stage != stage_id:
+                durations[prev_stage].append((at - prev_at).total_seconds() / 86400)
+        if deal_id not in last or last[deal_id][0] != stage_id:
+            last[deal_id] = (stage_id, at)
+        if stage_id in rank:
+            furthest[deal_id] = max(furthest.get(deal_id, -1), rank[stage_id])
+    counts = [sum(1 for f in furthest.values() if f >= i) for i in range(len(shown))]
     days = [float(np.median(durations[s.id])) if durations.get(s.id) else None for s in shown]
     return [s.name for s in shown], counts, days
 
