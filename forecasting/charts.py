@@ -48,7 +48,9 @@ def money(value: float, currency: str = "USD") -> str:
     return f"{sign}{prefix}{value:,.0f}"
 
 
-def scenario_bars(scenarios: Sequence[tuple[str, dict[str, float]]], target: float | None) -> FigureData:
+def scenario_bars(
+    scenarios: Sequence[tuple[str, dict[str, float]]], target: float | None, currency: str = "USD"
+) -> FigureData:
     fig = go.Figure()
     for (name, pct), colour, pattern in zip(scenarios, (PALETTE["base"], PALETTE["scenario"]), ("", "/"), strict=False):
         values = [pct["p10"], pct["p50"], pct["p90"]]
@@ -57,23 +59,26 @@ def scenario_bars(scenarios: Sequence[tuple[str, dict[str, float]]], target: flo
             x=["Worst (P10)", "Likely (P50)", "Best (P90)"],
             y=values,
             marker={"color": colour, "pattern": {"shape": pattern}},
-            text=[money(v) for v in values],
+            text=[money(v, currency) for v in values],
             textposition="outside",
+            cliponaxis=False,
         )
     if target:
         fig.add_hline(
             y=target,
             line_dash="dash",
             line_color="#b33",
-            annotation_text=f"Target {money(target)}",
+            annotation_text=f"Target {money(target, currency)}",
             annotation_position="top left",
             annotation_font_color="#b33",
         )
-    fig.update_yaxes(title_text="Closed-won revenue")
+    fig.update_yaxes(title_text=f"Closed-won revenue ({currency})", rangemode="nonnegative")
     return _layout(fig, "Scenarios: worst, likely, best")
 
 
-def distribution(histogram: dict[str, list[float]], pct: dict[str, float], target: float | None) -> FigureData:
+def distribution(
+    histogram: dict[str, list[float]], pct: dict[str, float], target: float | None, currency: str = "USD"
+) -> FigureData:
     edges, counts = histogram.get("edges", []), histogram.get("counts", [])
     centres = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
     total = sum(counts) or 1
@@ -87,32 +92,33 @@ def distribution(histogram: dict[str, list[float]], pct: dict[str, float], targe
             name="Share of simulations",
         )
     )
-    # Markers are labelled at staggered heights so close values never print over each other.
+    # P10, P50, P90 and the target are vertical lines named in the legend with their values: labels on the
+    # plot piled onto each other and onto the curve whenever the values were close.
     marks = [(k.upper(), pct[k], "solid" if k == "p50" else "dot", "#333") for k in ("p10", "p50", "p90")]
     if target:
         marks.append(("Target", target, "dash", "#b33"))
-    middle = (edges[0] + edges[-1]) / 2 if edges else 0.0
-    for i, (name, x, dash, colour) in enumerate(sorted(marks, key=lambda m: m[1])):
-        fig.add_vline(x=x, line_dash=dash, line_color=colour, line_width=2 if name == "Target" else 1)
-        fig.add_annotation(
-            x=x,
-            y=1.0 - 0.11 * (i % 4),
-            yref="paper",
-            text=f"{name} {money(x)}",
-            showarrow=False,
-            # Right of the middle, labels sit left of their line so they stay inside the plot.
-            xanchor="left" if x <= middle else "right",
-            xshift=3 if x <= middle else -3,
-            font={"size": 11, "color": colour},
-            bgcolor="rgba(255,255,255,0.85)",
+    top = max((c / total * 100 for c in counts), default=1.0) or 1.0
+    for name, x, dash, colour in marks:
+        fig.add_scatter(
+            x=[x, x],
+            y=[0, top],
+            mode="lines",
+            line={"dash": dash, "color": colour, "width": 2 if name == "Target" else 1},
+            name=f"{name} {money(x, currency)}",
+            hovertemplate=f"{name}: %{{x:,.0f}}<extra></extra>",
         )
-    fig.update_xaxes(title_text="Closed-won revenue in the period")
-    fig.update_yaxes(title_text="% of simulations")
+    high = max([edges[-1] if edges else 0.0, *(m[1] for m in marks)])
+    # Revenue is never negative: the axis starts at zero even when every simulation lands on nothing.
+    fig.update_xaxes(title_text=f"Closed-won revenue in the period ({currency})", range=[0, max(high * 1.05, 1.0)])
+    fig.update_yaxes(title_text="% of simulations", rangemode="nonnegative")
     return _layout(fig, "Monte Carlo distribution")
 
 
 def revenue_trend(
-    months: Sequence[str], actuals: Sequence[float], projection: Sequence[tuple[str, float, float, float]]
+    months: Sequence[str],
+    actuals: Sequence[float],
+    projection: Sequence[tuple[str, float, float, float]],
+    currency: str = "USD",
 ) -> FigureData:
     fig = go.Figure()
     fig.add_bar(
@@ -120,39 +126,54 @@ def revenue_trend(
         y=list(actuals),
         name="Actual (closed won)",
         marker_color=PALETTE["actual"],
-        hovertemplate="%{x}: %{y:$,.0f}<extra>Actual</extra>",
+        hovertemplate="%{x}: %{y:,.0f}<extra>Actual</extra>",
     )
     if projection:
         xs = [p[0] for p in projection]
+        low, mid, high = [p[1] for p in projection], [p[2] for p in projection], [p[3] for p in projection]
+        # The band: P10 then P90 filled between them, and whiskers on each month so one month shows it too.
+        fig.add_scatter(x=xs, y=low, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
         fig.add_scatter(
-            x=xs + xs[::-1],
-            y=[p[3] for p in projection] + [p[1] for p in projection][::-1],
-            fill="toself",
-            fillcolor=PALETTE["band"],
+            x=xs,
+            y=high,
             mode="lines",
             line={"width": 0},
+            fill="tonexty",
+            fillcolor=PALETTE["band"],
             name="P10–P90 band",
+            hoverinfo="skip",
         )
         fig.add_scatter(
             x=xs,
-            y=[p[2] for p in projection],
+            y=mid,
             mode="lines+markers",
             line={"dash": "dash", "color": PALETTE["base"]},
             marker={"symbol": "diamond", "size": 9},
-            name="Projection (P50)",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [h - m for h, m in zip(high, mid, strict=True)],
+                "arrayminus": [m - lo for m, lo in zip(mid, low, strict=True)],
+                "color": PALETTE["base"],
+                "thickness": 1,
+                "width": 6,
+            },
+            name="Projection (P50, whiskers P10–P90)",
+            hovertemplate="%{x}: %{y:,.0f}<extra>P50</extra>",
         )
-    fig.update_yaxes(title_text="Revenue per month", tickprefix="$")
-    fig.update_xaxes(title_text="Month", tickangle=-45)
+    fig.update_yaxes(title_text=f"Revenue per month ({currency})", rangemode="nonnegative", tickformat=",.0f")
+    # Months are categories: a lone month on a date axis was drawn with ticks like "23:59:59.999".
+    fig.update_xaxes(title_text="Month", tickangle=-45, type="category", categoryorder="category ascending")
     fig.update_layout(legend={"orientation": "h", "y": 1.12, "x": 0, "font": {"size": 11}})
     return _layout(fig, "Revenue trend and projection", legend_on_top=True)
 
 
-def pipeline_by_stage(stages: Sequence[str], values: Sequence[float]) -> FigureData:
+def pipeline_by_stage(stages: Sequence[str], values: Sequence[float], currency: str = "USD") -> FigureData:
     total = sum(values) or 1.0
     fig = go.Figure(
         go.Pie(
             # The legend names each slice with its value and share, so nothing depends on colour.
-            labels=[f"{s}: {money(v)} ({v / total:.0%})" for s, v in zip(stages, values, strict=True)],
+            labels=[f"{s}: {money(v, currency)} ({v / total:.0%})" for s, v in zip(stages, values, strict=True)],
             values=list(values),
             hole=0.5,
             textinfo="percent",
@@ -165,23 +186,25 @@ def pipeline_by_stage(stages: Sequence[str], values: Sequence[float]) -> FigureD
     fig.update_layout(
         legend={"orientation": "v", "x": 1.0, "y": 0.5, "font": {"size": 11}},
         uniformtext={"minsize": 10, "mode": "hide"},
-        annotations=[{"text": f"Open<br>{money(total)}", "showarrow": False, "font": {"size": 13}}],
+        annotations=[{"text": f"Open<br>{money(total, currency)}", "showarrow": False, "font": {"size": 13}}],
     )
     return _layout(fig, "Open pipeline by stage", legend_on_top=True)
 
 
-def pipeline_health(bands: Sequence[str], values: Sequence[float], counts: Sequence[int]) -> FigureData:
+def pipeline_health(
+    bands: Sequence[str], values: Sequence[float], counts: Sequence[int], currency: str = "USD"
+) -> FigureData:
     fig = go.Figure(
         go.Bar(
             y=[b.capitalize() for b in bands],
             x=list(values),
             orientation="h",
             marker_color=[BAND_COLOURS.get(b, "#888") for b in bands],
-            text=[f"{money(v)} · {c} deals" for v, c in zip(values, counts, strict=True)],
+            text=[f"{money(v, currency)} · {c} deals" for v, c in zip(values, counts, strict=True)],
             textposition="auto",
         )
     )
-    fig.update_xaxes(title_text="Open value")
+    fig.update_xaxes(title_text=f"Open value ({currency})", rangemode="nonnegative")
     fig.update_yaxes(title_text="Chance to win this period", autorange="reversed")
     return _layout(fig, "Pipeline health by confidence")
 

@@ -18,8 +18,8 @@ from crm import history
 from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
 from forecasting import charts
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
-from forecasting.waterfall import owners_for_member
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
+from forecasting.waterfall import owners_for_member
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 
@@ -108,6 +108,7 @@ def dashboard(
         else:
             rep = scope.membership
     owner_ids = _owners_shown(scope, team, rep)
+    currency = workspace.currency
     pct = run.percentiles
     scope_name = "Workspace"
     if rep is not None:
@@ -145,7 +146,7 @@ def dashboard(
     month_rows = sorted((r["m"].date(), float(r["v"])) for r in months_qs)
     months = [m.strftime("%Y-%m") for m, _ in month_rows]
     actuals = [v for _, v in month_rows]
-    projection = _projection(run, pct, realised)
+    projection = _projection(run, pct, realised, team=team, rep=rep)
 
     stages = list(Stage.objects.for_workspace(workspace).filter(pipeline__is_default=True).order_by("order"))
     open_by_stage = dict(open_deals.values_list("stage_id").annotate(v=Sum("amount")))
@@ -170,16 +171,17 @@ def dashboard(
         "scenario": scenario,
         "team_rollups": team_rollups(scope, run),
         "charts": {
-            "scenarios": charts.scenario_bars(scenarios, target),
-            "distribution": charts.distribution(*_distribution(run, pct), target),
-            "trend": charts.revenue_trend(months, actuals, projection),
+            "scenarios": charts.scenario_bars(scenarios, target, currency),
+            "distribution": charts.distribution(*_distribution(run, pct), target, currency),
+            "trend": charts.revenue_trend(months, actuals, projection, currency),
             "stages": charts.pipeline_by_stage(
-                [s.name for s in open_stages], [float(open_by_stage[s.id]) for s in open_stages]
+                [s.name for s in open_stages], [float(open_by_stage[s.id]) for s in open_stages], currency
             ),
             "health": charts.pipeline_health(
                 bands,
                 [float(band_rows.get(b, {}).get("v") or 0) for b in bands],
                 [int(band_rows.get(b, {}).get("n") or 0) for b in bands],
+                currency,
             ),
             "funnel": charts.funnel(funnel_names, funnel_counts, funnel_days),
         },
@@ -211,8 +213,18 @@ def _owner_filter_deals(qs, owner_ids: frozenset[int] | None):
     return qs if owner_ids is None else qs.filter(deal__owner_id__in=owner_ids)
 
 
-def _projection(run: ForecastRun, pct: dict[str, float], realised: float) -> list[tuple[str, float, float, float]]:
-    """Remaining forecast spread over the period's months (cumulative band on the last month)."""
+def _projection(
+    run: ForecastRun, pct: dict[str, float], realised: float, *, team: Team | None, rep: Membership | None
+) -> list[tuple[str, float, float, float]]:
+    """The period's remaining months, each month's P10/P50/P90 from its own simulations (stored with the run)
+    for the workspace, the team or the rep shown. Runs stored before months were simulated spread the
+    period's remaining forecast evenly over its months."""
+    stored = run.rollups.get("months")
+    if stored:
+        if rep is not None or team is not None:
+            kind, key = ("reps", rep.uuid.hex) if rep is not None else ("teams", team.uuid.hex)  # type: ignore[union-attr]
+            return [(m["month"], *m[kind].get(key, (0.0, 0.0, 0.0))) for m in stored]
+        return [(m["month"], m["p10"], m["p50"], m["p90"]) for m in stored]
     months = []
     day = run.period_start.replace(day=1)
     while day <= run.period_end:

@@ -132,7 +132,7 @@ def forecast_run(
             mean=base.result.mean,
             percentiles=summary(base.result),
             histogram={"counts": base.result.histogram_counts, "edges": base.result.histogram_edges},
-            rollups=rollups_for(workspace, base),
+            rollups={**rollups_for(workspace, base), "months": _months(workspace, loaded, model, base, sims, scores)},
             quarters=[_quarter_summary(base), *later],
             inputs={
                 "open_deals": len(base.deal_ids),
@@ -149,6 +149,48 @@ def forecast_run(
         run.duration_ms = (clock.perf_counter() - started) * 1000
         run.save(update_fields=["duration_ms"])
     return run
+
+
+MONTH_SIMS = 1000  # the trend's monthly points: enough for P10/P50/P90 to a couple of percent
+
+
+def _months(
+    workspace: Workspace,
+    loaded: Any,
+    model: Any,
+    base: PeriodForecast,
+    sims: int,
+    scores: dict[int, float],
+) -> list[dict[str, Any]]:
+    """The period's remaining months, each simulated on its own (as the quarter is): the trend's projection.
+
+    Each month's total includes what already closed won in it; a team's or rep's P10/P50/P90 come
+    from the same simulations, keyed by their id. Not blended with the run rate (the quarter is)."""
+    today = loaded.as_of.astimezone(workspace.tz).date()
+    first = max(base.start, today).replace(day=1)
+    out = []
+    while first <= base.end:
+        last = min(date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1), base.end)
+        month = forecast_period(
+            workspace,
+            loaded,
+            model,
+            max(first, base.start),
+            last,
+            sims=min(sims, MONTH_SIMS),
+            seed=len(out) + 7,
+            scores=scores,
+        )
+        groups = rollups_for(workspace, month)
+        out.append(
+            {
+                "month": first.strftime("%Y-%m"),
+                **{k: v for k, v in summary(month.result).items() if k in ("p10", "p50", "p90")},
+                **{kind: {r["id"]: [r["p10"], r["p50"], r["p90"]] for r in groups[kind]} for kind in ("reps", "teams")},
+            }
+        )
+        first = last + timedelta(days=1)
+    return out
 
 
 def _quarter_summary(forecast: PeriodForecast) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 
 import pytest
@@ -19,7 +20,7 @@ def test_demo_funnel_never_rises_and_lost_deals_count_only_the_stages_they_enter
     stages = list(Stage.objects.for_workspace(workspace).filter(pipeline__is_default=True).order_by("order"))
     names, reached, days = stage_funnel(workspace, stages, None)
     assert names[-1] == next(s.name for s in stages if s.kind == StageKind.WON)
-    assert all(a >= b for a, b in zip(reached, reached[1:], strict=False)), list(zip(names, reached, strict=True))
+    assert all(a >= b for a, b in itertools.pairwise(reached)), list(zip(names, reached, strict=True))
     deals = Deal.objects.for_workspace(workspace)
     assert reached[0] == deals.count()
     # Every won deal reached Won, and no lost deal did.
