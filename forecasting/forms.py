@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -98,3 +99,10 @@ class WhatIfForm(forms.Form):
 
     def clean_slip(self) -> list[str]:
         return self._uuids(self.cleaned_data.get("slip", ""))
+
+
+class CurrencyRateForm(forms.Form):
+    currency = forms.CharField(max_length=10, help_text="Three-letter code, e.g. EUR")
+    rate = forms.DecimalField(
+        min_value=Decimal("0.00000001"), max_digits=18, decimal_places=8, help_text="Worth of one unit in ours"
+    )

@@ -165,3 +165,27 @@ class RollingBacktest(models.Model):
 
     def __str__(self) -> str:
         return f"rolling backtest {self.horizon} ({len(self.origins)} origins)"
+
+
+class CurrencyRate(models.Model):
+    """How many units of the workspace's currency one unit of `currency` is worth; kept by the admins.
+
+    Forecasts, the dashboard and the pipeline waterfall convert deals in other currencies with it; a deal in
+    a currency without a rate counts at face value and the dashboard says how many do."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="currency_rates")
+    currency = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=18, decimal_places=8)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "currency"], name="currencyrate_unique_currency"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="currencyrate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate}"

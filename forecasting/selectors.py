@@ -18,6 +18,7 @@ from crm import history
 from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
 from forecasting import charts
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
+from forecasting.currency import converted_amount, unconverted
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
 from forecasting.waterfall import owners_for_member
 from tenancy.models import Membership, Team, Workspace
@@ -119,11 +120,12 @@ def dashboard(
         scope_name = team.name
     target = target_for(workspace, run.period_start, run.period_end, team=team, owner=rep)
     open_deals = _owner_filter(scope.deals().open(), owner_ids)
-    open_value = float(open_deals.aggregate(v=Sum("amount"))["v"] or 0)
+    value = converted_amount(workspace)
+    open_value = float(open_deals.aggregate(v=Sum(value))["v"] or 0)
     realised = float(
         _owner_filter(scope.deals(), owner_ids)
         .filter(outcome=Outcome.WON, closed_at__date__gte=run.period_start, closed_at__date__lte=run.period_end)
-        .aggregate(v=Sum("amount"))["v"]
+        .aggregate(v=Sum(value))["v"]
         or 0
     )
     remaining = None if target is None else max(target - realised, 0.0)
@@ -140,7 +142,7 @@ def dashboard(
         .filter(outcome=Outcome.WON, closed_at__isnull=False)
         .annotate(m=TruncMonth("closed_at"))
         .values("m")
-        .annotate(v=Sum("amount"))
+        .annotate(v=Sum(value))
         .order_by("-m")[:12]
     )
     month_rows = sorted((r["m"].date(), float(r["v"])) for r in months_qs)
@@ -149,7 +151,7 @@ def dashboard(
     projection = _projection(run, pct, realised, team=team, rep=rep)
 
     stages = list(Stage.objects.for_workspace(workspace).filter(pipeline__is_default=True).order_by("order"))
-    open_by_stage = dict(open_deals.values_list("stage_id").annotate(v=Sum("amount")))
+    open_by_stage = dict(open_deals.values_list("stage_id").annotate(v=Sum(value)))
     open_stages = [s for s in stages if s.kind == StageKind.OPEN and open_by_stage.get(s.id)]
 
     bands = ["high", "medium", "low", "unlikely"]
@@ -157,7 +159,7 @@ def dashboard(
         r["confidence"]: r
         for r in _owner_filter_deals(DealForecast.objects.filter(run=run), owner_ids)
         .values("confidence")
-        .annotate(v=Sum("deal__amount"), n=Count("id"))
+        .annotate(v=Sum(converted_amount(workspace, "deal__")), n=Count("id"))
     }
     funnel_names, funnel_counts, funnel_days = stage_funnel(workspace, stages, owner_ids)
     return {
@@ -169,6 +171,7 @@ def dashboard(
         "coverage": coverage,
         "chance": chance,
         "scenario": scenario,
+        "unconverted": unconverted(workspace, open_deals),
         "team_rollups": team_rollups(scope, run),
         "charts": {
             "scenarios": charts.scenario_bars(scenarios, target, currency),
@@ -290,7 +293,7 @@ def past_runs_vs_actuals(workspace: Workspace, limit: int = 60) -> list[dict[str
             actual_cache[key] = float(
                 Deal.objects.for_workspace(workspace)
                 .filter(outcome=Outcome.WON, closed_at__date__gte=key[0], closed_at__date__lte=key[1])
-                .aggregate(v=Sum("amount"))["v"]
+                .aggregate(v=Sum(converted_amount(workspace)))["v"]
                 or 0
             )
         actual = actual_cache[key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time as clock
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -28,8 +29,17 @@ from forecasting.compute import (
 )
 from forecasting.engine import confidence_label
 from forecasting.inputs import won_between
-from forecasting.models import BacktestResult, DealForecast, ForecastRun, RollingBacktest, RunTrigger, Target
+from forecasting.models import (
+    BacktestResult,
+    CurrencyRate,
+    DealForecast,
+    ForecastRun,
+    RollingBacktest,
+    RunTrigger,
+    Target,
+)
 from scoring.selectors import deal_win_probabilities
+from tenancy.access import require_admin
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 from vectoros.bulk import copy_rows
@@ -265,6 +275,28 @@ def target_set(
         defaults={"amount": amount},
     )
     return target
+
+
+def currency_rate_set(*, membership: Membership, currency: str, rate: Decimal) -> CurrencyRate:
+    """Set how much one unit of `currency` is worth in the workspace currency (owners and admins only)."""
+    require_admin(membership)
+    workspace = membership.workspace
+    code = (currency or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValidationError({"currency": f"“{currency}” is not a three-letter currency code (e.g. EUR)."})
+    if code == workspace.currency.upper():
+        raise ValidationError({"currency": f"{code} is the workspace currency: it is always worth 1."})
+    if rate is None or rate <= 0:
+        raise ValidationError({"rate": "A rate must be more than 0."})
+    found, _ = CurrencyRate.objects.update_or_create(
+        workspace=workspace, currency=code, defaults={"rate": rate, "updated_at": timezone.now()}
+    )
+    return found
+
+
+def currency_rate_delete(*, membership: Membership, currency: str) -> None:
+    require_admin(membership)
+    CurrencyRate.objects.for_workspace(membership.workspace).filter(currency=currency.strip().upper()).delete()
 
 
 def target_delete(*, target: Target) -> None:

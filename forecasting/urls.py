@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from forecasting import views, views_changes
+from forecasting import views, views_changes, views_rates
 
 app_name = "forecasting"
 urlpatterns = [
@@ -13,4 +13,6 @@ urlpatterns = [
     path("what-if/", views.what_if, name="what_if"),
     path("history/", views.history, name="history"),
     path("changes/", views_changes.changes, name="changes"),
+    path("rates/", views_rates.rates, name="rates"),
+    path("rates/delete/", views_rates.rate_delete, name="rate_delete"),
 ]

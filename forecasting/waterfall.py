@@ -34,11 +34,12 @@ its amount at the start has that difference as a second flow (increased or decre
 other when it was not in the pipeline at the start), so each flow's amount is exactly what its deals
 moved and
 
-    start.amount + Σ flows.amount = end.amount        (and the same for deal counts, see below)
+    start.amount + Σ flows.amount = end.amount
 
-holds exactly, in Decimal. Deal counts are the deals whose main flow it is; the deal counts do not
-add up the same way (an increased deal is in the pipeline at both ends). Deleted deals are not in the
-history `pipeline_as_of` rebuilds (a deleted deal is hidden everywhere), so they appear at neither end.
+holds exactly, in Decimal. Amounts are in the workspace currency (forecasting.currency's rates, to the
+cent). A flow's deal count is the deals whose main flow it is; counts do not add up the same way (an
+increased deal is in the pipeline at both ends). Deleted deals are not in the history `pipeline_as_of`
+rebuilds (a deleted deal is hidden everywhere), so they appear at neither end.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from decimal import Decimal
 from crm.models import Outcome
 from crm.selectors import DealSnapshot, pipeline_as_of
 from forecasting.compute import end_of_day
+from forecasting.currency import convert_snapshots
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 
@@ -199,8 +201,8 @@ def pipeline_changes(
     owners = None if owner_ids is None else frozenset(owner_ids)
     rule = _Filter(owners, period)
     t0, t1 = end_of_day(start, workspace), end_of_day(end, workspace)
-    before = {s.id: s for s in pipeline_as_of(workspace, t0)}
-    after = {s.id: s for s in pipeline_as_of(workspace, t1)}
+    before = {s.id: s for s in convert_snapshots(workspace, pipeline_as_of(workspace, t0))}
+    after = {s.id: s for s in convert_snapshots(workspace, pipeline_as_of(workspace, t1))}
 
     result = Waterfall(start, end, period, Total(), Total(), {name: Total() for name in FLOWS})
     result.items = {name: [] for name in FLOWS}
