@@ -114,6 +114,45 @@ def distribution(
     return _layout(fig, "Monte Carlo distribution")
 
 
+def distributions_compared(
+    quantiles: Sequence[tuple[str, Sequence[float]]], target: float | None, currency: str = "USD", bins: int = 40
+) -> FigureData:
+    """Several distributions (base and what-if) on one axis, each from its 101 percentiles."""
+    import numpy as np
+
+    usable = [(name, np.asarray(q, dtype=float)) for name, q in quantiles if len(q) == 101]
+    lo = min((float(q[0]) for _, q in usable), default=0.0)
+    hi = max((float(q[-1]) for _, q in usable), default=1.0)
+    hi = hi if hi > lo else lo + 1.0
+    edges = np.linspace(lo, hi, bins + 1)
+    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
+    levels = np.arange(101) / 100
+    fig = go.Figure()
+    for (name, q), colour in zip(usable, (PALETTE["base"], PALETTE["scenario"]), strict=False):
+        # Each percent of simulations lies between neighbouring percentiles: re-binned on the shared edges.
+        shares = np.diff(np.interp(edges, q, levels, left=0.0, right=1.0)) * 100
+        fig.add_scatter(
+            x=centres,
+            y=shares.tolist(),
+            mode="lines",
+            fill="tozeroy",
+            line={"color": colour, "dash": "solid" if name == "Base" else "dash"},
+            name=f"{name}: P50 {money(float(q[50]), currency)}",
+        )
+    if target:
+        fig.add_vline(x=target, line_dash="dash", line_color="#b33", line_width=2)
+        fig.add_scatter(
+            x=[target],
+            y=[0],
+            mode="markers",
+            marker={"color": "#b33", "symbol": "line-ns-open", "size": 14},
+            name=f"Target {money(target, currency)}",
+        )
+    fig.update_xaxes(title_text=f"Closed-won revenue in the period ({currency})", range=[0, max(hi * 1.05, 1.0)])
+    fig.update_yaxes(title_text="% of simulations", rangemode="nonnegative")
+    return _layout(fig, "Base and what-if distributions")
+
+
 def revenue_trend(
     months: Sequence[str],
     actuals: Sequence[float],

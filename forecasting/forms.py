@@ -74,13 +74,35 @@ class TargetForm(forms.Form):
         return data
 
 
+class DealIdsInput(forms.Widget):
+    """Deal ids from every box ticked under this name (the search's picks) and any comma-separated text."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> str:
+        values = data.getlist(name) if hasattr(data, "getlist") else [data.get(name) or ""]
+        return ",".join(v for v in values if v)
+
+
 class WhatIfForm(forms.Form):
-    exclude = forms.CharField(required=False, help_text="Deal ids (UUIDs) to leave out, comma separated")
-    slip = forms.CharField(required=False, help_text="Deal ids (UUIDs) to slip, comma separated")
+    exclude = forms.CharField(required=False, widget=DealIdsInput, help_text="Deals to leave out")
+    slip = forms.CharField(required=False, widget=DealIdsInput, help_text="Deals to slip")
     slip_days = forms.IntegerField(required=False, min_value=0, max_value=365, initial=30)
     win_rate_scale = forms.FloatField(required=False, min_value=0.1, max_value=3.0, initial=1.0)
     add_reps = forms.IntegerField(required=False, min_value=0, max_value=100, initial=0)
     ramp_days = forms.IntegerField(required=False, min_value=1, max_value=365, initial=90)
+
+    def picked(self) -> dict[str, list[str]]:
+        """The well-formed deal ids asked for, by field, to show them ticked again beside the result."""
+        out: dict[str, list[str]] = {}
+        for name in ("exclude", "slip"):
+            raw = self.data.getlist(name) if hasattr(self.data, "getlist") else []
+            ids = []
+            for part in ",".join(raw).replace("\n", ",").split(","):
+                try:
+                    ids.append(str(uuid.UUID(part.strip())))
+                except ValueError:
+                    continue
+            out[name] = ids
+        return out
 
     @staticmethod
     def _uuids(text: str) -> list[str]:
@@ -99,6 +121,22 @@ class WhatIfForm(forms.Form):
 
     def clean_slip(self) -> list[str]:
         return self._uuids(self.cleaned_data.get("slip", ""))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("slip") and data.get("slip_days") == 0:
+            self.add_error("slip_days", "Slip the chosen deals by at least one day.")
+        changes = (
+            data.get("exclude"),
+            data.get("slip"),
+            (data.get("win_rate_scale") or 1.0) != 1.0,
+            data.get("add_reps"),
+        )
+        if not self.errors and not any(changes):
+            raise forms.ValidationError(
+                "Nothing to compare: pick deals to leave out or slip, or change the win rate or the number of reps."
+            )
+        return data
 
 
 class CurrencyRateForm(forms.Form):

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -50,6 +50,49 @@ def what_if_forecast(
     sims = sims or WHAT_IF_SIMS
     forecast = forecast_period(workspace, loaded, model, run.period_start, run.period_end, sims=sims, what_if=what_if)
     return summary(forecast.result)
+
+
+def what_if_scenario(workspace: Workspace, run: ForecastRun, what_if: WhatIf) -> dict[str, Any]:
+    """The run's period under a scenario, as of now, for the workspace and each team and rep (same simulations).
+
+    `{"workspace": {...}, "teams": [...], "reps": [...]}`, each with p10/p50/p90 and all 101 percentiles
+    (`q`), so the dashboard sets it beside the base for the scope it shows. Nothing is stored."""
+    from forecasting.services import rollups_for  # a pure summary of the simulations; services import selectors
+
+    loaded, model = fit_as_of(workspace, timezone.now())
+    forecast = forecast_period(
+        workspace, loaded, model, run.period_start, run.period_end, sims=WHAT_IF_SIMS, what_if=what_if
+    )
+    return rollups_for(workspace, forecast)
+
+
+WHAT_IF_MATCHES = 12
+
+
+def what_if_matches(scope: Scope, query: str) -> tuple[list[Deal], str]:
+    """Open deals in the member's sight whose title or company contains `query`, and a note when there are none."""
+    if len(query) < 2:
+        return [], "Type at least two letters of a deal's title or company."
+    found = list(
+        scope.deals()
+        .open()
+        .filter(Q(title__icontains=query) | Q(company__name__icontains=query))
+        .select_related("company", "owner")
+        .order_by("-amount", "title")[:WHAT_IF_MATCHES]
+    )
+    return found, "" if found else f"No open deal you can see matches “{query}”."
+
+
+def what_if_picked(scope: Scope, picked: dict[str, list[str]]) -> list[dict[str, object]]:
+    """The deals already ticked (left out or slipped), among those in sight, to show them ticked again."""
+    wanted = {u for ids in picked.values() for u in ids}
+    if not wanted:
+        return []
+    deals = scope.deals().open().filter(uuid__in=wanted).select_related("company")
+    return [
+        {"deal": d, "exclude": str(d.uuid) in picked.get("exclude", []), "slip": str(d.uuid) in picked.get("slip", [])}
+        for d in deals
+    ]
 
 
 def chance_of_reaching(quantiles: list[float] | None, target: float) -> float | None:
@@ -135,6 +178,15 @@ def dashboard(
         shown = pct if (rep is not None or team is not None) else run.rollups.get("workspace", {})
         chance = chance_of_reaching(shown.get("q"), target)
 
+    compared = None
+    if scenario is not None:
+        if rep is not None:
+            scenario = next((r for r in scenario.get("reps", []) if r["id"] == rep.uuid.hex), NOTHING_FORECAST)
+        elif team is not None:
+            scenario = next((t for t in scenario.get("teams", []) if t["id"] == team.uuid.hex), NOTHING_FORECAST)
+        else:
+            scenario = scenario.get("workspace", NOTHING_FORECAST)
+        compared = _comparison(pct, scenario, chance, target)
     scenarios = [("Base", pct)] + ([("What-if", scenario)] if scenario else [])
 
     months_qs = (
@@ -171,11 +223,18 @@ def dashboard(
         "coverage": coverage,
         "chance": chance,
         "scenario": scenario,
+        "compared": compared,
         "unconverted": unconverted(workspace, open_deals),
         "team_rollups": team_rollups(scope, run),
         "charts": {
             "scenarios": charts.scenario_bars(scenarios, target, currency),
-            "distribution": charts.distribution(*_distribution(run, pct), target, currency),
+            "distribution": (
+                charts.distributions_compared(
+                    [("Base", _base_quantiles(run, pct)), ("What-if", scenario.get("q") or [])], target, currency
+                )
+                if scenario
+                else charts.distribution(*_distribution(run, pct), target, currency)
+            ),
             "trend": charts.revenue_trend(months, actuals, projection, currency),
             "stages": charts.pipeline_by_stage(
                 [s.name for s in open_stages], [float(open_by_stage[s.id]) for s in open_stages], currency
@@ -189,6 +248,34 @@ def dashboard(
             "funnel": charts.funnel(funnel_names, funnel_counts, funnel_days),
         },
     }
+
+
+def _base_quantiles(run: ForecastRun, pct: dict[str, Any]) -> list[float]:
+    if pct is run.percentiles:
+        return list(run.rollups.get("workspace", {}).get("q") or [])
+    return list(pct.get("q") or [])
+
+
+def _comparison(
+    base: dict[str, Any], scenario: dict[str, Any], chance: float | None, target: float | None
+) -> list[dict[str, object]]:
+    """The what-if table: P10, P50, P90 and the chance of target, base beside scenario, with the difference."""
+    rows: list[dict[str, object]] = []
+    for key, name in (("p10", "Worst (P10)"), ("p50", "Likely (P50)"), ("p90", "Best (P90)")):
+        b, s = float(base.get(key, 0.0)), float(scenario.get(key, 0.0))
+        rows.append({"name": name, "base": b, "scenario": s, "difference": s - b, "money": True})
+    if target is not None:
+        after = chance_of_reaching(scenario.get("q"), target)
+        rows.append(
+            {
+                "name": "Chance of target",
+                "base": chance,
+                "scenario": after,
+                "difference": None if after is None or chance is None else after - chance,
+                "money": False,
+            }
+        )
+    return rows
 
 
 def _distribution(run: ForecastRun, pct: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, float]]:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("run/", views.run_now, name="run"),
     path("targets/", views.target_save, name="target_save"),
     path("what-if/", views.what_if, name="what_if"),
+    path("what-if/deals/", views.what_if_deals, name="what_if_deals"),
     path("history/", views.history, name="history"),
     path("changes/", views_changes.changes, name="changes"),
     path("rates/", views_rates.rates, name="rates"),
