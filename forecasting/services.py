@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time as clock
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,8 @@ from forecasting.compute import (
 from forecasting.engine import confidence_label
 from forecasting.inputs import won_between
 from forecasting.models import (
+    BacktestJob,
+    BacktestJobStatus,
     BacktestResult,
     CurrencyRate,
     DealForecast,
@@ -40,6 +43,7 @@ from forecasting.models import (
 )
 from scoring.selectors import deal_win_probabilities
 from tenancy.access import require_admin
+from tenancy.jobs import enqueue_coalesced
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 from vectoros.bulk import copy_rows
@@ -376,6 +380,7 @@ def backtest_rolling_run(
     last: date | None = None,
     sims: int = 2000,
     record_end: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Rolling-origin backtest of the workspace (see forecasting.backtest); kept per horizon for the accuracy page.
 
@@ -384,7 +389,7 @@ def backtest_rolling_run(
     if horizon not in HORIZONS:
         raise ValidationError(f"The horizon must be one of: {', '.join(HORIZONS)}.")
     result = backtest_rolling(
-        workspace, horizon=horizon, first=first, last=last, sims=sims, record_end=record_end
+        workspace, horizon=horizon, first=first, last=last, sims=sims, record_end=record_end, progress=progress
     ).summary()
     if first is None and last is None:
         RollingBacktest.objects.update_or_create(
@@ -398,3 +403,51 @@ def backtest_rolling_run(
             },
         )
     return result
+
+
+# ---- backtests started from the accuracy page ---------------------------------------------------------
+BACKTEST_JOB_TASK = "forecasting.tasks.backtest_jobs_run"
+
+
+def backtest_job_start(*, membership: Membership, horizon: str) -> BacktestJob:
+    """Queue a rolling backtest (bulk queue) for the accuracy page: owners and admins, one per horizon at a time."""
+    require_admin(membership)
+    if horizon not in HORIZONS:
+        raise ValidationError({"horizon": f"The horizon must be one of: {', '.join(HORIZONS)}."})
+    workspace = membership.workspace
+    busy = BacktestJob.objects.for_workspace(workspace).filter(
+        horizon=horizon, status__in=[BacktestJobStatus.QUEUED, BacktestJobStatus.RUNNING]
+    )
+    if busy.exists():
+        raise ValidationError("A backtest of this horizon is already queued or running; its progress is shown below.")
+    job = BacktestJob.objects.create(workspace=workspace, horizon=horizon, requested_by=membership)
+    enqueue_coalesced(key=f"forecasting.backtest:{workspace.id}", func=BACKTEST_JOB_TASK, ids=[job.id])
+    return job
+
+
+def backtest_job_run(*, job_id: int) -> BacktestJob | None:
+    """Run one queued backtest job, telling its row the progress; a failure is kept on the row, not retried."""
+    claimed = BacktestJob.objects.filter(id=job_id, status=BacktestJobStatus.QUEUED).update(
+        status=BacktestJobStatus.RUNNING, started_at=timezone.now()
+    )
+    job = BacktestJob.objects.filter(id=job_id).select_related("workspace").first()
+    if not claimed or job is None:
+        return job  # already run (a re-sent task), or gone
+
+    def progress(done: int, total: int) -> None:
+        BacktestJob.objects.filter(id=job_id).update(done=done, total=total)
+
+    try:
+        result = backtest_rolling_run(workspace=job.workspace, horizon=job.horizon, progress=progress)
+    except Exception as exc:  # any failure ends this job with its message; the next one may run
+        BacktestJob.objects.filter(id=job_id).update(
+            status=BacktestJobStatus.FAILED, finished_at=timezone.now(), error=str(exc)[:500]
+        )
+    else:
+        BacktestJob.objects.filter(id=job_id).update(
+            status=BacktestJobStatus.DONE,
+            finished_at=timezone.now(),
+            summary={k: v for k, v in result.items() if k != "origins"},
+        )
+    job.refresh_from_db()
+    return job

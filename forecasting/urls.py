@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from forecasting import views, views_changes, views_rates
+from forecasting import views, views_accuracy, views_changes, views_rates
 
 app_name = "forecasting"
 urlpatterns = [
@@ -13,6 +13,8 @@ urlpatterns = [
     path("what-if/", views.what_if, name="what_if"),
     path("what-if/deals/", views.what_if_deals, name="what_if_deals"),
     path("history/", views.history, name="history"),
+    path("history/backtests/", views_accuracy.backtest_jobs, name="backtest_jobs"),
+    path("history/backtests/start/", views_accuracy.backtest_start, name="backtest_start"),
     path("changes/", views_changes.changes, name="changes"),
     path("rates/", views_rates.rates, name="rates"),
     path("rates/delete/", views_rates.rate_delete, name="rate_delete"),
