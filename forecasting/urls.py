@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from forecasting import views, views_accuracy, views_changes, views_rates
+from forecasting import views, views_accuracy, views_changes, views_rates, views_timing
 
 app_name = "forecasting"
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("history/backtests/", views_accuracy.backtest_jobs, name="backtest_jobs"),
     path("history/backtests/start/", views_accuracy.backtest_start, name="backtest_start"),
     path("changes/", views_changes.changes, name="changes"),
+    path("deals/<uuid:deal_uuid>/timing/", views_timing.deal_timing, name="deal_timing"),
     path("rates/", views_rates.rates, name="rates"),
     path("rates/delete/", views_rates.rate_delete, name="rate_delete"),
 ]

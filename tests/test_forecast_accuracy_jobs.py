@@ -61,3 +61,28 @@ def test_only_admins_start_backtests_and_bad_horizons_are_refused(personas, hist
     assert "The horizon must be one of" in page
     assert not BacktestJob.objects.exists()
     assert owner.get(start).status_code == 405
+
+
+def test_deal_page_shows_when_an_open_deal_may_close(personas, history):
+    import re
+
+    open_deal, closed_deal = history[-1], history[0]
+    assert open_deal.owner == personas.rep and closed_deal.owner == personas.other_rep
+    rep = personas.client_for(personas.rep)
+    with time_machine.travel(NOW, tick=False):
+        page = rep.get(reverse("crm:deal_detail", args=["acme", open_deal.uuid])).content.decode()
+        url = reverse("forecasting:deal_timing", args=["acme", open_deal.uuid])
+        assert f'hx-get="{url}"' in page
+        panel = rep.get(url, headers={"HX-Request": "true"}).content.decode()
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>.*?(\d+)%</td></tr>", panel)
+    labels = [label for label, _ in rows]
+    # May 15, 2026: this quarter is Q2 FY2026, the next Q3 FY2026.
+    assert labels == ["Q2 FY2026", "Q3 FY2026", "Later", "Not won"], panel
+    assert 98 <= sum(int(p) for _, p in rows) <= 102  # shares of one certainty (rounded)
+    owner = personas.client_for(personas.owner)
+    closed = owner.get(reverse("forecasting:deal_timing", args=["acme", closed_deal.uuid])).content.decode()
+    assert "Only open deals have a timing" in closed
+    # Another team's deal is a 404 for the rep, as on the deal page itself.
+    assert rep.get(reverse("forecasting:deal_timing", args=["acme", closed_deal.uuid])).status_code == 404
+    outsider = personas.client_for(personas.outsider)
+    assert outsider.get(url).status_code == 404
