@@ -184,6 +184,17 @@ def deal_flows(
     return []
 
 
+Snapshots = tuple[dict[int, DealSnapshot], dict[int, DealSnapshot]]
+
+
+def pipeline_snapshots(workspace: Workspace, *, start: date, end: date) -> Snapshots:
+    """Every deal as of the end of `start` and of `end`, by id, amounts in the workspace currency."""
+    t0, t1 = end_of_day(start, workspace), end_of_day(end, workspace)
+    before = {s.id: s for s in convert_snapshots(workspace, pipeline_as_of(workspace, t0))}
+    after = {s.id: s for s in convert_snapshots(workspace, pipeline_as_of(workspace, t1))}
+    return before, after
+
+
 def pipeline_changes(
     workspace: Workspace,
     *,
@@ -191,18 +202,19 @@ def pipeline_changes(
     end: date,
     period: tuple[date, date] | None = None,
     owner_ids: Iterable[int] | None = None,
+    snapshots: Snapshots | None = None,
 ) -> Waterfall:
     """The waterfall from the pipeline at the end of `start` to the one at the end of `end`.
 
     `owner_ids` None is the whole workspace; callers narrow it to a team or rep and to what the asker
-    may see (the request's Scope)."""
+    may see (the request's Scope). `snapshots`: `pipeline_snapshots` of the same days, when one caller
+    draws several scopes' waterfalls (the weekly digest)."""
     if end < start:
         raise ValueError("The end of the window is before its start.")
     owners = None if owner_ids is None else frozenset(owner_ids)
     rule = _Filter(owners, period)
     t0, t1 = end_of_day(start, workspace), end_of_day(end, workspace)
-    before = {s.id: s for s in convert_snapshots(workspace, pipeline_as_of(workspace, t0))}
-    after = {s.id: s for s in convert_snapshots(workspace, pipeline_as_of(workspace, t1))}
+    before, after = snapshots if snapshots is not None else pipeline_snapshots(workspace, start=start, end=end)
 
     result = Waterfall(start, end, period, Total(), Total(), {name: Total() for name in FLOWS})
     result.items = {name: [] for name in FLOWS}
