@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db.models import Case, DecimalField, ExpressionWrapper, F, QuerySet, Value, When
-from django.db.models.expressions import Expression
 
 from crm.models import Deal
 from forecasting.models import CurrencyRate
@@ -27,7 +26,7 @@ def rates_for(workspace: Workspace) -> dict[str, Decimal]:
     return rates
 
 
-def converted_amount(workspace: Workspace, prefix: str = "") -> Expression:
+def converted_amount(workspace: Workspace, prefix: str = "") -> Case | F:
     """SQL for a deal's amount in the workspace currency (`prefix` "deal__" from a row that points at a deal)."""
     amount = F(f"{prefix}amount")
     whens = [
@@ -61,9 +60,10 @@ def convert_snapshots(workspace: Workspace, snapshots: list[T]) -> list[T]:
     )
     out = []
     for snap in snapshots:
-        rate = rates.get(foreign.get(snap.id, ""), None)  # type: ignore[attr-defined]  # any snapshot type
+        row: Any = snap  # a frozen dataclass with `id` and `amount`
+        rate = rates.get(foreign.get(row.id, ""), None)
         if rate is not None and rate != 1:
-            amount = ((snap.amount or Decimal(0)) * rate).quantize(CENT)
-            snap = dataclasses.replace(snap, amount=amount)  # type: ignore[type-var,attr-defined]
+            amount = ((row.amount or Decimal(0)) * rate).quantize(CENT)
+            snap = dataclasses.replace(row, amount=amount)
         out.append(snap)
     return out

@@ -139,7 +139,7 @@ def dashboard(
     *,
     team: Team | None,
     rep: Membership | None,
-    scenario: dict[str, float] | None = None,
+    scenario: dict[str, Any] | None = None,
 ) -> dict[str, object]:
     """Numbers and the six figures of the forecast dashboard."""
     workspace = scope.workspace
@@ -180,12 +180,15 @@ def dashboard(
 
     compared = None
     if scenario is not None:
+        # The scenario for the same workspace, team or rep as the base beside it.
+        found: dict[str, Any] | None
         if rep is not None:
-            scenario = next((r for r in scenario.get("reps", []) if r["id"] == rep.uuid.hex), NOTHING_FORECAST)
+            found = next((r for r in scenario.get("reps", []) if r["id"] == rep.uuid.hex), None)
         elif team is not None:
-            scenario = next((t for t in scenario.get("teams", []) if t["id"] == team.uuid.hex), NOTHING_FORECAST)
+            found = next((t for t in scenario.get("teams", []) if t["id"] == team.uuid.hex), None)
         else:
-            scenario = scenario.get("workspace", NOTHING_FORECAST)
+            found = scenario.get("workspace")
+        scenario = found or NOTHING_FORECAST
         compared = _comparison(pct, scenario, chance, target)
     scenarios = [("Base", pct)] + ([("What-if", scenario)] if scenario else [])
 
@@ -230,7 +233,7 @@ def dashboard(
             "scenarios": charts.scenario_bars(scenarios, target, currency),
             "distribution": (
                 charts.distributions_compared(
-                    [("Base", _base_quantiles(run, pct)), ("What-if", scenario.get("q") or [])], target, currency
+                    [("Base", _base_quantiles(run, pct)), ("What-if", list(scenario.get("q") or []))], target, currency
                 )
                 if scenario
                 else charts.distribution(*_distribution(run, pct), target, currency)

@@ -182,7 +182,7 @@ def _months(
     from the same simulations, keyed by their id. Not blended with the run rate (the quarter is)."""
     today = loaded.as_of.astimezone(workspace.tz).date()
     first = max(base.start, today).replace(day=1)
-    out = []
+    out: list[dict[str, Any]] = []
     while first <= base.end:
         last = min(date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1), base.end)
         month = forecast_period(
