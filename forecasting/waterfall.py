@@ -37,9 +37,10 @@ moved and
     start.amount + Σ flows.amount = end.amount
 
 holds exactly, in Decimal. Amounts are in the workspace currency (forecasting.currency's rates, to the
-cent). A flow's deal count is the deals whose main flow it is; counts do not add up the same way (an
-increased deal is in the pipeline at both ends). Deleted deals are not in the history `pipeline_as_of`
-rebuilds (a deleted deal is hidden everywhere), so they appear at neither end.
+cent). A flow's deal count is the deals with a part in it (a won deal whose amount rose is counted in
+won and in increased); counts do not add up the way amounts do (an increased deal is in the pipeline
+at both ends). Deleted deals are not in the history `pipeline_as_of` rebuilds (a deleted deal is
+hidden everywhere), so they appear at neither end.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class FlowItem:
     title: str
     owner_id: int | None
     amount: Decimal
-    main: bool  # the deal's main flow (counted), or its second, amount-only part
+    main: bool  # the deal's main flow, or the second part of a closed deal (its amount change)
 
 
 @dataclass
@@ -231,7 +232,7 @@ def pipeline_changes(
         ):
             total = result.flows[name]
             total.amount += amount
-            total.deals += int(main)
+            total.deals += 1
             result.items[name].append(FlowItem(snap.id, snap.uuid, snap.title, snap.owner_id, amount, main))
     for items in result.items.values():
         items.sort(key=lambda item: (-abs(item.amount), item.title))
