@@ -278,6 +278,17 @@ def waterfall(
             cliponaxis=False,
         )
     )
-    fig.update_yaxes(title_text=f"Open pipeline ({currency})", rangemode="tozero")
+    levels = [start[1]]
+    for _, value in flows:
+        levels.append(levels[-1] + value)
+    levels.append(end[1])
+    low, high = min(levels), max(levels)
+    pad = max((high - low) * 0.25, high * 0.01, 1.0)
+    if low - pad > 0 and (high - low) < 0.5 * high:
+        # Flows a few percent of the pipeline would be slivers on an axis from zero: zoom to where they are,
+        # and say so on the axis.
+        fig.update_yaxes(range=[low - pad, high + pad], title_text=f"Open pipeline ({currency}; axis not from 0)")
+    else:
+        fig.update_yaxes(rangemode="tozero", title_text=f"Open pipeline ({currency})")
     fig.update_xaxes(title_text="")
     return _layout(fig, "What changed in the pipeline", height=380)

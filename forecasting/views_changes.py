@@ -21,9 +21,10 @@ from vectoros.http import WorkspaceRequest, workspace_view
 def changes(request: WorkspaceRequest) -> HttpResponse:
     """Since last week by default; a bad date or a team out of sight is a field error, and the default view shows."""
     workspace = request.workspace
-    form = ChangesForm(request.GET or None, scope=request.scope, flows=FLOW_LABELS)
-    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     today = workspace.today()
+    initial = {"start": today - timedelta(days=7), "end": today}
+    form = ChangesForm(request.GET or None, scope=request.scope, flows=FLOW_LABELS, initial=initial)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     end = data.get("end") or today
     start = data.get("start") or end - timedelta(days=7)
     team, rep = data.get("team"), data.get("rep")
