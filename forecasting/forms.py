@@ -23,13 +23,18 @@ class DashboardFilterForm(forms.Form):
         limit_choices(self, "rep", scope.reps(), empty_label="All reps")
 
 
+_DAY = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")  # what <input type=date> reads
+
+
 class ChangesForm(DashboardFilterForm):
     """What changed: a window (default: the last seven days), the deals it follows, and a bar to list."""
 
     PERIODS = (("all", "All open deals"), ("this", "Closing this quarter"), ("next", "Closing next quarter"))
 
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     deals = forms.ChoiceField(choices=PERIODS, required=False, label="Deals")
     flow = forms.ChoiceField(choices=[("", "")], required=False, widget=forms.HiddenInput)
 

@@ -47,6 +47,8 @@ def changes(request: WorkspaceRequest) -> HttpResponse:
         currency,
     )
     query = request.GET.copy()
+    # A bar's link keeps the window it was drawn for, so the list and the chart agree (and the form shows it).
+    query["start"], query["end"] = start.isoformat(), end.isoformat()
     bars = []
     for name in FLOWS:
         query["flow"] = name
