@@ -108,3 +108,43 @@ def test_euro_workspace_shows_euros_and_fiscal_quarters(personas, mixed_currenci
     # May 15 lies in Q2 (May-Jul) of the fiscal year that runs Feb 2026 - Jan 2027.
     assert "Q2 FY2027" in body
     assert "€" in body and "$" not in body.split("<h1>")[1].split("</main>")[0].replace("$,", "")
+
+
+def _chart(page: str, name: str) -> dict:
+    import json
+
+    return json.loads(page.split(f'data-chart="{name}">')[1].split(">", 1)[1].split("</script>")[0])
+
+
+def test_thin_workspace_gets_sane_axes_and_the_band_is_drawn(personas):
+    from crm.services import deal_create
+    from tests.factories import default_stage
+
+    ws = personas.workspace
+    with time_machine.travel(NOW - timedelta(days=2), tick=False):
+        deal_create(
+            workspace=ws,
+            actor=personas.owner,
+            title="Only deal",
+            stage=default_stage(ws, "Qualification"),
+            amount=Decimal(500),
+            owner=personas.rep,
+            expected_close_date=date(2026, 6, 10),
+        )
+    with time_machine.travel(NOW, tick=False):
+        run = forecast_run(workspace=ws, sims=300)
+        page = (
+            personas.client_for(personas.owner).get(reverse("forecasting:dashboard", args=[ws.slug])).content.decode()
+        )
+    # The months left in the period (May and June) were each simulated; the trend draws them with their band.
+    assert [m["month"] for m in run.rollups["months"]] == ["2026-05", "2026-06"]
+    trend = _chart(page, "trend")
+    band = next(t for t in trend["data"] if t.get("name") == "P10–P90 band")
+    assert band["fill"] == "tonexty" and band["x"] == ["2026-05", "2026-06"]
+    projection = next(t for t in trend["data"] if str(t.get("name", "")).startswith("Projection"))
+    assert projection["y"] == [m["p50"] for m in run.rollups["months"]]
+    assert trend["layout"]["xaxis"]["type"] == "category"  # no "23:59:59.999" ticks on a lone month
+    assert trend["layout"]["yaxis"]["rangemode"] == "nonnegative"
+    distribution = _chart(page, "distribution")
+    assert distribution["layout"]["xaxis"]["range"][0] == 0  # never a negative revenue axis
+    assert "23:59:59" not in page
