@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from crm.models import Deal, ForecastCategory
+from forecasting import periods
 from forecasting.models import ForecastRun
 from forecasting.models_calls import CallSettings, CallSubmission
 from forecasting.quota import won_by_owner
@@ -37,8 +38,8 @@ CALLERS = (Role.REP, Role.MANAGER)
 
 
 def period_label(workspace: Workspace, start: date, end: date) -> str:
-    """The one name of a period on the call's pages (swap here for fiscal-year names)."""
-    return f"{start:%d %b %Y} – {end:%d %b %Y}"
+    """The name of a period on the call's pages: the workspace's fiscal name ("Q4 FY2027")."""
+    return periods.period_label(workspace, start, end)
 
 
 def current_period(workspace: Workspace, today: date | None = None) -> tuple[date, date]:

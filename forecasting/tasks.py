@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from forecasting.compute import quarters_from
 from forecasting.models import RunTrigger
-from forecasting.services import backtest_rolling_run, forecast_run, target_set
+from forecasting.services import backtest_job_run, backtest_rolling_run, forecast_run, target_set
 from tenancy.models import Workspace
 from tenancy.scope import Scope
 
@@ -55,3 +55,9 @@ def demo_targets(workspace_id: int) -> None:
             period_end=end,
             amount=Decimal(round(quarter["p50"] * 1.1, -3)),
         )
+
+
+def backtest_jobs_run(ids: list[int]) -> None:
+    """tenancy.jobs entry (bulk queue): the accuracy page's queued backtests, one after another."""
+    for job_id in ids:
+        backtest_job_run(job_id=job_id)

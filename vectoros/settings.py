@@ -293,6 +293,7 @@ else:
 Q_BULK_CLUSTER = "bulk"
 Q_CLUSTER["ALT_CLUSTERS"] = {Q_BULK_CLUSTER: {"workers": env_int("Q_BULK_WORKERS", 1, minimum=1, maximum=16)}}
 BULK_TASKS = [
+    "forecasting.tasks.backtest_jobs_run",  # a rolling backtest started from the accuracy page
     "similarity.tasks.on_deals_changed",  # embedding backfills (256 deals a run)
     "crm.tasks_import.import_job_run",
     "scoring.tasks.retrain_workspace",
