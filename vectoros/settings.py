@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "alerts",
 ]
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
+INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (row triggers), erasure, retention (issue 11)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -290,6 +291,8 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
 MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+# Who made a change (the user, the API key) travels with every write of the request; exports are recorded.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, "audit.middleware.AuditMiddleware")
 
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
 # Each is a dotted path to a function `(workspace_id: int, deal_ids: list[int]) -> None`.
@@ -324,3 +327,18 @@ LOGGING = {
 if not DEBUG:  # one JSON object per line in production, for the log collector
     LOGGING["formatters"] = {"json": {"()": "ops.logs.JsonFormatter"}}
     LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": "json"}}
+
+# --- Audit log, erasure, retention (issue 11) -----------------------------------------------------------------------
+# The audit app's row triggers (django-pghistory on django-pgtrigger) are installed after every `migrate` instead of
+# being written into the tracked apps' migrations: crm, tenancy, alerts and forecasting keep theirs untouched.
+PGTRIGGER_MIGRATIONS = False
+PGTRIGGER_INSTALL_ON_MIGRATE = True
+# Days kept before `prune_retention` (daily) removes: forecast runs (the latest of each period stays), monitor runs
+# (the latest stays), finished import jobs and their reports, sent digests and other deliveries, audit events.
+RETENTION_DAYS = {
+    "forecast_runs": env_int("VECTOROS_RETENTION_DAYS_FORECAST_RUNS", 400, minimum=1),
+    "monitor_runs": env_int("VECTOROS_RETENTION_DAYS_MONITOR_RUNS", 90, minimum=1),
+    "uploads": env_int("VECTOROS_RETENTION_DAYS_UPLOADS", 90, minimum=1),
+    "digests": env_int("VECTOROS_RETENTION_DAYS_DIGESTS", 90, minimum=1),
+    "audit": env_int("VECTOROS_RETENTION_DAYS_AUDIT", 730, minimum=1),
+}

@@ -1,0 +1,108 @@
+"""Who made a change: the request's user or API key, or the management command, attached to every write.
+
+pghistory keeps one context per request or command (a row in `pghistory_context`) and the row triggers link each
+event to it; `actor` is the label the audit log shows.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import pghistory
+from django.core.handlers.wsgi import WSGIRequest
+from django.core.management.base import BaseCommand
+from django.db import connection
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from pghistory.middleware import HistoryMiddleware
+
+from audit import services
+
+# Commands that serve or wait for ever (a context is one per command run) or never write tenant data.
+UNTRACKED_COMMANDS = {"runserver", "run", "qcluster", "qmonitor", "qinfo", "shell", "dbshell", "test", "check"}
+# CSV downloads: reads, so no trigger sees them; recorded as explicit audit events.
+EXPORTS = {
+    "export_deals": "crm.Deal",
+    "export_companies": "crm.Company",
+    "export_contacts": "crm.Contact",
+    "export_activities": "crm.Activity",
+}
+
+
+def user_actor(user: Any) -> str:
+    return str(getattr(user, "email", "") or getattr(user, "username", "") or f"user {user.pk}")
+
+
+def api_key_actor(key: Any) -> str:
+    return f"API key {key.name} ({key.prefix}…)"
+
+
+def command_actor(name: str) -> str:
+    return f"command {name}"
+
+
+def _user_context(user: Any) -> dict[str, Any]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return {"user": None}
+    return {"user": user.pk, "actor": user_actor(user)}
+
+
+class _TrackedRequest(WSGIRequest):
+    """Keeps the context in step when sign-in sets `request.user` or the API's bearer auth sets `request.auth`."""
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        if attr == "user":
+            pghistory.context(**_user_context(value))
+        elif attr == "auth" and value is not None and hasattr(value, "key_hash"):
+            pghistory.context(api_key=value.pk, actor=api_key_actor(value))
+        super().__setattr__(attr, value)
+
+
+class AuditMiddleware(HistoryMiddleware):
+    def get_context(self, request: HttpRequest) -> dict[str, Any]:
+        return {**_user_context(getattr(request, "user", None)), "url": request.path}
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if isinstance(request, WSGIRequest) and request.method not in {"GET", "HEAD", "OPTIONS"}:
+            with pghistory.context(**self.get_context(request)):
+                request.__class__ = _TrackedRequest
+                response = self.get_response(request)
+        else:
+            response = self.get_response(request)
+        _record_export(request, response)
+        return response
+
+
+def _record_export(request: HttpRequest, response: HttpResponseBase) -> None:
+    match = request.resolver_match
+    workspace = getattr(request, "workspace", None)
+    if match is None or match.url_name not in EXPORTS or workspace is None or response.status_code != 200:
+        return
+    services.audit_record(
+        workspace=workspace,
+        action="export",
+        actor=user_actor(request.user),
+        object_model=EXPORTS[match.url_name],
+        # The filter names only: a search box's text could be a person's name.
+        details={"download": match.url_name.removeprefix("export_") + ".csv", "filters": sorted(request.GET.keys())},
+    )
+
+
+def track_management_commands() -> None:
+    """Every management command's writes carry `actor: command NAME` (patched once, at app start)."""
+    if getattr(BaseCommand.execute, "_audit_tracked", False):
+        return
+    original: Callable[..., Any] = BaseCommand.execute
+
+    @functools.wraps(original)
+    def execute(self: BaseCommand, *args: Any, **options: Any) -> Any:
+        name = self.__class__.__module__.rsplit(".", 1)[-1]
+        if name in UNTRACKED_COMMANDS or connection.vendor != "postgresql":
+            return original(self, *args, **options)
+        with pghistory.context(command=name, actor=command_actor(name)):
+            return original(self, *args, **options)
+
+    execute._audit_tracked = True  # type: ignore[attr-defined]  # marks the patch so a second ready() skips it
+    BaseCommand.execute = execute  # type: ignore[method-assign]  # the one place every command passes through
