@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
 from pghistory.models import Events
 
 from audit.models import EVENT_MODELS, SECRET_FIELDS, AuditEvent
@@ -67,10 +66,14 @@ def _changes(event: Any) -> dict[str, list[Any]]:
     return {k: list(v) for k, v in (event.pgh_diff or {}).items()}
 
 
-def _row_events(workspace: Workspace, filters: AuditFilters, limit: int) -> list[AuditEntry]:
+EXPLICIT_KINDS = {"export", "erasure"}
+
+
+def _row_queryset(workspace: Workspace, filters: AuditFilters) -> Any:
+    """pghistory's aggregate of our event tables, narrowed to the workspace (rows pointing at it) and the filters."""
     kinds = _kinds()
-    if filters.kind in {"export", "erasure"}:
-        return []
+    if filters.kind in EXPLICIT_KINDS:
+        return None
     models = [kinds[filters.kind]] if filters.kind in kinds else list(kinds.values())
     events = Events.objects.references(workspace).across(*models)
     if filters.since:
@@ -79,25 +82,12 @@ def _row_events(workspace: Workspace, filters: AuditFilters, limit: int) -> list
         events = events.filter(pgh_created_at__lt=filters.until)
     if filters.actor:
         events = events.filter(pgh_context__actor__icontains=filters.actor)
-    entries = []
-    for event in events.order_by("-pgh_created_at", "-pgh_id")[:limit]:
-        context = event.pgh_context or {}
-        entries.append(
-            AuditEntry(
-                at=event.pgh_created_at,
-                actor=str(context.get("actor") or SYSTEM),
-                action=ACTIONS.get(event.pgh_label, event.pgh_label),
-                object_model=event.pgh_obj_model,
-                object_id=str(event.pgh_obj_id),
-                changes=_changes(event),
-            )
-        )
-    return entries
+    return events
 
 
-def _explicit_events(workspace: Workspace, filters: AuditFilters, limit: int) -> list[AuditEntry]:
-    if filters.kind and filters.kind not in {"export", "erasure"}:
-        return []
+def _explicit_queryset(workspace: Workspace, filters: AuditFilters) -> Any:
+    if filters.kind and filters.kind not in EXPLICIT_KINDS:
+        return None
     events = AuditEvent.objects.for_workspace(workspace)
     if filters.kind:
         events = events.filter(action=filters.kind)
@@ -106,18 +96,31 @@ def _explicit_events(workspace: Workspace, filters: AuditFilters, limit: int) ->
     if filters.until:
         events = events.filter(at__lt=filters.until)
     if filters.actor:
-        events = events.filter(Q(actor__icontains=filters.actor))
-    return [
-        AuditEntry(
-            at=e.at,
-            actor=e.actor,
-            action=e.action,
-            object_model=e.object_model,
-            object_id=e.object_id,
-            details=e.details,
-        )
-        for e in events.order_by("-at", "-id")[:limit]
-    ]
+        events = events.filter(actor__icontains=filters.actor)
+    return events
+
+
+def _row_entry(event: Any) -> AuditEntry:
+    context = event.pgh_context or {}
+    return AuditEntry(
+        at=event.pgh_created_at,
+        actor=str(context.get("actor") or SYSTEM),
+        action=ACTIONS.get(event.pgh_label, event.pgh_label),
+        object_model=event.pgh_obj_model,
+        object_id=str(event.pgh_obj_id),
+        changes=_changes(event),
+    )
+
+
+def _explicit_entry(event: AuditEvent) -> AuditEntry:
+    return AuditEntry(
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        object_model=event.object_model,
+        object_id=event.object_id,
+        details=event.details,
+    )
 
 
 def audit_entries(
@@ -126,6 +129,27 @@ def audit_entries(
     """Entries `offset`..`offset + limit` of the workspace's log, newest first."""
     filters = filters or AuditFilters()
     wanted = offset + limit
-    merged = _row_events(workspace, filters, wanted) + _explicit_events(workspace, filters, wanted)
+    merged: list[AuditEntry] = []
+    rows = _row_queryset(workspace, filters)
+    if rows is not None:
+        merged += [_row_entry(e) for e in rows.order_by("-pgh_created_at", "-pgh_id")[:wanted]]
+    explicit = _explicit_queryset(workspace, filters)
+    if explicit is not None:
+        merged += [_explicit_entry(e) for e in explicit.order_by("-at", "-id")[:wanted]]
     merged.sort(key=lambda e: e.at, reverse=True)
     return merged[offset:wanted]
+
+
+class AuditLog:
+    """The filtered log as a sequence Django's Paginator can page through (counted, then sliced)."""
+
+    def __init__(self, workspace: Workspace, filters: AuditFilters) -> None:
+        self.workspace, self.filters = workspace, filters
+
+    def count(self) -> int:
+        querysets = [_row_queryset(self.workspace, self.filters), _explicit_queryset(self.workspace, self.filters)]
+        return sum(qs.count() for qs in querysets if qs is not None)
+
+    def __getitem__(self, window: slice) -> list[AuditEntry]:
+        start = window.start or 0
+        return audit_entries(self.workspace, self.filters, offset=start, limit=(window.stop or start + 50) - start)
