@@ -285,6 +285,7 @@ BULK_TASKS = [
     # Webhook and email sends: one run works through every due delivery (the drill saw 70 s runs after a burst),
     # which must not hold the interactive workers; a bulk task waits at most one embedding chunk.
     "alerts.tasks.deliver_pending",
+    "audit.tasks.prune_retention",  # daily retention (deletes in bulk)
 ]
 # /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
