@@ -83,17 +83,17 @@ def _redact_table(model: type[models.Model], pattern: str, *, where: str, params
         return []
     sets, matches = [], []
     for f in columns:
-        column = connection.ops.quote_name(f.column)
+        column = connection.ops.quote_name(str(f.column))
         if isinstance(f, models.JSONField):
             value = f"regexp_replace({column}::text, %s, %s, 'gi')::jsonb"
         else:
             value = f"regexp_replace({column}, %s, %s, 'gi')"
             if getattr(f, "max_length", None):
-                value = f"left({value}, {int(f.max_length)})"  # type: ignore[arg-type]  # checked just above
+                value = f"left({value}, {int(f.max_length)})"  # type: ignore[arg-type]  # not None: checked above
         sets.append((f"{column} = {value}", [pattern, REDACTED]))
         matches.append((f"{column}::text ~* %s", [pattern]))
     table = connection.ops.quote_name(model._meta.db_table)
-    pk = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]  # every table has one
+    pk = connection.ops.quote_name(str(model._meta.pk.column))  # type: ignore[union-attr]  # every table has one
     sql = (
         f"UPDATE {table} SET {', '.join(s for s, _ in sets)} "
         f"WHERE ({where}) AND ({' OR '.join(m for m, _ in matches)}) RETURNING {pk}"
@@ -196,7 +196,7 @@ def person_erase(*, workspace: Workspace, email: str = "", contact: Contact | No
                 )
         # The audit log's own before/after values: the contact's events lose every personal field.
         if contact_ids:
-            report.audit_rows += ContactEvent.objects.filter(pgh_obj_id__in=contact_ids).update(
+            report.audit_rows += ContactEvent._default_manager.filter(pgh_obj_id__in=contact_ids).update(
                 first_name=REDACTED, last_name=REDACTED, email="", phone="", title=""
             )
         for event_model in EVENT_MODELS:

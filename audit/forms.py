@@ -28,7 +28,9 @@ class AuditFilterForm(forms.Form):
             return timezone.make_aware(datetime.combine(day, time.min)) if day else None
 
         until = start_of(data["until"] + timedelta(days=1)) if data.get("until") else None
-        return AuditFilters(kind=data["kind"], actor=data["actor"].strip(), since=start_of(data.get("since")), until=until)
+        return AuditFilters(
+            kind=data["kind"], actor=data["actor"].strip(), since=start_of(data.get("since")), until=until
+        )
 
 
 class EraseConfirmForm(forms.Form):

@@ -47,7 +47,9 @@ def retention_prune(*, now: datetime | None = None, days: dict[str, int] | None 
         removed["forecast_runs"] = by_model.get(ForecastRun._meta.label, 0)
         monitor = MonitorRun.objects.all()
         removed["monitor_runs"] = (
-            monitor.filter(as_of__lt=cutoff("monitor_runs")).exclude(id__in=_newest_ids(monitor, "workspace_id")).delete()[0]
+            monitor.filter(as_of__lt=cutoff("monitor_runs"))
+            .exclude(id__in=_newest_ids(monitor, "workspace_id"))
+            .delete()[0]
         )
         removed["import_jobs"] = (
             ImportJob.objects.filter(created_at__lt=cutoff("uploads"))

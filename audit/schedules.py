@@ -3,5 +3,10 @@
 from __future__ import annotations
 
 SCHEDULES = [
-    {"name": "audit.prune_retention", "func": "audit.tasks.prune_retention", "schedule_type": "C", "cron": "15 4 * * *"},
+    {
+        "name": "audit.prune_retention",
+        "func": "audit.tasks.prune_retention",
+        "schedule_type": "C",
+        "cron": "15 4 * * *",
+    },
 ]

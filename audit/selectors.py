@@ -17,8 +17,9 @@ NOT_RECORDED = "(not recorded)"
 SYSTEM = "system"  # background jobs: no request or command around the change
 
 
-def _kinds() -> dict[str, type]:
-    return {m.pgh_tracked_model._meta.label: m for m in EVENT_MODELS}  # type: ignore[attr-defined]
+def _kinds() -> dict[str, Any]:
+    """Event models by the label of the model they track ("crm.Deal")."""
+    return {m.pgh_tracked_model._meta.label: m for m in EVENT_MODELS}  # type: ignore[attr-defined]  # set by pghistory
 
 
 KIND_CHOICES = [(label, label.split(".")[1]) for label in sorted(_kinds(), key=lambda s: s.split(".")[1])]

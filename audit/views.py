@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from audit.context import user_actor
 from audit.erasure import person_erase
 from audit.forms import AuditFilterForm, EraseConfirmForm
-from audit.selectors import AuditLog
+from audit.selectors import AuditEntry, AuditLog
 from crm.models import Contact
 from tenancy.access import require_admin
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
@@ -26,13 +26,20 @@ def audit_log(request: WorkspaceRequest) -> HttpResponse:
     require_admin(request.membership)
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
-        context = {"form": form, "page": None, "tab": "audit", "can_administer": True}
-        return render_screen(request, "audit/log.html", context, status=400)
-    paginator = Paginator(AuditLog(request.workspace, form.filters()), PAGE_SIZE)  # type: ignore[arg-type]  # a sequence
+        invalid: dict[str, object] = {"form": form, "page": None, "tab": "audit", "can_administer": True}
+        return render_screen(request, "audit/log.html", invalid, status=400)
+    log = AuditLog(request.workspace, form.filters())
+    paginator: Paginator[AuditEntry] = Paginator(log, PAGE_SIZE)  # type: ignore[arg-type]  # counted and sliced like a queryset
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "tab": "audit", "can_administer": True}
+    context: dict[str, object] = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "tab": "audit",
+        "can_administer": True,
+    }
     return render_screen(request, "audit/log.html", context, partial="results")
 
 

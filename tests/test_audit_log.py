@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from alerts.models import AlertSettings, WebhookEndpoint
 from crm.models import Deal
-from tenancy.models import ApiKey, Role
+from tenancy.models import ApiKey
 from tests.factories import DealFactory
 
 
@@ -84,7 +84,9 @@ def test_api_writes_carry_the_key_and_bulk_writes_are_logged(personas):
     key, raw = api_key_create(workspace=personas.workspace, name="crm sync", created_by=personas.owner)
     deal = DealFactory(workspace=personas.workspace, owner=personas.rep, title="Old title")
     response = personas.client_for(personas.owner).patch(
-        f"/api/v1/deals/{deal.uuid}/", data={"title": "New title"}, content_type="application/json",
+        f"/api/v1/deals/{deal.uuid}/",
+        data={"title": "New title"},
+        content_type="application/json",
         headers={"authorization": f"Bearer {raw}"},
     )
     assert response.status_code == 200, response.content
@@ -95,7 +97,11 @@ def test_api_writes_carry_the_key_and_bulk_writes_are_logged(personas):
     # COPY fires row triggers: the bulk writer's rows are logged too.
     from vectoros.bulk import copy_rows
 
-    copy_rows(Deal, ["workspace_id", "title", "pipeline_id", "stage_id"], [(deal.workspace_id, "Copied", deal.pipeline_id, deal.stage_id)])
+    copy_rows(
+        Deal,
+        ["workspace_id", "title", "pipeline_id", "stage_id"],
+        [(deal.workspace_id, "Copied", deal.pipeline_id, deal.stage_id)],
+    )
     assert any(e["changes"].get("title") == [None, "Copied"] for e in _log())
 
 

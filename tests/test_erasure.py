@@ -45,7 +45,9 @@ def pg_dump_text() -> str:
 def _person_everywhere(personas, tmp_path: Path) -> tuple[Deal, Deal, Path, Path]:
     ws = personas.workspace
     company = CompanyFactory(workspace=ws, name="Initech")
-    jane = contact_save(workspace=ws, first_name="Jane", last_name="Doe", email=EMAIL, phone="+1 555 0100", company=company)
+    jane = contact_save(
+        workspace=ws, first_name="Jane", last_name="Doe", email=EMAIL, phone="+1 555 0100", company=company
+    )
     deal = DealFactory(workspace=ws, owner=personas.rep, company=company, title="Initech data platform")
     deal.contacts.add(jane)
     deal_update(
@@ -75,8 +77,15 @@ def _person_everywhere(personas, tmp_path: Path) -> tuple[Deal, Deal, Path, Path
         payload={"subject": "Your weekly digest", "text": f"{NAME} ({EMAIL}) went quiet on Initech data platform"},
     )
     Task.objects.create(
-        id=uuid.uuid4().hex, name="t", func="crm.tasks_import.import_job_run", args=(1,), kwargs={},
-        result={"errors": [f"{EMAIL} twice"]}, started=timezone.now(), stopped=timezone.now(), success=True,
+        id=uuid.uuid4().hex,
+        name="t",
+        func="crm.tasks_import.import_job_run",
+        args=(1,),
+        kwargs={},
+        result={"errors": [f"{EMAIL} twice"]},
+        started=timezone.now(),
+        stopped=timezone.now(),
+        success=True,
     )
     artefact = Path(settings.MODELS_DIR) / "erasure-test.json"
     artefact.parent.mkdir(parents=True, exist_ok=True)

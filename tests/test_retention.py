@@ -25,8 +25,13 @@ DAY = timedelta(days=1)
 
 def _run(ws, created_at, period_start):
     return ForecastRun.objects.create(
-        workspace=ws, created_at=created_at, as_of=created_at, period_start=period_start,
-        period_end=period_start + timedelta(days=89), sims=100, mean=1.0,
+        workspace=ws,
+        created_at=created_at,
+        as_of=created_at,
+        period_start=period_start,
+        period_end=period_start + timedelta(days=89),
+        sims=100,
+        mean=1.0,
     )
 
 
@@ -42,9 +47,13 @@ def test_prune_retention_removes_old_rows_and_keeps_the_latest(personas):
     old_monitor = MonitorRun.objects.create(workspace=ws, as_of=now - 200 * DAY)
     latest_monitor = MonitorRun.objects.create(workspace=ws, as_of=now - 100 * DAY)
     done = ImportJob.objects.create(workspace=ws, fmt="csv", path="a", original_name="a.csv", status=ImportStatus.DONE)
-    live = ImportJob.objects.create(workspace=ws, fmt="csv", path="b", original_name="b.csv", status=ImportStatus.QUEUED)
+    live = ImportJob.objects.create(
+        workspace=ws, fmt="csv", path="b", original_name="b.csv", status=ImportStatus.QUEUED
+    )
     ImportJob.objects.filter(pk__in=[done.pk, live.pk]).update(created_at=now - 100 * DAY)
-    sent = Delivery.objects.create(workspace=ws, channel=Channel.EMAIL, idempotency_key="d1", status=DeliveryStatus.SENT)
+    sent = Delivery.objects.create(
+        workspace=ws, channel=Channel.EMAIL, idempotency_key="d1", status=DeliveryStatus.SENT
+    )
     pending = Delivery.objects.create(workspace=ws, channel=Channel.EMAIL, idempotency_key="d2")
     Delivery.objects.filter(pk__in=[sent.pk, pending.pk]).update(created_at=now - 100 * DAY)
     export = audit_record(workspace=ws, action="export", actor="owner@acme.test")
@@ -86,8 +95,12 @@ def test_retention_days_come_from_settings(personas, settings):
 def test_the_daily_schedule_is_declared(db):
     from tenancy.management.commands.sync_schedules import declared_schedules
 
-    assert {"name": "audit.prune_retention", "func": "audit.tasks.prune_retention", "schedule_type": "C",
-            "cron": "15 4 * * *"} in declared_schedules()
+    assert {
+        "name": "audit.prune_retention",
+        "func": "audit.tasks.prune_retention",
+        "schedule_type": "C",
+        "cron": "15 4 * * *",
+    } in declared_schedules()
 
 
 @pytest.mark.parametrize("value", ["0", "many"])
@@ -96,7 +109,7 @@ def test_a_bad_retention_setting_fails_loudly(value):
     import sys
 
     env = {**os.environ, "DEBUG": "true", "VECTOROS_RETENTION_DAYS_AUDIT": value}
-    result = subprocess.run(  # noqa: S603 (our own settings module)
+    result = subprocess.run(
         [sys.executable, "-c", "import vectoros.settings"], env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode != 0 and "VECTOROS_RETENTION_DAYS_AUDIT" in result.stderr

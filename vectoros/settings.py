@@ -293,7 +293,9 @@ METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32",
 MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
 MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
 # Who made a change (the user, the API key) travels with every write of the request; exports are recorded.
-MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, "audit.context.AuditMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, "audit.context.AuditMiddleware"
+)
 
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
 # Each is a dotted path to a function `(workspace_id: int, deal_ids: list[int]) -> None`.
