@@ -6,6 +6,7 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self) -> None:
-        from audit.context import track_management_commands
+        from audit.context import track_background_tasks, track_management_commands
 
         track_management_commands()
+        track_background_tasks()

@@ -7,6 +7,7 @@ event to it; `actor` is the label the audit log shows.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,8 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django_q.signals import post_execute_in_worker, pre_execute
+from pghistory import runtime as pghistory_runtime
 from pghistory.middleware import HistoryMiddleware
 
 from audit import services
@@ -88,6 +91,32 @@ def _record_export(request: HttpRequest, response: HttpResponseBase) -> None:
         # The filter names only: a search box's text could be a person's name.
         details={"download": match.url_name.removeprefix("export_") + ".csv", "filters": sorted(request.GET.keys())},
     )
+
+
+_task_context = threading.local()
+
+
+def _task_started(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    _task_finished(sender, func, task)
+    if hasattr(pghistory_runtime._tracker, "value"):  # run in-process (Q_CLUSTER sync): the caller's context stays
+        return
+    name = task["func"] if isinstance(task.get("func"), str) else f"{func.__module__}.{func.__qualname__}"
+    context = pghistory.context(task=str(task.get("name", "")), actor=f"task {name}")
+    context.__enter__()
+    _task_context.value = context
+
+
+def _task_finished(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    context = getattr(_task_context, "value", None)
+    if context is not None:
+        del _task_context.value
+        context.__exit__(None, None, None)
+
+
+def track_background_tasks() -> None:
+    """django-q2 tasks run in the worker with `actor: task FUNC` (one context per task, not per worker)."""
+    pre_execute.connect(_task_started, dispatch_uid="audit.task_started")
+    post_execute_in_worker.connect(_task_finished, dispatch_uid="audit.task_finished")
 
 
 def track_management_commands() -> None:

@@ -50,6 +50,8 @@ def _tracked(model: type[models.Model], name: str) -> type[models.Model]:
                 "secret.changed", condition=pgtrigger.AnyChange(*SECRET_FIELDS[model]), trigger_name="secret_changed"
             )
         )
+    # The log is read per workspace, newest first (the Workspace's own events by their object).
+    by_time = ["workspace", "-pgh_created_at"] if model is not Workspace else ["pgh_obj", "-pgh_created_at"]
     return pghistory.create_event_model(
         model,
         *trackers,
@@ -58,6 +60,7 @@ def _tracked(model: type[models.Model], name: str) -> type[models.Model]:
         app_label="audit",
         model_name=name,
         abstract=False,
+        meta={"indexes": [models.Index(fields=by_time, name=f"audit_{name.lower()[:-5]}_by_time")]},
     )
 
 

@@ -123,3 +123,26 @@ def test_unknown_workspace_and_bad_date_are_clear_errors(personas):
         _log("nope")
     with pytest.raises(CommandError, match="not a date"):
         _log("acme", "--since", "yesterday")
+
+
+def test_background_tasks_are_logged_as_the_task(personas):
+    """A task run by a django-q2 worker (its own loop, in this process) writes with `actor: task FUNC`."""
+    from multiprocessing import Queue, Value
+
+    from django_q.worker import worker
+
+    tasks, results = Queue(), Queue()
+    tasks.put(
+        {
+            "id": "t1",
+            "name": "audit-test",
+            "func": "crm.services.company_save",
+            "args": (),
+            "kwargs": {"workspace": personas.workspace, "name": "Made by a task"},
+            "sync": True,  # keeps the test's database connection open
+        }
+    )
+    tasks.put("STOP")
+    worker(tasks, results, Value("f", -1), timeout=60)
+    created = [e for e in _log() if e["changes"].get("name") == [None, "Made by a task"]]
+    assert [e["actor"] for e in created] == ["task crm.services.company_save"]
