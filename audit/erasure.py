@@ -17,8 +17,11 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
+from django.utils import timezone
 from django_q.models import Task
 
 from audit.models import EVENT_MODELS, ContactEvent
@@ -40,6 +43,7 @@ class ErasureReport:
     audit_rows: int = 0
     contexts: int = 0
     task_results: int = 0
+    sessions: int = 0
     upload_folders: int = 0
     model_files: int = 0
     deals_reembedded: int = 0
@@ -51,6 +55,7 @@ class ErasureReport:
             "audit_rows_redacted": self.audit_rows,
             "contexts_redacted": self.contexts,
             "task_results_deleted": self.task_results,
+            "session_messages_dropped": self.sessions,
             "upload_folders_removed": self.upload_folders,
             "model_files_redacted": self.model_files,
             "deals_reembedded": self.deals_reembedded,
@@ -126,6 +131,20 @@ def _redact_tasks(regex: re.Pattern[str]) -> int:
     ]
     Task.objects.filter(pk__in=doomed).delete()
     return len(doomed)
+
+
+def _redact_sessions(regex: re.Pattern[str]) -> int:
+    """Flash messages kept in sessions ("Jane Doe saved.") that mention the person are dropped."""
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return 0  # cached_db keeps the same rows; other engines keep no table here
+    changed = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        data = session.get_decoded()
+        if "_messages" in data and regex.search(str(data["_messages"])):
+            del data["_messages"]
+            Session.objects.filter(pk=session.pk).update(session_data=SessionStore().encode(data))
+            changed += 1
+    return changed
 
 
 def _files_mentioning(folder: Path, regex: re.Pattern[str]) -> bool:
@@ -209,6 +228,7 @@ def person_erase(*, workspace: Workspace, email: str = "", contact: Contact | No
 
         report.contexts = len(_redact_table(Context, pattern, where="TRUE", params=[]))
         report.task_results = _redact_tasks(regex)
+        report.sessions = _redact_sessions(regex)
     report.upload_folders = _redact_uploads(workspace, regex)
     report.model_files = _redact_model_files(workspace, regex)
     if deal_ids:

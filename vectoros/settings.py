@@ -336,6 +336,7 @@ if not DEBUG:  # one JSON object per line in production, for the log collector
 # being written into the tracked apps' migrations: crm, tenancy, alerts and forecasting keep theirs untouched.
 PGTRIGGER_MIGRATIONS = False
 PGTRIGGER_INSTALL_ON_MIGRATE = True
+LOGGING["loggers"] = {"pgserver": {"level": "WARNING"}, "pgtrigger": {"level": "WARNING"}}  # no line per trigger
 # Days kept before `prune_retention` (daily) removes: forecast runs (the latest of each period stays), monitor runs
 # (the latest stays), finished import jobs and their reports, sent digests and other deliveries, audit events.
 RETENTION_DAYS = {
