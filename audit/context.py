@@ -81,7 +81,9 @@ class AuditMiddleware(HistoryMiddleware):
 def _record_export(request: HttpRequest, response: HttpResponseBase) -> None:
     match = request.resolver_match
     workspace = getattr(request, "workspace", None)
-    if match is None or match.url_name not in EXPORTS or workspace is None or response.status_code != 200:
+    if match is None or match.namespace != "crm_data" or match.url_name not in EXPORTS:
+        return
+    if workspace is None or response.status_code != 200:
         return
     services.audit_record(
         workspace=workspace,

@@ -60,6 +60,9 @@ def _tracked(model: type[models.Model], name: str) -> type[models.Model]:
         app_label="audit",
         model_name=name,
         abstract=False,
+        # One trigger call per statement (transition tables), not per row: an import's COPY of thousands of rows
+        # attaches the context once.
+        level=pghistory.Statement,
         meta={"indexes": [models.Index(fields=by_time, name=f"audit_{name.lower()[:-5]}_by_time")]},
     )
 
