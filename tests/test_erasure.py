@@ -160,3 +160,13 @@ def test_bad_input_is_a_clear_error(personas):
         call_command("erase_person", "--workspace", "nope", "--email", EMAIL)
     with pytest.raises(CommandError, match="valid email"):
         call_command("erase_person", "--workspace", "acme", "--email", "not-an-email")
+
+
+def test_erasure_stays_inside_the_workspace(personas):
+    mine = ContactFactory(workspace=personas.workspace, first_name="Jane", last_name="Doe", email=EMAIL)
+    theirs = ContactFactory(workspace=personas.other_workspace, first_name="Jane", last_name="Doe", email=EMAIL)
+    their_deal = DealFactory(workspace=personas.other_workspace, description=f"Call {NAME} next week")
+    call_command("erase_person", "--workspace", "acme", "--email", EMAIL, stdout=StringIO())
+    assert not Contact.objects.filter(pk=mine.pk).exists()
+    assert Contact.objects.get(pk=theirs.pk).email == EMAIL
+    assert Deal.objects.get(pk=their_deal.pk).description == f"Call {NAME} next week"
