@@ -1,6 +1,6 @@
 """Who made a change: the request's user or API key, or the management command, attached to every write.
 
-pghistory keeps one context per request or command (a row in `pghistory_context`) and the row triggers link each
+pghistory keeps one context per request or command (a row in `pghistory_context`) and the triggers link each
 event to it; `actor` is the label the audit log shows.
 """
 

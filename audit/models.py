@@ -1,9 +1,9 @@
-"""The audit log: one event table per tracked model, filled by PostgreSQL row triggers (django-pghistory).
+"""The audit log: one event table per tracked model, filled by PostgreSQL triggers (django-pghistory).
 
-The triggers fire on every INSERT, UPDATE and DELETE (and on COPY, which fires row triggers too), so changes
-made by the web, the API, the admin, imports and bulk writers are all recorded, with the request's or the
-command's context (who) attached by `audit.context`. The tracked models keep their own migrations: the
-triggers are installed after every `migrate` (PGTRIGGER_MIGRATIONS off, PGTRIGGER_INSTALL_ON_MIGRATE on).
+The triggers fire on every INSERT, UPDATE and DELETE, COPY included, once per statement over its transition
+table, so changes made by the web, the API, the admin, imports and bulk writers are all recorded, with the
+request's, command's or task's context (who) attached by `audit.context`. The tracked models keep their own
+migrations: the triggers are installed after every `migrate` (PGTRIGGER_MIGRATIONS off, INSTALL_ON_MIGRATE on).
 
 Secrets never reach an event row: their columns are not copied (`SECRET_FIELDS`); a change of one is recorded
 as a `secret.changed` event without its value.

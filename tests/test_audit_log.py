@@ -94,7 +94,7 @@ def test_api_writes_carry_the_key_and_bulk_writes_are_logged(personas):
     assert titles[0]["changes"]["title"] == ["Old title", "New title"]
     assert titles[0]["actor"] == f"API key crm sync ({key.prefix}…)"
 
-    # COPY fires row triggers: the bulk writer's rows are logged too.
+    # COPY fires the triggers: the bulk writer's rows are logged too.
     from vectoros.bulk import copy_rows
 
     copy_rows(

@@ -85,7 +85,7 @@ INSTALLED_APPS = [
     "alerts",
 ]
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
-INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (row triggers), erasure, retention (issue 11)
+INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (database triggers), erasure, retention (issue 11)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -332,7 +332,7 @@ if not DEBUG:  # one JSON object per line in production, for the log collector
     LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": "json"}}
 
 # --- Audit log, erasure, retention (issue 11) -----------------------------------------------------------------------
-# The audit app's row triggers (django-pghistory on django-pgtrigger) are installed after every `migrate` instead of
+# The audit app's triggers (django-pghistory on django-pgtrigger) are installed after every `migrate` instead of
 # being written into the tracked apps' migrations: crm, tenancy, alerts and forecasting keep theirs untouched.
 PGTRIGGER_MIGRATIONS = False
 PGTRIGGER_INSTALL_ON_MIGRATE = True
