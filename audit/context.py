@@ -68,7 +68,9 @@ class AuditMiddleware(HistoryMiddleware):
         return {**_user_context(getattr(request, "user", None)), "url": request.path}
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if isinstance(request, WSGIRequest) and request.method not in {"GET", "HEAD", "OPTIONS"}:
+        # Every method: a GET may write too (a settings row made on first view). Reads pay nothing; the context
+        # row is written only when a trigger fires.
+        if isinstance(request, WSGIRequest):
             with pghistory.context(**self.get_context(request)):
                 request.__class__ = _TrackedRequest
                 response = self.get_response(request)

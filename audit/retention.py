@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from pghistory.models import Context
 
@@ -25,7 +26,7 @@ from crm.models import ImportJob
 from forecasting.models import ForecastRun
 
 
-def _newest_ids(queryset, *group_by: str) -> list[int]:  # type: ignore[no-untyped-def]  # any model's queryset
+def _newest_ids(queryset: QuerySet[Any], *group_by: str) -> list[int]:
     """Ids of the newest row of each group (PostgreSQL's DISTINCT ON)."""
     order = [*group_by, f"-{queryset.model._meta.get_latest_by or 'created_at'}", "-id"]
     return list(queryset.order_by(*order).distinct(*group_by).values_list("id", flat=True))
