@@ -23,11 +23,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django_q.models import Task
+from pghistory.models import Context
 
 from audit.models import EVENT_MODELS, ContactEvent
 from audit.services import audit_record
 from crm.models import Activity, Contact, Deal, ImportJob, ImportStatus
-from crm.services import contact_delete
+from crm.services import contact_delete, deals_changed
 from scoring.models import ScoringModel
 from similarity.services import deal_embeddings_refresh
 from tenancy.models import Workspace
@@ -184,8 +185,14 @@ def _redact_model_files(workspace: Workspace, regex: re.Pattern[str]) -> int:
     return redacted
 
 
-def person_erase(*, workspace: Workspace, email: str = "", contact: Contact | None = None, actor: str) -> ErasureReport:
-    """Erase the person with this email (every contact of the workspace with it), or this contact."""
+def person_erase(
+    *, workspace: Workspace, email: str = "", contact: Contact | None = None, actor: str, reembed_now: bool = True
+) -> ErasureReport:
+    """Erase the person with this email (every contact of the workspace with it), or this contact.
+
+    The deals whose text changed are re-embedded here with `reembed_now` (the command), else by the worker's
+    deal-change job (the page: no model loading inside a request).
+    """
     email = email.strip()
     contacts = list(Contact.objects.for_workspace(workspace).filter(email__iexact=email)) if email else []
     if contact is not None and contact.pk not in {c.pk for c in contacts}:
@@ -224,14 +231,14 @@ def person_erase(*, workspace: Workspace, email: str = "", contact: Contact | No
             else:  # the workspace's own events
                 where, params = "pgh_obj_id = %s", ws
             report.audit_rows += len(_redact_table(event_model, pattern, where=where, params=params))
-        from pghistory.models import Context
-
         report.contexts = len(_redact_table(Context, pattern, where="TRUE", params=[]))
         report.task_results = _redact_tasks(regex)
         report.sessions = _redact_sessions(regex)
+        if deal_ids:  # after commit, every deal handler (embeddings, scores, forecast) sees the new texts
+            deals_changed(workspace_id=workspace.pk, deal_ids=sorted(deal_ids))
     report.upload_folders = _redact_uploads(workspace, regex)
     report.model_files = _redact_model_files(workspace, regex)
-    if deal_ids:
+    if deal_ids and reembed_now:
         refreshed = deal_embeddings_refresh(workspace_id=workspace.pk, deal_ids=sorted(deal_ids))
         report.deals_reembedded = refreshed.embedded
     audit_record(

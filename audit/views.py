@@ -53,7 +53,11 @@ def erase_contact(request: WorkspaceRequest, contact_uuid: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             report = person_erase(
-                workspace=request.workspace, email=contact.email, contact=contact, actor=user_actor(request.user)
+                workspace=request.workspace,
+                email=contact.email,
+                contact=contact,
+                actor=user_actor(request.user),
+                reembed_now=False,
             )
         except ValidationError as exc:
             form.add_error(None, exc)

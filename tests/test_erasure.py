@@ -28,6 +28,7 @@ from scoring.models import ScoringModel
 from similarity.models import DealEmbedding
 from similarity.selectors import search_deals, similar_deals
 from similarity.services import deal_embeddings_refresh
+from tenancy.models import PendingJob
 from tests.factories import ActivityFactory, CompanyFactory, ContactFactory, DealFactory
 
 EMAIL = "jane.doe@example.com"
@@ -137,8 +138,11 @@ def test_after_erase_person_a_pg_dump_holds_neither_email_nor_name(personas, tmp
     assert EMAIL not in log.getvalue().lower() and NAME.lower() not in log.getvalue().lower()
 
 
-def test_erase_from_the_contact_page_asks_for_confirmation_and_is_for_admins(personas):
+def test_erase_from_the_contact_page_asks_for_confirmation_and_is_for_admins(
+    personas, django_capture_on_commit_callbacks
+):
     contact = ContactFactory(workspace=personas.workspace, first_name="Lee", last_name="Quartz", email="lee@q.test")
+    deal = DealFactory(workspace=personas.workspace, title="Quartz renewal", description="Lee Quartz signs in May")
     url = reverse("audit:erase_contact", args=["acme", contact.uuid])
     owner = personas.client_for(personas.owner)
     page = owner.get(reverse("crm:contact_detail", args=["acme", contact.uuid])).content.decode()
@@ -148,9 +152,14 @@ def test_erase_from_the_contact_page_asks_for_confirmation_and_is_for_admins(per
     assert Contact.objects.filter(pk=contact.pk).exists()
     assert personas.client_for(personas.rep).post(url, {"confirm": "lee@q.test"}).status_code == 403
     assert personas.client_for(personas.outsider).get(url).status_code == 404
-    response = owner.post(url, {"confirm": "LEE@q.test"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner.post(url, {"confirm": "LEE@q.test"})
     assert response.status_code == 302
     assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert Deal.objects.get(pk=deal.pk).description == "[erased] signs in May"
+    # No model is loaded inside the request: the worker re-embeds the deal.
+    job = PendingJob.objects.get(func="similarity.tasks.on_deals_changed")
+    assert deal.pk in job.args[-1]
     event = AuditEvent.objects.get(action="erasure")
     assert event.actor == "owner@acme.test" and "lee" not in json.dumps(event.details).lower()
 
