@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "alerts",
 ]
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
+INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (database triggers), erasure, retention (issue 11)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -311,12 +312,17 @@ BULK_TASKS = [
     # Webhook and email sends: one run works through every due delivery (the drill saw 70 s runs after a burst),
     # which must not hold the interactive workers; a bulk task waits at most one embedding chunk.
     "alerts.tasks.deliver_pending",
+    "audit.tasks.prune_retention",  # daily retention (deletes in bulk)
 ]
 # /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
 MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+# Who made a change (the user, the API key) travels with every write of the request; exports are recorded.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, "audit.context.AuditMiddleware"
+)
 
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
 # Each is a dotted path to a function `(workspace_id: int, deal_ids: list[int]) -> None`.
@@ -356,3 +362,19 @@ LOGGING = {
 if not DEBUG:  # one JSON object per line in production, for the log collector
     LOGGING["formatters"] = {"json": {"()": "ops.logs.JsonFormatter"}}
     LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": "json"}}
+
+# --- Audit log, erasure, retention (issue 11) -----------------------------------------------------------------------
+# The audit app's triggers (django-pghistory on django-pgtrigger) are installed after every `migrate` instead of
+# being written into the tracked apps' migrations: crm, tenancy, alerts and forecasting keep theirs untouched.
+PGTRIGGER_MIGRATIONS = False
+PGTRIGGER_INSTALL_ON_MIGRATE = True
+LOGGING["loggers"] = {"pgserver": {"level": "WARNING"}, "pgtrigger": {"level": "WARNING"}}  # no line per trigger
+# Days kept before `prune_retention` (daily) removes: forecast runs (the latest of each period stays), monitor runs
+# (the latest stays), finished import jobs and their reports, sent digests and other deliveries, audit events.
+RETENTION_DAYS = {
+    "forecast_runs": env_int("VECTOROS_RETENTION_DAYS_FORECAST_RUNS", 400, minimum=1),
+    "monitor_runs": env_int("VECTOROS_RETENTION_DAYS_MONITOR_RUNS", 90, minimum=1),
+    "uploads": env_int("VECTOROS_RETENTION_DAYS_UPLOADS", 90, minimum=1),
+    "digests": env_int("VECTOROS_RETENTION_DAYS_DIGESTS", 90, minimum=1),
+    "audit": env_int("VECTOROS_RETENTION_DAYS_AUDIT", 730, minimum=1),
+}

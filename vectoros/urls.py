@@ -17,6 +17,7 @@ workspace_patterns = [
     path("scoring/", include("scoring.urls")),
     path("similar/", include("similarity.urls")),
     path("alerts/", include("alerts.urls")),
+    path("settings/audit/", include("audit.urls")),  # the audit log and erasure (admins)
     path("settings/", include("tenancy.urls")),
 ]
 
