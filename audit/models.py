@@ -30,6 +30,7 @@ SECRET_FIELDS: dict[type[models.Model], list[str]] = {
     Invitation: ["token_hash"],
     AlertSettings: ["slack_webhook_url"],
     WebhookEndpoint: ["secret"],
+    WorkspaceSSO: ["client_secret"],
 }
 # Columns that change on their own (a key's use, `auto_now`): copying them would log an event per use.
 NOISE_FIELDS: dict[type[models.Model], list[str]] = {
