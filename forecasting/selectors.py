@@ -82,11 +82,17 @@ def what_if_scenario(workspace: Workspace, run: ForecastRun, what_if: WhatIf) ->
     (`q`), so the dashboard sets it beside the base for the scope it shows. Nothing is stored."""
     from forecasting.services import rollups_for  # a pure summary of the simulations; services import selectors
 
+    key = _what_if_cache_key(run, what_if, WHAT_IF_SIMS) + ":rollups"
+    cached: dict[str, Any] | None = cache.get(key)
+    if cached is not None:
+        return cached
     loaded, model = fit_as_of(workspace, timezone.now())
     forecast = forecast_period(
         workspace, loaded, model, run.period_start, run.period_end, sims=WHAT_IF_SIMS, what_if=what_if
     )
-    return rollups_for(workspace, forecast)
+    result = rollups_for(workspace, forecast)
+    cache.set(key, result, WHAT_IF_CACHE_SECONDS)
+    return result
 
 
 WHAT_IF_MATCHES = 12
