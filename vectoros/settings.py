@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "scoring",
     "similarity",
     "alerts",
+    "customers",  # accounts, renewals, churn risk and expansion (issue 16)
 ]
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
 

@@ -1,0 +1,87 @@
+"""`evaluate_churn`: the churn model judged on rows it never saw, beside the base rate and a logistic baseline.
+
+Two kinds of data, chosen by what the workspace holds:
+- subscriptions (dated terms): every renewal decided so far is a row, seen as it stood 60 days before
+  its renewal date (point in time: nothing later is used). `--as-of DATE` trains on renewals decided by
+  DATE and tests on the renewals decided after it, each seen as of DATE; `--cv K` folds over all decided
+  renewals, keeping each subscription's renewals in one fold.
+- a customer list with a churn label (a customer CSV): the mapped attributes; only `--cv K` (no dates).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from customers import churn
+from customers.features import renewal_cases, subscription_features, training_rows
+from customers.selectors import has_renewal_history, labelled_customers, load_facts
+from tenancy.models import Workspace
+
+KEYS = ("n", "auc", "brier", "brier_base_rate", "ece", "baselines")
+
+
+def churn_data(
+    workspace: Workspace, *, until: date | None = None
+) -> tuple[list[dict[str, Any]], np.ndarray, list[str], list[int] | None]:
+    """Training rows, labels, segments and groups (subscription ids, or None for a customer list)."""
+    if has_renewal_history(workspace):
+        facts = load_facts(workspace)
+        cases = renewal_cases(facts, until=until or facts.data_end)
+        rows, y, segments, groups = training_rows(facts, cases)
+        return rows, y, segments, groups
+    rows, y, segments = labelled_customers(workspace)
+    return rows, y, segments, None
+
+
+def churn_evaluate(
+    *,
+    workspace: Workspace,
+    cv: int | None = None,
+    as_of: date | None = None,
+    seed: int = 0,
+    with_heldout: bool = False,
+) -> Any:
+    """The figures of `evaluate_churn --json` (and, with `with_heldout`, the held-out predictions too).
+
+    Raises ValueError with a message for a person when the data cannot support the evaluation asked for.
+    """
+    if as_of is not None:
+        held = _heldout_as_of(workspace, as_of, seed)
+        extra: dict[str, Any] = {}
+    else:
+        rows, y, segments, groups = churn_data(workspace)
+        if not len(y):
+            raise ValueError("no customer has a known outcome (churned or retained) to evaluate on")
+        held = churn.heldout_cv(rows, y, segments, cv or 5, seed=seed, groups=groups)
+        extra = {}
+    found = churn.report(held.y, held.p, held.base, held.logistic, extra)
+    return (found, held) if with_heldout else found
+
+
+def _heldout_as_of(workspace: Workspace, as_of: date, seed: int) -> churn.Heldout:
+    if not has_renewal_history(workspace):
+        raise ValueError("this workspace's customers have no dated subscriptions; use --cv K instead of --as-of")
+    facts = load_facts(workspace)
+    if as_of >= facts.data_end:
+        raise ValueError(f"--as-of must be before the data's last day ({facts.data_end}) to leave renewals to test on")
+    train_cases = renewal_cases(facts, until=as_of)
+    rows, y, segments, _ = training_rows(facts, train_cases)
+    decided_before = {(c.sub.id, c.renewal) for c in train_cases}
+    test_cases = [
+        c
+        for c in renewal_cases(facts, until=facts.data_end)
+        if (c.sub.id, c.renewal) not in decided_before and c.sub.start <= as_of and c.renewal > as_of
+    ]
+    test_rows = [subscription_features(facts, c.sub, as_of, c.renewal) for c in test_cases]
+    return churn.heldout_split(
+        rows,
+        y,
+        segments,
+        test_rows,
+        np.array([float(c.churned) for c in test_cases]),
+        [c.sub.plan or "unknown" for c in test_cases],
+        seed=seed,
+    )
