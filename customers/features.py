@@ -117,7 +117,11 @@ def _trend(events: Events, t: int) -> tuple[float, float, float]:
 
 
 def subscription_features(facts: Facts, sub: SubFacts, t: date, renewal: date) -> dict[str, Any]:
-    """What was known about a subscription and its customer at `t`, before a renewal on `renewal`."""
+    """What was known about a subscription and its customer at `t`, before a renewal on `renewal`.
+
+    The term's age and the days left are left out on purpose: training cases are seen a fixed time before
+    their renewal, and in data whose churn dates fall anywhere (RavenStack) the age alone tells a churned
+    term from an anniversary, a leak that would not hold when scoring live subscriptions."""
     day = t.toordinal()
     customer = sub.customer_id
     since = facts.customer_since.get(customer)
@@ -137,8 +141,6 @@ def subscription_features(facts: Facts, sub: SubFacts, t: date, renewal: date) -
         "is_trial": float(sub.is_trial),
         "seats": float(sub.seats),
         "arr": sub.arr,
-        "term_days": float((t - sub.start).days),
-        "days_to_renewal": float((renewal - t).days),
         "customer_days": float((t - since).days) if since else None,
         "usage_90d": float(usage.values[used].sum()),
         "usage_per_seat_90d": float(usage.values[used].sum()) / max(sub.seats, 1),
