@@ -198,7 +198,11 @@ class ChurnModel:
             "kind": self.kind,
             "encoder": self.encoder.as_dict(),
             "segments": self.segments,
-            "rates": {"base": self.rates.base, "strength": self.rates.strength, "stage_rates": list(self.rates.stage_rates.items())},
+            "rates": {
+                "base": self.rates.base,
+                "strength": self.rates.strength,
+                "stage_rates": list(self.rates.stage_rates.items()),
+            },
             "model": self.booster_json.decode() if self.booster_json else None,
             "rounds": self.rounds,
             "platt": list(self.platt),
@@ -211,7 +215,9 @@ class ChurnModel:
     def from_json(cls, data: dict[str, Any]) -> ChurnModel:
         if data.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} model")
-        rates = BetaBinomialRates(use_segments=False, strength=float(data["rates"]["strength"]), base=float(data["rates"]["base"]))
+        rates = BetaBinomialRates(
+            use_segments=False, strength=float(data["rates"]["strength"]), base=float(data["rates"]["base"])
+        )
         rates.stage_rates = {float(k): float(v) for k, v in data["rates"]["stage_rates"]}
         return cls(
             kind=data["kind"],
@@ -234,13 +240,20 @@ def _fit_rates(segments: list[str], y: np.ndarray) -> tuple[dict[str, float], Be
     return known, rates
 
 
-def _train(x: np.ndarray, y: np.ndarray, rounds: int, evals: tuple[np.ndarray, np.ndarray] | None = None) -> xgb.Booster:
+def _train(
+    x: np.ndarray, y: np.ndarray, rounds: int, evals: tuple[np.ndarray, np.ndarray] | None = None
+) -> xgb.Booster:
     dtrain = xgb.DMatrix(x, label=y, nthread=1)
     if evals is None:
         return xgb.train(XGB_PARAMS, dtrain, num_boost_round=rounds)
     dvalid = xgb.DMatrix(evals[0], label=evals[1], nthread=1)
     return xgb.train(
-        XGB_PARAMS, dtrain, num_boost_round=rounds, evals=[(dvalid, "valid")], early_stopping_rounds=50, verbose_eval=False
+        XGB_PARAMS,
+        dtrain,
+        num_boost_round=rounds,
+        evals=[(dvalid, "valid")],
+        early_stopping_rounds=50,
+        verbose_eval=False,
     )
 
 
@@ -288,7 +301,9 @@ def _clean(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
 
 
-def report(y: np.ndarray, p: np.ndarray, base: np.ndarray, logistic: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
+def report(
+    y: np.ndarray, p: np.ndarray, base: np.ndarray, logistic: np.ndarray, extra: dict[str, Any]
+) -> dict[str, Any]:
     """The figures `evaluate_churn` prints: the model's, the base rate's Brier and the logistic baseline's."""
     found = metrics(y, p)
     lr = metrics(y, logistic)

@@ -130,7 +130,7 @@ def subscription_features(facts: Facts, sub: SubFacts, t: date, renewal: date) -
     activities = facts.activities.get(customer, Events())
     churns = facts.churn_events.get(customer, np.zeros(0, dtype=np.int64))
     used = usage.before(day, USAGE_DAYS)
-    recent, prior, ratio = _trend(usage, day)
+    recent, _, ratio = _trend(usage, day)
     opened = tickets.before(day, TICKET_DAYS)
     satisfaction = tickets.values[opened]
     rated = satisfaction[~np.isnan(satisfaction)]
@@ -194,22 +194,40 @@ def health(facts: Facts, customer: int, today: date, subs: list[SubFacts]) -> tu
     recent, prior, ratio = _trend(usage, day)
     drivers = []
     if len(usage.days):
-        drivers.append(Driver("usage trend", max(-20.0, min(15.0, 10 * ratio)), f"{recent:.0f} last 30 days vs {prior:.0f} before"))
+        drivers.append(
+            Driver("usage trend", max(-20.0, min(15.0, 10 * ratio)), f"{recent:.0f} last 30 days vs {prior:.0f} before")
+        )
     seats = sum(s.seats for s in subs)
     if seats and len(usage.days):
         per_seat = recent / seats
-        drivers.append(Driver("seat utilisation", max(-10.0, min(10.0, 5 * math.log2((per_seat + 0.1) / 1.0))), f"{per_seat:.1f} uses per seat in 30 days"))
+        drivers.append(
+            Driver(
+                "seat utilisation",
+                max(-10.0, min(10.0, 5 * math.log2((per_seat + 0.1) / 1.0))),
+                f"{per_seat:.1f} uses per seat in 30 days",
+            )
+        )
     activities = facts.activities.get(customer, Events())
     touched = len(activities.before(day, 90))
-    drivers.append(Driver("engagement", -10.0 if touched == 0 else min(10.0, 3.0 * touched), f"{touched} activities in 90 days"))
+    drivers.append(
+        Driver("engagement", -10.0 if touched == 0 else min(10.0, 3.0 * touched), f"{touched} activities in 90 days")
+    )
     tickets = facts.tickets.get(customer, Events())
     opened = tickets.before(day, 90)
     if len(opened):
         urgent = float(tickets.extra[opened].sum())
-        drivers.append(Driver("support tickets", -min(20.0, 3.0 * len(opened) + 4.0 * urgent), f"{len(opened)} tickets in 90 days, {urgent:.0f} high or urgent"))
+        drivers.append(
+            Driver(
+                "support tickets",
+                -min(20.0, 3.0 * len(opened) + 4.0 * urgent),
+                f"{len(opened)} tickets in 90 days, {urgent:.0f} high or urgent",
+            )
+        )
         rated = tickets.values[opened][~np.isnan(tickets.values[opened])]
         if len(rated):
-            drivers.append(Driver("ticket satisfaction", 5.0 * (float(rated.mean()) - 3.5), f"mean {rated.mean():.1f} of 5"))
+            drivers.append(
+                Driver("ticket satisfaction", 5.0 * (float(rated.mean()) - 3.5), f"mean {rated.mean():.1f} of 5")
+            )
     if any(s.downgraded for s in subs):
         drivers.append(Driver("plan change", -10.0, "downgraded"))
     elif any(s.upgraded for s in subs):
@@ -232,10 +250,14 @@ def expansion_signals(facts: Facts, customer: int, today: date, subs: list[SubFa
         active = float(usage.values[seat_rows].max())
         share = active / seats
         if share >= 0.9:
-            found.append(Driver("seats near or over licence", 30.0 * min(share, 1.5), f"{active:.0f} active of {seats} seats"))
+            found.append(
+                Driver("seats near or over licence", 30.0 * min(share, 1.5), f"{active:.0f} active of {seats} seats")
+            )
     recent, prior, ratio = _trend(usage, day)
     if ratio >= 0.4 and recent >= 10:
-        found.append(Driver("usage growing", 20.0 * min(ratio, 2.0), f"{recent:.0f} last 30 days vs {prior:.0f} before"))
+        found.append(
+            Driver("usage growing", 20.0 * min(ratio, 2.0), f"{recent:.0f} last 30 days vs {prior:.0f} before")
+        )
     teams_now = {usage.teams[i] for i in usage.before(day, 60) if usage.teams and usage.teams[i]}
     if teams_now:
         teams_before = {usage.teams[i] for i in usage.before(day - 60, 365) if usage.teams[i]}

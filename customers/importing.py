@@ -165,8 +165,9 @@ def _read_ravenstack(folder: Path, ctx: Context) -> Records:
             "since": values["signup_date"],
             "churned": values["churn_flag"],
             "attributes": {
-                "industry": values["industry"], "country": values["country"], "referral_source": values["referral_source"],
-                "plan_tier": values["plan_tier"], "seats": values["seats"], "is_trial": values["is_trial"],
+                "industry": values["industry"], "country": values["country"],
+                "referral_source": values["referral_source"], "plan_tier": values["plan_tier"],
+                "seats": values["seats"], "is_trial": values["is_trial"],
             },
         }  # fmt: skip
 
@@ -229,7 +230,9 @@ def _read_ravenstack(folder: Path, ctx: Context) -> Records:
         # keyed by its id and its subscription, so only a true repeat is refused.
         key = f"{values['usage_id']}/{values['subscription_id']}"
         if values["usage_id"] in ids_seen and key not in seen:
-            ctx.reconcile("some usage_id values repeat on different subscriptions: usage is keyed by id and subscription")
+            ctx.reconcile(
+                "some usage_id values repeat on different subscriptions: usage is keyed by id and subscription"
+            )
         ids_seen.add(values["usage_id"])
         if _duplicate(reader, row, key, seen, "usage_id"):
             continue
@@ -353,7 +356,9 @@ def check_mapping(mapping: dict[str, Any]) -> list[str]:
     problems = []
     unknown = set(mapping) - MAPPING_KEYS
     if unknown:
-        problems.append(f"unknown mapping keys: {', '.join(sorted(unknown))} (known: {', '.join(sorted(MAPPING_KEYS))})")
+        problems.append(
+            f"unknown mapping keys: {', '.join(sorted(unknown))} (known: {', '.join(sorted(MAPPING_KEYS))})"
+        )
     churned = mapping.get("churned")
     if churned is not None and (
         not isinstance(churned, dict)
@@ -493,7 +498,9 @@ def _write(workspace: Workspace, records: Records, report: ImportReport) -> None
         for counts_of in (report.created, report.updated):
             for key in counts_of:
                 counts_of[key] = 0
-        report.add_error(RowError(row=0, column="", message=f"the database refused the import, nothing was written: {exc}"))
+        report.add_error(
+            RowError(row=0, column="", message=f"the database refused the import, nothing was written: {exc}")
+        )
         return
     report.written = not report.dry_run
 

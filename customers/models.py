@@ -125,6 +125,9 @@ class UsageRecord(models.Model):
         constraints = [_unique_external_id("usage")]
         indexes = [models.Index(fields=["customer", "date"])]
 
+    def __str__(self) -> str:
+        return f"{self.metric} {self.value:g} on {self.date}"
+
 
 class TicketPriority(models.TextChoices):
     LOW = "low", "Low"
@@ -152,6 +155,9 @@ class SupportTicket(models.Model):
         ordering = ["-opened_at"]
         constraints = [_unique_external_id("ticket")]
 
+    def __str__(self) -> str:
+        return f"{self.get_priority_display()} ticket of {self.opened_at:%Y-%m-%d}"
+
 
 class ChurnEvent(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -169,6 +175,9 @@ class ChurnEvent(models.Model):
     class Meta:
         ordering = ["-date"]
         constraints = [_unique_external_id("churn_event")]
+
+    def __str__(self) -> str:
+        return f"churn on {self.date}: {self.reason}"
 
 
 class CustomerSettings(models.Model):
@@ -193,6 +202,9 @@ class RenewalAlertMark(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["subscription", "window"], name="renewal_alert_once")]
 
+    def __str__(self) -> str:
+        return f"{self.window}-day renewal alert of subscription {self.subscription_id}"
+
 
 class ChurnModel(models.Model):
     """A trained churn model as JSON (XGBoost's own JSON and numbers, never pickle) and its held-out report."""
@@ -213,3 +225,6 @@ class ChurnModel(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workspace"], condition=Q(is_active=True), name="churn_model_one_active")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} churn model {self.uuid.hex[:8]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -15,8 +16,15 @@ from django.db.models.functions import TruncMonth
 from crm.models import Activity, Deal, Direction, Outcome
 from crm.selectors import record_timeline_for_member
 from customers import churn
-from customers.features import Events, Facts, SubFacts, expansion_signals, next_renewal, renewal_cases, subscription_features
-from customers.retention import Period, simulate
+from customers.features import (
+    Events,
+    Facts,
+    SubFacts,
+    expansion_signals,
+    next_renewal,
+    renewal_cases,
+    subscription_features,
+)
 from customers.models import (
     ChurnEvent,
     ChurnModel,
@@ -27,6 +35,7 @@ from customers.models import (
     SupportTicket,
     UsageRecord,
 )
+from customers.retention import Period, simulate
 from tenancy.models import Workspace
 from tenancy.scope import Scope
 
@@ -82,7 +91,8 @@ def load_facts(workspace: Workspace | int, *, customer_ids: list[int] | None = N
     subs = [sub_facts(s) for s in Subscription.objects.for_workspace(workspace).filter(customer_id__in=ids)]
     usage = UsageRecord.objects.for_workspace(workspace).filter(customer_id__in=ids)
     usage_rows = [
-        (c, d.toordinal(), v, e, m, t) for c, d, v, e, m, t in usage.values_list("customer_id", "date", "value", "errors", "metric", "team")
+        (c, d.toordinal(), v, e, m, t)
+        for c, d, v, e, m, t in usage.values_list("customer_id", "date", "value", "errors", "metric", "team")
     ]
     tickets = SupportTicket.objects.for_workspace(workspace).filter(customer_id__in=ids)
     ticket_rows = [
@@ -95,7 +105,9 @@ def load_facts(workspace: Workspace | int, *, customer_ids: list[int] | None = N
         for c, o, d in activities.values_list("company_id", "occurred_at", "direction")
     ]
     churns: dict[int, list[int]] = defaultdict(list)
-    for c, d in ChurnEvent.objects.for_workspace(workspace).filter(customer_id__in=ids).values_list("customer_id", "date"):
+    for c, d in (
+        ChurnEvent.objects.for_workspace(workspace).filter(customer_id__in=ids).values_list("customer_id", "date")
+    ):
         churns[c].append(d.toordinal())
     ends = [s.end for s in subs if s.end] + [s.start for s in subs]
     latest_usage = usage.aggregate(m=Max("date"))["m"]
@@ -116,10 +128,13 @@ def labelled_customers(workspace: Workspace | int) -> tuple[list[dict[str, Any]]
     """Customers with a churn label (a customer CSV): their mapped attributes, labels and one segment."""
     rows, y = [], []
     for attributes, churned in (
-        Customer.objects.for_workspace(workspace).filter(churned__isnull=False).order_by("id").values_list("attributes", "churned")
+        Customer.objects.for_workspace(workspace)
+        .filter(churned__isnull=False)
+        .order_by("id")
+        .values_list("attributes", "churned")
     ):
         rows.append(attributes or {})
-        y.append(float(churned))
+        y.append(1.0 if churned else 0.0)
     return rows, np.array(y), ["all"] * len(rows)
 
 
@@ -134,7 +149,9 @@ def churn_model_active(workspace: Workspace | int) -> ChurnModel | None:
 
 def renewal_lead_days(workspace: Workspace | int) -> int:
     workspace_id = workspace if isinstance(workspace, int) else workspace.id
-    found = CustomerSettings.objects.filter(workspace_id=workspace_id).values_list("renewal_lead_days", flat=True).first()
+    found = (
+        CustomerSettings.objects.filter(workspace_id=workspace_id).values_list("renewal_lead_days", flat=True).first()
+    )
     return found if found is not None else CustomerSettings._meta.get_field("renewal_lead_days").default
 
 
@@ -155,7 +172,9 @@ def customers_for_list(workspace: Workspace, sort: str) -> QuerySet[Customer]:
     found = (
         Customer.objects.for_workspace(workspace)
         .select_related("company")
-        .annotate(arr_total=Sum("subscriptions__arr", filter=live), next_end=Min("subscriptions__end_date", filter=live))
+        .annotate(
+            arr_total=Sum("subscriptions__arr", filter=live), next_end=Min("subscriptions__end_date", filter=live)
+        )
     )
     order = SORTS.get(sort, SORTS["arr"])
     key = F(order.lstrip("-"))
@@ -177,7 +196,6 @@ def renewal_probabilities(
     # A few renewals say little: the observed rate is pulled toward a prior 10% by 20 pseudo-renewals.
     rate = (sum(c.churned for c in cases) + PRIOR_CHURN * PRIOR_RENEWALS) / (len(cases) + PRIOR_RENEWALS)
     return [1 - rate] * len(subs)
-
 
 
 def _quarter_start(day: date) -> date:
@@ -204,7 +222,7 @@ def renewal_forecast(workspace: Workspace, *, today: date | None = None, quarter
         .values_list("amount", "expected_close_date", "stage__default_probability")
     )
     periods = []
-    for lo, hi in zip(starts, starts[1:], strict=False):
+    for lo, hi in itertools.pairwise(starts):
         due = [i for i, (_, r) in enumerate(renewals) if r is not None and lo <= r < hi]
         wins = [(float(a), float(p) / 100) for a, d, p in expansion if lo <= d < hi]
         periods.append(

@@ -132,7 +132,10 @@ def accounts_upsert(
     counts["usage"] = _upsert(UsageRecord, workspace, usage_rows, now)[:2]
     for name, model, rows in (("tickets", SupportTicket, tickets), ("churn_events", ChurnEvent, churn_events)):
         mapped = {
-            key: {**{k: v for k, v in values.items() if k != "customer"}, "customer_id": customer_ids[values["customer"]]}
+            key: {
+                **{k: v for k, v in values.items() if k != "customer"},
+                "customer_id": customer_ids[values["customer"]],
+            }
             for key, values in rows.items()
         }
         counts[name] = _upsert(model, workspace, mapped, now)[:2]
@@ -192,7 +195,9 @@ def customers_refresh(*, workspace: Workspace, today: date | None = None) -> dic
         score, drivers = health(facts, customer.id, today, subs)
         customer.health, customer.health_drivers = round(score, 1), [d.as_dict() for d in drivers]
     _risk(workspace, facts, model, customers, by_customer, today)
-    Customer.objects.bulk_update(customers, ["health", "health_drivers", "churn_risk", "churn_drivers"], batch_size=1000)
+    Customer.objects.bulk_update(
+        customers, ["health", "health_drivers", "churn_risk", "churn_drivers"], batch_size=1000
+    )
     return {"customers": len(customers)}
 
 
@@ -254,9 +259,16 @@ def renewals_run(*, workspace: Workspace, as_of: date | None = None) -> dict[str
             due.append((sub, renewal))
     keep = renewal_probabilities(workspace, [sub_facts(s) for s, _ in due], today)
     risks = {sub.id: 1 - p for (sub, _), p in zip(due, keep, strict=True)}
-    stats: dict[str, Any] = {"as_of": today.isoformat(), "due": len(due), "deals_created": 0, "alerts": {str(w): 0 for w in RENEWAL_WINDOWS}}
+    stats: dict[str, Any] = {
+        "as_of": today.isoformat(),
+        "due": len(due),
+        "deals_created": 0,
+        "alerts": {str(w): 0 for w in RENEWAL_WINDOWS},
+    }
     marks = set(
-        RenewalAlertMark.objects.filter(subscription_id__in=[s.id for s, _ in due]).values_list("subscription_id", "window")
+        RenewalAlertMark.objects.filter(subscription_id__in=[s.id for s, _ in due]).values_list(
+            "subscription_id", "window"
+        )
     )
     stage = _renewals_stage(workspace) if due else None
     for sub, renewal in sorted(due, key=lambda d: -float(d[0].arr) * risks[d[0].id]):
@@ -272,22 +284,37 @@ def renewals_run(*, workspace: Workspace, as_of: date | None = None) -> dict[str
             kind=AlertKind.RENEWAL,
             now=moment,
             fields={
-                "priority": Priority.HIGH if window == 30 and risk >= 0.3 else Priority.MEDIUM if window <= 60 else Priority.LOW,
+                "priority": Priority.HIGH
+                if window == 30 and risk >= 0.3
+                else Priority.MEDIUM
+                if window <= 60
+                else Priority.LOW,
                 "score": round(at_risk, 2),
                 "revenue_at_risk": Decimal(str(round(at_risk, 2))),
                 "seen": f"{sub.customer} renews {sub.plan or 'its subscription'} on {renewal:%b %d, %Y} "
                 f"(in {(renewal - today).days} days): ${float(sub.arr):,.0f} ARR.",
                 "why": f"Churn risk {risk:.0%}: ${at_risk:,.0f} of ARR at risk in the {window}-day window.",
-                "next_step": "Confirm the renewal with the champion; review usage, tickets and health on the customer page.",
-                "details": {"window": window, "subscription": str(sub.uuid), "renewal_date": renewal.isoformat(), "arr": float(sub.arr), "churn_risk": round(risk, 4)},
+                "next_step": "Confirm the renewal with the champion; "
+                "review usage, tickets and health on the customer page.",
+                "details": {
+                    "window": window,
+                    "subscription": str(sub.uuid),
+                    "renewal_date": renewal.isoformat(),
+                    "arr": float(sub.arr),
+                    "churn_risk": round(risk, 4),
+                },
             },
         )
-        RenewalAlertMark.objects.create(workspace=workspace, subscription=sub, window=window, alert_id=alert.id, as_of=today)
+        RenewalAlertMark.objects.create(
+            workspace=workspace, subscription=sub, window=window, alert_id=alert.id, as_of=today
+        )
         stats["alerts"][str(window)] += 1
     return stats
 
 
-def _renewal_deal(workspace: Workspace, sub: Subscription, renewal: date, stage: Stage | None, moment: datetime, stats) -> Deal:
+def _renewal_deal(
+    workspace: Workspace, sub: Subscription, renewal: date, stage: Stage | None, moment: datetime, stats
+) -> Deal:
     external_id = f"renewal:{sub.external_id or sub.uuid.hex}:{renewal.isoformat()}"
     deal = sub.renewal_deal
     if deal is None or deal.external_id != external_id:

@@ -33,7 +33,13 @@ def customer_list(request: WorkspaceRequest) -> HttpResponse:
     sort = (valid and form.cleaned_data.get("sort")) or "arr"
     paginator = Paginator(selectors.customers_for_list(request.workspace, sort), PER_PAGE)
     page = paginator.get_page((valid and form.cleaned_data.get("page")) or 1)
-    context = {"page": page, "sort": sort, "sorts": list(selectors.SORTS), "query": f"sort={sort}", "total": paginator.count}
+    context = {
+        "page": page,
+        "sort": sort,
+        "sorts": list(selectors.SORTS),
+        "query": f"sort={sort}",
+        "total": paginator.count,
+    }
     return render_screen(request, "customers/list.html", context, partial="results")
 
 
@@ -51,7 +57,11 @@ def _usage_figure(months: list[tuple[str, float]]) -> FigureData:
 def customer_detail(request: WorkspaceRequest, customer_uuid: str) -> HttpResponse:
     customer = request.scope.get(Customer, customer_uuid)
     page = selectors.customer_page(request.scope, customer)
-    context = {"p": page, "customer": customer, "usage_chart": _usage_figure(page.usage_by_month) if page.usage_by_month else None}
+    context = {
+        "p": page,
+        "customer": customer,
+        "usage_chart": _usage_figure(page.usage_by_month) if page.usage_by_month else None,
+    }
     return render(request, "customers/detail.html", context)
 
 

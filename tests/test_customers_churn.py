@@ -52,7 +52,9 @@ def _import(tmp_path: Path, slug: str, csv_path: Path) -> Workspace:
     workspace = WorkspaceFactory(slug=slug)
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps(MAPPING))
-    call_command("import_accounts", str(csv_path), workspace=slug, fmt="csv", mapping=str(mapping), json=True, stdout=StringIO())
+    call_command(
+        "import_accounts", str(csv_path), workspace=slug, fmt="csv", mapping=str(mapping), json=True, stdout=StringIO()
+    )
     return workspace
 
 

@@ -86,25 +86,33 @@ def test_command_json_and_a_bad_mapping(tmp_path, personas):
     mapping_file.write_text(json.dumps({**MAPPING, "colour": "x"}))
     out = StringIO()
     with pytest.raises(CommandError, match="1 problems"):
-        call_command("import_accounts", str(path), workspace="acme", fmt="csv", mapping=str(mapping_file), json=True, stdout=out)
+        call_command(
+            "import_accounts", str(path), workspace="acme", fmt="csv", mapping=str(mapping_file), json=True, stdout=out
+        )
     assert "unknown mapping keys: colour" in json.loads(out.getvalue())["errors"][0]["message"]
     mapping_file.write_text(json.dumps(MAPPING))
     out = StringIO()
-    call_command("import_accounts", str(path), workspace="acme", fmt="csv", mapping=str(mapping_file), json=True, stdout=out)
+    call_command(
+        "import_accounts", str(path), workspace="acme", fmt="csv", mapping=str(mapping_file), json=True, stdout=out
+    )
     assert json.loads(out.getvalue())["created"]["customers"] == 1
 
 
 def _ravenstack(folder: Path, *, bad_account: bool = False) -> Path:
     folder.mkdir()
     files = {
-        "accounts": "account_id,account_name,industry,country,signup_date,referral_source,plan_tier,seats,is_trial,churn_flag\n"
+        "accounts": "account_id,account_name,industry,country,signup_date,referral_source,plan_tier,seats,is_trial,"
+        "churn_flag\n"
         "A-1,Company_1,EdTech,US,2023-01-10,partner,Pro,10,FALSE,FALSE\n",
-        "subscriptions": "subscription_id,account_id,start_date,end_date,plan_tier,seats,mrr_amount,arr_amount,is_trial,"
+        "subscriptions": "subscription_id,account_id,start_date,end_date,plan_tier,seats,mrr_amount,arr_amount,"
+        "is_trial,"
         "upgrade_flag,downgrade_flag,churn_flag,billing_frequency,auto_renew_flag\n"
         f"S-1,{'A-9' if bad_account else 'A-1'},2023-02-01,,Pro,10,500,6000,FALSE,FALSE,FALSE,FALSE,annual,TRUE\n",
-        "usage": "usage_id,subscription_id,usage_date,feature_name,usage_count,usage_duration_secs,error_count,is_beta_feature\n"
+        "usage": "usage_id,subscription_id,usage_date,feature_name,usage_count,usage_duration_secs,error_count,"
+        "is_beta_feature\n"
         "U-1,S-1,2023-03-01,feature_1,5,100,0,False\n",
-        "tickets": "ticket_id,account_id,submitted_at,closed_at,resolution_time_hours,priority,first_response_time_minutes,"
+        "tickets": "ticket_id,account_id,submitted_at,closed_at,resolution_time_hours,priority,"
+        "first_response_time_minutes,"
         "satisfaction_score,escalation_flag\nT-1,A-1,2023-04-01,2023-04-02 3:00,27,high,60,4,FALSE\n",
         "churn_events": "churn_event_id,account_id,churn_date,reason_code,refund_amount_usd,preceding_upgrade_flag,"
         "preceding_downgrade_flag,is_reactivation,feedback_text\n",
@@ -116,7 +124,9 @@ def _ravenstack(folder: Path, *, bad_account: bool = False) -> Path:
 
 def test_ravenstack_unknown_account_is_named_with_its_file(tmp_path):
     workspace = WorkspaceFactory()
-    report = run_account_import(workspace=workspace, fmt="ravenstack", path=_ravenstack(tmp_path / "r", bad_account=True))
+    report = run_account_import(
+        workspace=workspace, fmt="ravenstack", path=_ravenstack(tmp_path / "r", bad_account=True)
+    )
     assert [(e.file, e.row, e.column) for e in report.errors] == [
         ("ravenstack_subscriptions.csv", 2, "account_id"),
         ("ravenstack_feature_usage.csv", 2, "subscription_id"),
@@ -129,7 +139,13 @@ def test_ravenstack_small_folder_imports_every_kind(tmp_path):
     report = run_account_import(workspace=workspace, fmt="ravenstack", path=_ravenstack(tmp_path / "r"))
     assert report.written, report.errors
     sub = Subscription.objects.get(workspace=workspace)
-    assert (sub.plan, sub.seats, float(sub.arr), sub.billing_period, sub.auto_renew) == ("Pro", 10, 6000.0, "annual", True)
+    assert (sub.plan, sub.seats, float(sub.arr), sub.billing_period, sub.auto_renew) == (
+        "Pro",
+        10,
+        6000.0,
+        "annual",
+        True,
+    )
     assert UsageRecord.objects.get(workspace=workspace).subscription == sub
     assert SupportTicket.objects.get(workspace=workspace).priority == "high"
 

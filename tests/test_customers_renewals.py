@@ -29,15 +29,33 @@ def _customers(workspace, renewals: dict[str, date | None], *, start: date = dat
     accounts_upsert(
         workspace=workspace,
         customers={
-            key: {"name": f"Customer {key}", "industry": "", "location": "", "since": start, "churned": None, "attributes": {}}
+            key: {
+                "name": f"Customer {key}",
+                "industry": "",
+                "location": "",
+                "since": start,
+                "churned": None,
+                "attributes": {},
+            }
             for key in renewals
         },
         subscriptions={
             f"S-{key}": {
-                "customer": key, "plan": "Pro", "seats": 10, "mrr": Decimal("1000"), "arr": Decimal(str(12000 * (i + 1))),
-                "start_date": start, "end_date": end, "billing_period": "annual", "auto_renew": True, "is_trial": False,
-                "upgraded": False, "downgraded": False, "churned": None, "status": "active",
-            }  # fmt: skip
+                "customer": key,
+                "plan": "Pro",
+                "seats": 10,
+                "mrr": Decimal("1000"),
+                "arr": Decimal(str(12000 * (i + 1))),
+                "start_date": start,
+                "end_date": end,
+                "billing_period": "annual",
+                "auto_renew": True,
+                "is_trial": False,
+                "upgraded": False,
+                "downgraded": False,
+                "churned": None,
+                "status": "active",
+            }
             for i, (key, end) in enumerate(renewals.items())
         },
         usage={},
@@ -63,7 +81,11 @@ def test_windows_once_each_and_deals_within_the_lead_time():
     subs = {s.external_id: str(s.uuid) for s in Subscription.objects.for_workspace(workspace)}
     assert _active_windows(workspace) == {30: {subs["S-a"]}, 60: {subs["S-b"]}, 90: {subs["S-c"]}}
     deal = Deal.objects.get(workspace=workspace, external_id__startswith="renewal:S-c:")
-    assert deal.pipeline.name == "Renewals" and deal.amount == Decimal("36000") and deal.expected_close_date == AS_OF + timedelta(days=75)
+    assert (
+        deal.pipeline.name == "Renewals"
+        and deal.amount == Decimal("36000")
+        and deal.expected_close_date == AS_OF + timedelta(days=75)
+    )
     # Ranked by ARR at risk: the larger subscription scores higher at the same risk.
     scores = {a.details["subscription"]: a.score for a in Alert.objects.filter(workspace=workspace)}
     assert scores[subs["S-c"]] > scores[subs["S-b"]] > scores[subs["S-a"]] > 0

@@ -1,4 +1,5 @@
-"""`manage.py import_accounts --workspace SLUG --format ravenstack|csv PATH [--mapping FILE] [--dry-run] [--skip-invalid] --json`."""
+"""`manage.py import_accounts --workspace SLUG --format ravenstack|csv PATH [--mapping FILE] [--dry-run]
+[--skip-invalid] --json`."""
 
 from __future__ import annotations
 

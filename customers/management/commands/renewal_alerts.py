@@ -32,4 +32,6 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(stats))
         else:
-            self.stdout.write(f"{stats['due']} renewals due; {stats['deals_created']} deals opened; alerts {stats['alerts']}")
+            self.stdout.write(
+                f"{stats['due']} renewals due; {stats['deals_created']} deals opened; alerts {stats['alerts']}"
+            )

@@ -27,9 +27,17 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         customers_refresh(workspace=workspace)
-        found = {"model": str(model.uuid), "kind": model.kind, "active": model.is_active, "reason": model.reason, **model.report}
+        found = {
+            "model": str(model.uuid),
+            "kind": model.kind,
+            "active": model.is_active,
+            "reason": model.reason,
+            **model.report,
+        }
         if options["json"]:
             self.stdout.write(json.dumps(found))
         else:
             state = "active" if model.is_active else f"not activated: {model.reason}"
-            self.stdout.write(f"{model.kind} model {model.uuid.hex[:8]} {state}; held-out AUC {model.report.get('auc')}")
+            self.stdout.write(
+                f"{model.kind} model {model.uuid.hex[:8]} {state}; held-out AUC {model.report.get('auc')}"
+            )
