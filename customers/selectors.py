@@ -143,8 +143,12 @@ def has_renewal_history(workspace: Workspace | int) -> bool:
     return Subscription.objects.for_workspace(workspace).exists()
 
 
-def churn_model_active(workspace: Workspace | int) -> ChurnModel | None:
-    return ChurnModel.objects.for_workspace(workspace).filter(is_active=True).first()
+def churn_model_in_use(workspace: Workspace | int) -> churn.ChurnModel | None:
+    """The model that scores churn risk: the active one, or else the latest segment base rates (the small-data
+    fallback needs no activation: it is the base rate itself, per segment). None before any training."""
+    models = ChurnModel.objects.for_workspace(workspace)
+    found = models.filter(is_active=True).first() or models.filter(kind="segment_rates").first()
+    return churn.ChurnModel.from_json(found.artifact) if found is not None else None
 
 
 def renewal_lead_days(workspace: Workspace | int) -> int:
@@ -187,9 +191,8 @@ def renewal_probabilities(
     """Per live subscription, the probability it renews at its next renewal: 1 - the active model's churn
     probability, or 1 - the workspace's base churn rate over its decided renewals when no model is active."""
     facts = facts or load_facts(workspace)
-    active = ChurnModel.objects.for_workspace(workspace).filter(is_active=True).first()
-    if active is not None:
-        model = churn.ChurnModel.from_json(active.artifact)
+    model = churn_model_in_use(workspace)
+    if model is not None:
         rows = [subscription_features(facts, s, today, next_renewal(s, today) or today) for s in subs]
         return [float(1 - p) for p in model.predict(rows, [s.plan or "unknown" for s in subs])] if rows else []
     cases = renewal_cases(facts, until=today)

@@ -33,7 +33,7 @@ from customers.models import (
     SupportTicket,
     UsageRecord,
 )
-from customers.selectors import load_facts, renewal_lead_days, renewal_probabilities, sub_facts
+from customers.selectors import churn_model_in_use, load_facts, renewal_lead_days, renewal_probabilities, sub_facts
 from tenancy.models import Membership, Workspace
 from vectoros.bulk import copy_rows
 
@@ -96,12 +96,16 @@ def accounts_upsert(
     Company with the same external id (an existing one is reused), and a Customer row linked to it."""
     now = timezone.now()
     counts: dict[str, tuple[int, int]] = {}
+    # A customer given with "company_id" is an existing crm company (the demo's); the others are matched to or
+    # created as a company with the customer's external id.
     company_rows = {
         key: {"name": v["name"][:200], "industry": v["industry"][:100], "location": v["location"][:120]}
         for key, v in customers.items()
+        if "company_id" not in v
     }
     created, updated, company_ids = _upsert(Company, workspace, company_rows, now)
     counts["companies"] = (created, updated)
+    company_ids.update({key: v["company_id"] for key, v in customers.items() if "company_id" in v})
     customer_rows = {
         key: {
             "company_id": company_ids[key],
@@ -123,6 +127,7 @@ def accounts_upsert(
     counts["subscriptions"] = (created, updated)
     usage_rows = {
         key: {
+            "team": "",
             **{k: v for k, v in values.items() if k not in ("customer", "subscription")},
             "customer_id": customer_ids[values["customer"]],
             "subscription_id": sub_ids.get(values.get("subscription") or ""),
@@ -184,8 +189,7 @@ def customers_refresh(*, workspace: Workspace, today: date | None = None) -> dic
     """Store each customer's health (with drivers) and churn risk (with drivers) as of `today`."""
     today = today or workspace.today()
     facts = load_facts(workspace)
-    active = ChurnModel.objects.for_workspace(workspace).filter(is_active=True).first()
-    model = churn.ChurnModel.from_json(active.artifact) if active else None
+    model = churn_model_in_use(workspace)
     by_customer: dict[int, list] = {}
     for sub in facts.subscriptions:
         by_customer.setdefault(sub.customer_id, []).append(sub)

@@ -307,6 +307,7 @@ WORKSPACE_CREATED_HOOKS.append("crm.services.pipeline_create_default")  # the de
 DEMO_SEED_HOOKS: list[str] = []
 DEMO_SEED_HOOKS.append("forecasting.tasks.demo_targets")  # quarter targets and a first forecast
 DEMO_SEED_HOOKS.append("scoring.tasks.demo_seed_hook")  # the demo's first scoring model (synthetic data)
+DEMO_SEED_HOOKS.append("customers.tasks.demo_seed_hook")  # customers, subscriptions, usage, renewals
 
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
