@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from customers import churn
-from customers.features import renewal_cases, subscription_features, training_rows
+from customers.features import Facts, renewal_cases, subscription_features, training_rows
 from customers.selectors import has_renewal_history, labelled_customers, load_facts
 from tenancy.models import Workspace
 
@@ -24,11 +24,11 @@ KEYS = ("n", "auc", "brier", "brier_base_rate", "ece", "baselines")
 
 
 def churn_data(
-    workspace: Workspace, *, until: date | None = None
+    workspace: Workspace, *, until: date | None = None, facts: Facts | None = None
 ) -> tuple[list[dict[str, Any]], np.ndarray, list[str], list[int] | None]:
     """Training rows, labels, segments and groups (subscription ids, or None for a customer list)."""
     if has_renewal_history(workspace):
-        facts = load_facts(workspace)
+        facts = facts or load_facts(workspace)
         cases = renewal_cases(facts, until=until or facts.data_end)
         rows, y, segments, groups = training_rows(facts, cases)
         return rows, y, segments, groups
@@ -43,16 +43,17 @@ def churn_evaluate(
     as_of: date | None = None,
     seed: int = 0,
     with_heldout: bool = False,
+    facts: Facts | None = None,
 ) -> Any:
     """The figures of `evaluate_churn --json` (and, with `with_heldout`, the held-out predictions too).
 
     Raises ValueError with a message for a person when the data cannot support the evaluation asked for.
     """
     if as_of is not None:
-        held = _heldout_as_of(workspace, as_of, seed)
+        held = _heldout_as_of(workspace, as_of, seed, facts)
         extra: dict[str, Any] = {}
     else:
-        rows, y, segments, groups = churn_data(workspace)
+        rows, y, segments, groups = churn_data(workspace, facts=facts)
         if not len(y):
             raise ValueError("no customer has a known outcome (churned or retained) to evaluate on")
         held = churn.heldout_cv(rows, y, segments, cv or 5, seed=seed, groups=groups)
@@ -61,10 +62,24 @@ def churn_evaluate(
     return (found, held) if with_heldout else found
 
 
-def _heldout_as_of(workspace: Workspace, as_of: date, seed: int) -> churn.Heldout:
+HOLDOUT_SHARE = 0.25
+
+
+def holdout_cut(workspace: Workspace, facts: Facts) -> date | None:
+    """For dated renewals, the day that leaves the last quarter of decided renewals to judge a model on (time
+    order, as the deal scorer's activation); None for undated data (then cross-validated folds)."""
+    if not has_renewal_history(workspace):
+        return None
+    days = sorted(c.renewal for c in renewal_cases(facts, until=facts.data_end))
+    if len(days) < 40:
+        return None
+    return days[int(len(days) * (1 - HOLDOUT_SHARE))]
+
+
+def _heldout_as_of(workspace: Workspace, as_of: date, seed: int, facts: Facts | None) -> churn.Heldout:
     if not has_renewal_history(workspace):
         raise ValueError("this workspace's customers have no dated subscriptions; use --cv K instead of --as-of")
-    facts = load_facts(workspace)
+    facts = facts or load_facts(workspace)
     if as_of >= facts.data_end:
         raise ValueError(f"--as-of must be before the data's last day ({facts.data_end}) to leave renewals to test on")
     train_cases = renewal_cases(facts, until=as_of)

@@ -64,7 +64,7 @@ class Facts:
     usage: dict[int, Events]
     tickets: dict[int, Events]  # values: satisfaction (nan when none), extra: 1 for high/urgent
     churn_events: dict[int, np.ndarray]
-    activities: dict[int, Events]  # extra: 1 for inbound
+    activities: dict[int, Events]  # per day: values = activities, extra = inbound ones
     data_end: date
 
 
@@ -151,7 +151,7 @@ def subscription_features(facts: Facts, sub: SubFacts, t: date, renewal: date) -
         "tickets_180d": float(len(opened)),
         "urgent_tickets_180d": float(tickets.extra[opened].sum()),
         "satisfaction_180d": float(rated.mean()) if len(rated) else None,
-        "activities_90d": float(len(activities.before(day, 90))),
+        "activities_90d": float(activities.values[activities.before(day, 90)].sum()),
         "past_churn_events": float((churns < day).sum()),
         "other_subscriptions": float(
             sum(1 for s in facts.subscriptions if s.customer_id == customer and s.id != sub.id and s.start <= t)
@@ -208,7 +208,7 @@ def health(facts: Facts, customer: int, today: date, subs: list[SubFacts]) -> tu
             )
         )
     activities = facts.activities.get(customer, Events())
-    touched = len(activities.before(day, 90))
+    touched = int(activities.values[activities.before(day, 90)].sum())
     drivers.append(
         Driver("engagement", -10.0 if touched == 0 else min(10.0, 3.0 * touched), f"{touched} activities in 90 days")
     )

@@ -10,8 +10,8 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from django.db.models import F, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate, TruncMonth
 
 from crm.models import Activity, Deal, Direction, Outcome
 from crm.selectors import record_timeline_for_member
@@ -99,10 +99,18 @@ def load_facts(workspace: Workspace | int, *, customer_ids: list[int] | None = N
         (c, o.date().toordinal(), s, float(p in _URGENT), "", "")
         for c, o, s, p in tickets.values_list("customer_id", "opened_at", "satisfaction", "priority")
     ]
-    activities = Activity.objects.for_workspace(workspace).filter(company_id__in=list(company_customer))
+    # Counted per company and day in SQL: a demo company has hundreds of activities, and only counts matter.
+    activities = (
+        Activity.objects.for_workspace(workspace)
+        .filter(company_id__in=list(company_customer))
+        .annotate(day=TruncDate("occurred_at"))
+        .values("company_id", "day")
+        .annotate(n=Count("id"), inbound=Count("id", filter=Q(direction=Direction.INBOUND)))
+        .order_by()
+    )
     activity_rows = [
-        (company_customer[c], o.date().toordinal(), 1.0, float(d == Direction.INBOUND), "", "")
-        for c, o, d in activities.values_list("company_id", "occurred_at", "direction")
+        (company_customer[a["company_id"]], a["day"].toordinal(), float(a["n"]), float(a["inbound"]), "", "")
+        for a in activities
     ]
     churns: dict[int, list[int]] = defaultdict(list)
     for c, d in (

@@ -15,7 +15,7 @@ from alerts.services import alert_raise_for_deal
 from crm.models import ChangeSource, Company, Deal, Pipeline, Stage, StageKind
 from crm.services import deal_create, pipeline_create_default
 from customers import churn
-from customers.evaluation import churn_data, churn_evaluate
+from customers.evaluation import churn_data, churn_evaluate, holdout_cut
 from customers.features import (
     expansion_signals,
     health,
@@ -165,9 +165,12 @@ def customer_settings_save(*, workspace: Workspace, renewal_lead_days: int) -> C
 def churn_train(*, workspace: Workspace, seed: int = 0) -> ChurnModel:
     """Train on every decided renewal (or labelled customer), judge it on held-out rows, and make it the
     active model only when it beats the base rate and the logistic baseline there (beyond noise)."""
-    evaluation, held = churn_evaluate(workspace=workspace, cv=5, seed=seed, with_heldout=True)
+    facts = load_facts(workspace)
+    evaluation, held = churn_evaluate(
+        workspace=workspace, as_of=holdout_cut(workspace, facts), cv=5, seed=seed, with_heldout=True, facts=facts
+    )
     ok, reason = churn.activation(held, seed=seed)
-    rows, y, segments, _ = churn_data(workspace)
+    rows, y, segments, _ = churn_data(workspace, facts=facts)
     model = churn.fit_churn(rows, y, segments, seed=seed)
     with transaction.atomic():
         record = ChurnModel.objects.create(
