@@ -147,6 +147,40 @@ def accounts_upsert(
     return counts
 
 
+def customer_key(customer: Customer) -> str:
+    """The key a customer's own records refer to it by (its external id, or one made from its uuid)."""
+    return customer.external_id or f"customer-{customer.uuid.hex}"
+
+
+@transaction.atomic
+def customer_records_upsert(
+    *,
+    customer: Customer,
+    subscriptions: dict[str, dict[str, Any]] | None = None,
+    usage: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, tuple[int, int]]:
+    """Subscriptions and usage of one existing customer (the API), keyed by external id like an import."""
+    key = customer_key(customer)
+    if not customer.external_id:  # the upsert keys customers by external id: give this one its own
+        customer.external_id = key
+        customer.save(update_fields=["external_id"])
+    current = {
+        key: {
+            "name": customer.company.name, "industry": customer.company.industry, "location": customer.company.location,
+            "company_id": customer.company_id, "since": customer.since, "churned": customer.churned,
+            "attributes": customer.attributes,
+        }
+    }  # fmt: skip
+    return accounts_upsert(
+        workspace=customer.workspace,
+        customers=current,
+        subscriptions=subscriptions or {},
+        usage=usage or {},
+        tickets={},
+        churn_events={},
+    )
+
+
 # --- settings --------------------------------------------------------------------------------------------
 
 
