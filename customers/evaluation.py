@@ -10,13 +10,13 @@ Two kinds of data, chosen by what the workspace holds:
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 
 from customers import churn
-from customers.features import Facts, renewal_cases, subscription_features, training_rows
+from customers.features import Facts, SubFacts, expansion_signals, renewal_cases, subscription_features, training_rows
 from customers.selectors import has_renewal_history, labelled_customers, load_facts
 from tenancy.models import Workspace
 
@@ -100,3 +100,43 @@ def _heldout_as_of(workspace: Workspace, as_of: date, seed: int, facts: Facts | 
         [c.sub.plan or "unknown" for c in test_cases],
         seed=seed,
     )
+
+
+EXPANSION_HORIZON_DAYS = 180
+
+
+def expansion_evaluate(
+    workspace: Workspace, *, as_of: date, horizon_days: int = EXPANSION_HORIZON_DAYS
+) -> dict[str, Any]:
+    """Did flagged customers expand? Signals as of `as_of` (history before it only) against what followed within
+    `horizon_days`: a subscription started then that is an upgrade or adds ARR beyond the customer's live ARR at
+    `as_of`. Precision of the flagged, the rate among the others, and the lift."""
+    facts = load_facts(workspace)
+    horizon = as_of + timedelta(days=horizon_days)
+    by_customer: dict[int, list[SubFacts]] = {}
+    for sub in facts.subscriptions:
+        by_customer.setdefault(sub.customer_id, []).append(sub)
+    flagged: list[bool] = []
+    others: list[bool] = []
+    for customer, subs in by_customer.items():
+        live = [s for s in subs if s.start <= as_of and (s.end is None or s.end >= as_of)]
+        if not live:
+            continue
+        arr_now = sum(s.arr for s in live)
+        later = [s for s in subs if as_of < s.start <= horizon]
+        arr_later = sum(s.arr for s in subs if s.start <= horizon and (s.end is None or s.end >= horizon))
+        expanded = any(s.upgraded for s in later) or arr_later > arr_now * 1.05
+        (flagged if expansion_signals(facts, customer, as_of, live) else others).append(expanded)
+    rate = float(np.mean(flagged)) if flagged else None
+    base = float(np.mean(others)) if others else None
+    return {
+        "as_of": as_of.isoformat(),
+        "horizon_days": horizon_days,
+        "flagged": len(flagged),
+        "flagged_expanded": int(sum(flagged)),
+        "precision": None if rate is None else round(rate, 4),
+        "others": len(others),
+        "others_expanded": int(sum(others)),
+        "base_rate": None if base is None else round(base, 4),
+        "lift": None if not rate or not base else round(rate / base, 3),
+    }

@@ -13,11 +13,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from customers import selectors
 from customers.models import Customer
-from customers.services import expansion_deal_create
+from customers.services import customer_settings_save, expansion_deal_create
+from tenancy.access import require_admin
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 from vectoros.plots import FigureData, figure_payload
 
 PER_PAGE = 50
+
+
+class LeadTimeForm(forms.Form):
+    renewal_lead_days = forms.IntegerField(min_value=1, max_value=730, label="Open renewal deals this many days ahead")
 
 
 class CustomerListForm(forms.Form):
@@ -39,6 +44,7 @@ def customer_list(request: WorkspaceRequest) -> HttpResponse:
         "sorts": list(selectors.SORTS),
         "query": f"sort={sort}",
         "total": paginator.count,
+        "lead_form": LeadTimeForm(initial={"renewal_lead_days": selectors.renewal_lead_days(request.workspace)}),
     }
     return render_screen(request, "customers/list.html", context, partial="results")
 
@@ -91,3 +97,17 @@ def forecast_panel(request: WorkspaceRequest) -> HttpResponse:
     """The renewals panel the forecast dashboard loads with htmx: renewed ARR, gross and net retention per quarter."""
     periods = selectors.renewal_forecast(request.workspace)
     return render(request, "customers/forecast_panel.html", {"periods": periods})
+
+
+@require_POST
+@workspace_view(write=True)
+def settings_save(request: WorkspaceRequest) -> HttpResponse:
+    """The renewal lead time (owners and admins)."""
+    require_admin(request.membership)
+    form = LeadTimeForm(request.POST)
+    if form.is_valid():
+        customer_settings_save(workspace=request.workspace, renewal_lead_days=form.cleaned_data["renewal_lead_days"])
+        messages.success(request, "Renewal lead time saved.")
+    else:
+        messages.error(request, "Choose a lead time between 1 and 730 days.")
+    return redirect("customers:list", slug=request.workspace.slug)

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from crm.models import Deal
-from customers.models import Customer, Subscription
+from customers.models import Customer, CustomerSettings, Subscription
 from customers.services import accounts_upsert, customers_refresh
 from tenancy.models import Workspace
 
@@ -129,3 +129,12 @@ def test_demo_forecast_dashboard_loads_the_renewals_panel(demo):
     # Risk and health are on the demo's customers, and renewals are in the Renewals pipeline.
     assert Customer.objects.for_workspace(demo).exclude(churn_risk=None).exists()
     assert Deal.objects.for_workspace(demo).filter(pipeline__name="Renewals").exists()
+
+
+def test_lead_time_is_set_by_admins_only(personas):
+    url = reverse("customers:settings", args=["acme"])
+    assert personas.client_for(personas.rep).post(url, {"renewal_lead_days": 60}).status_code == 403
+    assert personas.client_for(personas.owner).post(url, {"renewal_lead_days": 60}).status_code == 302
+    assert CustomerSettings.objects.get(workspace=personas.workspace).renewal_lead_days == 60
+    personas.client_for(personas.owner).post(url, {"renewal_lead_days": 0})
+    assert CustomerSettings.objects.get(workspace=personas.workspace).renewal_lead_days == 60
