@@ -82,6 +82,19 @@ def generate_accounts(companies: list[WonCompany], *, today: date, seed: int, tz
             "churned": churned,
             "status": "churned" if churned else "active",
         }
+        # Healthy customers buy more: an add-on (seats) a while after they start, which is what the expansion
+        # signals (seats in use above the licence) should have seen coming.
+        addon = start + timedelta(days=rng.randint(200, 420))
+        if h > 0.5 and addon < stop:
+            out["subscriptions"][f"{key}-addon"] = {
+                **out["subscriptions"][f"{key}-sub"],
+                "plan": "Add-on seats",
+                "seats": max(2, seats // 4),
+                "mrr": (arr / 48).quantize(Decimal("0.01")),
+                "arr": (arr / 4).quantize(Decimal("0.01")),
+                "start_date": addon,
+                "upgraded": True,
+            }
         months = _months(start, stop)
         teams = list(TEAMS[: 1 + int(rng.random() * 2)])
         for i, month in enumerate(months):

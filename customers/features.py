@@ -22,6 +22,7 @@ import numpy as np
 FEATURE_LEAD_DAYS = 60  # a training case is seen as it stood this long before its renewal date
 USAGE_DAYS = 90
 TICKET_DAYS = 180
+SEAT_METRIC = "active_seats"  # a usage metric that is a reading of seats in use, not activity
 
 
 @dataclass
@@ -54,6 +55,11 @@ class Events:
     def before(self, t: int, days: int) -> np.ndarray:
         lo, hi = np.searchsorted(self.days, [t - days, t])
         return np.arange(lo, hi)
+
+    def activity_before(self, t: int, days: int) -> np.ndarray:
+        """Like `before`, without the seats-in-use readings (a level, not activity)."""
+        found = self.before(t, days)
+        return np.array([i for i in found if self.labels[i] != SEAT_METRIC], dtype=np.int64) if self.labels else found
 
 
 @dataclass
@@ -110,8 +116,8 @@ def renewal_cases(facts: Facts, *, until: date) -> list[Case]:
 
 def _trend(events: Events, t: int) -> tuple[float, float, float]:
     """Usage in the last 30 days, in the 60 before them (per 30 days), and their log2 ratio."""
-    recent = events.values[events.before(t, 30)].sum()
-    prior = events.values[events.before(t - 30, 60)].sum() / 2
+    recent = events.values[events.activity_before(t, 30)].sum()
+    prior = events.values[events.activity_before(t - 30, 60)].sum() / 2
     ratio = math.log2((recent + 1) / (prior + 1))
     return float(recent), float(prior), ratio
 
@@ -129,7 +135,7 @@ def subscription_features(facts: Facts, sub: SubFacts, t: date, renewal: date) -
     tickets = facts.tickets.get(customer, Events())
     activities = facts.activities.get(customer, Events())
     churns = facts.churn_events.get(customer, np.zeros(0, dtype=np.int64))
-    used = usage.before(day, USAGE_DAYS)
+    used = usage.activity_before(day, USAGE_DAYS)
     recent, _, ratio = _trend(usage, day)
     opened = tickets.before(day, TICKET_DAYS)
     satisfaction = tickets.values[opened]
@@ -236,9 +242,6 @@ def health(facts: Facts, customer: int, today: date, subs: list[SubFacts]) -> tu
     return score, sorted(drivers, key=lambda d: -abs(d.points))
 
 
-SEAT_METRIC = "active_seats"
-
-
 def expansion_signals(facts: Facts, customer: int, today: date, subs: list[SubFacts]) -> list[Driver]:
     """Signals that a customer would buy more: seats near or over the licence, usage growing, new teams, a champion."""
     day = today.toordinal()
@@ -254,7 +257,7 @@ def expansion_signals(facts: Facts, customer: int, today: date, subs: list[SubFa
                 Driver("seats near or over licence", 30.0 * min(share, 1.5), f"{active:.0f} active of {seats} seats")
             )
     recent, prior, ratio = _trend(usage, day)
-    if ratio >= 0.4 and recent >= 10:
+    if ratio >= 0.4 and recent >= 10 and prior > 0:  # growth, not a first month
         found.append(
             Driver("usage growing", 20.0 * min(ratio, 2.0), f"{recent:.0f} last 30 days vs {prior:.0f} before")
         )

@@ -11,8 +11,10 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import dateformat
 
 from crm.models import Deal
+from customers.features import add_years
 from customers.models import Customer, CustomerSettings, Subscription
 from customers.services import accounts_upsert, customers_refresh
 from tenancy.models import Workspace
@@ -72,6 +74,9 @@ def test_list_and_page_show_arr_health_subscriptions_and_usage(personas, custome
     listing = client.get(reverse("customers:list", args=["acme"]) + "?sort=risk")
     assert listing.status_code == 200
     assert b"Initech" in listing.content and b"$24,000" in listing.content
+    # An open-ended annual term renews on its start's next anniversary: 400 days in, that is in its second year.
+    start = personas.workspace.today() - timedelta(days=400)
+    assert dateformat.format(add_years(start, 2), "M j, Y") in listing.content.decode()
     page = client.get(reverse("customers:detail", args=["acme", customer.uuid]))
     assert page.status_code == 200
     body = page.content.decode()
