@@ -17,6 +17,7 @@ from crm.services import deal_create, pipeline_create_default
 from customers import churn
 from customers.evaluation import churn_data, churn_evaluate, holdout_cut
 from customers.features import (
+    Facts,
     expansion_signals,
     health,
     next_renewal,
@@ -196,10 +197,10 @@ def customer_settings_save(*, workspace: Workspace, renewal_lead_days: int) -> C
 # --- churn model -----------------------------------------------------------------------------------------
 
 
-def churn_train(*, workspace: Workspace, seed: int = 0) -> ChurnModel:
+def churn_train(*, workspace: Workspace, seed: int = 0, facts: Facts | None = None) -> ChurnModel:
     """Train on every decided renewal (or labelled customer), judge it on held-out rows, and make it the
     active model only when it beats the base rate and the logistic baseline there (beyond noise)."""
-    facts = load_facts(workspace)
+    facts = facts or load_facts(workspace)
     evaluation, held = churn_evaluate(
         workspace=workspace, as_of=holdout_cut(workspace, facts), cv=5, seed=seed, with_heldout=True, facts=facts
     )
@@ -222,10 +223,10 @@ def churn_train(*, workspace: Workspace, seed: int = 0) -> ChurnModel:
     return record
 
 
-def customers_refresh(*, workspace: Workspace, today: date | None = None) -> dict[str, int]:
+def customers_refresh(*, workspace: Workspace, today: date | None = None, facts: Facts | None = None) -> dict[str, int]:
     """Store each customer's health (with drivers) and churn risk (with drivers) as of `today`."""
     today = today or workspace.today()
-    facts = load_facts(workspace)
+    facts = facts or load_facts(workspace)
     model = churn_model_in_use(workspace)
     by_customer: dict[int, list] = {}
     for sub in facts.subscriptions:
@@ -286,7 +287,7 @@ def _window(days_left: int) -> int | None:
     return None
 
 
-def renewals_run(*, workspace: Workspace, as_of: date | None = None) -> dict[str, Any]:
+def renewals_run(*, workspace: Workspace, as_of: date | None = None, facts: Facts | None = None) -> dict[str, Any]:
     """Open a renewal deal for every live subscription renewing within the lead time, and raise its 90/60/30-day
     alert once each (ranked by ARR at risk: ARR x churn risk). Idempotent: a second pass creates nothing."""
     today = as_of or workspace.today()
@@ -298,7 +299,7 @@ def renewals_run(*, workspace: Workspace, as_of: date | None = None) -> dict[str
         renewal = next_renewal(sub_facts(sub), today)
         if renewal is not None and (renewal - today).days <= lead:
             due.append((sub, renewal))
-    keep = renewal_probabilities(workspace, [sub_facts(s) for s, _ in due], today)
+    keep = renewal_probabilities(workspace, [sub_facts(s) for s, _ in due], today, facts=facts)
     risks = {sub.id: 1 - p for (sub, _), p in zip(due, keep, strict=True)}
     stats: dict[str, Any] = {
         "as_of": today.isoformat(),

@@ -9,6 +9,7 @@ from django.db.models import Min, Sum
 from crm.models import Deal, Outcome
 from customers.demo import WonCompany, generate_accounts
 from customers.models import Customer
+from customers.selectors import load_facts
 from customers.services import accounts_upsert, churn_train, customers_refresh, renewals_run
 from tenancy.models import Workspace
 
@@ -49,6 +50,7 @@ def demo_seed_hook(workspace_id: int) -> None:
     ]
     records = generate_accounts(companies, today=today, seed=workspace_id, tz=workspace.tz)
     accounts_upsert(workspace=workspace, **records)
-    churn_train(workspace=workspace)
-    customers_refresh(workspace=workspace, today=today)
-    renewals_run(workspace=workspace, as_of=today)
+    facts = load_facts(workspace)
+    churn_train(workspace=workspace, facts=facts)
+    customers_refresh(workspace=workspace, today=today, facts=facts)
+    renewals_run(workspace=workspace, as_of=today, facts=facts)
