@@ -72,6 +72,11 @@ class Facts:
     churn_events: dict[int, np.ndarray]
     activities: dict[int, Events]  # per day: values = activities, extra = inbound ones
     data_end: date
+    subscriptions_of: dict[int, list[SubFacts]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for sub in self.subscriptions:
+            self.subscriptions_of.setdefault(sub.customer_id, []).append(sub)
 
 
 def add_years(day: date, years: int) -> date:
@@ -160,7 +165,7 @@ def subscription_features(facts: Facts, sub: SubFacts, t: date, renewal: date) -
         "activities_90d": float(activities.values[activities.before(day, 90)].sum()),
         "past_churn_events": float((churns < day).sum()),
         "other_subscriptions": float(
-            sum(1 for s in facts.subscriptions if s.customer_id == customer and s.id != sub.id and s.start <= t)
+            sum(1 for s in facts.subscriptions_of.get(customer, []) if s.id != sub.id and s.start <= t)
         ),
     }
     for key, value in facts.customer_attributes.get(customer, {}).items():
