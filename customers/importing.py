@@ -469,7 +469,7 @@ def run_account_import(
         if report.error_count:
             if not skip_invalid:
                 return report
-            report.skipped = report.error_count
+            report.skipped = len({(e.file, e.row) for e in report.errors})  # rows left out, not problems
         _write(workspace, records, report)
     except FileProblem as exc:
         report.add_error(RowError(row=exc.row, column=exc.column, message=str(exc), file=exc.file))
