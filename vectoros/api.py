@@ -54,6 +54,7 @@ api.add_router("/embeddings/", "similarity.api.router")
 api.add_router("/ml/", "scoring.api.router")
 api.add_router("/forecasts/", "forecasting.api.router")
 api.add_router("/alerts/", "alerts.api.router")
+api.add_router("/customers/", "customers.api.router")
 
 
 class HealthOut(Schema):

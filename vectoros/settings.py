@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "scoring",
     "similarity",
     "alerts",
+    "customers",  # accounts, renewals, churn risk and expansion (issue 16)
 ]
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
 INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (database triggers), erasure, retention (issue 11)
@@ -344,6 +345,7 @@ DEMO_SEED_HOOKS: list[str] = []
 DEMO_SEED_HOOKS.append("forecasting.tasks.demo_targets")  # quarter targets and a first forecast
 DEMO_SEED_HOOKS.append("scoring.tasks.demo_seed_hook")  # the demo's first scoring model (synthetic data)
 DEMO_SEED_HOOKS.append("forecasting.call_demo.demo_calls")  # past forecast calls (causal) and this week's
+DEMO_SEED_HOOKS.append("customers.tasks.demo_seed_hook")  # customers, subscriptions, usage, renewals
 
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

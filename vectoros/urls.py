@@ -18,6 +18,7 @@ workspace_patterns = [
     path("similar/", include("similarity.urls")),
     path("alerts/", include("alerts.urls")),
     path("settings/audit/", include("audit.urls")),  # the audit log and erasure (admins)
+    path("customers/", include("customers.urls")),
     path("settings/", include("tenancy.urls")),
 ]
 
