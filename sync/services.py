@@ -257,3 +257,35 @@ def _send(connection: CrmConnection, client: SalesforceClient | HubSpotClient, l
 
 def deal_conflicts(*, deal: Deal) -> list[Any]:
     return list(deal.sync_conflicts.all()[:10])
+
+
+# --- Zapier-style REST hooks ----------------------------------------------------------------------------------
+def hook_subscribe(*, workspace: Workspace, target_url: str, event: str) -> Any:
+    """A subscription is a signed webhook endpoint of the alerts outbox, limited to the events asked for."""
+    from alerts.models import WebhookEndpoint
+    from sync.models import HookEvent, HookSubscription
+
+    if event not in HookEvent.values:
+        raise ValueError(f"unknown event {event!r}; choose one of {', '.join(HookEvent.values)}")
+    endpoint = WebhookEndpoint(
+        workspace=workspace,
+        url=target_url,
+        send_deal_events=event == HookEvent.DEAL_UPDATED,
+        send_alert_events=event == HookEvent.ALERT_RAISED,
+    )
+    try:
+        endpoint.full_clean()
+    except ValidationError as exc:
+        raise ValueError("target_url must be an http(s) URL") from exc
+    with transaction.atomic():
+        endpoint.save()
+        return HookSubscription.objects.create(workspace=workspace, endpoint=endpoint, event=event)
+
+
+def hook_unsubscribe(*, workspace: Workspace, hook_id: Any) -> None:
+    """Idempotent (Zapier may unsubscribe twice); another workspace's hook is left alone."""
+    from sync.models import HookSubscription
+
+    hook = HookSubscription.objects.filter(workspace=workspace, uuid=hook_id).select_related("endpoint").first()
+    if hook is not None:
+        hook.endpoint.delete()

@@ -40,6 +40,7 @@ api.add_router("/embeddings/", "similarity.api.router")
 api.add_router("/ml/", "scoring.api.router")
 api.add_router("/forecasts/", "forecasting.api.router")
 api.add_router("/alerts/", "alerts.api.router")
+api.add_router("/sync/", "sync.api.router")
 
 
 class HealthOut(Schema):
