@@ -132,4 +132,3 @@ def poll_forecasts(request: ApiRequest, since: datetime | None = None) -> list[d
          "mean": r.mean, "percentiles": r.percentiles, "created_at": r.created_at.isoformat()}
         for r in runs
     ]  # fmt: skip
-
