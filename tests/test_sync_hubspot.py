@@ -1,0 +1,104 @@
+"""Two-way sync with HubSpot, against a fake account on 127.0.0.1 (tests/fakecrm/hubspot.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from crm.models import Company, Deal, DealHistory
+from crm.services import deal_update
+from sync.models import ConnectionStatus, CrmConnection
+from sync.services import pushes_queue
+from tests.factories import WorkspaceFactory
+from tests.fakecrm.hubspot import FakeHubSpot, seed_synthetic
+from tests.fakecrm.server import Running
+
+
+@pytest.fixture
+def fake_hs(settings):
+    settings.SYNC_BACKOFF_SCALE = 0.01
+    fake = FakeHubSpot()
+    server = Running(fake)
+    yield fake, server.url
+    server.stop()
+
+
+def _sync(slug: str, *extra: str) -> dict:
+    out = StringIO()
+    call_command("sync_crm", "--workspace", slug, "--json", *extra, stdout=out)
+    return json.loads(out.getvalue())
+
+
+def _connect(slug: str, url: str, token: str = "pat-1") -> None:
+    call_command(
+        "connect_crm", "--workspace", slug, "--provider", "hubspot", "--base-url", url, "--access-token", token,
+        stdout=StringIO(),
+    )  # fmt: skip
+
+
+def test_hubspot_backfill_history_incremental_push_and_archive(db, fake_hs, capsys):
+    fake, url = fake_hs
+    seed_synthetic(fake, deals=1000)
+    ws = WorkspaceFactory(slug="hs", time_zone="UTC")
+    _connect("hs", url)
+    fake.limit_at_calls = {fake.calls + 8}  # a 429 with Retry-After in the middle of the deal pages
+    started = time.perf_counter()
+    counts = _sync("hs", "--full")
+    seconds = time.perf_counter() - started
+    with capsys.disabled():
+        print(f"\nHubSpot backfill: 1000 deals in {seconds:.1f} s ({1000 / seconds:.0f} records/s)")
+    assert counts["errors"] == 0 and fake.limited == 1  # waited, tried again, nothing lost
+    assert (
+        counts["pulled"]["deals"] == 1000 and counts["pulled"]["companies"] == 50 and counts["pulled"]["members"] == 5
+    )
+    assert Deal.objects.filter(workspace=ws).count() == 1000 and Company.objects.filter(workspace=ws).count() == 50
+    oid = next(o for o in fake.objects["deals"].values() if o["properties"]["dealname"] == "HS deal 4")["id"]
+    deal = Deal.objects.select_related("stage", "owner", "company").get(workspace=ws, external_id=oid)
+    assert deal.stage.name == "Closed Lost" and deal.outcome == "lost"  # path: 2 open stages, then lost
+    assert deal.owner.email == "owner4@example.test" and deal.company.name == "Company 4"
+    assert DealHistory.objects.filter(deal=deal, field="stage").count() == 3
+
+    again = _sync("hs")
+    assert again["pulled"] == dict.fromkeys(("deals", "companies", "contacts", "members", "history"), 0)
+
+    fake.modify("deals", oid, {"amount": "4321"})
+    third = _sync("hs")
+    assert third["pulled"]["deals"] == 1
+    deal.refresh_from_db()
+    assert deal.amount == Decimal("4321")
+
+    other = Deal.objects.get(
+        workspace=ws,
+        external_id=next(o for o in fake.objects["deals"].values() if o["properties"]["dealname"] == "HS deal 1")["id"],
+    )
+    contract = other.pipeline.stages.get(name="Contract Sent")
+    deal_update(deal=other, actor=None, changes={"stage": contract})
+    pushes_queue(workspace_id=ws.id, deal_ids=[other.id])
+    assert _sync("hs")["pushed"]["deals"] == 1
+    assert fake.patches == [(other.external_id, {"dealstage": "contractsent"})]
+    assert _sync("hs")["pushed"]["deals"] == 0 and len(fake.patches) == 1
+
+    fake.archive("deals", oid)
+    assert _sync("hs")["deleted"]["deals"] == 1
+    assert not Deal.objects.filter(pk=deal.pk).exists()
+
+
+def test_a_revoked_hubspot_token_breaks_the_connection(db, fake_hs):
+    fake, url = fake_hs
+    seed_synthetic(fake, deals=5, companies=2, owners=1)
+    WorkspaceFactory(slug="hs2", time_zone="UTC")
+    _connect("hs2", url)
+    fake.tokens.clear()
+    assert _sync("hs2")["errors"] == 1
+    conn = CrmConnection.objects.get(workspace__slug="hs2")
+    assert conn.status == ConnectionStatus.BROKEN
+    with pytest.raises(CommandError, match="broken"):
+        _sync("hs2")
+    with pytest.raises(CommandError, match="refused"):
+        _connect("hs2", url, token="wrong")
