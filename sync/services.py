@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from crm.models import Deal
 from sync import salesforce as sf
 from sync.clients import AuthBroken, CrmError, RateLimited
 from sync.clients.hubspot import HubSpotClient
@@ -253,10 +252,6 @@ def _send(connection: CrmConnection, client: SalesforceClient | HubSpotClient, l
         from sync.hubspot import push_properties
 
         client.update("deals", link.external_id, push_properties(connection, fields))
-
-
-def deal_conflicts(*, deal: Deal) -> list[Any]:
-    return list(deal.sync_conflicts.all()[:10])
 
 
 # --- Zapier-style REST hooks ----------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def _sync(slug: str, *extra: str) -> dict:
     return json.loads(out.getvalue())
 
 
-def _connect(slug: str, url: str, token: str = "pat-1") -> None:
+def _connect(slug: str, url: str, token: str = "pat-1") -> None:  # noqa: S107  # the fake account's token
     call_command(
         "connect_crm", "--workspace", slug, "--provider", "hubspot", "--base-url", url, "--access-token", token,
         stdout=StringIO(),

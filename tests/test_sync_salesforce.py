@@ -72,6 +72,7 @@ def test_backfill_survives_expiry_and_rate_limit_then_pulls_only_changes(db, fak
     assert counts["pulled"]["deals"] == 3000
     assert counts["pulled"]["companies"] == 300 and counts["pulled"]["contacts"] == 300
     assert counts["pulled"]["members"] == 20
+    assert fake.limit_at_query == set()  # the 403 was answered
     assert counts["errors"] == 0 and fake.token_grants == 2  # connect, then one refresh after the 401
     assert Deal.objects.filter(workspace=ws).count() == 3000
     assert Company.objects.filter(workspace=ws).count() == 300 and Contact.objects.filter(workspace=ws).count() == 300

@@ -18,6 +18,7 @@ workspace_patterns = [
     path("similar/", include("similarity.urls")),
     path("alerts/", include("alerts.urls")),
     path("settings/", include("tenancy.urls")),
+    path("settings/crm-sync/", include("sync.urls")),
 ]
 
 urlpatterns = [

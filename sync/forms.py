@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django import forms
+
+from sync.models import ConflictPolicy
+
+
+class ConnectionSettingsForm(forms.Form):
+    interval_minutes = forms.IntegerField(min_value=1, max_value=1440, label="Sync every (minutes)")
+    conflict_policy = forms.ChoiceField(choices=ConflictPolicy.choices, label="When both sides changed a field")
+    attributes = forms.CharField(
+        required=False,
+        label="Custom fields → deal attributes",
+        help_text="One per line: CRM field = attribute name (e.g. Region__c = region).",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_attributes(self) -> dict[str, str]:
+        mapping: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data["attributes"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            crm_field, sep, attribute = line.partition("=")
+            if not sep or not crm_field.strip() or not attribute.strip():
+                raise forms.ValidationError(f"Line {number}: write “CRM field = attribute name”.")
+            mapping[crm_field.strip()] = attribute.strip()
+        return mapping
