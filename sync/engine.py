@@ -88,7 +88,8 @@ class Run:
     def save_progress(self, progress: str) -> None:
         """Inside the page's transaction: the counts and the connection's marks commit with the writes."""
         self.run.counts, self.run.errors, self.run.progress = self.counts, self.errors[-200:], progress[:200]
-        self.run.save(update_fields=["counts", "errors", "progress"])
+        self.run.cursor = self.conn.high_water  # where a run taking over from this one starts
+        self.run.save(update_fields=["counts", "errors", "progress", "cursor"])
         CrmConnection.objects.filter(pk=self.conn.pk).update(high_water=self.conn.high_water, state=self.conn.state)
 
     def context(self) -> Context:
@@ -140,10 +141,10 @@ class Run:
 
         retry = list(self.conn.state.get("retry", []))
         if retry:
-            found = sf.by_ids(client, "Opportunity", sf.OPPORTUNITY_FIELDS, "Id", retry)
+            found = sf.by_ids(client, "Opportunity", self.opportunity_fields(), "Id", retry)
             self.conn.state["retry"] = []
             self.salesforce_page(client, found, advance=False)
-        for page in sf.changed_since(client, "Opportunity", sf.OPPORTUNITY_FIELDS, hw.get("Opportunity")):
+        for page in sf.changed_since(client, "Opportunity", self.opportunity_fields(), hw.get("Opportunity")):
             self.salesforce_page(client, page, advance=True)
 
         for row in sf.deleted_since(client, hw.get("OpportunityDeleted")):
@@ -155,6 +156,9 @@ class Run:
                 hw["OpportunityDeleted"] = {"at": row["SystemModstamp"], "id": row["Id"]}
                 self.save_progress(f"deleted {row['Id']}")
 
+    def opportunity_fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*sf.OPPORTUNITY_FIELDS, *self.custom_fields())))
+
     def _known_accounts(self) -> list[str]:
         return list(
             Company.objects.filter(workspace=self.ws).exclude(external_id="").values_list("external_id", flat=True)
@@ -165,6 +169,7 @@ class Run:
             return
         ids = [r["Id"] for r in page]
         history = sf.by_ids(client, "OpportunityHistory", sf.HISTORY_FIELDS, "OpportunityId", ids)
+        custom = self.custom_fields()
         with transaction.atomic():
             ctx = self.context()
             tables = {
@@ -186,6 +191,9 @@ class Run:
                 Contact.objects.filter(workspace=self.ws).exclude(external_id="").values_list("external_id", "id")
             )
             records = [r for r in reader.deals() if r is not None]
+            by_id = {r["Id"]: r for r in page}
+            for record in records:
+                self.map_attributes(record, by_id[record.external_id], custom)
             writer.write_teams_and_members([], reader.members())  # the owners met while reading the page
             failed = sorted(set(ids) - {r.external_id for r in records})
             if failed:
@@ -209,6 +217,19 @@ class Run:
             self.save_progress(f"opportunities up to {page[-1]['SystemModstamp']}")
 
     # --- both CRMs: conflicts, plain fields, the mapping ---------------------------------------------------
+    def custom_fields(self) -> dict[str, str]:
+        """{CRM field: deal attribute} from the connection's mapping."""
+        return dict(self.conn.field_mapping.get("attributes") or {})
+
+    def map_attributes(self, record: DealRecord, row: dict[str, Any], custom: dict[str, str]) -> None:
+        values = row.get("properties", row)
+        for crm_field, attribute in custom.items():
+            value = values.get(crm_field)
+            if value not in (None, ""):
+                record.attributes[attribute] = value
+            else:
+                record.attributes.pop(attribute, None)
+
     def reconcile(self, records: list[DealRecord], upstream: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Compare each pulled deal with ours and the values last agreed. Returns, per CRM id, the fields where
         our value stays (a VectorOS change not yet pushed, or a conflict VectorOS wins)."""

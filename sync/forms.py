@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import re
+
 from django import forms
 
 from sync.models import ConflictPolicy
+
+# What both CRMs allow in a field's API name; nothing else reaches a SOQL query.
+FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 
 
 class ConnectionSettingsForm(forms.Form):
@@ -23,5 +28,7 @@ class ConnectionSettingsForm(forms.Form):
             crm_field, sep, attribute = line.partition("=")
             if not sep or not crm_field.strip() or not attribute.strip():
                 raise forms.ValidationError(f"Line {number}: write “CRM field = attribute name”.")
+            if not FIELD_NAME.match(crm_field.strip()):
+                raise forms.ValidationError(f"Line {number}: “{crm_field.strip()}” is not a CRM field's API name.")
             mapping[crm_field.strip()] = attribute.strip()
         return mapping

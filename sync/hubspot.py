@@ -309,7 +309,9 @@ def pull_hubspot(work: Run, client: HubSpotClient) -> None:
         for page in _changed(client, "deals", ("hs_lastmodifieddate",), hw.get("deals")):
             if not page:
                 continue
-            full = client.batch_read("deals", [r["id"] for r in page], list(DEAL_PROPERTIES), list(HISTORY))
+            full = client.batch_read(
+                "deals", [r["id"] for r in page], [*DEAL_PROPERTIES, *work.custom_fields()], list(HISTORY)
+            )
             _write_deals(work, full, labels, kinds, spec, _mark(page, "deals", hw.get("deals")))
 
     archived_mark = hw.get("archived")
@@ -358,6 +360,9 @@ def _write_deals(
             )
         )
         records = [deal_record(r, labels, kinds, companies.get(str(r["id"])) or None) for r in rows]
+        custom = work.custom_fields()
+        for record, row in zip(records, rows, strict=True):
+            work.map_attributes(record, row, custom)
         defaults = {s.name.lower(): s.forecast_category for s in Stage.objects.filter(pipeline=writer.pipeline)}
         upstream = {}
         for r in rows:

@@ -11,6 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from alerts.delivery.outbox import enqueue as outbox_enqueue
+from alerts.models import Channel, Delivery
+from alerts.services import webhook_endpoint_create, webhook_endpoint_delete
+from forecasting.models import ForecastRun
 from sync import salesforce as sf
 from sync.clients import AuthBroken, CrmError, RateLimited
 from sync.clients.hubspot import HubSpotClient
@@ -21,6 +25,8 @@ from sync.models import (
     PUSHED_FIELDS,
     ConnectionStatus,
     CrmConnection,
+    HookEvent,
+    HookSubscription,
     Provider,
     PushOutbox,
     PushStatus,
@@ -255,32 +261,67 @@ def _send(connection: CrmConnection, client: SalesforceClient | HubSpotClient, l
 
 
 # --- Zapier-style REST hooks ----------------------------------------------------------------------------------
-def hook_subscribe(*, workspace: Workspace, target_url: str, event: str) -> Any:
+def hook_subscribe(*, workspace: Workspace, target_url: str, event: str) -> HookSubscription:
     """A subscription is a signed webhook endpoint of the alerts outbox, limited to the events asked for."""
-    from alerts.models import WebhookEndpoint
-    from sync.models import HookEvent, HookSubscription
-
     if event not in HookEvent.values:
         raise ValueError(f"unknown event {event!r}; choose one of {', '.join(HookEvent.values)}")
-    endpoint = WebhookEndpoint(
-        workspace=workspace,
-        url=target_url,
-        send_deal_events=event == HookEvent.DEAL_UPDATED,
-        send_alert_events=event == HookEvent.ALERT_RAISED,
-    )
-    try:
-        endpoint.full_clean()
-    except ValidationError as exc:
-        raise ValueError("target_url must be an http(s) URL") from exc
     with transaction.atomic():
-        endpoint.save()
+        try:
+            endpoint = webhook_endpoint_create(
+                workspace=workspace,
+                url=target_url,
+                send_deal_events=event == HookEvent.DEAL_UPDATED,
+                send_alert_events=event == HookEvent.ALERT_RAISED,
+            )
+        except ValidationError as exc:
+            raise ValueError("target_url must be an http(s) URL") from exc
         return HookSubscription.objects.create(workspace=workspace, endpoint=endpoint, event=event)
 
 
 def hook_unsubscribe(*, workspace: Workspace, hook_id: Any) -> None:
-    """Idempotent (Zapier may unsubscribe twice); another workspace's hook is left alone."""
-    from sync.models import HookSubscription
-
+    """Idempotent (Zapier may unsubscribe twice); another workspace's hook is left alone. The endpoint stays, inactive,
+    so its delivery log remains."""
     hook = HookSubscription.objects.filter(workspace=workspace, uuid=hook_id).select_related("endpoint").first()
     if hook is not None:
-        hook.endpoint.delete()
+        webhook_endpoint_delete(endpoint=hook.endpoint)
+        hook.delete()
+
+
+def forecast_payload(run: ForecastRun) -> dict[str, Any]:
+    p = run.percentiles or {}
+    return {
+        "type": HookEvent.FORECAST_COMPLETED.value,
+        "timestamp": run.created_at.isoformat(),
+        "data": {
+            "id": str(run.uuid),
+            "period_start": run.period_start.isoformat(),
+            "period_end": run.period_end.isoformat(),
+            "mean": run.mean,
+            "p10": p.get("p10"),
+            "p50": p.get("p50"),
+            "p90": p.get("p90"),
+        },
+    }
+
+
+def hooks_forecasts_enqueue() -> int:
+    """Deliveries of "forecast.completed" for runs made since each subscription began (the forecasting app knows
+    nothing of hooks, so the sync schedule looks for new runs). Idempotency keys make a second pass a no-op."""
+    rows: list[Delivery] = []
+    subscriptions = HookSubscription.objects.filter(
+        event=HookEvent.FORECAST_COMPLETED, endpoint__is_active=True
+    ).select_related("endpoint")
+    for hook in subscriptions:
+        since = max(hook.created_at, timezone.now() - timedelta(days=1))
+        for run in ForecastRun.objects.filter(workspace_id=hook.workspace_id, created_at__gte=since):
+            rows.append(
+                Delivery(
+                    workspace_id=hook.workspace_id,
+                    channel=Channel.WEBHOOK,
+                    endpoint=hook.endpoint,
+                    event_type=HookEvent.FORECAST_COMPLETED.value,
+                    idempotency_key=f"webhook:{hook.endpoint.uuid}:forecast.completed:{run.uuid}",
+                    payload=forecast_payload(run),
+                )
+            )
+    return outbox_enqueue(rows)

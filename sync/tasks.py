@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from sync.engine import Busy, run_sync
 from sync.models import ConnectionStatus, CrmConnection, PushOutbox, PushStatus
-from sync.services import push_pending, pushes_queue
+from sync.services import hooks_forecasts_enqueue, push_pending, pushes_queue
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ def sync_connection(connection_id: int, full: bool = False) -> None:
 
 def sync_due() -> int:
     """Every minute: run each working connection whose interval has passed since its last run started; retry
-    pushes whose backoff is over."""
+    pushes whose backoff is over; queue "forecast.completed" hook deliveries."""
+    hooks_forecasts_enqueue()
     now = timezone.now()
     ran = 0
     for conn in CrmConnection.objects.filter(status=ConnectionStatus.OK).select_related("workspace"):

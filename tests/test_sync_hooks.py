@@ -38,6 +38,35 @@ def test_subscribe_sample_poll_and_unsubscribe(db):
     assert _client(other).delete(f"/api/v1/sync/hooks/{body['id']}").status_code == 204
     assert HookSubscription.objects.filter(uuid=body["id"]).exists()
     assert client.delete(f"/api/v1/sync/hooks/{body['id']}").status_code == 204
-    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active and not HookSubscription.objects.filter(uuid=body["id"]).exists()
+    assert client.delete(f"/api/v1/sync/hooks/{body['id']}").status_code == 204  # twice is fine
     assert client.get("/api/v1/sync/triggers/deals").status_code == 200
     assert Client().get("/api/v1/sync/triggers/deals").status_code == 401
+
+
+def test_forecast_runs_reach_forecast_subscribers_once(db):
+    from datetime import date
+
+    from alerts.models import Delivery
+    from forecasting.models import ForecastRun
+    from sync.services import hook_subscribe, hooks_forecasts_enqueue
+
+    ws = WorkspaceFactory(slug="fc")
+    hook = hook_subscribe(workspace=ws, target_url="https://hooks.zapier.test/fc", event="forecast.completed")
+    deal_hook = hook_subscribe(workspace=ws, target_url="https://hooks.zapier.test/deals", event="deal.updated")
+    run = ForecastRun.objects.create(
+        workspace=ws,
+        as_of=hook.created_at,
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 3, 31),
+        sims=100,
+        mean=5.0,
+        percentiles={"p10": 1.0, "p50": 5.0, "p90": 9.0},
+    )
+    assert hooks_forecasts_enqueue() == 1
+    assert hooks_forecasts_enqueue() == 0  # idempotent
+    delivery = Delivery.objects.get(event_type="forecast.completed")
+    assert delivery.endpoint_id == hook.endpoint_id and delivery.payload["data"]["id"] == str(run.uuid)
+    assert delivery.payload["data"]["p50"] == 5.0
+    assert not Delivery.objects.filter(endpoint=deal_hook.endpoint).exists()

@@ -254,3 +254,21 @@ def test_a_backtest_on_synced_data_equals_one_on_the_same_data_imported(db, fake
     )
     assert history(imported) == history(synced)
     assert figures("imported") == figures("synced")
+
+
+def test_custom_fields_map_to_attributes_and_a_bad_record_is_retried(small_org):
+    fake, ws, conn = small_org
+    conn.field_mapping = {"attributes": {"Region__c": "region"}}
+    conn.save()
+    good, bad = f"006{3:015d}", f"006{4:015d}"
+    fake.modify("Opportunity", good, {"Region__c": "EMEA"})
+    fake.modify("Opportunity", bad, {"Probability": 150.0, "Region__c": "APAC"})  # refused by the reader
+    counts = _sync("small")
+    assert counts["errors"] == 1
+    assert Deal.objects.get(workspace=ws, external_id=good).attributes["region"] == "EMEA"
+    assert "region" not in Deal.objects.get(workspace=ws, external_id=bad).attributes
+    # Fixed upstream without a new stamp (say, a formula field): the retry list still brings it in.
+    fake.find("Opportunity", bad)["Probability"] = 40.0
+    again = _sync("small")
+    assert again["errors"] == 0 and again["pulled"]["deals"] == 1
+    assert Deal.objects.get(workspace=ws, external_id=bad).attributes["region"] == "APAC"
