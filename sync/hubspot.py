@@ -371,7 +371,7 @@ def _write_deals(
         kept = work.reconcile(records, upstream)
         writer.write_deals(records)
         work.absorb(ctx.report)
-        work.after_write(records, upstream, kept)
+        work.after_write(records, upstream, kept, ctx.report.deal_ids)
         if cursor is not None:
             work.conn.high_water["deals"] = cursor
         work.save_progress(f"{len(rows)} deals")
