@@ -32,3 +32,24 @@ class ConnectionSettingsForm(forms.Form):
                 raise forms.ValidationError(f"Line {number}: “{crm_field.strip()}” is not a CRM field's API name.")
             mapping[crm_field.strip()] = attribute.strip()
         return mapping
+
+
+class ConnectForm(forms.Form):
+    """Connect with credentials at hand: a HubSpot private-app token, or a Salesforce refresh token."""
+
+    provider = forms.ChoiceField(choices=[("hubspot", "HubSpot (private-app token)"), ("salesforce", "Salesforce")])
+    base_url = forms.URLField(
+        required=False, label="Base URL", help_text="Blank: the vendor's own. A sandbox's otherwise."
+    )
+    access_token = forms.CharField(required=False, widget=forms.PasswordInput, label="HubSpot access token")
+    client_id = forms.CharField(required=False, label="Salesforce client id")
+    client_secret = forms.CharField(required=False, widget=forms.PasswordInput, label="Salesforce client secret")
+    refresh_token = forms.CharField(required=False, widget=forms.PasswordInput, label="Salesforce refresh token")
+
+
+class SalesforceOAuthForm(forms.Form):
+    base_url = forms.URLField(
+        required=False,
+        label="Salesforce login URL",
+        help_text="Blank: https://login.salesforce.com; test.salesforce.com for a sandbox.",
+    )

@@ -18,7 +18,7 @@ from forecasting.models import ForecastRun
 from sync import salesforce as sf
 from sync.clients import AuthBroken, CrmError, RateLimited
 from sync.clients.hubspot import HubSpotClient
-from sync.clients.salesforce import SalesforceClient
+from sync.clients.salesforce import SalesforceClient, exchange_code
 from sync.engine import local_values
 from sync.models import (
     DEFAULT_BASE_URL,
@@ -82,6 +82,26 @@ def connection_save(
             client.close()
     conn.save()
     return conn
+
+
+def oauth_connect_salesforce(
+    *, workspace: Workspace, base_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str
+) -> CrmConnection:
+    """The end of the OAuth web flow: trade the code for a refresh token and save the connection."""
+    try:
+        tokens = exchange_code(
+            base_url=base_url, client_id=client_id, client_secret=client_secret, code=code, redirect_uri=redirect_uri
+        )
+    except CrmError as exc:
+        raise ValidationError(str(exc)) from exc
+    return connection_save(
+        workspace=workspace,
+        provider=Provider.SALESFORCE,
+        base_url=base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=tokens["refresh_token"],
+    )
 
 
 def client_for(conn: CrmConnection, *, save_tokens: bool = True) -> SalesforceClient | HubSpotClient:

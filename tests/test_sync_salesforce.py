@@ -272,3 +272,44 @@ def test_custom_fields_map_to_attributes_and_a_bad_record_is_retried(small_org):
     again = _sync("small")
     assert again["errors"] == 0 and again["pulled"]["deals"] == 1
     assert Deal.objects.get(workspace=ws, external_id=bad).attributes["region"] == "APAC"
+
+
+def test_connect_salesforce_through_the_oauth_web_flow(personas, fake_sf, settings):
+    import httpx
+
+    fake, url = fake_sf
+    seed_synthetic(fake, opportunities=3, accounts=1, users=1)
+    settings.SYNC_SALESFORCE_CLIENT_ID, settings.SYNC_SALESFORCE_CLIENT_SECRET = "cid", "csecret"
+    settings.SITE_URL = "http://testserver"
+    ws = personas.workspace
+    owner = personas.client_for(personas.owner)
+    assert "Connect Salesforce" in owner.get(f"/w/{ws.slug}/settings/crm-sync/").content.decode()
+    start = owner.post(f"/w/{ws.slug}/settings/crm-sync/connect/salesforce/", {"base_url": url})
+    assert start.status_code == 302 and start["Location"].startswith(f"{url}/services/oauth2/authorize?")
+    consent = httpx.get(start["Location"], follow_redirects=False)  # the admin approves at Salesforce
+    back = consent.headers["Location"]
+    assert back.startswith("http://testserver/sync/oauth/callback/?")
+    # Someone else's browser cannot finish it.
+    assert personas.client_for(personas.viewer).get(back.removeprefix("http://testserver")).status_code == 400
+    done = owner.get(back.removeprefix("http://testserver"))
+    assert done.status_code == 302 and done["Location"] == f"/w/{ws.slug}/settings/crm-sync/"
+    conn = CrmConnection.objects.get(workspace=ws)
+    assert conn.provider == "salesforce" and conn.instance_url == url and conn.refresh_token in fake.refresh_tokens
+    assert owner.get(back.removeprefix("http://testserver")).status_code == 400  # the state is used up
+
+
+def test_connect_hubspot_from_the_settings_page_refuses_a_bad_token(personas):
+    ws = personas.workspace
+    owner = personas.client_for(personas.owner)
+    page = owner.post(
+        f"/w/{ws.slug}/settings/crm-sync/",
+        {"action": "connect", "provider": "hubspot", "base_url": "http://127.0.0.1:9", "access_token": "x"},
+    )
+    assert page.status_code == 422 and "refused the connection" in page.content.decode()
+    assert not CrmConnection.objects.filter(workspace=ws).exists()
+    assert (
+        personas.client_for(personas.rep)
+        .post(f"/w/{ws.slug}/settings/crm-sync/", {"action": "connect", "provider": "hubspot", "access_token": "x"})
+        .status_code
+        == 403
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -143,3 +143,38 @@ class SalesforceClient:
         response = self.request("PATCH", f"/services/data/{API_VERSION}/sobjects/{sobject}/{record_id}", json=fields)
         if response.status_code not in (200, 204):
             raise CrmError(f"update of {sobject} {record_id} failed ({response.status_code}): {_message(response)}")
+
+
+def authorize_url(*, base_url: str, client_id: str, redirect_uri: str, state: str) -> str:
+    """Where the admin's browser goes to approve our connected app (OAuth 2.0 web server flow)."""
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "prompt": "consent",
+        }
+    )
+    return f"{base_url.rstrip('/')}/services/oauth2/authorize?{query}"
+
+
+def exchange_code(*, base_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str) -> dict[str, Any]:
+    """The authorization code for tokens: {"access_token", "refresh_token", "instance_url", ...}."""
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "redirect_uri": redirect_uri,
+    }
+    try:
+        response = httpx.post(f"{base_url.rstrip('/')}/services/oauth2/token", data=data, timeout=30)
+    except httpx.HTTPError as exc:
+        raise CrmError(f"token endpoint unreachable: {exc}") from exc
+    if response.status_code != 200:
+        raise AuthBroken(f"Salesforce refused the authorization code ({_message(response)})")
+    body: dict[str, Any] = response.json()
+    if not body.get("refresh_token"):
+        raise AuthBroken("Salesforce gave no refresh token: the connected app needs the refresh_token scope")
+    return body

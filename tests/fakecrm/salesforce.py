@@ -21,7 +21,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, unquote, urlencode
 
 VERSION_PATH = re.compile(r"^/services/data/v\d+\.\d+/")
 BATCH = 2000
@@ -80,6 +80,7 @@ class FakeSalesforce:
         self.expire_tokens_at_query: int | None = None  # before this query call, every access token expires
         self.limit_at_query: set[int] = set()  # these query calls answer 403 REQUEST_LIMIT_EXCEEDED
         self.ids = itertools.count(1)
+        self.codes: dict[str, str] = {}  # authorization code -> the redirect URI it was given for
 
     # --- data ------------------------------------------------------------------------------------------
     def tick(self) -> str:
@@ -193,6 +194,15 @@ class FakeSalesforce:
         with self.lock:
             if path == "/services/oauth2/token" and method == "POST":
                 return self._token(parse_qs(raw.decode()))
+            if path == "/services/oauth2/authorize" and method == "GET":
+                # The admin signs in and approves at once: back to the app with a one-time code.
+                query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+                if query.get("client_id") != self.client_id:
+                    return "400 Bad Request", {"error": "invalid_client_id"}, []
+                code = f"code-{next(self.token_counter)}"
+                self.codes[code] = query["redirect_uri"]
+                location = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+                return "302 Found", None, [("Location", location)]
             token = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ")
             rest = VERSION_PATH.sub("", path)
             if rest.startswith(("query", "queryAll")):
@@ -242,6 +252,14 @@ class FakeSalesforce:
 
     def _token(self, form: dict[str, list[str]]) -> tuple[str, Any, list[tuple[str, str]]]:
         get = lambda k: form.get(k, [""])[0]  # noqa: E731  # a local shorthand
+        if get("grant_type") == "authorization_code" and get("client_secret") == self.client_secret:
+            if self.codes.pop(get("code"), None) != get("redirect_uri"):
+                return "400 Bad Request", {"error": "invalid_grant", "error_description": "authentication failure"}, []
+            refresh = f"refresh-{next(self.token_counter)}"
+            self.refresh_tokens.add(refresh)
+            form = {**form, "grant_type": ["refresh_token"], "refresh_token": [refresh]}
+            status, body, headers = self._token(form)
+            return status, {**body, "refresh_token": refresh}, headers
         if (
             get("grant_type") != "refresh_token"
             or get("client_id") != self.client_id
