@@ -39,7 +39,10 @@ class ConnectForm(forms.Form):
 
     provider = forms.ChoiceField(choices=[("hubspot", "HubSpot (private-app token)"), ("salesforce", "Salesforce")])
     base_url = forms.URLField(
-        required=False, label="Base URL", help_text="Blank: the vendor's own. A sandbox's otherwise."
+        required=False,
+        assume_scheme="https",
+        label="Base URL",
+        help_text="Blank: the vendor's own. A sandbox's otherwise.",
     )
     access_token = forms.CharField(required=False, widget=forms.PasswordInput, label="HubSpot access token")
     client_id = forms.CharField(required=False, label="Salesforce client id")
@@ -50,6 +53,7 @@ class ConnectForm(forms.Form):
 class SalesforceOAuthForm(forms.Form):
     base_url = forms.URLField(
         required=False,
+        assume_scheme="https",
         label="Salesforce login URL",
         help_text="Blank: https://login.salesforce.com; test.salesforce.com for a sandbox.",
     )
