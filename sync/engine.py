@@ -409,6 +409,9 @@ def run_sync(*, connection: CrmConnection, full: bool = False) -> tuple[SyncRun,
             connection_broken(connection=connection, message=str(exc))
         except (CrmError, RateLimited) as exc:
             work.error(f"stopped, to go on next run from the last page written: {exc}")
+        except Exception as exc:  # a bug or a shape we did not expect: recorded on the run, the next run retries
+            logger.exception("sync of connection %s failed", connection.pk)
+            work.error(f"stopped by an unexpected error, to go on next run: {exc!r}")
         finally:
             client.close()
         elapsed = time.perf_counter() - started

@@ -306,6 +306,11 @@ def pull_hubspot(work: Run, client: HubSpotClient) -> None:
         if hw.get("deals") is not None and "after" in hw["deals"]:
             hw["deals"] = hw["deals"].get("newest")
     else:
+        retry = list(conn.state.get("retry", []))
+        if retry:
+            conn.state["retry"] = []
+            found = client.batch_read("deals", retry, [*DEAL_PROPERTIES, *work.custom_fields()], list(HISTORY))
+            _write_deals(work, found, labels, kinds, spec, hw.get("deals"))
         for page in _changed(client, "deals", ("hs_lastmodifieddate",), hw.get("deals")):
             if not page:
                 continue
@@ -359,15 +364,23 @@ def _write_deals(
                 "external_id", "company__external_id"
             )
         )
-        records = [deal_record(r, labels, kinds, companies.get(str(r["id"])) or None) for r in rows]
         custom = work.custom_fields()
-        for record, row in zip(records, rows, strict=True):
-            work.map_attributes(record, row, custom)
         defaults = {s.name.lower(): s.forecast_category for s in Stage.objects.filter(pipeline=writer.pipeline)}
-        upstream = {}
-        for r in rows:
-            stage_label = labels.get(str(r["properties"].get("dealstage")), "")
-            upstream[str(r["id"])] = crm_values(r, labels, defaults.get(stage_label.lower()))
+        records: list[DealRecord] = []
+        upstream: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            try:
+                record = deal_record(row, labels, kinds, companies.get(str(row["id"])) or None)
+                stage_label = labels.get(str(row["properties"].get("dealstage")), "")
+                theirs = crm_values(row, labels, defaults.get(stage_label.lower()))
+            except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+                # Reported now and read again by the next run, never skipped for good.
+                work.error(f"HubSpot deal {row.get('id')}: {exc!r}")
+                work.conn.state["retry"] = sorted({*work.conn.state.get("retry", []), str(row.get("id"))})
+                continue
+            work.map_attributes(record, row, custom)
+            records.append(record)
+            upstream[record.external_id] = theirs
         kept = work.reconcile(records, upstream)
         writer.write_deals(records)
         work.absorb(ctx.report)

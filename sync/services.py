@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -140,7 +141,7 @@ def record_outcome(*, connection: CrmConnection, run: SyncRun, ok: bool) -> None
     else:
         last = run.errors[-1] if run.errors else "the sync failed"
         CrmConnection.objects.filter(pk=connection.pk).update(
-            consecutive_failures=connection.consecutive_failures + 1, last_error=last[:2000]
+            consecutive_failures=F("consecutive_failures") + 1, last_error=last[:2000]
         )
 
 

@@ -102,3 +102,20 @@ def test_a_revoked_hubspot_token_breaks_the_connection(db, fake_hs):
         _sync("hs2")
     with pytest.raises(CommandError, match="refused"):
         _connect("hs2", url, token="wrong")
+
+
+def test_a_deal_hubspot_sends_malformed_is_reported_then_read_again(db, fake_hs):
+    fake, url = fake_hs
+    seed_synthetic(fake, deals=6, companies=2, owners=1)
+    ws = WorkspaceFactory(slug="hs3", time_zone="UTC")
+    _connect("hs3", url)
+    broken = next(iter(fake.objects["deals"].values()))
+    good_close = broken["properties"]["closedate"]
+    broken["properties"]["closedate"] = "next Tuesday"
+    counts = _sync("hs3", "--full")
+    assert counts["errors"] == 1 and counts["pulled"]["deals"] == 5
+    assert not Deal.objects.filter(workspace=ws, external_id=broken["id"]).exists()
+    broken["properties"]["closedate"] = good_close  # fixed, without a new hs_lastmodifieddate
+    again = _sync("hs3")
+    assert again["errors"] == 0 and again["pulled"]["deals"] == 1
+    assert Deal.objects.filter(workspace=ws, external_id=broken["id"]).exists()

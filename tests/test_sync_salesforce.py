@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -313,3 +314,32 @@ def test_connect_hubspot_from_the_settings_page_refuses_a_bad_token(personas):
         .status_code
         == 403
     )
+
+
+def test_when_vectoros_wins_our_value_stays_and_goes_back(small_org):
+    fake, ws, conn = small_org
+    conn.conflict_policy = "vectoros_wins"
+    conn.save()
+    deal = Deal.objects.get(workspace=ws, external_id=f"006{5:015d}")
+    deal_update(deal=deal, actor=None, changes={"amount": Decimal("777")})
+    pushes_queue(workspace_id=ws.id, deal_ids=[deal.id])
+    fake.modify("Opportunity", deal.external_id, {"Amount": 888.0, "NextStep": "their step"})
+    counts = _sync("small")
+    assert counts["conflicts"] == 1 and counts["pushed"]["deals"] == 1
+    deal.refresh_from_db()
+    assert deal.amount == Decimal("777") and deal.next_step == "their step"  # a field only they changed comes in
+    assert fake.find("Opportunity", deal.external_id)["Amount"] == 777.0
+    assert SyncConflict.objects.get(deal=deal).winner == "vectoros_wins"
+
+
+def test_the_schedule_queues_a_due_connection_once_per_interval(small_org):
+    from django_q.models import OrmQ
+
+    from sync.tasks import sync_due
+
+    _fake, _ws, conn = small_org
+    SyncRun.objects.filter(connection=conn).update(started_at=conn.created_at - timedelta(hours=1))
+    before = OrmQ.objects.count()
+    assert sync_due() == 1
+    assert sync_due() == 0  # already queued this interval
+    assert OrmQ.objects.count() == before + 1
