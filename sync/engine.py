@@ -97,6 +97,19 @@ class Run:
             report=ImportReport(fmt=self.conn.provider), tz=self.ws.tz, now=timezone.now(), currency=self.ws.currency
         )
 
+    def writer(self, ctx: Context, spec: PipelineSpec) -> Writer:
+        """The importers' writer, marking its history rows as the sync's."""
+        return Writer(workspace=self.ws, ctx=ctx, spec=spec, actor=None, source=ChangeSource.SYNC)
+
+    def know_records(self, writer: Writer) -> None:
+        """Let a deal page's writer link companies, contacts and owners pulled by earlier pages or runs."""
+        in_ws = {"workspace": self.ws}
+        writer.companies = dict(
+            Company.objects.filter(**in_ws).exclude(external_id="").values_list("external_id", "id")
+        )
+        writer.contacts = dict(Contact.objects.filter(**in_ws).exclude(external_id="").values_list("external_id", "id"))
+        writer.members.update(self.ws.memberships.exclude(external_id="").values_list("external_id", "id"))
+
     def absorb(self, report: ImportReport) -> None:
         for key in ("deals", "companies", "contacts", "members", "history"):
             n = report.created[key] + (report.updated[key] if key != "history" else 0)
@@ -118,9 +131,7 @@ class Run:
         ]
         with transaction.atomic():
             ctx = self.context()
-            writer = Writer(
-                workspace=self.ws, ctx=ctx, spec=PipelineSpec(name=sf.PIPELINE), actor=None, source=ChangeSource.SYNC
-            )
+            writer = self.writer(ctx, PipelineSpec(name=sf.PIPELINE))
             writer.write_teams_and_members([], sf.member_records(users))
             tables = {
                 "Account.csv": sf.RowsTable("Account", companies, list(sf.ACCOUNT_FIELDS)),
@@ -183,13 +194,8 @@ class Run:
                 if s[0].lower() not in {n.lower() for n, _p, _k in reader.stage_spec}
             ]
             spec = PipelineSpec(name=sf.PIPELINE, stages=(*reader.stage_spec, *map(tuple, extra)))
-            writer = Writer(workspace=self.ws, ctx=ctx, spec=spec, actor=None, source=ChangeSource.SYNC)
-            writer.companies = dict(
-                Company.objects.filter(workspace=self.ws).exclude(external_id="").values_list("external_id", "id")
-            )
-            writer.contacts = dict(
-                Contact.objects.filter(workspace=self.ws).exclude(external_id="").values_list("external_id", "id")
-            )
+            writer = self.writer(ctx, spec)
+            self.know_records(writer)
             records = [r for r in reader.deals() if r is not None]
             by_id = {r["Id"]: r for r in page}
             for record in records:

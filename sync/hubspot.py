@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from crm.importers.records import Change, CompanyRecord, ContactRecord, DealRecord, MemberRecord, PipelineSpec
-from crm.importers.writer import Writer
-from crm.models import ChangeSource, Company, Contact, Deal, ForecastCategory, Stage
+from crm.models import ChangeSource, Deal, ForecastCategory, Stage
 from crm.services import deal_delete
 from sync.clients.hubspot import HubSpotClient
 from sync.models import CrmConnection
@@ -234,13 +233,7 @@ def pull_hubspot(work: Run, client: HubSpotClient) -> None:
     contacts = [r for page in _changed(client, "contacts", CONTACT_PROPERTIES, hw.get("contacts")) for r in page]
     with transaction.atomic():
         ctx = work.context()
-        writer = Writer(
-            workspace=work.ws,
-            ctx=ctx,
-            spec=PipelineSpec(name=PIPELINE, stages=spec),
-            actor=None,
-            source=ChangeSource.SYNC,
-        )
+        writer = work.writer(ctx, PipelineSpec(name=PIPELINE, stages=spec))
         writer.write_teams_and_members(
             [],
             [
@@ -269,9 +262,7 @@ def pull_hubspot(work: Run, client: HubSpotClient) -> None:
             )
             for c in companies
         )
-        writer.companies.update(
-            Company.objects.filter(workspace=work.ws).exclude(external_id="").values_list("external_id", "id")
-        )
+        work.know_records(writer)  # contacts name their company by id
         writer.write_contacts(
             ContactRecord(
                 key=str(c["id"]),
@@ -345,20 +336,8 @@ def _write_deals(
 ) -> None:
     with transaction.atomic():
         ctx = work.context()
-        writer = Writer(
-            workspace=work.ws,
-            ctx=ctx,
-            spec=PipelineSpec(name=PIPELINE, stages=spec),
-            actor=None,
-            source=ChangeSource.SYNC,
-        )
-        writer.companies = dict(
-            Company.objects.filter(workspace=work.ws).exclude(external_id="").values_list("external_id", "id")
-        )
-        writer.contacts = dict(
-            Contact.objects.filter(workspace=work.ws).exclude(external_id="").values_list("external_id", "id")
-        )
-        writer.members = dict(work.ws.memberships.exclude(external_id="").values_list("external_id", "id"))
+        writer = work.writer(ctx, PipelineSpec(name=PIPELINE, stages=spec))
+        work.know_records(writer)
         companies = dict(
             Deal.all_objects.filter(workspace=work.ws, external_id__in=[str(r["id"]) for r in rows]).values_list(
                 "external_id", "company__external_id"
