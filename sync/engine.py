@@ -120,7 +120,11 @@ class Run:
     # --- Salesforce ----------------------------------------------------------------------------------------
     def salesforce(self, client: SalesforceClient) -> None:
         hw = self.conn.high_water
-        self.conn.state.setdefault("stages", sf.stage_definitions(client))
+        if "stages" not in self.conn.state:
+            try:
+                self.conn.state["stages"] = sf.stage_definitions(client)
+            except CrmError as exc:  # then stages come from the opportunities alone, as in an import
+                logger.warning("OpportunityStage unreadable for connection %s: %s", self.conn.pk, exc)
 
         users = [r for page in sf.changed_since(client, "User", sf.USER_FIELDS, hw.get("User")) for r in page]
         companies = [
@@ -158,7 +162,14 @@ class Run:
         for page in sf.changed_since(client, "Opportunity", self.opportunity_fields(), hw.get("Opportunity")):
             self.salesforce_page(client, page, advance=True)
 
-        for row in sf.deleted_since(client, hw.get("OpportunityDeleted")):
+        try:
+            deleted = sf.deleted_since(client, hw.get("OpportunityDeleted"))
+        except RateLimited:
+            raise
+        except CrmError as exc:  # what was pulled stays; deletions are looked for again next run
+            self.error(f"deleted opportunities could not be listed (queryAll): {exc}")
+            deleted = []
+        for row in deleted:
             with transaction.atomic():
                 deal = Deal.objects.filter(workspace=self.ws, external_id=row["Id"]).first()
                 if deal is not None:

@@ -60,6 +60,7 @@ class FakeHubSpot:
         self.limit_at_calls: set[int] = set()
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.limited = 0  # 429 answers given
+        self.batch_read = True  # False: answer 404 there, as a stand-in without it would
         self.next_id = 1000
 
     def tick(self) -> datetime:
@@ -171,7 +172,7 @@ class FakeHubSpot:
                     return self._list_objects(kind, query)
                 if parts[4:] == ["search"] and method == "POST":
                     return self._search(kind, body)
-                if parts[4:] == ["batch", "read"] and method == "POST":
+                if parts[4:] == ["batch", "read"] and method == "POST" and self.batch_read:
                     found = [
                         self.objects[kind][i["id"]] for i in body.get("inputs", []) if i["id"] in self.objects[kind]
                     ]
