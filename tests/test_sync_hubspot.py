@@ -121,16 +121,18 @@ def test_a_deal_hubspot_sends_malformed_is_reported_then_read_again(db, fake_hs)
     assert Deal.objects.filter(workspace=ws, external_id=broken["id"]).exists()
 
 
-def test_without_batch_read_changed_deals_are_still_pulled_alone(db, fake_hs):
+@pytest.mark.parametrize("missing", ["batch_read", "search"])
+def test_without_batch_read_or_search_changed_deals_are_still_pulled_alone(db, fake_hs, missing):
     fake, url = fake_hs
     seed_synthetic(fake, deals=8, companies=2, owners=1)
     ws = WorkspaceFactory(slug="hs4", time_zone="UTC")
     _connect("hs4", url)
     _sync("hs4", "--full")
-    fake.batch_read = False
+    setattr(fake, missing, False)
     oid = next(iter(fake.objects["deals"]))
     fake.modify("deals", oid, {"amount": "1234", "hs_next_step": "demo"})
     counts = _sync("hs4")
     assert counts["errors"] == 0 and counts["pulled"]["deals"] == 1
+    assert _sync("hs4")["pulled"]["deals"] == 0
     deal = Deal.objects.get(workspace=ws, external_id=oid)
     assert deal.amount == Decimal("1234") and deal.next_step == "demo"

@@ -7,6 +7,7 @@ doubling) and try again; 401 is AuthBroken (a private-app token cannot be refres
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -81,13 +82,43 @@ class HubSpotClient:
     def search_pages(
         self, object_type: str, body: dict[str, Any], *, after: str | None = None
     ) -> Iterator[tuple[list, str]]:
+        """Pages of a search. Without a search endpoint (404/405), the list is read and filtered here on the
+        search's GT/GTE filters and sorted the same way: slower, same answer."""
         while True:
             payload = {**body, **({"after": after} if after else {})}
-            answer = self._json("POST", f"/crm/v3/objects/{object_type}/search", json=payload)
+            response = self.request("POST", f"/crm/v3/objects/{object_type}/search", json=payload)
+            if response.status_code in (404, 405) and not after:
+                yield self._search_by_listing(object_type, body), ""
+                return
+            if response.status_code >= 400:
+                raise CrmError(f"search of {object_type} failed ({response.status_code}): {_message(response)}")
+            answer = response.json()
             after = ((answer.get("paging") or {}).get("next") or {}).get("after") or ""
             yield answer.get("results", []), after
             if not after:
                 return
+
+    def _search_by_listing(self, object_type: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        params = {"limit": 100, "properties": ",".join(body.get("properties", []))}
+        rows = [r for page, _a in self.list_pages(f"/crm/v3/objects/{object_type}", params) for r in page]
+        for group in body.get("filterGroups", []):
+            for f in group.get("filters", []):
+                floor = _millis(f["value"])
+                strict = f["operator"] == "GT"
+                rows = [
+                    r
+                    for r in rows
+                    if (v := r["properties"].get(f["propertyName"]))
+                    and (_millis(v) > floor if strict else _millis(v) >= floor)
+                ]
+        for sort in reversed(body.get("sorts", [])):
+            name = str(sort["propertyName"])
+
+            def key(row: dict[str, Any], name: str = name) -> tuple[int, int]:
+                return _millis(row["properties"].get(name) or 0), int(row["id"])
+
+            rows.sort(key=key)
+        return rows
 
     def batch_read(self, object_type: str, ids: list[str], properties: list[str], with_history: list[str]) -> list:
         """The objects with these ids (and their property history). Where batch read is missing (some sandboxes and
@@ -108,3 +139,11 @@ class HubSpotClient:
 
     def update(self, object_type: str, record_id: str, properties: dict[str, Any]) -> None:
         self._json("PATCH", f"/crm/v3/objects/{object_type}/{record_id}", json={"properties": properties})
+
+
+def _millis(value: Any) -> int:
+    """A HubSpot time (epoch milliseconds, or ISO 8601) as epoch milliseconds."""
+    text = str(value)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)

@@ -61,6 +61,7 @@ class FakeHubSpot:
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.limited = 0  # 429 answers given
         self.batch_read = True  # False: answer 404 there, as a stand-in without it would
+        self.search = True  # the same for the search endpoint
         self.next_id = 1000
 
     def tick(self) -> datetime:
@@ -170,7 +171,7 @@ class FakeHubSpot:
                 kind = parts[3]
                 if len(parts) == 4 and method == "GET":
                     return self._list_objects(kind, query)
-                if parts[4:] == ["search"] and method == "POST":
+                if parts[4:] == ["search"] and method == "POST" and self.search:
                     return self._search(kind, body)
                 if parts[4:] == ["batch", "read"] and method == "POST" and self.batch_read:
                     found = [
