@@ -136,3 +136,44 @@ def test_without_batch_read_or_search_changed_deals_are_still_pulled_alone(db, f
     assert _sync("hs4")["pulled"]["deals"] == 0
     deal = Deal.objects.get(workspace=ws, external_id=oid)
     assert deal.amount == Decimal("1234") and deal.next_step == "demo"
+
+
+def test_a_worker_killed_mid_backfill_resumes_from_the_hubspot_cursor(transactional_db, fake_hs):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection as dbconn
+
+    fake, url = fake_hs
+    seed_synthetic(fake, deals=3000, companies=20, owners=3)
+    ws = WorkspaceFactory(slug="hskill", time_zone="UTC")
+    _connect("hskill", url)
+    conn = CrmConnection.objects.get(workspace=ws)
+    script = (
+        "import os, sys, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'vectoros.settings_test')\n"
+        "from django.conf import settings\n"
+        "settings.DATABASES['default']['NAME'] = sys.argv[1]\n"
+        "django.setup()\n"
+        "from sync.engine import run_sync\nfrom sync.models import CrmConnection\n"
+        "run_sync(connection=CrmConnection.objects.select_related('workspace').get(pk=int(sys.argv[2])), full=True)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    worker = subprocess.Popen(  # noqa: S603  # our own interpreter and script
+        [sys.executable, "-c", script, dbconn.settings_dict["NAME"], str(conn.pk)], cwd=root, env=os.environ.copy()
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and Deal.objects.filter(workspace=ws).count() < 500:
+        assert worker.poll() is None, "the worker ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert 500 <= Deal.objects.filter(workspace=ws).count() < 3000
+    counts = _sync("hskill")
+    assert Deal.objects.filter(workspace=ws).count() == 3000
+    assert counts["pulled"]["deals"] == 3000  # the killed run's pages plus the rest, none twice
+    assert DealHistory.objects.filter(deal__workspace=ws, field="amount", old_value__isnull=True).count() == 3000
+    assert _sync("hskill")["pulled"]["deals"] == 0
