@@ -33,32 +33,12 @@ class ConflictPolicy(models.TextChoices):
     VECTOROS_WINS = "vectoros_wins", "VectorOS wins"
 
 
-# Deal fields a VectorOS user may change and that go back to the CRM; the default CRM field of each.
+# Deal fields a VectorOS user may change and that go back to the CRM (sync/salesforce.py, sync/hubspot.py name them).
 PUSHED_FIELDS = ("stage", "amount", "expected_close_date", "next_step", "forecast_category")
-DEFAULT_MAPPING: dict[str, dict[str, str]] = {
-    Provider.SALESFORCE: {
-        "stage": "StageName",
-        "amount": "Amount",
-        "expected_close_date": "CloseDate",
-        "next_step": "NextStep",
-        "forecast_category": "ForecastCategoryName",
-        "probability": "Probability",
-        "description": "Description",
-    },
-    Provider.HUBSPOT: {
-        "stage": "dealstage",
-        "amount": "amount",
-        "expected_close_date": "closedate",
-        "next_step": "hs_next_step",
-        "forecast_category": "hs_manual_forecast_category",
-        "probability": "hs_deal_stage_probability",
-        "description": "description",
-    },
-}
 
 
 def default_mapping() -> dict[str, Any]:
-    """Custom fields go under "attributes": {"CRM field": "deal attribute"}; core fields may be renamed."""
+    """Custom fields go under "attributes": {"CRM field": "deal attribute"} (copied into deals' attributes)."""
     return {}
 
 
@@ -97,10 +77,6 @@ class CrmConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()} for {self.workspace_id}"
-
-    def crm_field(self, field: str) -> str:
-        """The CRM's name for one of our deal fields, after the connection's own mapping."""
-        return str(self.field_mapping.get("fields", {}).get(field) or DEFAULT_MAPPING[self.provider][field])
 
 
 class RunStatus(models.TextChoices):
