@@ -286,6 +286,7 @@ class ChangeSource(models.TextChoices):
     API = "api", "API"
     IMPORT = "import", "Import"
     SYSTEM = "system", "System"
+    SYNC = "sync", "CRM sync"
 
 
 class DealHistory(models.Model):

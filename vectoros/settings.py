@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 ]
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
 INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (database triggers), erasure, retention (issue 11)
+INSTALLED_APPS += ["sync"]  # live two-way CRM sync and Zapier-style hooks (issue 14)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -332,6 +333,11 @@ DEAL_CHANGE_HANDLERS.append("similarity.tasks.on_deals_changed")  # keeps deal e
 DEAL_CHANGE_HANDLERS.append("forecasting.tasks.on_deals_changed")  # a fresh forecast after every change
 DEAL_CHANGE_HANDLERS.append("scoring.tasks.on_deals_changed")  # outcomes captured, changed deals rescored
 DEAL_CHANGE_HANDLERS.append("alerts.tasks.on_deals_changed")  # "deal.updated" webhook events
+DEAL_CHANGE_HANDLERS.append("sync.tasks.on_deals_changed")  # VectorOS edits of synced deals go back to the CRM
+BULK_TASKS += ["sync.tasks.sync_due", "sync.tasks.sync_connection"]  # CRM pulls: minutes for a backfill
+# Our Salesforce connected app for "Connect Salesforce" (OAuth web flow; callback SITE_URL/sync/oauth/callback/).
+SYNC_SALESFORCE_CLIENT_ID = env_str("SYNC_SALESFORCE_CLIENT_ID", "")
+SYNC_SALESFORCE_CLIENT_SECRET = env_str("SYNC_SALESFORCE_CLIENT_SECRET", "")
 # Run inside `tenancy.services.workspace_create`'s transaction as `hook(workspace=workspace)`: tenancy sits below
 # every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.
 WORKSPACE_CREATED_HOOKS: list[str] = []
