@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "alerts",
 ]
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
+INSTALLED_APPS += ["capture"]  # email and calendar capture (issue 15)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -285,6 +286,7 @@ BULK_TASKS = [
     # which must not hold the interactive workers; a bulk task waits at most one embedding chunk.
     "alerts.tasks.deliver_pending",
 ]
+BULK_TASKS += ["capture.tasks.capture_all", "capture.tasks.capture_workspace"]  # IMAP/CalDAV reads (issue 15)
 # /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])

@@ -1,0 +1,34 @@
+"""`manage.py connect_mailbox --workspace SLUG --member EMAIL --imap-url imap[s]://USER:PASSWORD@HOST:PORT[/F,F…]`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from capture.management.commands._common import get_member, get_workspace
+from capture.services import mailbox_connect
+
+
+class Command(BaseCommand):
+    help = "Connect a member's IMAP mailbox for capture (checks the login; the password is stored encrypted)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--workspace", required=True, help="workspace slug")
+        parser.add_argument("--member", required=True, help="the member's email")
+        parser.add_argument(
+            "--imap-url",
+            required=True,
+            help="imap[s]://USER:PASSWORD@HOST:PORT[/FOLDER,FOLDER...] (default folders: INBOX and Sent)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        workspace = get_workspace(str(options["workspace"]))
+        member = get_member(workspace, str(options["member"]))
+        try:
+            connection = mailbox_connect(workspace=workspace, member=member, imap_url=str(options["imap_url"]))
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        folders = ", ".join(connection.settings.get("folders", []))
+        self.stdout.write(f"Connected {connection.address} ({connection.settings['host']}): {folders}")
