@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import cast
 
-import caldav
+from caldav.collection import Calendar as DavCalendar
+from caldav.collection import SynchronizableCalendarObjectCollection
+from caldav.davclient import DAVClient
+from caldav.lib.error import DAVError
 from icalendar import Calendar
 
 
@@ -84,11 +88,11 @@ def parse_event(data: str | bytes) -> ParsedEvent | None:
     return None
 
 
-def _client(url: str, username: str, password: str) -> caldav.DAVClient:
-    return caldav.DAVClient(url=url, username=username or None, password=password or None, timeout=30)
+def _client(url: str, username: str, password: str) -> DAVClient:
+    return DAVClient(url=url, username=username or None, password=password or None, timeout=30)
 
 
-def _calendars(client: caldav.DAVClient, url: str) -> list[caldav.Calendar]:
+def _calendars(client: DAVClient, url: str) -> list[DavCalendar]:
     """The calendars at or under `url`; all of the principal's when `url` is the server or the principal."""
     found = client.principal().calendars()
     wanted = url.rstrip("/")
@@ -101,6 +105,13 @@ def check(url: str, username: str, password: str) -> list[str]:
     return [str(c.url) for c in _calendars(_client(url, username, password), url)]
 
 
+def _sync(calendar: DavCalendar, token: str | None) -> SynchronizableCalendarObjectCollection:
+    # The synchronous client returns the collection itself (the coroutine in the union is the async client's).
+    return cast(
+        SynchronizableCalendarObjectCollection, calendar.objects_by_sync_token(sync_token=token, load_objects=True)
+    )
+
+
 def fetch_changes(
     url: str, username: str, password: str, cursor: dict[str, dict[str, str]]
 ) -> Iterator[tuple[str, dict[str, str], list[FetchedEvent]]]:
@@ -110,11 +121,11 @@ def fetch_changes(
         key = str(calendar.url)
         token = (cursor.get(key) or {}).get("sync_token") or None
         try:
-            changes = calendar.objects_by_sync_token(sync_token=token, load_objects=True)
-        except caldav.lib.error.DAVError:
+            changes = _sync(calendar, token)
+        except DAVError:
             if token is None:
                 raise
-            changes = calendar.objects_by_sync_token(sync_token=None, load_objects=True)  # token expired
+            changes = _sync(calendar, None)  # the server forgot the token: start over (ETags skip the unchanged)
         deleted = {str(u) for u in changes.deleted_urls}
         events: list[FetchedEvent] = []
         for obj in changes:

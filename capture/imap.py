@@ -87,7 +87,9 @@ def check_and_resolve(settings: dict[str, object], password: str) -> list[str]:
         wanted = [str(f) for f in settings.get("folders") or []]  # type: ignore[attr-defined]  # JSON list
         missing = [f for f in wanted if f not in names]
         if missing:
-            raise ImapUrlError(f"No such folder on the server: {', '.join(missing)} (it has {', '.join(sorted(names))}).")
+            raise ImapUrlError(
+                f"No such folder on the server: {', '.join(missing)} (it has {', '.join(sorted(names))})."
+            )
         return wanted or _default_folders(present)
 
 

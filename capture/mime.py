@@ -91,7 +91,7 @@ def _addresses(msg: Message, *names: str) -> tuple[list[str], dict[str, str]]:
     for name in names:
         try:
             raw.extend(str(v) for v in msg.get_all(name, failobj=[]))
-        except Exception:
+        except Exception:  # noqa: S112 - an unparseable address header counts as absent, the rest is read
             continue
     found: list[str] = []
     display: dict[str, str] = {}
@@ -132,10 +132,8 @@ def _body(msg: Message) -> str:
             plain.append(_decode_part(part))
         elif ctype == "text/html":
             markup.append(_decode_part(part))
-    if any(p.strip() for p in plain):
-        text = "\n".join(plain)
-    else:
-        text = "\n".join(html_to_text(m) for m in markup)
+    has_plain = any(p.strip() for p in plain)
+    text = "\n".join(plain) if has_plain else "\n".join(html_to_text(m) for m in markup)
     return text.replace("\r\n", "\n").replace("\x00", "")[:BODY_MAX_CHARS]
 
 
@@ -184,4 +182,3 @@ def parse(raw: bytes) -> ParsedMail:
         sent_at=_date(_header(msg, "Date")),
         text=text,
     )
-

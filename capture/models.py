@@ -8,6 +8,7 @@ mailbox deletes only what no other mailbox also received. The CRM side is an ord
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
@@ -32,6 +33,9 @@ class CapturePolicy(models.Model):
     )
 
     objects = WorkspaceQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"capture policy of {self.workspace_id}"
 
 
 class ConnectionStatus(models.TextChoices):
@@ -161,6 +165,9 @@ class MessageSource(models.Model):
             models.UniqueConstraint(fields=["message", "connection"], name="capture_message_source_once"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.folder}/{self.uid}"
+
 
 class MeetingOutcome(models.TextChoices):
     BOOKED = "booked", "Booked"
@@ -193,12 +200,14 @@ class CapturedEvent(models.Model):
 
     class Meta:
         ordering = ["-starts_at"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "ical_uid"], name="capture_event_once_per_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "ical_uid"], name="capture_event_once_per_workspace")
+        ]
 
     def __str__(self) -> str:
         return self.summary or self.ical_uid
 
-    def outcome(self, now: object = None) -> str:
+    def outcome(self, now: datetime | None = None) -> str:
         if self.status.upper() == "CANCELLED":
             return MeetingOutcome.CANCELLED
         return MeetingOutcome.BOOKED if self.starts_at > (now or timezone.now()) else MeetingOutcome.HELD
@@ -211,6 +220,9 @@ class EventSource(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["event", "connection"], name="capture_event_source_once")]
+
+    def __str__(self) -> str:
+        return self.href
 
 
 class ContactSuggestion(models.Model):

@@ -13,7 +13,6 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -37,7 +36,7 @@ from capture.models import (
 from capture.rules import Policy, domain_of
 from capture.signals import read_signals
 from crm import services as crm_services
-from crm.models import Activity, ActivityKind, Company, Contact, Deal, Direction
+from crm.models import ActivityKind, Company, Contact, Deal, Direction
 from tenancy.models import Membership, Workspace
 
 logger = logging.getLogger(__name__)
@@ -311,7 +310,11 @@ def thread_signals_refresh(*, workspace: Workspace, thread_keys: set[str]) -> No
             if previous is not None and previous.direction != message.direction:
                 response = max(0, int((message.sent_at - previous.sent_at).total_seconds()))
                 replied_by = message.from_address
-            if (message.thread_length, message.response_seconds, message.replied_by) != (position, response, replied_by):
+            if (message.thread_length, message.response_seconds, message.replied_by) != (
+                position,
+                response,
+                replied_by,
+            ):
                 message.thread_length, message.response_seconds, message.replied_by = position, response, replied_by
                 message.save(update_fields=["thread_length", "response_seconds", "replied_by"])
             previous = message
@@ -400,9 +403,11 @@ def _ingest_event(
 def _meeting_direction(event: CapturedEvent) -> str:
     """Inbound when an outside party organised or accepted it (they engaged), else outbound (an invitation)."""
     accepted = any(a.get("status") == "ACCEPTED" for a in event.attendees)
-    return Direction.INBOUND if accepted or event.organizer and event.organizer in {
-        a.get("email") for a in event.attendees
-    } else Direction.OUTBOUND
+    return (
+        Direction.INBOUND
+        if accepted or (event.organizer and event.organizer in {a.get("email") for a in event.attendees})
+        else Direction.OUTBOUND
+    )
 
 
 def _event_activity_sync(workspace: Workspace, event: CapturedEvent, contacts: list[Contact] | None = None) -> None:
@@ -522,7 +527,9 @@ def capture_assign(*, item: CapturedMessage | CapturedEvent, deal: Deal, actor: 
     items: list[CapturedMessage] | list[CapturedEvent]
     if isinstance(item, CapturedMessage):
         items = list(
-            CapturedMessage.objects.filter(workspace_id=item.workspace_id, thread_key=item.thread_key, deal__isnull=True)
+            CapturedMessage.objects.filter(
+                workspace_id=item.workspace_id, thread_key=item.thread_key, deal__isnull=True
+            )
         )
     else:
         items = [item]
@@ -545,7 +552,9 @@ def suggestion_accept(*, suggestion: ContactSuggestion, actor: Membership) -> Co
             email=suggestion.email,
             company=suggestion.company,
         )
-        for message in CapturedMessage.objects.filter(workspace_id=suggestion.workspace_id).filter(_mentions(suggestion.email)):
+        for message in CapturedMessage.objects.filter(workspace_id=suggestion.workspace_id).filter(
+            _mentions(suggestion.email)
+        ):
             message.contacts.add(contact)
             if message.activity is not None:
                 message.activity.contacts.add(contact)

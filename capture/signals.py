@@ -15,11 +15,30 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 CUES: dict[str, tuple[str, ...]] = {
     "pricing": ("price", "pricing", "quote", "discount", "cost", "budget", "invoice", "per seat", "license fee"),
     "legal": ("contract", "msa", "nda", "legal", "redline", "terms and conditions", "dpa", "procurement"),
-    "competitor": ("competitor", "alternative", "another vendor", "other vendor", "evaluating others", "salesforce",
-                   "hubspot", "clari", "gong"),
+    "competitor": (
+        "competitor",
+        "alternative",
+        "another vendor",
+        "other vendor",
+        "evaluating others",
+        "salesforce",
+        "hubspot",
+        "clari",
+        "gong",
+    ),
     "timing": ("next quarter", "next year", "timeline", "deadline", "by end of", "go-live", "go live", "start date"),
-    "not_now": ("not now", "not right now", "not a priority", "on hold", "circle back", "revisit", "pause",
-                "no budget", "not interested", "put this on ice"),
+    "not_now": (
+        "not now",
+        "not right now",
+        "not a priority",
+        "on hold",
+        "circle back",
+        "revisit",
+        "pause",
+        "no budget",
+        "not interested",
+        "put this on ice",
+    ),
 }
 _PATTERNS = {
     cue: re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b", re.IGNORECASE)

@@ -66,8 +66,8 @@ def _load(servers, now):
     mails = world.generate(now)
     rep_imap.append_many(mails.copies(world.REP))
     west_imap.append_many(mails.copies(world.WEST))
-    calendar = caldav.DAVClient(url=dav.url, username=dav.user, password=dav.password).principal().make_calendar(
-        name="Work"
+    calendar = (
+        caldav.DAVClient(url=dav.url, username=dav.user, password=dav.password).principal().make_calendar(name="Work")
     )
     events = world.meetings(now)
     for ical, _ in events:
@@ -78,26 +78,49 @@ def _load(servers, now):
 def _connect(servers) -> None:
     rep_imap, west_imap, dav = servers
     out = StringIO()
-    call_command("connect_mailbox", "--workspace", "acme", "--member", world.REP, "--imap-url", rep_imap.url(),
-                 stdout=out)
+    call_command(
+        "connect_mailbox", "--workspace", "acme", "--member", world.REP, "--imap-url", rep_imap.url(), stdout=out
+    )
     assert "INBOX, Sent" in out.getvalue()  # sent and received folders found by themselves
-    call_command("connect_mailbox", "--workspace", "acme", "--member", world.WEST, "--imap-url",
-                 west_imap.url("INBOX"), stdout=out)
-    call_command("connect_calendar", "--workspace", "acme", "--member", world.REP, "--caldav-url", dav.url,
-                 "--username", dav.user, "--password", dav.password, stdout=out)
+    call_command(
+        "connect_mailbox",
+        "--workspace",
+        "acme",
+        "--member",
+        world.WEST,
+        "--imap-url",
+        west_imap.url("INBOX"),
+        stdout=out,
+    )
+    call_command(
+        "connect_calendar",
+        "--workspace",
+        "acme",
+        "--member",
+        world.REP,
+        "--caldav-url",
+        dav.url,
+        "--username",
+        dav.user,
+        "--password",
+        dav.password,
+        stdout=out,
+    )
 
 
 def test_capture_attaches_every_expected_message_and_meeting_and_nothing_excluded(personas, servers, db):
     now = timezone.now()
     deals = _crm(personas)
-    mails, events = _load(servers, now)
+    mails, _ = _load(servers, now)
     _connect(servers)
 
     first = _capture()
     print("capture pass 1:", first)  # the figures of the report (pytest -s)
 
-    stored = {m.subject: m for m in CapturedMessage.objects.filter(workspace=personas.workspace).select_related(
-        "deal", "activity")}
+    stored = {
+        m.subject: m
+        for m in CapturedMessage.objects.filter(workspace=personas.workspace).select_related("deal", "activity")
+    }
     expected_stored = [m for m in mails.mails if m.expect not in world.NOT_STORED]
     for mail in expected_stored:
         assert mail.subject in stored, mail.subject
@@ -158,8 +181,12 @@ def test_capture_attaches_every_expected_message_and_meeting_and_nothing_exclude
 
     # Alerts: the quiet Stark deal is stale; Umbrella (quiet for a month, a meeting booked) is not.
     monitors_run(workspace=personas.workspace)
-    stale = set(Alert.objects.for_workspace(personas.workspace).active().filter(kind=AlertKind.STALE)
-                .values_list("deal__title", flat=True))
+    stale = set(
+        Alert.objects.for_workspace(personas.workspace)
+        .active()
+        .filter(kind=AlertKind.STALE)
+        .values_list("deal__title", flat=True)
+    )
     assert "Stark upgrade" in stale and "Umbrella renewal" not in stale
 
     # The rep picks the deal for an ambiguous Initech thread; a later reply in it follows on its own.
@@ -168,20 +195,37 @@ def test_capture_attaches_every_expected_message_and_meeting_and_nothing_exclude
     assert CapturedMessage.objects.filter(thread_key=initech.thread_key, deal=deals["Initech rollout"]).count() == 3
     rep_imap = servers[0]
     last = stored["Re: Initech question 0 [3]"]
-    rep_imap.append("INBOX", world.build_mail(
-        frm="peter@initech.io", to=[world.REP], subject="Re: Initech question 0 [4]", body="Sounds good.",
-        sent_at=now, message_id="<late-initech@initech.io>", in_reply_to=last.message_id,
-        references=[initech.message_id, last.message_id]))
+    rep_imap.append(
+        "INBOX",
+        world.build_mail(
+            frm="peter@initech.io",
+            to=[world.REP],
+            subject="Re: Initech question 0 [4]",
+            body="Sounds good.",
+            sent_at=now,
+            message_id="<late-initech@initech.io>",
+            in_reply_to=last.message_id,
+            references=[initech.message_id, last.message_id],
+        ),
+    )
     # Tony answers: the Stark deal is no longer stale.
-    rep_imap.append("INBOX", world.build_mail(
-        frm="tony@stark.com", to=[world.REP], subject="Re: Stark upgrade proposal", body="Let's talk pricing.",
-        sent_at=now, message_id="<tony-reply@stark.com>", in_reply_to=stored["Stark upgrade proposal"].message_id))
+    rep_imap.append(
+        "INBOX",
+        world.build_mail(
+            frm="tony@stark.com",
+            to=[world.REP],
+            subject="Re: Stark upgrade proposal",
+            body="Let's talk pricing.",
+            sent_at=now,
+            message_id="<tony-reply@stark.com>",
+            in_reply_to=stored["Stark upgrade proposal"].message_id,
+        ),
+    )
     third = _capture()
     assert third["messages"]["new"] == 2 and third["messages"]["matched"] == 2
     assert CapturedMessage.objects.get(message_id="<late-initech@initech.io>").deal == deals["Initech rollout"]
     monitors_run(workspace=personas.workspace)
-    stale_alert = Alert.objects.for_workspace(personas.workspace).get(kind=AlertKind.STALE,
-                                                                       deal=deals["Stark upgrade"])
+    stale_alert = Alert.objects.for_workspace(personas.workspace).get(kind=AlertKind.STALE, deal=deals["Stark upgrade"])
     assert stale_alert.resolved_at is not None
 
 
@@ -202,8 +246,16 @@ def test_disconnecting_deletes_only_what_no_other_mailbox_saw(personas, servers,
     west.refresh_from_db()
     assert west.status == "disconnected" and west.secret == ""
     # A disconnected mailbox is not read again: new mail there stays out.
-    servers[1].append("INBOX", world.build_mail(
-        frm="bruce@wayne.com", to=[world.WEST], subject="After disconnect", body="hello", sent_at=now,
-        message_id="<after@wayne.com>"))
+    servers[1].append(
+        "INBOX",
+        world.build_mail(
+            frm="bruce@wayne.com",
+            to=[world.WEST],
+            subject="After disconnect",
+            body="hello",
+            sent_at=now,
+            message_id="<after@wayne.com>",
+        ),
+    )
     assert _capture()["messages"]["seen"] == 0
     assert not CapturedMessage.objects.filter(subject="After disconnect").exists()

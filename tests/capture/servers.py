@@ -97,7 +97,7 @@ class ImapServer:
 
 
 @contextmanager
-def imap_server(tmp: Path, user: str, password: str = "secret-pw") -> Iterator[ImapServer]:
+def imap_server(tmp: Path, user: str, password: str = "secret-pw") -> Iterator[ImapServer]:  # noqa: S107 - a local test server
     """A pymap server holding one empty mailbox (INBOX) for `user`."""
     if shutil.which("pymap", path=str(BIN)) is None:
         _missing("pymap is not installed (pip install pymap, in the dev extra)")
@@ -116,7 +116,7 @@ class CalDavServer:
 
 
 @contextmanager
-def caldav_server(tmp: Path, user: str, password: str = "cal-pw") -> Iterator[CalDavServer]:
+def caldav_server(tmp: Path, user: str, password: str = "cal-pw") -> Iterator[CalDavServer]:  # noqa: S107 - a local test server
     """A Radicale server with one user (plain htpasswd) and an empty storage folder."""
     try:
         import radicale  # noqa: F401 - presence check only

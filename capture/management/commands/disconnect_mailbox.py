@@ -24,8 +24,10 @@ class Command(BaseCommand):
         member = get_member(workspace, str(options["member"]))
         deleted = stopped = 0
         for model in (MailboxConnection, CalendarConnection):
-            for connection in model.objects.for_workspace(workspace).filter(member=member).exclude(
-                status=ConnectionStatus.DISCONNECTED
+            for connection in (
+                model.objects.for_workspace(workspace)
+                .filter(member=member)
+                .exclude(status=ConnectionStatus.DISCONNECTED)
             ):
                 deleted += connection_disconnect(connection=connection, delete_captured=options["delete_captured"])
                 stopped += 1
