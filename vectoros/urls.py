@@ -17,6 +17,7 @@ workspace_patterns = [
     path("scoring/", include("scoring.urls")),
     path("similar/", include("similarity.urls")),
     path("alerts/", include("alerts.urls")),
+    path("capture/", include("capture.urls")),
     path("settings/", include("tenancy.urls")),
 ]
 
