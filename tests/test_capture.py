@@ -235,6 +235,11 @@ def test_disconnecting_deletes_only_what_no_other_mailbox_saw(personas, servers,
     mails, _ = _load(servers, now)
     _connect(servers)
     _capture()
+    # A crash that lost the cursor (or a rebuilt folder, a new UIDVALIDITY): the re-read stores nothing twice.
+    MailboxConnection.objects.filter(member=personas.rep).update(cursor={})
+    again = _capture()["messages"]
+    rep_stored = [m for m in mails.mails if m.expect not in world.NOT_STORED and world.REP in dict(m.folders)]
+    assert again["new"] == 0 and again["duplicates"] == len(rep_stored)
     west = MailboxConnection.objects.get(member=personas.other_rep)
     only_west = {m.subject for m in mails.mails if [w for w, _ in m.folders] == [world.WEST]}
     shared = {m.subject for m in mails.mails if len(m.folders) == 2 and m.expect not in world.NOT_STORED}
