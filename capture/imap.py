@@ -11,6 +11,7 @@ import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import unquote, urlsplit
 
 from imap_tools import BaseMailBox, MailBox, MailBoxUnencrypted
@@ -117,18 +118,34 @@ def _fetch(box: BaseMailBox, folder: str, uids: list[int]) -> list[FetchedMail]:
 
 
 def fetch_new(
-    settings: dict[str, object], password: str, cursor: dict[str, dict[str, int]], *, batch: int = BATCH
+    settings: dict[str, object],
+    password: str,
+    cursor: dict[str, dict[str, int]],
+    *,
+    since: date | None = None,
+    batch: int = BATCH,
 ) -> Iterator[tuple[str, dict[str, int], list[FetchedMail]]]:
-    """Yield (folder, the folder's cursor after this batch, the batch) for every message past the cursor."""
+    """Yield (folder, the folder's cursor after this batch, the batch) for every message past the cursor.
+
+    A folder read for the first time (or with a new UIDVALIDITY) starts at messages received `since` that day; its
+    cursor still moves to the folder's newest UID, so older mail is never read later either.
+    """
     folders = [str(f) for f in settings.get("folders") or ["INBOX"]]  # type: ignore[attr-defined]  # JSON list
     with _open(settings, password) as box:
         for folder in folders:
             box.folder.set(folder, readonly=True)
-            validity = int(box.folder.status(folder, ["UIDVALIDITY"])["UIDVALIDITY"])
+            status = box.folder.status(folder, ["UIDVALIDITY", "UIDNEXT"])
+            validity = int(status["UIDVALIDITY"])
             state = cursor.get(folder) or {}
             last = int(state.get("uid", 0)) if state.get("uidvalidity") == validity else 0
+            criteria = f"UID {last + 1}:*"
+            if last == 0 and since is not None:
+                criteria += f" SINCE {since.strftime('%d-%b-%Y')}"
             # "UID n:*" always returns the newest message even when it is below n, hence the filter.
-            uids = sorted(u for u in map(int, box.uids(f"UID {last + 1}:*")) if u > last)
+            uids = sorted(u for u in map(int, box.uids(criteria)) if u > last)
+            newest = int(status.get("UIDNEXT", 1)) - 1
+            if not uids and last == 0 and newest > 0:
+                yield folder, {"uidvalidity": validity, "uid": newest}, []  # nothing recent: skip the old mail
             for start in range(0, len(uids), batch):
                 chunk = uids[start : start + batch]
                 yield folder, {"uidvalidity": validity, "uid": chunk[-1]}, _fetch(box, folder, chunk)

@@ -13,8 +13,10 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -254,7 +256,9 @@ def _ingest_message(
     company = deal.company if deal is not None else companies[0]
     outbound = directory.policy.is_ours(parsed.from_address) or parsed.from_address == connection.address
     direction = Direction.OUTBOUND if outbound else Direction.INBOUND
-    sent_at = parsed.sent_at or timezone.now()
+    # A missing or impossible date (in the future) is read as "now": it must not pose as a meeting ahead or
+    # keep a deal looking fresh for months.
+    sent_at = min(parsed.sent_at or timezone.now(), timezone.now())
     signals = read_signals(parsed.subject, parsed.fresh_text()) if not outbound else None
     snippet = parsed.snippet()
     body = parsed.text if directory.store_bodies else snippet
@@ -323,7 +327,8 @@ def thread_signals_refresh(*, workspace: Workspace, thread_keys: set[str]) -> No
 def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, directory: _Directory) -> Counter[str]:
     counts: Counter[str] = Counter()
     cursor: dict[str, dict[str, int]] = dict(connection.cursor or {})
-    for folder, folder_cursor, batch in imap.fetch_new(connection.settings, connection.secret, cursor):
+    since = (timezone.now() - timedelta(days=django_settings.CAPTURE_LOOKBACK_DAYS)).date()
+    for folder, folder_cursor, batch in imap.fetch_new(connection.settings, connection.secret, cursor, since=since):
         with transaction.atomic():
             for fetched in batch:
                 counts["seen"] += 1

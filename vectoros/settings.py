@@ -287,6 +287,8 @@ BULK_TASKS = [
     "alerts.tasks.deliver_pending",
 ]
 BULK_TASKS += ["capture.tasks.capture_all", "capture.tasks.capture_workspace"]  # IMAP/CalDAV reads (issue 15)
+# A newly connected mailbox is read back this far (later passes read whatever is new, however old its date).
+CAPTURE_LOOKBACK_DAYS = env_int("CAPTURE_LOOKBACK_DAYS", 180, minimum=1)
 # /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])

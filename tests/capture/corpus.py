@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 UNASSIGNED = "unassigned"
-NOT_STORED = ("internal", "personal", "blocklisted", "unrelated")
+NOT_STORED = ("internal", "personal", "blocklisted", "unrelated", "too_old")
 REP, WEST, MANAGER = "rep@acme.test", "west@acme.test", "manager@acme.test"
 
 # company name, domain, contacts (known to the CRM), open deal titles
@@ -187,6 +187,8 @@ def generate(now: datetime, seed: int = 15) -> Corpus:
         )
 
     # Never stored
+    for i in range(5):  # before the first pass's look-back (CAPTURE_LOOKBACK_DAYS): never even read
+        add("bruce@wayne.com", [REP], f"Wayne last year {i}", "Old news.", now - timedelta(days=400 + i), "too_old")
     for i in range(30):
         frm, to = (REP, [WEST]) if i % 2 else (MANAGER, [REP, WEST])
         add(

@@ -16,6 +16,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -64,6 +67,15 @@ def _run(args: list[str], port: int, name: str, cwd: Path) -> Iterator[None]:
         log.close()
 
 
+def _received(raw: bytes) -> datetime | None:
+    """The message's own Date as its arrival time (the IMAP internal date SINCE searches), when it has one."""
+    head = BytesHeaderParser().parsebytes(raw)
+    try:
+        return parsedate_to_datetime(str(head["Date"])) if head["Date"] else None
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class ImapServer:
     port: int
@@ -90,7 +102,7 @@ class ImapServer:
                 if folder not in folders:
                     client.create(folder)
                     folders.add(folder)
-                status, data = client.append(folder, None, None, raw)
+                status, data = client.append(folder, None, _received(raw), raw)
                 assert status == "OK", data
         finally:
             client.logout()
