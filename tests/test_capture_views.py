@@ -10,6 +10,7 @@ from django.db import connection as db
 from django.urls import reverse
 from django.utils import timezone
 
+from capture import services
 from capture.models import CapturedMessage, CapturePolicy, CaptureState, ContactSuggestion, MailboxConnection
 from crm.models import Activity, ActivityKind, Contact
 from crm.services import activity_log, company_save
@@ -133,3 +134,16 @@ def test_connecting_a_mailbox_from_the_settings_page(personas, tmp_path: Path):
 def test_viewer_cannot_connect(personas):
     response = personas.client_for(personas.viewer).post(_url(personas, "connections"), {"action": "imap"})
     assert response.status_code == 403
+
+
+def test_a_mailbox_that_stops_answering_shows_its_error_and_the_pass_goes_on(personas, tmp_path: Path):
+    client = personas.client_for(personas.rep)
+    with imap_server(tmp_path, "rep@acme.test", "pw-1") as server:
+        services.mailbox_connect(workspace=personas.workspace, member=personas.rep, imap_url=server.url())
+    # The server is gone now.
+    result = services.capture_run(workspace=personas.workspace)
+    assert result["messages"]["seen"] == 0
+    connection = MailboxConnection.objects.get(member=personas.rep)
+    assert connection.status == "error" and connection.last_error
+    page = client.get(_url(personas, "connections"))
+    assert b"Error" in page.content and connection.last_error[:20].encode() in page.content
