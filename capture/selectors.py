@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from statistics import median
 
@@ -58,6 +59,19 @@ def suggestions(workspace: Workspace) -> QuerySet[ContactSuggestion]:
     )
 
 
+_SENIORITY = (
+    ("executive", re.compile(r"\b(chief|ceo|cfo|cto|coo|cio|ciso|cro|president|founder|owner|partner)\b", re.I)),
+    ("vp", re.compile(r"\b(vp|svp|evp|vice president|head of)\b", re.I)),
+    ("director", re.compile(r"\bdirector\b", re.I)),
+    ("manager", re.compile(r"\b(manager|lead)\b", re.I)),
+)
+
+
+def seniority(title: str) -> str:
+    """The level a job title says (executive, vp, director, manager), or "" when it says none."""
+    return next((level for level, pattern in _SENIORITY if pattern.search(title or "")), "")
+
+
 @dataclass
 class DealSignals:
     messages: list[CapturedMessage]
@@ -67,11 +81,18 @@ class DealSignals:
     median_reply_hours: float | None
     sentiment: str | None  # of the latest inbound message
     cues: list[str]  # seen in inbound mail of the last 30 messages
+    senior_attendees: list[tuple[str, str]]  # (contact, title) at director level or above, from captured meetings
 
 
 def deal_signals(deal: Deal) -> DealSignals:
     messages = list(CapturedMessage.objects.filter(deal=deal).order_by("-sent_at")[:30])
-    meetings = list(CapturedEvent.objects.filter(deal=deal).order_by("-starts_at")[:10])
+    meetings = list(CapturedEvent.objects.filter(deal=deal).prefetch_related("contacts").order_by("-starts_at")[:10])
+    senior = {
+        c.full_name: c.title
+        for e in meetings
+        for c in e.contacts.all()
+        if seniority(c.title) in {"executive", "vp", "director"}
+    }
     inbound = [m for m in messages if m.direction == "inbound"]
     replies = [m.response_seconds / 3600 for m in inbound if m.response_seconds is not None]
     latest = next((m for m in inbound if m.sentiment is not None), None)
@@ -84,4 +105,5 @@ def deal_signals(deal: Deal) -> DealSignals:
         median_reply_hours=round(median(replies), 1) if replies else None,
         sentiment=Signals(latest.sentiment, []).label if latest and latest.sentiment is not None else None,
         cues=cues,
+        senior_attendees=sorted(senior.items()),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import caldav
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import Alert, AlertKind
@@ -33,7 +34,10 @@ def _crm(personas: Personas) -> dict[str, Deal]:
     for name, domain, contacts, titles in world.COMPANIES:
         company = company_save(workspace=ws, name=name, domain=domain)
         for address in contacts:
-            contact_save(workspace=ws, last_name=address.split("@")[0].title(), email=address, company=company)
+            title = "VP Engineering" if address.startswith("bruce@") else ""
+            contact_save(
+                workspace=ws, last_name=address.split("@")[0].title(), email=address, company=company, title=title
+            )
         for title in titles:
             deals[title] = make_deal(ws, title=title, company=company, owner=personas.rep, at=created)
     umbrella = Company.objects.get(workspace=ws, name="Umbrella")
@@ -171,6 +175,12 @@ def test_capture_attaches_every_expected_message_and_meeting_and_nothing_exclude
     assert list(ContactSuggestion.objects.filter(workspace=personas.workspace).values_list("email", flat=True)) == [
         "gavin@hooli.xyz"
     ]
+
+    # The deal page's panel: the held meeting with a senior attendee, the replies' signals.
+    panel = personas.client_for(personas.rep).get(
+        reverse("capture:deal_panel", args=["acme", deals["Wayne platform"].uuid])
+    )
+    assert b"meeting <em>held</em>" in panel.content and b"Bruce (VP Engineering)" in panel.content
 
     # A second run stores nothing new.
     activities = Activity.objects.filter(workspace=personas.workspace).count()

@@ -6,6 +6,7 @@ import pytest
 
 from capture import imap, mime
 from capture.rules import Policy
+from capture.selectors import seniority
 from capture.signals import read_signals
 from tenancy.jobs import queue_for
 from tenancy.management.commands.sync_schedules import declared_schedules
@@ -37,10 +38,12 @@ def test_policy_screen(participants, reason, kept):
 def test_html_only_mail_reads_as_text_and_attachments_are_skipped():
     raw = (
         b"From: Ann <ann@customer.com>\r\nTo: rep@acme.test\r\nSubject: =?utf-8?q?Pr=C3=A9vu?=\r\n"
-        b"Message-ID: <a1@customer.com>\r\nIn-Reply-To: <r0@acme.test>\r\nReferences: <r-1@acme.test> <r0@acme.test>\r\n"
+        b"Message-ID: <a1@customer.com>\r\nIn-Reply-To: <r0@acme.test>\r\n"
+        b"References: <r-1@acme.test> <r0@acme.test>\r\n"
         b'Date: Tue, 01 Dec 2026 10:00:00 +0100\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
         b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello&nbsp;there</p><style>x{}</style>"
-        b"<div>Second</div>\r\n--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=a.txt\r\n\r\n"
+        b"<div>Second</div>\r\n--b\r\nContent-Type: text/plain\r\n"
+        b"Content-Disposition: attachment; filename=a.txt\r\n\r\n"
         b"SECRET ATTACHMENT\r\n--b--\r\n"
     )
     parsed = mime.parse(raw)
@@ -94,3 +97,19 @@ def test_capture_runs_every_few_minutes_on_the_bulk_queue(settings):
     schedule = next(s for s in declared_schedules() if s["name"] == "capture.capture_all")
     assert schedule["minutes"] == 5
     assert queue_for("capture.tasks.capture_workspace") == settings.Q_BULK_CLUSTER
+
+
+@pytest.mark.parametrize(
+    ("title", "level"),
+    [
+        ("Chief Revenue Officer", "executive"),
+        ("SVP Sales", "vp"),
+        ("Head of IT", "vp"),
+        ("Director, Procurement", "director"),
+        ("Engineering Manager", "manager"),
+        ("Analyst", ""),
+        ("", ""),
+    ],
+)
+def test_seniority_of_a_title(title, level):
+    assert seniority(title) == level
