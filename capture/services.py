@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from capture import calendars, imap, mime
+from capture import calendars, gmail, imap, mime
 from capture.models import (
     CalendarConnection,
     CapturedEvent,
@@ -33,6 +34,7 @@ from capture.models import (
     ContactSuggestion,
     EventSource,
     MailboxConnection,
+    MailboxKind,
     MessageSource,
 )
 from capture.rules import Policy, domain_of
@@ -92,6 +94,33 @@ def mailbox_connect(*, workspace: Workspace, member: Membership, imap_url: str) 
         ).update(status=ConnectionStatus.DISCONNECTED)
         return MailboxConnection.objects.create(
             workspace=workspace, member=member, kind="imap", address=address, settings=settings, secret=password
+        )
+
+
+def _gmail_settings() -> dict[str, Any]:
+    return {
+        "api_endpoint": django_settings.GMAIL_API_ENDPOINT,
+        "token_uri": django_settings.GOOGLE_TOKEN_URI,
+        "client_id": django_settings.GOOGLE_OAUTH_CLIENT_ID,
+        "client_secret": django_settings.GOOGLE_OAUTH_CLIENT_SECRET,
+    }
+
+
+def mailbox_connect_gmail(*, workspace: Workspace, member: Membership, refresh_token: str) -> MailboxConnection:
+    """Connect a Gmail mailbox by an OAuth refresh token (scope gmail.readonly) issued to GOOGLE_OAUTH_CLIENT_ID."""
+    _check_member(workspace, member)
+    if not django_settings.GOOGLE_OAUTH_CLIENT_ID:
+        raise ValidationError("Gmail capture needs GOOGLE_OAUTH_CLIENT_ID and GOOGLE_OAUTH_CLIENT_SECRET.")
+    try:
+        address = gmail.profile_address(_gmail_settings(), refresh_token)
+    except Exception as exc:  # the token endpoint's or the API's refusal is the user's to read
+        raise ValidationError(f"Cannot read the Gmail mailbox: {exc}") from None
+    with transaction.atomic():
+        MailboxConnection.objects.filter(member=member, kind=MailboxKind.GMAIL, address=address).exclude(
+            status=ConnectionStatus.DISCONNECTED
+        ).update(status=ConnectionStatus.DISCONNECTED)
+        return MailboxConnection.objects.create(
+            workspace=workspace, member=member, kind=MailboxKind.GMAIL, address=address, secret=refresh_token
         )
 
 
@@ -326,9 +355,15 @@ def thread_signals_refresh(*, workspace: Workspace, thread_keys: set[str]) -> No
 
 def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, directory: _Directory) -> Counter[str]:
     counts: Counter[str] = Counter()
-    cursor: dict[str, dict[str, int]] = dict(connection.cursor or {})
+    cursor: dict[str, dict[str, Any]] = dict(connection.cursor or {})
     since = (timezone.now() - timedelta(days=django_settings.CAPTURE_LOOKBACK_DAYS)).date()
-    for folder, folder_cursor, batch in imap.fetch_new(connection.settings, connection.secret, cursor, since=since):
+    batches: Iterator[tuple[str, dict[str, Any], list[imap.FetchedMail]]]
+    if connection.kind == MailboxKind.GMAIL:
+        gmail_cursor = cursor.get(gmail.FOLDER) or {}
+        batches = gmail.fetch_new(_gmail_settings(), connection.secret, gmail_cursor, since=since)
+    else:
+        batches = imap.fetch_new(connection.settings, connection.secret, cursor, since=since)
+    for folder, folder_cursor, batch in batches:
         with transaction.atomic():
             for fetched in batch:
                 counts["seen"] += 1

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from capture.management.commands._common import get_member, get_workspace
-from capture.services import mailbox_connect
+from capture.services import mailbox_connect, mailbox_connect_gmail
 
 
 class Command(BaseCommand):
@@ -17,16 +17,24 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workspace", required=True, help="workspace slug")
         parser.add_argument("--member", required=True, help="the member's email")
-        parser.add_argument(
-            "--imap-url",
-            required=True,
-            help="imap[s]://USER:PASSWORD@HOST:PORT[/FOLDER,FOLDER...] (default folders: INBOX and Sent)",
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument(
+            "--imap-url", help="imap[s]://USER:PASSWORD@HOST:PORT[/FOLDER,FOLDER...] (default folders: INBOX and Sent)"
+        )
+        source.add_argument(
+            "--gmail-refresh-token",
+            help="a Gmail API OAuth refresh token (scope gmail.readonly) issued to GOOGLE_OAUTH_CLIENT_ID",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         workspace = get_workspace(str(options["workspace"]))
         member = get_member(workspace, str(options["member"]))
         try:
+            if options.get("gmail_refresh_token"):
+                token = str(options["gmail_refresh_token"])
+                connection = mailbox_connect_gmail(workspace=workspace, member=member, refresh_token=token)
+                self.stdout.write(f"Connected {connection.address} (Gmail API)")
+                return
             connection = mailbox_connect(workspace=workspace, member=member, imap_url=str(options["imap_url"]))
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
