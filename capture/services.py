@@ -13,12 +13,14 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -522,8 +524,29 @@ def _run_connection(connection: MailboxConnection | CalendarConnection, run: Any
     return counts
 
 
+# First half of the advisory lock that keeps two passes over one workspace apart ("CAP").
+_LOCK_CLASS = 0x434150
+
+
+@contextmanager
+def _workspace_lock(workspace_id: int) -> Iterator[None]:
+    """One pass per workspace at a time: a manual run waits for the scheduled one (and then finds nothing new)."""
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_CLASS, workspace_id])
+    try:
+        yield
+    finally:
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, workspace_id])
+
+
 def capture_run(*, workspace: Workspace, member: Membership | None = None) -> dict[str, Any]:
     """One capture pass over the workspace's live connections (one member's with `member`)."""
+    with _workspace_lock(workspace.id):
+        return _capture_pass(workspace, member)
+
+
+def _capture_pass(workspace: Workspace, member: Membership | None) -> dict[str, Any]:
     started = time.perf_counter()
     directory = _Directory.load(workspace)
     mailboxes = MailboxConnection.objects.for_workspace(workspace).exclude(status=ConnectionStatus.DISCONNECTED)
