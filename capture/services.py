@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from capture import calendars, gmail, imap, mime
+from capture import calendars, gmail, graph, imap, mime
 from capture.models import (
     CalendarConnection,
     CapturedEvent,
@@ -123,6 +123,33 @@ def mailbox_connect_gmail(*, workspace: Workspace, member: Membership, refresh_t
         ).update(status=ConnectionStatus.DISCONNECTED)
         return MailboxConnection.objects.create(
             workspace=workspace, member=member, kind=MailboxKind.GMAIL, address=address, secret=refresh_token
+        )
+
+
+def _graph_settings() -> dict[str, Any]:
+    return {
+        "api_base": django_settings.MS_GRAPH_API_BASE,
+        "token_uri": django_settings.MS_TOKEN_URI,
+        "client_id": django_settings.MS_GRAPH_CLIENT_ID,
+        "client_secret": django_settings.MS_GRAPH_CLIENT_SECRET,
+    }
+
+
+def mailbox_connect_graph(*, workspace: Workspace, member: Membership, refresh_token: str) -> MailboxConnection:
+    """Connect a Microsoft 365 mailbox by a delegated refresh token (Mail.Read offline_access)."""
+    _check_member(workspace, member)
+    if not django_settings.MS_GRAPH_CLIENT_ID:
+        raise ValidationError("Microsoft 365 capture needs MS_GRAPH_CLIENT_ID and MS_GRAPH_CLIENT_SECRET.")
+    try:
+        address, refresh_token = graph.profile_address(_graph_settings(), refresh_token)
+    except Exception as exc:  # the token endpoint's or Graph's refusal is the user's to read
+        raise ValidationError(f"Cannot read the Microsoft 365 mailbox: {exc}") from None
+    with transaction.atomic():
+        MailboxConnection.objects.filter(member=member, kind=MailboxKind.GRAPH, address=address).exclude(
+            status=ConnectionStatus.DISCONNECTED
+        ).update(status=ConnectionStatus.DISCONNECTED)
+        return MailboxConnection.objects.create(
+            workspace=workspace, member=member, kind=MailboxKind.GRAPH, address=address, secret=refresh_token
         )
 
 
@@ -363,6 +390,14 @@ def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, direct
     if connection.kind == MailboxKind.GMAIL:
         gmail_cursor = cursor.get(gmail.FOLDER) or {}
         batches = gmail.fetch_new(_gmail_settings(), connection.secret, gmail_cursor, since=since)
+    elif connection.kind == MailboxKind.GRAPH:
+
+        def keep_rotated(token: str) -> None:
+            MailboxConnection.objects.filter(pk=connection.pk).update(secret=token)  # the field encrypts it
+
+        batches = graph.fetch_new(
+            _graph_settings(), connection.secret, cursor, since=since, on_refresh_token=keep_rotated
+        )
     else:
         batches = imap.fetch_new(connection.settings, connection.secret, cursor, since=since)
     for folder, folder_cursor, batch in batches:

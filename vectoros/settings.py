@@ -294,6 +294,11 @@ GOOGLE_OAUTH_CLIENT_ID = env_str("GOOGLE_OAUTH_CLIENT_ID", "")
 GOOGLE_OAUTH_CLIENT_SECRET = env_str("GOOGLE_OAUTH_CLIENT_SECRET", "")
 GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
 GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
+# Microsoft 365 (Graph) capture: the app registration the refresh tokens were issued to.
+MS_GRAPH_CLIENT_ID = env_str("MS_GRAPH_CLIENT_ID", "")
+MS_GRAPH_CLIENT_SECRET = env_str("MS_GRAPH_CLIENT_SECRET", "")
+MS_TOKEN_URI = env_str("MS_TOKEN_URI", "https://login.microsoftonline.com/common/oauth2/v2.0/token")
+MS_GRAPH_API_BASE = env_str("MS_GRAPH_API_BASE", "https://graph.microsoft.com/v1.0")
 # /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from capture.management.commands._common import get_member, get_workspace
-from capture.services import mailbox_connect, mailbox_connect_gmail
+from capture.services import mailbox_connect, mailbox_connect_gmail, mailbox_connect_graph
 
 
 class Command(BaseCommand):
@@ -25,6 +25,10 @@ class Command(BaseCommand):
             "--gmail-refresh-token",
             help="a Gmail API OAuth refresh token (scope gmail.readonly) issued to GOOGLE_OAUTH_CLIENT_ID",
         )
+        source.add_argument(
+            "--graph-refresh-token",
+            help="a Microsoft 365 delegated refresh token (Mail.Read offline_access) issued to MS_GRAPH_CLIENT_ID",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         workspace = get_workspace(str(options["workspace"]))
@@ -34,6 +38,11 @@ class Command(BaseCommand):
                 token = str(options["gmail_refresh_token"])
                 connection = mailbox_connect_gmail(workspace=workspace, member=member, refresh_token=token)
                 self.stdout.write(f"Connected {connection.address} (Gmail API)")
+                return
+            if options.get("graph_refresh_token"):
+                token = str(options["graph_refresh_token"])
+                connection = mailbox_connect_graph(workspace=workspace, member=member, refresh_token=token)
+                self.stdout.write(f"Connected {connection.address} (Microsoft Graph)")
                 return
             connection = mailbox_connect(workspace=workspace, member=member, imap_url=str(options["imap_url"]))
         except ValidationError as exc:
