@@ -8,13 +8,11 @@ resumes after the last committed batch.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from capture import calendars, gmail, graph, imap, mime
+from capture.matching import Directory, external_id, policy_get, suggest
+from capture.meetings import capture_calendar
 from capture.models import (
     CalendarConnection,
     CapturedEvent,
@@ -34,26 +34,19 @@ from capture.models import (
     CaptureState,
     ConnectionStatus,
     ContactSuggestion,
-    EventSource,
     MailboxConnection,
     MailboxKind,
     MessageSource,
 )
-from capture.rules import Policy, domain_of
 from capture.signals import read_signals
 from crm import services as crm_services
-from crm.models import ActivityKind, Company, Contact, Deal, Direction
+from crm.models import ActivityKind, Contact, Deal, Direction
 from tenancy.models import Membership, Workspace
 
 logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- policy
-
-
-def policy_get(*, workspace: Workspace) -> CapturePolicy:
-    """The workspace's policy (the defaults, unsaved, when it never set one)."""
-    return CapturePolicy.objects.filter(workspace=workspace).first() or CapturePolicy(workspace=workspace)
 
 
 def policy_save(*, workspace: Workspace, **fields: Any) -> CapturePolicy:
@@ -63,11 +56,6 @@ def policy_save(*, workspace: Workspace, **fields: Any) -> CapturePolicy:
     policy.full_clean()
     policy.save()
     return policy
-
-
-def _member_addresses(workspace: Workspace) -> list[str]:
-    rows = Membership.objects.for_workspace(workspace).values_list("email", "user__email")
-    return [a for pair in rows for a in pair if a]
 
 
 # ---------------------------------------------------------------- connections
@@ -206,84 +194,11 @@ def connection_disconnect(*, connection: MailboxConnection | CalendarConnection,
     return len(items)
 
 
-# ---------------------------------------------------------------- matching
-
-
-@dataclass
-class _Directory:
-    """The workspace's contacts, company domains and open deals, loaded once per pass."""
-
-    policy: Policy
-    store_bodies: bool
-    contacts: dict[str, Contact]  # by lower-cased address
-    companies_by_domain: dict[str, Company]
-    open_deals: dict[int, list[Deal]]  # company id → open deals, oldest first
-    touched_threads: set[str] = field(default_factory=set)
-
-    @classmethod
-    def load(cls, workspace: Workspace) -> _Directory:
-        policy_row = policy_get(workspace=workspace)
-        policy = Policy.build(
-            member_addresses=_member_addresses(workspace),
-            personal_domains=policy_row.personal_domains,
-            blocklist=policy_row.blocklist,
-        )
-        contacts = {
-            c.email.lower(): c
-            for c in Contact.objects.for_workspace(workspace).exclude(email="").select_related("company")
-        }
-        by_domain: dict[str, Company] = {}
-        for company in Company.objects.for_workspace(workspace).exclude(domain=""):
-            domain = company.domain.strip().lower().removeprefix("www.").split("/")[0]
-            by_domain.setdefault(domain, company)
-        for contact in contacts.values():  # a contact's address also tells its company's domain
-            domain = domain_of(contact.email)
-            if contact.company is not None and domain not in policy.personal_domains:
-                by_domain.setdefault(domain, contact.company)
-        deals: dict[int, list[Deal]] = {}
-        for deal in Deal.objects.for_workspace(workspace).open().filter(company__isnull=False).order_by("created_at"):
-            deals.setdefault(deal.company_id, []).append(deal)  # type: ignore[arg-type]  # filtered non-null
-        return cls(policy, policy_row.store_bodies, contacts, by_domain, deals)
-
-    def match(self, outside: list[str]) -> tuple[list[Contact], list[Company], list[str]]:
-        """(known contacts, their companies and those of known domains, unknown addresses at known domains)."""
-        contacts = [self.contacts[a] for a in outside if a in self.contacts]
-        companies: dict[int, Company] = {c.company.id: c.company for c in contacts if c.company is not None}
-        unknown_known_domain = []
-        for address in outside:
-            company = self.companies_by_domain.get(domain_of(address))
-            if address not in self.contacts and company is not None:
-                companies.setdefault(company.id, company)
-                unknown_known_domain.append(address)
-        return contacts, list(companies.values()), unknown_known_domain
-
-    def choose_deal(self, companies: list[Company], thread_deal: Deal | None) -> Deal | None:
-        """The thread's deal when it is still open; else the single open deal of the companies; else None."""
-        candidates = [d for c in companies for d in self.open_deals.get(c.id, [])]
-        if thread_deal is not None and thread_deal.is_open and thread_deal.deleted_at is None:
-            return thread_deal
-        return candidates[0] if len(candidates) == 1 else None
-
-
-def _suggest(workspace: Workspace, directory: _Directory, addresses: list[str], names: dict[str, str]) -> None:
-    for address in addresses:
-        company = directory.companies_by_domain[domain_of(address)]
-        suggestion, created = ContactSuggestion.objects.get_or_create(
-            workspace=workspace, email=address, defaults={"company": company, "name": names.get(address, "")[:200]}
-        )
-        if not created:
-            ContactSuggestion.objects.filter(pk=suggestion.pk).update(seen_count=suggestion.seen_count + 1)
-
-
-def _external_id(prefix: str, key: str) -> str:
-    return f"capture:{prefix}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-
-
 # ---------------------------------------------------------------- messages
 
 
 def _ingest_message(
-    workspace: Workspace, connection: MailboxConnection, directory: _Directory, fetched: imap.FetchedMail
+    workspace: Workspace, connection: MailboxConnection, directory: Directory, fetched: imap.FetchedMail
 ) -> str:
     """Store one fetched message. Returns matched (stored, on a deal) | unassigned (stored, the rep chooses the
     deal) | unrelated (no contact or company the CRM knows: not stored) | duplicate | excluded."""
@@ -300,7 +215,7 @@ def _ingest_message(
     contacts, companies, unknown = directory.match(outside)
     if not companies:
         return "unrelated"  # nobody the CRM knows: not stored
-    _suggest(workspace, directory, unknown, parsed.names)
+    suggest(workspace, directory, unknown, parsed.names)
     thread_deal = (
         Deal.objects.filter(
             pk__in=CapturedMessage.objects.filter(workspace=workspace, deal__isnull=False)
@@ -332,7 +247,7 @@ def _ingest_message(
         occurred_at=sent_at,
         direction=direction,
         body=body,
-        external_id=_external_id("mail", parsed.message_id),
+        external_id=external_id("mail", parsed.message_id),
     )
     message = CapturedMessage.objects.create(
         workspace=workspace,
@@ -382,7 +297,7 @@ def thread_signals_refresh(*, workspace: Workspace, thread_keys: set[str]) -> No
             previous = message
 
 
-def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, directory: _Directory) -> Counter[str]:
+def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, directory: Directory) -> Counter[str]:
     counts: Counter[str] = Counter()
     cursor: dict[str, dict[str, Any]] = dict(connection.cursor or {})
     since = (timezone.now() - timedelta(days=django_settings.CAPTURE_LOOKBACK_DAYS)).date()
@@ -413,131 +328,6 @@ def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, direct
             cursor[folder] = folder_cursor
             MailboxConnection.objects.filter(pk=connection.pk).update(cursor=cursor)
     connection.cursor = cursor
-    return counts
-
-
-# ---------------------------------------------------------------- meetings
-
-
-def _ingest_event(
-    workspace: Workspace, connection: CalendarConnection, directory: _Directory, fetched: calendars.FetchedEvent
-) -> str:
-    """Store or update one meeting: matched | unassigned | unrelated | excluded | unchanged | updated | deleted."""
-    if fetched.deleted:
-        source = EventSource.objects.filter(connection=connection, href=fetched.href).select_related("event").first()
-        if source is None:
-            return "unchanged"
-        event = source.event
-        event.status = "CANCELLED"
-        event.save(update_fields=["status"])
-        _event_activity_sync(workspace, event)
-        return "deleted"
-    parsed = calendars.parse_event(fetched.data)
-    if parsed is None:
-        return "failed"
-    existing = CapturedEvent.objects.filter(workspace=workspace, ical_uid=parsed.uid).first()
-    if existing is not None:
-        EventSource.objects.get_or_create(event=existing, connection=connection, defaults={"href": fetched.href})
-        if fetched.etag and existing.etag == fetched.etag:
-            return "unchanged"
-        existing.etag = fetched.etag
-        existing.summary, existing.status = parsed.summary, parsed.status
-        existing.starts_at, existing.ends_at = parsed.starts_at, parsed.ends_at
-        existing.save(update_fields=["etag", "summary", "status", "starts_at", "ends_at"])
-        _event_activity_sync(workspace, existing)
-        return "updated"
-    participants = [parsed.organizer, *(a for a, _ in parsed.attendees)]
-    excluded, outside = directory.policy.screen(participants)
-    if excluded:
-        return "excluded"
-    contacts, companies, unknown = directory.match(outside)
-    if not companies:
-        return "unrelated"
-    _suggest(workspace, directory, unknown, {})
-    deal = directory.choose_deal(companies, None)
-    event = CapturedEvent.objects.create(
-        workspace=workspace,
-        ical_uid=parsed.uid,
-        etag=fetched.etag,
-        summary=parsed.summary,
-        starts_at=parsed.starts_at,
-        ends_at=parsed.ends_at,
-        organizer=parsed.organizer if parsed.organizer in outside or directory.policy.is_ours(parsed.organizer) else "",
-        attendees=[{"email": a, "status": s} for a, s in parsed.attendees if a in outside],
-        status=parsed.status,
-        member=connection.member,
-        company=deal.company if deal is not None else companies[0],
-        deal=deal,
-        state=CaptureState.MATCHED if deal is not None else CaptureState.UNASSIGNED,
-    )
-    if contacts:
-        event.contacts.set(contacts)
-    EventSource.objects.create(event=event, connection=connection, href=fetched.href)
-    _event_activity_sync(workspace, event, contacts=contacts)
-    return "matched" if deal is not None else "unassigned"
-
-
-def _meeting_direction(event: CapturedEvent) -> str:
-    """Inbound when an outside party organised or accepted it (they engaged), else outbound (an invitation)."""
-    accepted = any(a.get("status") == "ACCEPTED" for a in event.attendees)
-    return (
-        Direction.INBOUND
-        if accepted or (event.organizer and event.organizer in {a.get("email") for a in event.attendees})
-        else Direction.OUTBOUND
-    )
-
-
-def _event_activity_sync(workspace: Workspace, event: CapturedEvent, contacts: list[Contact] | None = None) -> None:
-    """A live meeting has one activity (future ones too: a booked meeting keeps a deal from going stale);
-    a cancelled one has none."""
-    cancelled = event.status == "CANCELLED"
-    activity = event.activity
-    if cancelled:
-        if activity is not None:
-            event.activity = None
-            event.save(update_fields=["activity"])
-            crm_services.activity_delete(activity=activity)
-        return
-    fields: dict[str, Any] = {
-        "occurred_at": event.starts_at,
-        "direction": _meeting_direction(event),
-        "subject": (event.summary or "(meeting)")[:200],
-    }
-    if activity is None:
-        activity = crm_services.activity_log(
-            workspace=workspace,
-            actor=event.member,
-            kind=ActivityKind.MEETING,
-            deal=event.deal,
-            company=event.company,
-            contacts=contacts if contacts is not None else list(event.contacts.all()),
-            external_id=_external_id("event", event.ical_uid),
-            **fields,
-        )
-        event.activity = activity
-        event.save(update_fields=["activity"])
-    else:
-        crm_services.activity_update(activity=activity, **fields)
-
-
-def _capture_calendar(workspace: Workspace, connection: CalendarConnection, directory: _Directory) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    cursor: dict[str, dict[str, str]] = dict(connection.cursor or {})
-    settings = connection.settings
-    for key, new_cursor, events in calendars.fetch_changes(
-        str(settings["url"]), str(settings.get("username", "")), connection.secret, cursor
-    ):
-        with transaction.atomic():
-            for fetched in events:
-                counts["seen"] += 1
-                try:
-                    with transaction.atomic():
-                        counts[_ingest_event(workspace, connection, directory, fetched)] += 1
-                except Exception:
-                    logger.exception("capture: event %s of %s skipped", fetched.href, connection.uuid)
-                    counts["failed"] += 1
-            cursor[key] = new_cursor
-            CalendarConnection.objects.filter(pk=connection.pk).update(cursor=cursor)
     return counts
 
 
@@ -583,7 +373,7 @@ def capture_run(*, workspace: Workspace, member: Membership | None = None) -> di
 
 def _capture_pass(workspace: Workspace, member: Membership | None) -> dict[str, Any]:
     started = time.perf_counter()
-    directory = _Directory.load(workspace)
+    directory = Directory.load(workspace)
     mailboxes = MailboxConnection.objects.for_workspace(workspace).exclude(status=ConnectionStatus.DISCONNECTED)
     calendars_ = CalendarConnection.objects.for_workspace(workspace).exclude(status=ConnectionStatus.DISCONNECTED)
     if member is not None:
@@ -595,7 +385,7 @@ def _capture_pass(workspace: Workspace, member: Membership | None) -> dict[str, 
         thread_signals_refresh(workspace=workspace, thread_keys=directory.touched_threads)
     meetings: Counter[str] = Counter()
     for calendar in calendars_.select_related("member").order_by("id"):
-        meetings += _run_connection(calendar, lambda c=calendar: _capture_calendar(workspace, c, directory))
+        meetings += _run_connection(calendar, lambda c=calendar: capture_calendar(workspace, c, directory))
     return {
         "messages": {
             "seen": mail["seen"],
