@@ -347,6 +347,8 @@ class Activity(models.Model):
     contacts = models.ManyToManyField(Contact, blank=True, related_name="activities")
     owner = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities")
     external_id = models.CharField(max_length=255, blank=True)
+    # When it was recorded: a meeting booked for later counts (alerts) from the moment it is known, not before.
+    created_at = models.DateTimeField(default=timezone.now)
 
     objects = WorkspaceQuerySet.as_manager()
 

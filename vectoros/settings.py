@@ -88,6 +88,7 @@ INSTALLED_APPS = [
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
 INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (database triggers), erasure, retention (issue 11)
 INSTALLED_APPS += ["sync"]  # live two-way CRM sync and Zapier-style hooks (issue 14)
+INSTALLED_APPS += ["capture"]  # email and calendar capture (issue 15)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -316,6 +317,19 @@ BULK_TASKS = [
     "alerts.tasks.deliver_pending",
     "audit.tasks.prune_retention",  # daily retention (deletes in bulk)
 ]
+BULK_TASKS += ["capture.tasks.capture_all", "capture.tasks.capture_workspace"]  # IMAP/CalDAV reads (issue 15)
+# A newly connected mailbox is read back this far (later passes read whatever is new, however old its date).
+CAPTURE_LOOKBACK_DAYS = env_int("CAPTURE_LOOKBACK_DAYS", 180, minimum=1)
+# Gmail API capture: the OAuth client the refresh tokens were issued to (the endpoints change only in tests).
+GOOGLE_OAUTH_CLIENT_ID = env_str("GOOGLE_OAUTH_CLIENT_ID", "")
+GOOGLE_OAUTH_CLIENT_SECRET = env_str("GOOGLE_OAUTH_CLIENT_SECRET", "")
+GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
+GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
+# Microsoft 365 (Graph) capture: the app registration the refresh tokens were issued to.
+MS_GRAPH_CLIENT_ID = env_str("MS_GRAPH_CLIENT_ID", "")
+MS_GRAPH_CLIENT_SECRET = env_str("MS_GRAPH_CLIENT_SECRET", "")
+MS_TOKEN_URI = env_str("MS_TOKEN_URI", "https://login.microsoftonline.com/common/oauth2/v2.0/token")
+MS_GRAPH_API_BASE = env_str("MS_GRAPH_API_BASE", "https://graph.microsoft.com/v1.0")
 # /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])

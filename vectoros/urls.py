@@ -20,6 +20,7 @@ workspace_patterns = [
     path("alerts/", include("alerts.urls")),
     path("settings/audit/", include("audit.urls")),  # the audit log and erasure (admins)
     path("customers/", include("customers.urls")),
+    path("capture/", include("capture.urls")),
     path("settings/", include("tenancy.urls")),
     path("settings/crm-sync/", include("sync.urls")),
 ]
