@@ -19,6 +19,7 @@ from ninja.errors import ValidationError as Unprocessable
 from pydantic import AfterValidator
 
 from tenancy.models import ApiKey, Membership
+from vectoros.apischema import CursorPage, Problem, UnknownReference, decimal_amount, paginate
 from vectoros.http import ApiRequest
 
 router = Router(tags=["crm"])
@@ -26,8 +27,8 @@ router = Router(tags=["crm"])
 # Postgres refuses NUL characters in text; refusing them here makes them a 422, not a 500.
 Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
+Amount = decimal_amount(digits=14)
+Percent = decimal_amount(digits=5, maximum=Decimal(100))
 Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 12, 31))]
 
 
@@ -56,11 +57,9 @@ def _short(n: int) -> Any:
     return Annotated[str, Field(max_length=n, pattern=r"^[^\x00]*$")]
 
 
-class Error(Schema):
-    detail: Any
-
-
-ERRORS: dict[int, type[Schema]] = {401: Error, 404: Error, 422: Error}
+Error = Problem  # every error body is a problem (RFC 9457); vectoros.api documents the ones all operations share
+ERRORS: dict[int, type[Schema]] = {401: Problem, 404: Problem, 409: Problem, 422: Problem}
+TAKEN = "already used by another record of this workspace"
 
 
 def _key(request: ApiRequest) -> ApiKey:
@@ -79,12 +78,12 @@ def _get(queryset: QuerySet, request: ApiRequest, pk: uuid.UUID, what: str) -> A
 
 
 def _ref(model: type[Any], request: ApiRequest, pk: uuid.UUID | None, field: str) -> Any:
-    """A referenced object of this workspace, or a 422 naming the field."""
+    """A referenced object of this workspace, or a 404 naming the field."""
     if pk is None:
         return None
     found = model.objects.filter(workspace_id=_key(request).workspace_id, uuid=pk).first()
     if found is None:
-        raise Unprocessable([{"loc": ["body", field], "msg": f"unknown {field} {pk}", "type": "value_error"}])
+        raise UnknownReference(["body", field], pk)
     return found
 
 
@@ -95,13 +94,8 @@ def _invalid(exc: ValidationError) -> Unprocessable:
     )
 
 
-class Page(Schema):
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=1_000_000)
+Page = CursorPage
 
 
-def _page(queryset: QuerySet, page: Page) -> dict[str, Any]:
-    count = queryset.count()
-    items = list(queryset[page.offset : page.offset + page.limit])
-    following = page.offset + page.limit
-    return {"count": count, "next_offset": following if following < count else None, "items": items}
+def _page(request: ApiRequest, queryset: QuerySet, page: CursorPage) -> dict[str, Any]:
+    return paginate(request, queryset, page)

@@ -1,0 +1,186 @@
+"""The REST API keeps its OpenAPI contract, checked from the outside as an integrator would.
+
+- schemathesis (the CLI, every operation, its phases and default checks, a bounded number of examples) against a live
+  server on a small demo workspace with a read-write key: no server error, no undocumented status, no request the
+  schema forbids accepted, no response outside its schema; a request the schema allows may be refused only by one of
+  the business rules listed in ALLOWED_REJECTIONS, each stated in its operation's description;
+- a client generated from `/api/v1/openapi.json` by openapi-python-client lists, creates and patches deals and reads
+  the forecast;
+- the parts of the contract a fuzzer does not reach: problem details, the trailing slash, Idempotency-Key, cursors.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from crm.demo.services import demo_workspace_seed
+from crm.models import Deal
+from forecasting.services import forecast_run
+from tenancy.models import Workspace
+from tenancy.services import api_key_create
+from tests.factories import default_stage
+
+ROOT = Path(__file__).resolve().parent.parent
+# Operations whose schema-valid requests may still be refused, each by a rule its description states.
+ALLOWED_REJECTIONS: dict[str, str] = {}
+SCHEMATHESIS_EXAMPLES = int(os.environ.get("API_CONTRACT_EXAMPLES", "5"))
+SCHEMATHESIS_SECONDS = int(os.environ.get("API_CONTRACT_SECONDS", "150"))
+
+
+@pytest.fixture
+def demo_key(transactional_db) -> tuple[Workspace, str]:
+    """A small demo workspace (a tenth of the full volume) with a stored forecast and a read-write key."""
+    demo_workspace_seed(slug="demo", as_of=timezone.now().date(), scale=0.1)
+    workspace = Workspace.objects.get(slug="demo")
+    forecast_run(workspace=workspace, sims=500)
+    _key, raw = api_key_create(workspace=workspace, name="contract")
+    return workspace, raw
+
+
+def schemathesis_run(base_url: str, raw_key: str, report_dir: Path, *, examples: int, seconds: int) -> dict:
+    """Run the schemathesis CLI against `base_url`; its JSON report."""
+    command = [
+        sys.executable,
+        "-m",
+        "tests.schemathesis_cli",
+        "run",
+        f"{base_url}/api/v1/openapi.json",
+        "--header",
+        f"Authorization: Bearer {raw_key}",
+        "--max-examples",
+        str(examples),
+        "--max-time",
+        str(seconds),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "90",  # the first similarity request loads the embedding model
+        "--no-shrink",
+        "--report",
+        "json",
+        "--report-dir",
+        str(report_dir),
+        "--output-truncate",
+        "true",
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 300)  # noqa: S603 (our own interpreter)
+    reports = sorted(report_dir.glob("json-*.json"))
+    assert reports, f"schemathesis wrote no report:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    report = json.loads(reports[-1].read_text())
+    report["stdout"] = done.stdout
+    return report
+
+
+def contract_failures(report: dict) -> list[str]:
+    """What breaks the contract: every failure but the allowed business-rule rejections, and every error."""
+    failures = []
+    for failure in report["failures"]:
+        operations = failure["operations"]
+        if failure["code"] == "ST202":  # schema-valid request rejected
+            operations = [op for op in operations if op not in ALLOWED_REJECTIONS]
+        if operations:
+            failures.append(f"{failure['code']} {failure['title']}: {', '.join(operations)}")
+    failures += [f"error: {error}" for error in report["errors"]]
+    return failures
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_contract_failure(live_server, demo_key, tmp_path):
+    _workspace, raw = demo_key
+    report = schemathesis_run(
+        live_server.url, raw, tmp_path, examples=SCHEMATHESIS_EXAMPLES, seconds=SCHEMATHESIS_SECONDS
+    )
+    summary = report["stdout"][report["stdout"].rfind("SUMMARY") :]
+    assert report["operations"]["tested"] == report["operations"]["total"] >= 43, summary
+    assert report["test_cases"]["generated"] > 300, summary
+    assert {name for name, phase in report["phases"].items() if phase["status"] != "skip"} >= {
+        "coverage",
+        "fuzzing",
+        "stateful",
+    }, summary
+    assert not contract_failures(report), "\n".join(contract_failures(report)) + "\n\n" + report["stdout"][-12000:]
+    assert len(ALLOWED_REJECTIONS) <= 3
+
+
+def test_allowed_rejections_are_stated_in_the_schema(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    for operation, rule in ALLOWED_REJECTIONS.items():
+        method, path = operation.split(" ", 1)
+        assert rule in schema["paths"][path][method.lower()].get("description", ""), operation
+
+
+# --- the generated client --------------------------------------------------------------------------------------------
+def _generate_client(schema: dict, where: Path) -> str:
+    """openapi-python-client's package for the schema, importable from `where`; its module name."""
+    (where / "openapi.json").write_text(json.dumps(schema))
+    done = subprocess.run(  # noqa: S603 (the generator installed beside our interpreter)
+        [
+            str(Path(sys.executable).with_name("openapi-python-client")),
+            "generate",
+            "--path",
+            "openapi.json",
+            "--meta",
+            "none",
+            "--output-path",
+            "vectoros_client",
+        ],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return "vectoros_client"
+
+
+@pytest.mark.slow
+def test_a_generated_client_lists_creates_patches_deals_and_reads_the_forecast(live_server, demo_key, tmp_path):
+    workspace, raw = demo_key
+    schema = Client().get("/api/v1/openapi.json").json()
+    package = _generate_client(schema, tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        api_client = importlib.import_module(package)
+        deals_list = importlib.import_module(f"{package}.api.crm.crm_api_deals_deals_list")
+        deals_create = importlib.import_module(f"{package}.api.crm.crm_api_deals_deals_create")
+        deals_update = importlib.import_module(f"{package}.api.crm.crm_api_deals_deals_update")
+        latest_run = importlib.import_module(f"{package}.api.forecasting.forecasting_api_latest_run")
+        models = importlib.import_module(f"{package}.models")
+        client = api_client.AuthenticatedClient(base_url=live_server.url, token=raw)
+
+        first = deals_list.sync(client=client, limit=5)
+        assert isinstance(first, models.DealPage) and len(first.items) == 5 and first.count > 5
+        following = deals_list.sync(client=client, limit=5, cursor=first.next_)
+        assert {d.id for d in following.items}.isdisjoint({d.id for d in first.items})
+
+        stage = default_stage(workspace)
+        created = deals_create.sync_detailed(
+            client=client, body=models.DealIn(title="From the generated client", stage=stage.uuid, amount=1234.5)
+        )
+        assert created.status_code == 201
+        deal = created.parsed
+        assert Deal.objects.get(uuid=deal.id).amount == Decimal("1234.50")
+
+        patched = deals_update.sync(client=client, deal_id=deal.id, body=models.DealPatch(title="Renamed"))
+        assert patched.title == "Renamed" and Deal.objects.get(uuid=deal.id).title == "Renamed"
+
+        refused = deals_update.sync_detailed(client=client, deal_id=deal.id, body=models.DealPatch(title=" "))
+        assert refused.status_code == 422 and isinstance(refused.parsed, models.Problem)
+        assert refused.parsed.errors[0].loc == ["body", "title"]
+
+        forecast = latest_run.sync(client=client)
+        assert isinstance(forecast, models.RunDetail) and forecast.sims == 500 and forecast.deals
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+            del sys.modules[name]

@@ -1,0 +1,176 @@
+"""The REST API's shared contract: problem details, request bodies that refuse extras, cursor pages.
+
+Every app's router builds on these, so every operation answers errors in one shape (RFC 9457 problem details,
+`application/problem+json`) and pages the same way. `vectoros.api` turns exceptions into problems and writes the
+error responses, the `Link` header and the `Idempotency-Key` header into the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Field, Schema
+from ninja.errors import (
+    HttpError,
+    Throttled,  # raised by rate limits: a 429 problem with Retry-After
+)
+from pydantic import AfterValidator, ConfigDict, ValidationInfo, WithJsonSchema, model_validator
+from pydantic.functional_validators import ModelWrapValidatorHandler
+
+__all__ = [
+    "Body",
+    "Conflict",
+    "CursorPage",
+    "FieldError",
+    "PageOut",
+    "Problem",
+    "Throttled",
+    "UnknownReference",
+    "decimal_amount",
+    "drop_default",
+    "paginate",
+]
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(Schema):
+    loc: list[str | int] = Field(description="where: `body`, `query` or `path`, then the field")
+    msg: str
+    type: str
+
+
+class Problem(Schema):
+    """RFC 9457 problem details; `errors` lists the fields at fault (422)."""
+
+    type: str = Field(description="a URI naming the kind of problem; `about:blank` when the status says it all")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class Conflict(HttpError):
+    """409: the request clashes with the current state (a taken external_id, a reused Idempotency-Key, no model yet)."""
+
+    def __init__(self, message: str, *, loc: list[str] | None = None) -> None:
+        super().__init__(409, message)
+        self.errors = [{"loc": loc, "msg": message, "type": "conflict"}] if loc else None
+
+
+class UnknownReference(HttpError):
+    """404 for an id in a body or a filter that names nothing in the key's workspace (another workspace's is the same).
+
+    The rule is the same wherever an id is: in the path, the query or the body, an id that names nothing is a 404.
+    """
+
+    def __init__(self, loc: list[str], value: object) -> None:
+        message = f"No such {loc[-1]}: {value}"
+        super().__init__(404, message)
+        self.errors = [{"loc": loc, "msg": message, "type": "not_found"}]
+
+
+def drop_default(schema: dict[str, Any]) -> None:
+    """For `Field(json_schema_extra=drop_default)`: a property that may be left out but never sent as null."""
+    schema.pop("default", None)
+
+
+class Body(Schema):
+    """A JSON object body: unknown properties are refused (`additionalProperties: false`), so is a non-object."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _run_root_validator(cls, values: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo) -> Any:
+        # Replaces ninja's validator of the same name, which reads any object's attributes (ORM rows): a body is data.
+        return handler(values)
+
+
+def decimal_amount(*, digits: int, places: int = 2, maximum: Decimal | None = None) -> Any:
+    """A non-negative decimal sent as a JSON number or a plain decimal string, rounded half-up to `places`.
+
+    Rounding (rather than refusing extra places) keeps every number the schema allows acceptable: binary floats
+    such as 0.1 * 3 carry more places than they were meant to.
+    """
+    step = Decimal(1).scaleb(-places)
+    top = maximum if maximum is not None else Decimal(10 ** (digits - places)) - step
+    pattern = rf"^\d{{1,{digits - places}}}(\.\d{{1,{places}}})?$"
+
+    def rounded(value: Decimal) -> Decimal:
+        return value.quantize(step, rounding=ROUND_HALF_UP)
+
+    json_schema = {
+        "anyOf": [{"type": "number", "minimum": 0, "maximum": float(top)}, {"type": "string", "pattern": pattern}],
+        "description": f"at most {top}; rounded to {places} decimal places",
+    }
+    return Annotated[
+        Decimal, Field(ge=0, le=top, allow_inf_nan=False), AfterValidator(rounded), WithJsonSchema(json_schema)
+    ]
+
+
+# --- cursor pagination ------------------------------------------------------------------------------------------
+# The cursor is opaque to clients: today it carries the position in the ordered list (base 36), so a page boundary can
+# shift when rows are inserted or deleted between two requests (`count` tells how many matched at that moment). Every
+# string the pattern allows is a cursor; one past the end gives an empty page.
+CURSOR_PATTERN = r"^o[0-9a-z]{1,4}$"
+MAX_OFFSET = 36**4 - 1
+
+
+def cursor_encode(offset: int) -> str:
+    digits = ""
+    while True:
+        offset, digit = divmod(offset, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+        if offset == 0:
+            return f"o{digits}"
+
+
+def cursor_decode(cursor: str) -> int:
+    return int(cursor[1:], 36)
+
+
+class CursorPage(Schema):
+    """Query parameters of every list: `limit` and the `cursor` from the previous page's `next`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=500, description="items per page")
+    cursor: str | None = Field(
+        None, pattern=CURSOR_PATTERN, description="the `next` of the previous page; omit for the first page"
+    )
+    offset: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        deprecated=True,
+        description="deprecated (use `cursor`; ignored with it): items to skip",
+    )
+
+
+def paginate(request: HttpRequest, queryset: QuerySet, page: CursorPage) -> dict[str, Any]:
+    """One page: `count`, `next` (a cursor, null on the last page) and `items`; `Link: <…>; rel="next"` too."""
+    offset = vars(page).get("offset")  # read without the warning a deprecated field gives on access
+    start = cursor_decode(page.cursor) if page.cursor is not None else offset or 0
+    count = queryset.count()
+    items = list(queryset[start : start + page.limit])
+    following = start + page.limit
+    more = following < count
+    following_cursor = cursor_encode(following) if more and following <= MAX_OFFSET else None
+    if following_cursor is not None:
+        query = request.GET.copy()
+        query.pop("offset", None)
+        query["cursor"] = following_cursor
+        request.api_link_next = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")  # type: ignore[attr-defined]  # read by vectoros.api
+    return {"count": count, "next": following_cursor, "next_offset": following if more else None, "items": items}
+
+
+class PageOut(Schema):
+    """One page of a list; a subclass adds `items`. The next page is `?cursor=<next>` (also the `Link` header)."""
+
+    count: int = Field(description="how many items match, on every page")
+    next: str | None = Field(description="the cursor of the next page (`?cursor=`); null on the last page")
+    next_offset: int | None = Field(deprecated=True, description="deprecated (use `next`): the next page's offset")
