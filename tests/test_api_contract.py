@@ -16,6 +16,8 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,9 +28,9 @@ from django.utils import timezone
 from crm.demo.services import demo_workspace_seed
 from crm.models import Deal
 from forecasting.services import forecast_run
-from tenancy.models import Workspace
+from tenancy.models import IdempotentRequest, Workspace
 from tenancy.services import api_key_create
-from tests.factories import default_stage
+from tests.factories import CompanyFactory, default_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 # Operations whose schema-valid requests may still be refused, each by a rule its description states.
@@ -184,3 +186,161 @@ def test_a_generated_client_lists_creates_patches_deals_and_reads_the_forecast(l
         sys.path.remove(str(tmp_path))
         for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
             del sys.modules[name]
+
+
+# --- what a fuzzer does not reach --------------------------------------------------------------------------------
+API = "/api/v1"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def api(personas) -> Client:
+    _key, raw = api_key_create(workspace=personas.workspace, name="contract")
+    return Client(headers={"authorization": f"Bearer {raw}"})
+
+
+def _problem(response, status: int) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    return body
+
+
+def test_every_error_is_a_problem(api, personas):
+    unauthorised = Client().get(f"{API}/deals/")
+    _problem(unauthorised, 401)
+    assert unauthorised["WWW-Authenticate"] == "Bearer"
+    assert _problem(api.post(f"{API}/companies/", "{not json", content_type="application/json"), 400)
+    not_an_object = _problem(
+        api.patch(
+            f"{API}/companies/{CompanyFactory(workspace=personas.workspace).uuid}/",
+            "[null, null]",
+            content_type="application/json",
+        ),
+        422,
+    )
+    assert not_an_object["errors"][0]["loc"] == ["body"]
+    extra = _problem(
+        api.post(f"{API}/companies/", {"name": "A", "colour": "red"}, content_type="application/json"), 422
+    )
+    assert extra["errors"][0]["loc"] == ["body", "colour"] and extra["errors"][0]["type"] == "extra_forbidden"
+    _problem(api.get(f"{API}/deals/00000000-0000-0000-0000-000000000000/"), 404)
+    _problem(api.get(f"{API}/deals/", {"limit": "many"}), 422)
+    from crm.models import Company
+
+    assert not Company.objects.filter(name="A").exists()
+
+
+def test_paths_answer_with_and_without_the_trailing_slash(api, personas):
+    for path in (f"{API}/deals", f"{API}/deals/", f"{API}/embeddings/stats", f"{API}/embeddings/stats/"):
+        assert api.get(path).status_code == 200, path
+    created = api.post(f"{API}/companies", {"name": "No slash"}, content_type="application/json")
+    assert created.status_code == 201
+    company = created.json()["id"]
+    renamed = api.patch(f"{API}/companies/{company}", {"name": "Renamed"}, content_type="application/json")
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Renamed"
+    assert api.delete(f"{API}/companies/{company}").status_code == 204
+
+
+def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(api, personas):
+    from crm.models import Company
+
+    headers = {"Idempotency-Key": "create-acme-1"}
+    first = api.post(f"{API}/companies/", {"name": "Once"}, content_type="application/json", headers=headers)
+    again = api.post(f"{API}/companies", {"name": "Once"}, content_type="application/json", headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert Company.objects.filter(workspace=personas.workspace, name="Once").count() == 1
+    other = api.post(f"{API}/companies/", {"name": "Twice"}, content_type="application/json", headers=headers)
+    assert "Idempotency-Key" in _problem(other, 409)["detail"]
+    assert not Company.objects.filter(name="Twice").exists()
+    # A refusal is kept too: the retry is refused the same way, without a second look at the data.
+    refused = api.post(
+        f"{API}/deals/",
+        {"title": "X", "stage": str(uuid.uuid4())},
+        content_type="application/json",
+        headers={"Idempotency-Key": "deal-1"},
+    )
+    assert refused.status_code == 404
+    replay = api.post(
+        f"{API}/deals/",
+        {"title": "X", "stage": str(uuid.uuid4())},
+        content_type="application/json",
+        headers={"Idempotency-Key": "deal-1"},
+    )
+    assert replay.status_code == 409  # another body (another stage id) under the same key
+    # Another API key has its own keys; after 24 hours a key is free again.
+    _key, raw = api_key_create(workspace=personas.workspace, name="second")
+    second = Client(headers={"authorization": f"Bearer {raw}"})
+    assert (
+        second.post(f"{API}/companies/", {"name": "Once"}, content_type="application/json", headers=headers).status_code
+        == 201
+    )
+    IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    assert (
+        api.post(f"{API}/companies/", {"name": "Twice"}, content_type="application/json", headers=headers).status_code
+        == 201
+    )
+    assert Company.objects.filter(name="Once").count() == 2 and Company.objects.filter(name="Twice").count() == 1
+    _problem(
+        api.post(
+            f"{API}/companies/",
+            {"name": "Bad key"},
+            content_type="application/json",
+            headers={"Idempotency-Key": "x" * 256},
+        ),
+        422,
+    )
+
+
+def test_lists_page_with_a_cursor_in_the_body_and_the_link_header(api, personas):
+    from tests.factories import make_deal
+
+    for n in range(5):
+        make_deal(personas.workspace, title=f"Paged {n}")
+    seen: list[str] = []
+    url = f"{API}/deals/?limit=2&sort=title"
+    pages = 0
+    while url:
+        response = api.get(url)
+        body = response.json()
+        assert body["count"] == 5 and len(body["items"]) <= 2
+        seen += [d["title"] for d in body["items"]]
+        pages += 1
+        if body["next"] is None:
+            assert "Link" not in response
+            url = ""
+        else:
+            link = response["Link"]
+            assert link.endswith('>; rel="next"') and f"cursor={body['next']}" in link
+            url = link[1 : link.index(">")].removeprefix("http://testserver")
+    assert pages == 3 and seen == sorted(seen) and len(set(seen)) == 5
+    # The deprecated offset still works; a cursor past the end is an empty page.
+    assert [d["title"] for d in api.get(f"{API}/deals/?limit=2&sort=title&offset=4").json()["items"]] == seen[4:]
+    assert api.get(f"{API}/deals/?cursor=ozzzz").json()["items"] == []
+
+
+def test_every_operation_documents_its_errors(client):
+    schema = client.get(f"{API}/openapi.json").json()
+    assert schema["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "detail"]
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            where = f"{method.upper()} {path}"
+            expected = {"429"} | ({"401", "403"} if operation.get("security") else set())
+            if "{" in path:
+                expected.add("404")
+            if method == "post":
+                expected |= {"409", "422"}
+                names = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+                assert "Idempotency-Key" in names, where
+            if "requestBody" in operation:
+                expected |= {"400", "422"}
+                body = operation["requestBody"]["content"]["application/json"]["schema"]
+                component = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+                assert component.get("additionalProperties") is False, where
+            assert expected <= set(map(str, responses)), where
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    assert list(response["content"]) == [PROBLEM], where

@@ -7,6 +7,7 @@ error responses, the `Link` header and the `Idempotency-Key` header into the Ope
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
@@ -24,7 +25,9 @@ __all__ = [
     "Body",
     "Conflict",
     "CursorPage",
+    "Day",
     "FieldError",
+    "Moment",
     "PageOut",
     "Problem",
     "Throttled",
@@ -103,13 +106,39 @@ def decimal_amount(*, digits: int, places: int = 2, maximum: Decimal | None = No
     def rounded(value: Decimal) -> Decimal:
         return value.quantize(step, rounding=ROUND_HALF_UP)
 
-    json_schema = {
-        "anyOf": [{"type": "number", "minimum": 0, "maximum": float(top)}, {"type": "string", "pattern": pattern}],
-        "description": f"at most {top}; rounded to {places} decimal places",
-    }
+    number = {"type": "number", "minimum": 0, "maximum": float(top)}
+    # A string's size is bounded by its digits alone, so only an amount without a maximum of its own takes one.
+    options = [number] if maximum is not None else [number, {"type": "string", "pattern": pattern}]
+    json_schema = {"anyOf": options, "description": f"at most {top}; rounded to {places} decimal places"}
     return Annotated[
         Decimal, Field(ge=0, le=top, allow_inf_nan=False), AfterValidator(rounded), WithJsonSchema(json_schema)
     ]
+
+
+# --- dates the database and the forecasts can hold -----------------------------------------------------------------
+# JSON Schema has no date ranges, so the years are a pattern on the string; the validators check the same years.
+def _years_1900_2199(value: date) -> date:
+    if not 1900 <= value.year <= 2199:
+        raise ValueError("the year must be between 1900 and 2199")
+    return value
+
+
+def _years_1901_2199_as_utc(value: datetime) -> datetime:
+    # Postgres refuses offsets beyond ±15:59 and naive times are ambiguous: store UTC. A year from 1901 keeps the
+    # conversion inside what both can hold.
+    if not 1901 <= value.year <= 2199:
+        raise ValueError("the year must be between 1901 and 2199")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Day = Annotated[date, AfterValidator(_years_1900_2199), Field(json_schema_extra={"pattern": r"^(19|2[01])\d\d-"})]
+Moment = Annotated[
+    datetime,
+    AfterValidator(_years_1901_2199_as_utc),
+    Field(
+        json_schema_extra={"pattern": r"^(190[1-9]|19[1-9]\d|2[01]\d\d)-"}, description="UTC unless an offset is given"
+    ),
+]
 
 
 # --- cursor pagination ------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from crm import services
 from crm.api.common import (
     ERRORS,
     TAKEN,
-    Moment,
     Page,
     Text,
     Title,
@@ -28,7 +27,7 @@ from crm.api.common import (
     router,
 )
 from crm.models import Activity, Company, Deal
-from vectoros.apischema import Body, Conflict, PageOut
+from vectoros.apischema import Body, Conflict, Moment, PageOut
 from vectoros.http import ApiRequest
 
 # --- activities ----------------------------------------------------------------------------------

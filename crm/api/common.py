@@ -7,7 +7,6 @@ id that does not exist. Deal writes go through crm.services, so they leave histo
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -16,7 +15,6 @@ from django.db.models import QuerySet
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
-from pydantic import AfterValidator
 
 from tenancy.models import ApiKey, Membership
 from vectoros.apischema import CursorPage, Problem, UnknownReference, decimal_amount, paginate
@@ -29,27 +27,16 @@ Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
 Amount = decimal_amount(digits=14)
 Percent = decimal_amount(digits=5, maximum=Decimal(100))
-Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 12, 31))]
-
-
-def _as_utc(value: datetime) -> datetime:
-    # Postgres refuses offsets beyond ±15:59 and naive times are ambiguous: store UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Moment = Annotated[datetime, Field(ge=datetime(1900, 1, 2), le=datetime(2200, 12, 30)), AfterValidator(_as_utc)]
 
 
 def _no_nul(value: Any) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
+    """`attributes` without NUL characters, which Postgres cannot store in JSON: they are dropped, not refused."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
     if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
+        return {_no_nul(key): _no_nul(item) for key, item in value.items()}
     if isinstance(value, list):
-        for item in value:
-            _no_nul(item)
+        return [_no_nul(item) for item in value]
     return value
 
 

@@ -56,7 +56,7 @@ class CompanyPage(PageOut):
 
 
 class CompanyPatch(Body):
-    name: Title = Field(None, json_schema_extra=drop_default)  # may be left out, not null
+    name: Title = Field(None, json_schema_extra=drop_default)  # type: ignore[assignment]  # absent, never null; may be left out, not null
     domain: _short(200) | None = None  # type: ignore[valid-type]
     industry: _short(100) | None = None  # type: ignore[valid-type]
     employees: Annotated[int, Field(ge=0, le=2_000_000_000)] | None = None

@@ -54,7 +54,7 @@ Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\
 
 class ContactPatch(Body):
     first_name: _short(100) | None = None  # type: ignore[valid-type]
-    last_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*\S[^\x00]*$")] = Field(
+    last_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*\S[^\x00]*$")] = Field(  # type: ignore[assignment]  # absent, never null
         None, json_schema_extra=drop_default
     )  # may be left out, not null
     email: Email | None = None

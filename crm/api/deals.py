@@ -18,8 +18,6 @@ from crm.api.common import (
     ERRORS,
     TAKEN,
     Amount,
-    Day,
-    Moment,
     Page,
     Percent,
     Text,
@@ -37,7 +35,7 @@ from crm.forms import DealFilterForm
 from crm.models import ChangeSource, Company, Deal, Stage
 from crm.selectors import DEAL_SORTS, deals_filtered
 from tenancy.models import Membership
-from vectoros.apischema import Body, Conflict, PageOut, UnknownReference, drop_default
+from vectoros.apischema import Body, Conflict, Day, Moment, PageOut, UnknownReference, drop_default
 from vectoros.http import ApiRequest, api_scope
 
 
@@ -111,11 +109,11 @@ class DealQuery(Schema):
 class DealPatch(Body):
     """The fields to change; a field left out stays as it is. Title, stage and amount may be left out, not null."""
 
-    title: Title = Field(None, json_schema_extra=drop_default)
+    title: Title = Field(None, json_schema_extra=drop_default)  # type: ignore[assignment]  # absent, never null
     description: Text | None = None
-    stage: uuid.UUID = Field(None, json_schema_extra=drop_default)
+    stage: uuid.UUID = Field(None, json_schema_extra=drop_default)  # type: ignore[assignment]  # absent, never null
     amount: Amount = Field(None, json_schema_extra=drop_default)  # absent means unchanged; null is refused
-    amount_is_estimated: bool = Field(None, json_schema_extra=drop_default)
+    amount_is_estimated: bool = Field(None, json_schema_extra=drop_default)  # type: ignore[assignment]  # absent, never null
     probability: Percent | None = None
     expected_close_date: Day | None = None
     owner: uuid.UUID | None = None
