@@ -205,7 +205,10 @@ def list_targets(request: ApiRequest) -> Any:
 
 @router.post("/targets/", response={201: TargetOut, **ERRORS})
 def create_target(request: ApiRequest, payload: TargetIn) -> Any:
-    """Create (or replace) the target for that scope and period."""
+    """Create (or replace) the target for that scope and period.
+
+    Business rule: a period that ends before it starts is refused with 422.
+    """
     return Status(201, _save_target(request, payload))
 
 
@@ -216,6 +219,10 @@ def get_target(request: ApiRequest, target_id: uuid.UUID) -> Any:
 
 @router.put("/targets/{target_id}/", response={200: TargetOut, **ERRORS})
 def update_target(request: ApiRequest, target_id: uuid.UUID, payload: TargetIn) -> Any:
+    """Change a target's amount; its scope and period stay (another scope or period is a 409).
+
+    Business rule: a period that ends before it starts is refused with 422.
+    """
     target = _target(request, target_id)
     same_scope = (
         (target.team.uuid if target.team else None) == payload.team

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from functools import cache
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -90,7 +92,60 @@ class Body(Schema):
     @classmethod
     def _run_root_validator(cls, values: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo) -> Any:
         # Replaces ninja's validator of the same name, which reads any object's attributes (ORM rows): a body is data.
+        if isinstance(values, dict):
+            for name, kinds in _json_kinds(cls):
+                value = values.get(name)
+                if value is not None and not _is_kind(value, kinds):
+                    expected = " or ".join(dict.fromkeys(_JSON_NAMES[k] for k in kinds))
+                    raise ValueError(f"{name}: a JSON {expected} is expected")
         return handler(values)
+
+
+# pydantic's lax mode takes 1 for true, 0 for a date and "5" for 5; the schema says a JSON boolean, string, integer.
+# What each field type may be in the JSON body (decimals come as a number or a plain decimal string).
+_JSON_KINDS: dict[type, tuple[type, ...]] = {
+    bool: (bool,),
+    int: (int,),
+    float: (int, float),
+    Decimal: (int, float, str),
+    date: (str,),
+    datetime: (str,),
+}
+
+
+_JSON_NAMES = {bool: "boolean", int: "number", float: "number", str: "string"}
+
+
+def _is_kind(value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, float) and int in kinds and float not in kinds:
+        return value.is_integer()
+    return isinstance(value, kinds)
+
+
+def _base_type(annotation: Any) -> Any:
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            if len(options) != 1:
+                return None
+            annotation = options[0]
+        else:
+            return annotation
+
+
+@cache
+def _json_kinds(model: type[Body]) -> list[tuple[str, tuple[type, ...]]]:
+    found = []
+    for name, field in model.model_fields.items():
+        kinds = _JSON_KINDS.get(_base_type(field.annotation))
+        if kinds is not None:
+            found.append((field.alias or name, kinds))
+    return found
 
 
 def decimal_amount(*, digits: int, places: int = 2, maximum: Decimal | None = None) -> Any:
@@ -131,12 +186,25 @@ def _years_1901_2199_as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-Day = Annotated[date, AfterValidator(_years_1900_2199), Field(json_schema_extra={"pattern": r"^(19|2[01])\d\d-"})]
+# Dates as a full pattern (not `format`), so that generated dates are valid ones; 29 February is left out of the
+# pattern (it is a valid date in leap years only) but accepted.
+_DATE = r"(19\d\d|2[01]\d\d)-((0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)"
+_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?"
+_MOMENT = _DATE.replace("(19\\d\\d|", "(190[1-9]|19[1-9]\\d|", 1)
+Day = Annotated[
+    date,
+    AfterValidator(_years_1900_2199),
+    WithJsonSchema({"type": "string", "pattern": f"^{_DATE}$", "description": "a date, YYYY-MM-DD, 1900 to 2199"}),
+]
 Moment = Annotated[
     datetime,
     AfterValidator(_years_1901_2199_as_utc),
-    Field(
-        json_schema_extra={"pattern": r"^(190[1-9]|19[1-9]\d|2[01]\d\d)-"}, description="UTC unless an offset is given"
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^{_MOMENT}T{_TIME}$",
+            "description": "a date and time (RFC 3339), 1901 to 2199; UTC unless an offset is given",
+        }
     ),
 ]
 

@@ -49,7 +49,15 @@ class ContactPage(PageOut):
     items: list[ContactOut]
 
 
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[A-Za-z]{2,}$")]
+# What Django's EmailValidator takes, in ASCII: a dot-atom, then host labels and a letters-only top-level domain.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+Email = Annotated[
+    str,
+    Field(
+        max_length=254,
+        pattern=rf"^{_ATOM}(\.{_ATOM})*@([A-Za-z0-9]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$",
+    ),
+]
 
 
 class ContactPatch(Body):
