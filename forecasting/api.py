@@ -266,7 +266,6 @@ def what_if(request: ApiRequest, payload: WhatIfIn) -> Any:
         scenario = selectors.what_if_build(deals=api_scope(request).deals(), **payload.model_dump())
     except ValidationError as exc:  # an id that names no open deal the key can see
         field, messages = next(iter(exc.message_dict.items()))
-        deals = " ".join(messages).removeprefix("Not an open deal you can see: ")
-        raise UnknownReference(["body", field], deals) from None
+        raise UnknownReference(["body", field], None, message=" ".join(messages)) from None
     result = selectors.what_if_forecast(key.workspace, run, scenario)
     return {"run": run.uuid, "base": run.percentiles, "scenario": result}

@@ -72,8 +72,8 @@ class UnknownReference(HttpError):
     The rule is the same wherever an id is: in the path, the query or the body, an id that names nothing is a 404.
     """
 
-    def __init__(self, loc: list[str], value: object) -> None:
-        message = f"No such {loc[-1]}: {value}"
+    def __init__(self, loc: list[str], value: object, *, message: str | None = None) -> None:
+        message = message or f"No such {loc[-1]}: {value}"
         super().__init__(404, message)
         self.errors = [{"loc": loc, "msg": message, "type": "not_found"}]
 

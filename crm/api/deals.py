@@ -145,7 +145,10 @@ def deals_list(request: ApiRequest, filters: Query[DealQuery], page: Query[Page]
     the same as one that does not exist.
     """
     # `filters` is declared for the schema and checked by ninja; the shared form below reads the same parameters.
-    form = DealFilterForm(request.GET, scope=api_scope(request))
+    query = request.GET.copy()
+    if filters.updated_since is not None:  # in UTC: Postgres refuses offsets beyond ±15:59
+        query["updated_since"] = filters.updated_since.isoformat()
+    form = DealFilterForm(query, scope=api_scope(request))
     if not form.is_valid():
         if set(form.errors) == {"close_to"} and filters.close_from and filters.close_to:
             return _page(request, Deal.objects.none(), page)  # a close range ending before it starts: no deal
