@@ -76,7 +76,9 @@ class FindSimilarIn(Body):
     model_config = ConfigDict(json_schema_extra=_deal_or_query)
 
     deal_id: uuid.UUID = None  # type: ignore[assignment]  # absent, never null: the schema's oneOf says so
-    query: str = Field(default=None, min_length=1, max_length=2000, pattern=r"^[^\x00]*\S[^\x00]*$")  # type: ignore[assignment]
+    query: str = Field(
+        default=None, min_length=1, max_length=2000, pattern=r"^[^\x00]*\S[^\x00]*$", examples=["data platform renewal"]
+    )  # type: ignore[assignment]
     k: int = Field(default=10, ge=1, le=selectors.MAX_K)
     outcome: Literal["won", "lost", "closed"] | None = None
 

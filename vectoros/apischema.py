@@ -7,6 +7,7 @@ error responses, the `Link` header and the `Idempotency-Key` header into the Ope
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -20,7 +21,7 @@ from ninja.errors import (
     HttpError,
     Throttled,  # raised by rate limits: a 429 problem with Retry-After
 )
-from pydantic import AfterValidator, ConfigDict, ValidationInfo, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, ValidationInfo, WithJsonSchema, model_validator
 from pydantic.functional_validators import ModelWrapValidatorHandler
 
 __all__ = [
@@ -191,13 +192,30 @@ def _years_1901_2199_as_utc(value: datetime) -> datetime:
 _DATE = r"(19\d\d|2[01]\d\d)-((0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)"
 _TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?"
 _MOMENT = _DATE.replace("(19\\d\\d|", "(190[1-9]|19[1-9]\\d|", 1)
+
+
+def _shaped(shape: str) -> Any:
+    """Text of that shape only: pydantic would also read a number ("0.5") as a Unix time."""
+    compiled = re.compile(shape)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not compiled.match(value):
+            raise ValueError("not an ISO 8601 date" + ("" if shape == _DAY_SHAPE else " and time"))
+        return value
+
+    return BeforeValidator(check)
+
+
+_DAY_SHAPE = r"^\d{4}-\d\d-\d\d$"
 Day = Annotated[
     date,
+    _shaped(_DAY_SHAPE),
     AfterValidator(_years_1900_2199),
     WithJsonSchema({"type": "string", "pattern": f"^{_DATE}$", "description": "a date, YYYY-MM-DD, 1900 to 2199"}),
 ]
 Moment = Annotated[
     datetime,
+    _shaped(r"^\d{4}-\d\d-\d\dT"),
     AfterValidator(_years_1901_2199_as_utc),
     WithJsonSchema(
         {
@@ -235,7 +253,7 @@ class CursorPage(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(50, ge=1, le=500, description="items per page")
+    limit: int = Field(50, ge=1, le=500, description="items per page", examples=[20])
     cursor: str | None = Field(
         None, pattern=CURSOR_PATTERN, description="the `next` of the previous page; omit for the first page"
     )

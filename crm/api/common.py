@@ -24,7 +24,9 @@ router = Router(tags=["crm"])
 
 # Postgres refuses NUL characters in text; refusing them here makes them a 422, not a 500.
 Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
-Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
+Title = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$", examples=["Northwind – data platform"])
+]
 Amount = decimal_amount(digits=14)
 Percent = decimal_amount(digits=5, maximum=Decimal(100))
 
