@@ -253,7 +253,7 @@ class CursorPage(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(50, ge=1, le=500, description="items per page", examples=[20])
+    limit: int = Field(50, ge=1, le=500, description="items per page")
     cursor: str | None = Field(
         None, pattern=CURSOR_PATTERN, description="the `next` of the previous page; omit for the first page"
     )
