@@ -192,7 +192,7 @@ def _http_problem(request: HttpRequest, exc: HttpError) -> HttpResponse:
         headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
     if exc.status_code == 400:
         return problem(400, "The body is not valid JSON.", kind="urn:vectoros:problem:unparseable-body")
-    if exc.status_code == 422:  # a rule checked in code (an unknown id, a bad cursor): no field list
+    if exc.status_code == 422:  # a rule checked in code that names no field
         return problem(422, str(exc), kind="urn:vectoros:problem:validation", errors=[])
     errors = getattr(exc, "errors", None)  # Conflict and UnknownReference name the field at fault
     return problem(exc.status_code, str(exc), headers=headers, errors=errors)
