@@ -85,7 +85,9 @@ def _activities(request: ApiRequest) -> QuerySet:
 
 
 def _check_activity_external_id(request: ApiRequest, value: str | None, activity: Activity | None) -> None:
-    others = _activities(request).exclude(pk=activity.pk) if activity else _activities(request)
+    # Every activity of the workspace, those of deleted deals too: the database keeps the id taken for a restore.
+    everyone = Activity.objects.for_workspace(_key(request).workspace_id)
+    others = everyone.exclude(pk=activity.pk) if activity else everyone
     if value and others.filter(external_id=value).exists():
         raise Conflict(f"external_id: {TAKEN}", loc=["body", "external_id"])
 
