@@ -355,3 +355,16 @@ def test_every_operation_documents_its_errors(client):
             for status, response in responses.items():
                 if int(status) >= 400:
                     assert list(response["content"]) == [PROBLEM], where
+
+
+def test_an_external_id_taken_by_an_activity_of_a_deleted_deal_is_a_conflict(api, personas):
+    from crm.services import activity_log, deal_delete
+    from tests.factories import make_deal
+
+    deal = make_deal(personas.workspace, title="Gone")
+    activity_log(workspace=personas.workspace, actor=None, kind="call", subject="Old", deal=deal, external_id="A-1")
+    deal_delete(deal=deal, actor=personas.owner)
+    taken = api.post(
+        f"{API}/activities/", {"kind": "call", "subject": "New", "external_id": "A-1"}, content_type="application/json"
+    )
+    assert _problem(taken, 409)["errors"][0]["loc"] == ["body", "external_id"]
