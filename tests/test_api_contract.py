@@ -84,7 +84,11 @@ def schemathesis_run(base_url: str, raw_key: str, report_dir: Path, *, examples:
         "--exclude-checks",
         "ensure_resource_availability",
     ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 300)  # noqa: S603 (our own interpreter)
+    # Run in the report folder: schemathesis keeps a cache of failures in its working directory.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(  # noqa: S603 (our own interpreter)
+        command, cwd=report_dir, env=env, capture_output=True, text=True, timeout=seconds + 300
+    )
     reports = sorted(report_dir.glob("json-*.json"))
     assert reports, f"schemathesis wrote no report:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     report = json.loads(reports[-1].read_text())
