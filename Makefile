@@ -11,7 +11,7 @@ export PORT
 DEBUG ?= true
 export DEBUG
 
-.PHONY: run test bootstrap install lint migrate demo bench typecheck drill
+.PHONY: run test bootstrap install lint migrate demo bench typecheck drill api-contract
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,9 @@ drill: install
 	@command -v redis-server >/dev/null && command -v nginx >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx >/dev/null; }
 	$(BIN)/python deploy/drill/drill.py
+
+# The REST API's contract at full size (not part of `make test`, which runs a bounded schemathesis in
+# tests/test_api_contract.py): schemathesis over every operation of the seeded demo, 50 examples each, all phases,
+# at most 20 minutes; prints its summary. API_CONTRACT_EXAMPLES=10 API_CONTRACT_SECONDS=300 make api-contract.
+api-contract: demo
+	$(BIN)/python deploy/api_contract/run.py

@@ -289,3 +289,25 @@ class SSODomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to an API POST sent with an `Idempotency-Key`, replayed to the same API key for 24 hours.
+
+    `status` is null while that first request is still running. `fingerprint` (a hash of method, path and body) tells
+    a retry of the same request from a different request reusing the key.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(blank=True, default=b"")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_once_per_api_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status or 'running'})"
