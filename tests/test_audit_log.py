@@ -60,7 +60,9 @@ def test_role_change_key_creation_and_export_are_logged_with_who_made_them(perso
 @pytest.mark.django_db(transaction=True)
 def test_secrets_never_reach_the_log(personas):
     key_hashes = list(ApiKey.objects.values_list("key_hash", flat=True))
-    personas.client_for(personas.owner).post(reverse("crm_data:api_keys", args=["acme"]), {"name": "k", "scope": "read"})
+    personas.client_for(personas.owner).post(
+        reverse("crm_data:api_keys", args=["acme"]), {"name": "k", "scope": "read"}
+    )
     endpoint = WebhookEndpoint.objects.create(workspace=personas.workspace, url="https://hooks.example.com/x")
     settings_row = AlertSettings.objects.create(
         workspace=personas.workspace, slack_webhook_url="https://hooks.slack.com/services/T0/B0/SECRETPART"
