@@ -96,39 +96,28 @@ def connection_save(
     return conn
 
 
-def oauth_connect_salesforce(
-    *, workspace: Workspace, base_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str
+def oauth_connect(
+    *,
+    workspace: Workspace,
+    provider: str,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
 ) -> CrmConnection:
-    """The end of the OAuth web flow: trade the code for a refresh token and save the connection."""
+    """The end of an OAuth web flow (Salesforce connected app or HubSpot app): trade the code for a refresh token
+    and save the connection."""
+    exchange = hs_client.exchange_code if provider == Provider.HUBSPOT else exchange_code
     try:
-        tokens = exchange_code(
+        tokens = exchange(
             base_url=base_url, client_id=client_id, client_secret=client_secret, code=code, redirect_uri=redirect_uri
         )
     except CrmError as exc:
         raise ValidationError(str(exc)) from exc
     return connection_save(
         workspace=workspace,
-        provider=Provider.SALESFORCE,
-        base_url=base_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        refresh_token=tokens["refresh_token"],
-    )
-
-
-def oauth_connect_hubspot(
-    *, workspace: Workspace, base_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str
-) -> CrmConnection:
-    """The end of HubSpot's OAuth flow: trade the code for tokens and save the connection (refreshable)."""
-    try:
-        tokens = hs_client.exchange_code(
-            base_url=base_url, client_id=client_id, client_secret=client_secret, code=code, redirect_uri=redirect_uri
-        )
-    except CrmError as exc:
-        raise ValidationError(str(exc)) from exc
-    return connection_save(
-        workspace=workspace,
-        provider=Provider.HUBSPOT,
+        provider=provider,
         base_url=base_url,
         client_id=client_id,
         client_secret=client_secret,

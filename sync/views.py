@@ -19,13 +19,7 @@ from sync.clients import hubspot as hs_client
 from sync.clients.salesforce import authorize_url
 from sync.forms import ConnectForm, ConnectionSettingsForm, HubSpotOAuthForm, SalesforceOAuthForm
 from sync.models import DEFAULT_BASE_URL, ConnectionStatus, CrmConnection, Provider
-from sync.services import (
-    connection_save,
-    connection_settings_save,
-    oauth_connect_hubspot,
-    oauth_connect_salesforce,
-    sync_soon,
-)
+from sync.services import connection_save, connection_settings_save, oauth_connect, sync_soon
 from tenancy.access import get_in_workspace, get_membership_for_user, require_admin
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
@@ -118,6 +112,18 @@ def _callback_url() -> str:
     return settings.SITE_URL.rstrip("/") + reverse("sync_oauth_callback")
 
 
+def _oauth_begin(request: WorkspaceRequest, provider: Provider, base_url: str) -> str:
+    """A one-time state tied to this session, workspace and CRM, for the callback to check."""
+    state = secrets.token_urlsafe(24)
+    request.session[OAUTH_SESSION_KEY] = {
+        "state": state,
+        "slug": request.workspace.slug,
+        "base_url": base_url or DEFAULT_BASE_URL[provider],
+        "provider": provider.value,
+    }
+    return state
+
+
 @require_POST
 @workspace_view()
 def oauth_start(request: WorkspaceRequest) -> HttpResponse:
@@ -127,16 +133,12 @@ def oauth_start(request: WorkspaceRequest) -> HttpResponse:
     if not settings.SYNC_SALESFORCE_CLIENT_ID or not form.is_valid():
         messages.error(request, "The Salesforce app is not configured (SYNC_SALESFORCE_CLIENT_ID) or the URL is wrong.")
         return redirect(reverse("sync:settings", args=[request.workspace.slug]))
-    base_url = form.cleaned_data["base_url"] or DEFAULT_BASE_URL[Provider.SALESFORCE]
-    state = secrets.token_urlsafe(24)
-    request.session[OAUTH_SESSION_KEY] = {
-        "state": state,
-        "slug": request.workspace.slug,
-        "base_url": base_url,
-        "provider": Provider.SALESFORCE.value,
-    }
+    state = _oauth_begin(request, Provider.SALESFORCE, form.cleaned_data["base_url"])
     url = authorize_url(
-        base_url=base_url, client_id=settings.SYNC_SALESFORCE_CLIENT_ID, redirect_uri=_callback_url(), state=state
+        base_url=request.session[OAUTH_SESSION_KEY]["base_url"],
+        client_id=settings.SYNC_SALESFORCE_CLIENT_ID,
+        redirect_uri=_callback_url(),
+        state=state,
     )
     return redirect(url)
 
@@ -150,20 +152,12 @@ def oauth_start_hubspot(request: WorkspaceRequest) -> HttpResponse:
     if not settings.SYNC_HUBSPOT_CLIENT_ID or not form.is_valid():
         messages.error(request, "The HubSpot app is not configured (SYNC_HUBSPOT_CLIENT_ID) or the URL is wrong.")
         return redirect(reverse("sync:settings", args=[request.workspace.slug]))
-    base_url = form.cleaned_data["base_url"] or DEFAULT_BASE_URL[Provider.HUBSPOT]
-    state = secrets.token_urlsafe(24)
-    request.session[OAUTH_SESSION_KEY] = {
-        "state": state,
-        "slug": request.workspace.slug,
-        "base_url": base_url,
-        "provider": Provider.HUBSPOT.value,
-    }
     url = hs_client.authorize_url(
         authorize=settings.SYNC_HUBSPOT_AUTHORIZE_URL,
         client_id=settings.SYNC_HUBSPOT_CLIENT_ID,
         redirect_uri=_callback_url(),
         scope=settings.SYNC_HUBSPOT_SCOPES,
-        state=state,
+        state=_oauth_begin(request, Provider.HUBSPOT, form.cleaned_data["base_url"]),
     )
     return redirect(url)
 
@@ -185,10 +179,10 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     if request.GET.get("error"):
         messages.error(request, f"{name} said no: {request.GET.get('error_description') or request.GET['error']}")
         return redirect(target)
-    connect = oauth_connect_hubspot if hubspot else oauth_connect_salesforce
     try:
-        conn = connect(
+        conn = oauth_connect(
             workspace=membership.workspace,
+            provider=Provider.HUBSPOT if hubspot else Provider.SALESFORCE,
             base_url=pending["base_url"],
             client_id=settings.SYNC_HUBSPOT_CLIENT_ID if hubspot else settings.SYNC_SALESFORCE_CLIENT_ID,
             client_secret=settings.SYNC_HUBSPOT_CLIENT_SECRET if hubspot else settings.SYNC_SALESFORCE_CLIENT_SECRET,
