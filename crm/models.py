@@ -279,6 +279,8 @@ class TrackedField(models.TextChoices):
     DELETED = "deleted", "Deleted"
     # The owner's forecast-category override (None: the stage's default). Recorded, not folded by as-of readers.
     FORECAST_CATEGORY = "forecast_category", "Forecast category"
+    # The next step's text (None: blank), from a CRM's field history. Recorded, not folded by as-of readers.
+    NEXT_STEP = "next_step", "Next step"
 
 
 class ChangeSource(models.TextChoices):

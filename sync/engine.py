@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter, defaultdict
 from typing import Any
 
 from django.db import connection as db
@@ -20,8 +21,18 @@ from django.utils import timezone
 from crm.history import FIELD_OF_ATTR
 from crm.importers.records import Change, Context, DealRecord, PipelineSpec
 from crm.importers.report import ImportReport
+from crm.importers.salesforce import stage_chance
 from crm.importers.writer import Writer
-from crm.models import ChangeSource, Company, Contact, Deal, DealHistory, Stage, TrackedField
+from crm.models import (
+    ChangeSource,
+    Company,
+    Contact,
+    Deal,
+    DealHistory,
+    Stage,
+    TrackedField,
+    default_forecast_category,
+)
 from crm.services import deal_delete, deals_changed
 from sync import salesforce as sf
 from sync.clients import AuthBroken, CrmError, RateLimited
@@ -40,6 +51,7 @@ from sync.models import (
 )
 
 logger = logging.getLogger(__name__)
+STAGE_VOTES = "stage_votes"  # in CrmConnection.state during a Salesforce backfill: probabilities seen per stage
 LOCK_CLASS = 0x53594E  # "SYN": first half of the two-int advisory lock of a running sync
 
 
@@ -76,6 +88,10 @@ class Run:
         self.counts: dict[str, Any] = run.counts or empty_counts()
         self.errors: list[str] = list(run.errors)
         self.ws = conn.workspace
+        # A backfill (full, the first sync, or one taking over a killed backfill) tallies stage probabilities.
+        self.backfill = run.full or "Opportunity" not in conn.high_water or STAGE_VOTES in conn.state
+        # CRM ids of the page's deals whose forecast-category changes came from the CRM's field history.
+        self.category_from_history: set[str] = set()
 
     # --- bookkeeping -------------------------------------------------------------------------------------
     def add(self, group: str, key: str, n: int) -> None:
@@ -161,6 +177,10 @@ class Run:
             self.salesforce_page(client, found, advance=False)
         for page in sf.changed_since(client, "Opportunity", self.opportunity_fields(), hw.get("Opportunity")):
             self.salesforce_page(client, page, advance=True)
+        if self.backfill:
+            with transaction.atomic():
+                self.salesforce_stage_probabilities()
+                self.save_progress("stage probabilities from every opportunity")
 
         try:
             deleted = sf.deleted_since(client, hw.get("OpportunityDeleted"))
@@ -191,6 +211,13 @@ class Run:
             return
         ids = [r["Id"] for r in page]
         history = sf.by_ids(client, "OpportunityHistory", sf.HISTORY_FIELDS, "OpportunityId", ids)
+        try:
+            field_history = sf.field_history(client, ids)
+        except (AuthBroken, RateLimited):
+            raise
+        except CrmError as exc:  # no field history (not an object this org lets us read): current values only
+            logger.warning("OpportunityFieldHistory unreadable for connection %s: %s", self.conn.pk, exc)
+            field_history = []
         custom = self.custom_fields()
         with transaction.atomic():
             ctx = self.context()
@@ -227,11 +254,122 @@ class Run:
             kept = self.reconcile(records, upstream)
             writer.write_deals(records)
             self.absorb(ctx.report)
+            self.category_from_history = self.salesforce_field_history(field_history)
             self.after_write(records, upstream, kept, ctx.report.deal_ids)
+            self.category_from_history = set()
+            if advance and self.backfill:
+                self.count_stage_votes(reader)
             if advance:
                 last = page[-1]
                 self.conn.high_water["Opportunity"] = {"at": last["SystemModstamp"], "id": last["Id"]}
             self.save_progress(f"opportunities up to {page[-1]['SystemModstamp']}")
+
+    def count_stage_votes(self, reader: sf.PulledSalesforce) -> None:
+        """Add a backfill page's probabilities per stage to the run's tally (saved with the page, so a killed
+        run's successor goes on counting), opportunities and history apart, as an import counts them."""
+        tally = self.conn.state.setdefault(STAGE_VOTES, {"opportunities": {}, "history": {}})
+        for part, votes in (
+            ("opportunities", reader.opportunity_probability_votes()),
+            ("history", reader.history_probability_votes()),
+        ):
+            for key, counts in votes.items():
+                known = dict(map(tuple, tally[part].get(key, [])))  # [[probability, count]]: keeps the order met
+                for probability, n in counts.items():
+                    known[probability] = known.get(probability, 0) + n
+                tally[part][key] = [[p, n] for p, n in known.items()]
+
+    def salesforce_stage_probabilities(self) -> None:
+        """At the end of a backfill: each stage's default probability by the importer's rule over every
+        opportunity and history row, not just the first page the stage was met on (and its category with it,
+        unless an admin chose one)."""
+        tally = self.conn.state.pop(STAGE_VOTES, None)
+        if not tally:
+            return
+        votes: dict[str, Counter[int]] = defaultdict(Counter)
+        for part in ("opportunities", "history"):
+            for key, pairs in tally[part].items():
+                for probability, n in pairs:
+                    votes[key][int(probability)] += int(n)
+        for stage in Stage.objects.filter(workspace=self.ws, pipeline__name__iexact=sf.PIPELINE):
+            key = stage.name.lower()
+            if key not in votes:
+                continue
+            chance = stage_chance(key, stage.kind, votes[key])
+            if chance == stage.default_probability:
+                continue
+            fields = ["default_probability"]
+            if stage.forecast_category == default_forecast_category(stage.kind, float(stage.default_probability)):
+                stage.forecast_category = default_forecast_category(stage.kind, float(chance))
+                fields.append("forecast_category")
+            stage.default_probability = chance
+            stage.save(update_fields=fields)
+
+    def salesforce_field_history(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Next-step and forecast-category changes from OpportunityFieldHistory into deal history, at the CRM's own
+        times. A row is written once: only rows after the deal's latest history row of that field count, and not
+        one that only repeats the value that row reached, nor (next step, which VectorOS edits do not record) a first
+        new row bringing the value both sides last agreed on: both are a change of ours coming back after its push.
+        Returns the CRM ids of deals whose category history came from here."""
+        if not rows:
+            return set()
+        deals = dict(
+            Deal.all_objects.filter(workspace=self.ws, external_id__in={r["OpportunityId"] for r in rows}).values_list(
+                "external_id", "id"
+            )
+        )
+        latest: dict[tuple[int, str], tuple[Any, Any]] = {}
+        for known_deal, known_field, known_at, known_value in (
+            DealHistory.objects.filter(deal_id__in=list(deals.values()), field__in=list(sf.FIELD_HISTORY_OF.values()))
+            .order_by("changed_at", "id")
+            .values_list("deal_id", "field", "changed_at", "new_value")
+        ):
+            latest[(known_deal, known_field)] = (known_at, known_value)
+        agreed = dict(
+            SyncedDeal.objects.filter(connection=self.conn, external_id__in=list(deals)).values_list(
+                "external_id", "values__next_step"
+            )
+        )
+        considered: set[tuple[int, str]] = set()
+        written: list[DealHistory] = []
+        covered: set[str] = set()
+        for row in rows:
+            deal_id = deals.get(row["OpportunityId"])
+            field = sf.FIELD_HISTORY_OF.get(str(row.get("Field")))
+            if deal_id is None or field is None:
+                continue  # a deal not written (it is retried with its history) or a field OpportunityHistory has
+            if field == TrackedField.FORECAST_CATEGORY:
+                covered.add(row["OpportunityId"])
+            at = sf.stamp(row["CreatedDate"])
+            old = sf.field_history_value(row["Field"], row.get("OldValue"))
+            new = sf.field_history_value(row["Field"], row.get("NewValue"))
+            seen = latest.get((deal_id, field))
+            if seen is not None and at <= seen[0]:
+                continue
+            first, key = (deal_id, field) not in considered, (deal_id, field)
+            considered.add(key)
+            echo = first and field == TrackedField.NEXT_STEP and row["OpportunityId"] in agreed
+            if (
+                old == new
+                or (seen is not None and new == seen[1])
+                or (echo and new == (agreed[row["OpportunityId"]] or None))
+            ):
+                latest[key] = (at, new)
+                continue
+            written.append(
+                DealHistory(
+                    workspace_id=self.ws.id,
+                    deal_id=deal_id,
+                    field=field,
+                    old_value=old,
+                    new_value=new,
+                    changed_at=at,
+                    source=ChangeSource.SYNC,
+                )
+            )
+            latest[key] = (at, new)
+        DealHistory.objects.bulk_create(written)
+        self.add("pulled", "history", len(written))
+        return covered
 
     # --- both CRMs: conflicts, plain fields, the mapping ---------------------------------------------------
     def custom_fields(self) -> dict[str, str]:
@@ -324,7 +462,7 @@ class Run:
             next_step = ours.get("next_step", theirs["next_step"])
             category = ours.get("forecast_category", theirs["forecast_category"])
             if deal.next_step != next_step or deal.forecast_category != category:
-                if deal.forecast_category != category:
+                if deal.forecast_category != category and external_id not in self.category_from_history:
                     history.append(
                         DealHistory(
                             workspace_id=self.ws.id,
@@ -403,7 +541,8 @@ def run_sync(*, connection: CrmConnection, full: bool = False) -> tuple[SyncRun,
             run = SyncRun.objects.create(connection=connection, full=full, counts=empty_counts())
             if full:
                 connection.high_water = {}
-                CrmConnection.objects.filter(pk=connection.pk).update(high_water={})
+                connection.state.pop(STAGE_VOTES, None)
+                CrmConnection.objects.filter(pk=connection.pk).update(high_water={}, state=connection.state)
         work = Run(connection, run)
         ok = False
         client = client_for(connection)

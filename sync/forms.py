@@ -57,3 +57,12 @@ class SalesforceOAuthForm(forms.Form):
         label="Salesforce login URL",
         help_text="Blank: https://login.salesforce.com; test.salesforce.com for a sandbox.",
     )
+
+
+class HubSpotOAuthForm(forms.Form):
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="HubSpot API URL",
+        help_text="Blank: https://api.hubapi.com.",
+    )

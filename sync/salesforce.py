@@ -15,7 +15,7 @@ from typing import Any
 
 from crm.importers.records import Context, MemberRecord, PipelineSpec
 from crm.importers.salesforce import PIPELINE, SalesforceFormat
-from crm.models import ForecastCategory
+from crm.models import ForecastCategory, TrackedField
 from sync.clients.salesforce import SalesforceClient
 from sync.tables import RowsTable
 
@@ -25,6 +25,10 @@ OPPORTUNITY_FIELDS = (
     "LastModifiedDate", "SystemModstamp",
 )  # fmt: skip
 HISTORY_FIELDS = ("Id", "OpportunityId", "CreatedDate", "StageName", "Amount", "CloseDate", "Probability")
+FIELD_HISTORY_FIELDS = ("Id", "OpportunityId", "CreatedDate", "Field", "OldValue", "NewValue")
+# What OpportunityFieldHistory adds to OpportunityHistory (which already gives stage, amount, close date and
+# probability, so their field-history rows are not read: they would count each change twice).
+FIELD_HISTORY_OF = {"NextStep": TrackedField.NEXT_STEP, "ForecastCategoryName": TrackedField.FORECAST_CATEGORY}
 ACCOUNT_FIELDS = (
     "Id", "Name", "Type", "ParentId", "BillingCity", "BillingState", "BillingCountry", "Website", "Industry",
     "AnnualRevenue", "NumberOfEmployees", "Ownership", "Rating", "SystemModstamp",
@@ -85,6 +89,30 @@ def by_ids(client: SalesforceClient, sobject: str, fields: tuple[str, ...], key:
         for page in client.query(soql):
             found.extend(page)
     return found
+
+
+def field_history(client: SalesforceClient, ids: list[str]) -> list[dict[str, Any]]:
+    """The next-step and forecast-category rows of OpportunityFieldHistory for these opportunities, oldest first."""
+    wanted = quoted(list(FIELD_HISTORY_OF))
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start : start + IN_CHUNK]
+        soql = (
+            f"SELECT {', '.join(FIELD_HISTORY_FIELDS)} FROM OpportunityFieldHistory "
+            f"WHERE Field IN ({wanted}) AND OpportunityId IN ({quoted(chunk)}) ORDER BY CreatedDate, Id"
+        )
+        for page in client.query(soql):
+            found.extend(page)
+    return sorted(found, key=lambda r: (stamp(r["CreatedDate"]), r["Id"]))
+
+
+def field_history_value(field: str, raw: Any) -> str | None:
+    """A field-history value in our terms: a forecast category's key, a next step's text; None for blank."""
+    if raw in (None, ""):
+        return None
+    if field == "ForecastCategoryName":
+        return CATEGORY_FROM_SF.get(str(raw).strip().lower()) or None
+    return str(raw)[:255]
 
 
 def deleted_since(client: SalesforceClient, mark: dict[str, str] | None) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from alerts.services import webhook_endpoint_create, webhook_endpoint_delete
 from forecasting.models import ForecastRun
 from sync import salesforce as sf
 from sync.clients import AuthBroken, CrmError, RateLimited
+from sync.clients import hubspot as hs_client
 from sync.clients.hubspot import HubSpotClient
 from sync.clients.salesforce import SalesforceClient, exchange_code
 from sync.engine import local_values
@@ -40,6 +41,8 @@ from tenancy.models import Workspace
 MAX_PUSH_ATTEMPTS = 6
 LEASE = timedelta(minutes=10)
 FAILING_AFTER = 3  # failed runs in a row before the settings page calls the sync failing
+# A key in CrmConnection.state: when a HubSpot OAuth access token runs out (epoch seconds).
+TOKEN_EXPIRES = "token_expires_at"  # noqa: S105  # a key name, not a secret
 
 
 def connection_save(
@@ -60,14 +63,19 @@ def connection_save(
     base_url = (base_url or DEFAULT_BASE_URL[Provider(provider)]).rstrip("/")
     if provider == Provider.SALESFORCE and not (client_id and client_secret and refresh_token):
         raise ValidationError("Salesforce needs a client id, a client secret and a refresh token.")
-    if provider == Provider.HUBSPOT and not access_token:
-        raise ValidationError("HubSpot needs an access token (a private-app token or an OAuth access token).")
+    hubspot_oauth = bool(client_id and client_secret and refresh_token)
+    if provider == Provider.HUBSPOT and not (access_token or hubspot_oauth):
+        raise ValidationError(
+            "HubSpot needs an access token (a private-app token), or an OAuth app's client id, client secret and "
+            "refresh token."
+        )
     conn = CrmConnection.objects.filter(workspace=workspace, provider=provider).first() or CrmConnection(
         workspace=workspace, provider=provider
     )
     conn.base_url, conn.client_id, conn.client_secret = base_url, client_id, client_secret
     conn.refresh_token, conn.access_token, conn.instance_url = refresh_token, access_token, ""
     conn.status, conn.last_error, conn.consecutive_failures = ConnectionStatus.OK, "", 0
+    conn.state.pop(TOKEN_EXPIRES, None)
     conn.full_clean(exclude=["instance_url"])
     if check:
         client = client_for(conn, save_tokens=False)
@@ -77,6 +85,9 @@ def connection_save(
                 conn.access_token, conn.instance_url = client.access_token, client.instance_url
             else:
                 client.request("GET", "/crm/v3/owners", params={"limit": 1}).raise_for_status()
+                if client.refreshable:  # an OAuth app: keep the fresh access token and when it expires
+                    conn.access_token, conn.refresh_token = client.access_token, client.refresh_token
+                    conn.state[TOKEN_EXPIRES] = client.expires_at
         except (CrmError, Exception) as exc:
             raise ValidationError(f"The CRM refused the connection: {exc}") from exc
         finally:
@@ -85,19 +96,28 @@ def connection_save(
     return conn
 
 
-def oauth_connect_salesforce(
-    *, workspace: Workspace, base_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str
+def oauth_connect(
+    *,
+    workspace: Workspace,
+    provider: str,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
 ) -> CrmConnection:
-    """The end of the OAuth web flow: trade the code for a refresh token and save the connection."""
+    """The end of an OAuth web flow (Salesforce connected app or HubSpot app): trade the code for a refresh token
+    and save the connection."""
+    exchange = hs_client.exchange_code if provider == Provider.HUBSPOT else exchange_code
     try:
-        tokens = exchange_code(
+        tokens = exchange(
             base_url=base_url, client_id=client_id, client_secret=client_secret, code=code, redirect_uri=redirect_uri
         )
     except CrmError as exc:
         raise ValidationError(str(exc)) from exc
     return connection_save(
         workspace=workspace,
-        provider=Provider.SALESFORCE,
+        provider=provider,
         base_url=base_url,
         client_id=client_id,
         client_secret=client_secret,
@@ -107,7 +127,24 @@ def oauth_connect_salesforce(
 
 def client_for(conn: CrmConnection, *, save_tokens: bool = True) -> SalesforceClient | HubSpotClient:
     if conn.provider == Provider.HUBSPOT:
-        return HubSpotClient(base_url=conn.base_url, access_token=conn.access_token)
+
+        def hs_saved(access_token: str, refresh_token: str, expires_at: float) -> None:
+            if save_tokens and conn.pk:
+                conn.access_token, conn.refresh_token = access_token, refresh_token
+                conn.state[TOKEN_EXPIRES] = expires_at  # the run's own state saves keep it too
+                CrmConnection.objects.filter(pk=conn.pk).update(
+                    access_token=access_token, refresh_token=refresh_token, state=conn.state
+                )
+
+        return HubSpotClient(
+            base_url=conn.base_url,
+            access_token=conn.access_token,
+            client_id=conn.client_id,
+            client_secret=conn.client_secret,
+            refresh_token=conn.refresh_token,
+            expires_at=float(conn.state.get(TOKEN_EXPIRES) or 0),
+            on_token=hs_saved,
+        )
 
     def saved(access_token: str, instance_url: str) -> None:
         if save_tokens and conn.pk:

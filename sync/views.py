@@ -15,10 +15,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm.models import Deal
 from sync import selectors
+from sync.clients import hubspot as hs_client
 from sync.clients.salesforce import authorize_url
-from sync.forms import ConnectForm, ConnectionSettingsForm, SalesforceOAuthForm
+from sync.forms import ConnectForm, ConnectionSettingsForm, HubSpotOAuthForm, SalesforceOAuthForm
 from sync.models import DEFAULT_BASE_URL, ConnectionStatus, CrmConnection, Provider
-from sync.services import connection_save, connection_settings_save, oauth_connect_salesforce, sync_soon
+from sync.services import connection_save, connection_settings_save, oauth_connect, sync_soon
 from tenancy.access import get_in_workspace, get_membership_for_user, require_admin
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
@@ -74,6 +75,8 @@ def sync_settings(request: WorkspaceRequest) -> HttpResponse:
         "connect_form": connect_form,
         "oauth_form": SalesforceOAuthForm(),
         "oauth_ready": bool(settings.SYNC_SALESFORCE_CLIENT_ID),
+        "hubspot_oauth_form": HubSpotOAuthForm(prefix="hubspot"),
+        "hubspot_oauth_ready": bool(settings.SYNC_HUBSPOT_CLIENT_ID),
         "rows": [(row, forms[row.connection.uuid]) for row in rows],
         "tab": "sync",
         "can_administer": request.membership.can_administer,
@@ -109,6 +112,18 @@ def _callback_url() -> str:
     return settings.SITE_URL.rstrip("/") + reverse("sync_oauth_callback")
 
 
+def _oauth_begin(request: WorkspaceRequest, provider: Provider, base_url: str) -> str:
+    """A one-time state tied to this session, workspace and CRM, for the callback to check."""
+    state = secrets.token_urlsafe(24)
+    request.session[OAUTH_SESSION_KEY] = {
+        "state": state,
+        "slug": request.workspace.slug,
+        "base_url": base_url or DEFAULT_BASE_URL[provider],
+        "provider": provider.value,
+    }
+    return state
+
+
 @require_POST
 @workspace_view()
 def oauth_start(request: WorkspaceRequest) -> HttpResponse:
@@ -118,11 +133,31 @@ def oauth_start(request: WorkspaceRequest) -> HttpResponse:
     if not settings.SYNC_SALESFORCE_CLIENT_ID or not form.is_valid():
         messages.error(request, "The Salesforce app is not configured (SYNC_SALESFORCE_CLIENT_ID) or the URL is wrong.")
         return redirect(reverse("sync:settings", args=[request.workspace.slug]))
-    base_url = form.cleaned_data["base_url"] or DEFAULT_BASE_URL[Provider.SALESFORCE]
-    state = secrets.token_urlsafe(24)
-    request.session[OAUTH_SESSION_KEY] = {"state": state, "slug": request.workspace.slug, "base_url": base_url}
+    state = _oauth_begin(request, Provider.SALESFORCE, form.cleaned_data["base_url"])
     url = authorize_url(
-        base_url=base_url, client_id=settings.SYNC_SALESFORCE_CLIENT_ID, redirect_uri=_callback_url(), state=state
+        base_url=request.session[OAUTH_SESSION_KEY]["base_url"],
+        client_id=settings.SYNC_SALESFORCE_CLIENT_ID,
+        redirect_uri=_callback_url(),
+        state=state,
+    )
+    return redirect(url)
+
+
+@require_POST
+@workspace_view()
+def oauth_start_hubspot(request: WorkspaceRequest) -> HttpResponse:
+    """ "Connect HubSpot": off to HubSpot's install page for our app, with a one-time state tied to this workspace."""
+    require_admin(request.membership)
+    form = HubSpotOAuthForm(request.POST, prefix="hubspot")
+    if not settings.SYNC_HUBSPOT_CLIENT_ID or not form.is_valid():
+        messages.error(request, "The HubSpot app is not configured (SYNC_HUBSPOT_CLIENT_ID) or the URL is wrong.")
+        return redirect(reverse("sync:settings", args=[request.workspace.slug]))
+    url = hs_client.authorize_url(
+        authorize=settings.SYNC_HUBSPOT_AUTHORIZE_URL,
+        client_id=settings.SYNC_HUBSPOT_CLIENT_ID,
+        redirect_uri=_callback_url(),
+        scope=settings.SYNC_HUBSPOT_SCOPES,
+        state=_oauth_begin(request, Provider.HUBSPOT, form.cleaned_data["base_url"]),
     )
     return redirect(url)
 
@@ -130,7 +165,7 @@ def oauth_start(request: WorkspaceRequest) -> HttpResponse:
 @require_GET
 @login_required
 def oauth_callback(request: HttpRequest) -> HttpResponse:
-    """Salesforce sends the admin back here with a code; the state must be the one this session started."""
+    """The CRM sends the admin back here with a code; the state must be the one this session started."""
     pending = request.session.pop(OAUTH_SESSION_KEY, None)
     if not pending or not secrets.compare_digest(str(request.GET.get("state", "")), pending["state"]):
         return HttpResponse(
@@ -139,15 +174,18 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
     membership = get_membership_for_user(user=request.user, slug=pending["slug"])
     require_admin(membership)
     target = reverse("sync:settings", args=[pending["slug"]])
+    hubspot = pending.get("provider") == Provider.HUBSPOT
+    name = "HubSpot" if hubspot else "Salesforce"
     if request.GET.get("error"):
-        messages.error(request, f"Salesforce said no: {request.GET.get('error_description') or request.GET['error']}")
+        messages.error(request, f"{name} said no: {request.GET.get('error_description') or request.GET['error']}")
         return redirect(target)
     try:
-        conn = oauth_connect_salesforce(
+        conn = oauth_connect(
             workspace=membership.workspace,
+            provider=Provider.HUBSPOT if hubspot else Provider.SALESFORCE,
             base_url=pending["base_url"],
-            client_id=settings.SYNC_SALESFORCE_CLIENT_ID,
-            client_secret=settings.SYNC_SALESFORCE_CLIENT_SECRET,
+            client_id=settings.SYNC_HUBSPOT_CLIENT_ID if hubspot else settings.SYNC_SALESFORCE_CLIENT_ID,
+            client_secret=settings.SYNC_HUBSPOT_CLIENT_SECRET if hubspot else settings.SYNC_SALESFORCE_CLIENT_SECRET,
             code=str(request.GET.get("code", "")),
             redirect_uri=_callback_url(),
         )
@@ -155,5 +193,5 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, "; ".join(exc.messages))
         return redirect(target)
     sync_soon(connection=conn, full=True)
-    messages.success(request, "Connected to Salesforce. The first sync is on its way.")
+    messages.success(request, f"Connected to {name}. The first sync is on its way.")
     return redirect(target)

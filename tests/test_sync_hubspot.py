@@ -177,3 +177,98 @@ def test_a_worker_killed_mid_backfill_resumes_from_the_hubspot_cursor(transactio
     assert counts["pulled"]["deals"] == 3000  # the killed run's pages plus the rest, none twice
     assert DealHistory.objects.filter(deal__workspace=ws, field="amount", old_value__isnull=True).count() == 3000
     assert _sync("hskill")["pulled"]["deals"] == 0
+
+
+def _connect_oauth(slug: str, url: str, fake: FakeHubSpot, refresh_token: str = "hs-refresh-cli") -> None:  # noqa: S107
+    fake.refresh_tokens.add(refresh_token)  # as if the admin had installed our app and kept its refresh token
+    call_command(
+        "connect_crm", "--workspace", slug, "--provider", "hubspot", "--base-url", url,
+        "--client-id", fake.client_id, "--client-secret", fake.client_secret, "--refresh-token", refresh_token,
+        stdout=StringIO(),
+    )  # fmt: skip
+
+
+def test_connect_hubspot_through_the_oauth_flow(personas, fake_hs, settings):
+    import httpx
+
+    fake, url = fake_hs
+    seed_synthetic(fake, deals=3, companies=1, owners=1)
+    settings.SYNC_HUBSPOT_CLIENT_ID, settings.SYNC_HUBSPOT_CLIENT_SECRET = fake.client_id, fake.client_secret
+    settings.SYNC_HUBSPOT_AUTHORIZE_URL = f"{url}/oauth/authorize"  # app.hubspot.com's install page, played here
+    settings.SITE_URL = "http://testserver"
+    ws = personas.workspace
+    owner = personas.client_for(personas.owner)
+    assert "Connect HubSpot" in owner.get(f"/w/{ws.slug}/settings/crm-sync/").content.decode()
+    assert personas.client_for(personas.rep).post(f"/w/{ws.slug}/settings/crm-sync/connect/hubspot/").status_code == 403
+    start = owner.post(f"/w/{ws.slug}/settings/crm-sync/connect/hubspot/", {"hubspot-base_url": url})
+    assert start.status_code == 302 and start["Location"].startswith(f"{url}/oauth/authorize?client_id=hs-app&")
+    assert "scope=oauth+crm.objects.deals.read" in start["Location"] and "state=" in start["Location"]
+    consent = httpx.get(start["Location"], follow_redirects=False)  # the admin approves at HubSpot
+    back = consent.headers["Location"]
+    assert back.startswith("http://testserver/sync/oauth/callback/?")
+    assert personas.client_for(personas.viewer).get(back.removeprefix("http://testserver")).status_code == 400
+    done = owner.get(back.removeprefix("http://testserver"))
+    assert done.status_code == 302 and done["Location"] == f"/w/{ws.slug}/settings/crm-sync/"
+    conn = CrmConnection.objects.get(workspace=ws)
+    assert conn.provider == "hubspot" and conn.base_url == url and conn.client_id == "hs-app"
+    assert conn.refresh_token in fake.refresh_tokens and conn.access_token in fake.tokens
+    assert fake.token_grants == ["authorization_code", "refresh_token"]  # the code, then the connection check
+    assert owner.get(back.removeprefix("http://testserver")).status_code == 400  # the state is used up
+    assert "Connected to HubSpot" in owner.get(f"/w/{ws.slug}/settings/crm-sync/").content.decode()
+
+
+def test_the_default_hubspot_install_page_is_hubspots_own(personas, settings):
+    settings.SYNC_HUBSPOT_CLIENT_ID = "our-app"
+    settings.SITE_URL = "https://vectoros.example"
+    ws = personas.workspace
+    start = personas.client_for(personas.owner).post(f"/w/{ws.slug}/settings/crm-sync/connect/hubspot/", {})
+    assert start["Location"].startswith("https://app.hubspot.com/oauth/authorize?client_id=our-app&redirect_uri=")
+    assert "redirect_uri=https%3A%2F%2Fvectoros.example%2Fsync%2Foauth%2Fcallback%2F" in start["Location"]
+
+
+def test_an_oauth_hubspot_token_that_expires_mid_sync_is_refreshed_once_and_nothing_is_lost(db, fake_hs):
+    fake, url = fake_hs
+    seed_synthetic(fake, deals=400, companies=10, owners=2)
+    ws = WorkspaceFactory(slug="hso", time_zone="UTC")
+    _connect_oauth("hso", url, fake)
+    assert fake.token_grants == ["refresh_token"]  # connect_crm proved the refresh token
+    fake.expire_at_calls = {fake.calls + 6}  # the access token runs out in the middle of the deal pages
+    counts = _sync("hso", "--full")
+    assert counts["errors"] == 0 and counts["pulled"]["deals"] == 400
+    assert Deal.objects.filter(workspace=ws).count() == 400
+    assert fake.unauthorized == 1 and fake.token_grants == ["refresh_token", "refresh_token"]
+    conn = CrmConnection.objects.get(workspace=ws)
+    assert conn.status == ConnectionStatus.OK and conn.access_token in fake.tokens  # the new token was kept
+
+    # A token past its stated expiry is renewed before it is used: no 401 this time.
+    conn.state["token_expires_at"] = time.time() - 1
+    conn.save(update_fields=["state"])
+    fake.expire_access_tokens()
+    oid = next(iter(fake.objects["deals"]))
+    fake.modify("deals", oid, {"amount": "999"})
+    again = _sync("hso")
+    assert again["errors"] == 0 and again["pulled"]["deals"] == 1
+    assert fake.unauthorized == 1 and len(fake.token_grants) == 3
+    assert Deal.objects.get(workspace=ws, external_id=oid).amount == Decimal("999")
+
+
+def test_a_revoked_hubspot_refresh_token_breaks_the_connection(db, fake_hs):
+    fake, url = fake_hs
+    seed_synthetic(fake, deals=5, companies=2, owners=1)
+    WorkspaceFactory(slug="hsr", time_zone="UTC")
+    _connect_oauth("hsr", url, fake)
+    fake.refresh_tokens.clear()  # the app was uninstalled
+    fake.expire_access_tokens()
+    counts = _sync("hsr")
+    assert counts["errors"] == 1
+    conn = CrmConnection.objects.get(workspace__slug="hsr")
+    assert conn.status == ConnectionStatus.BROKEN and "BAD_REFRESH_TOKEN" in conn.last_error
+    assert fake.token_grants.count("refresh_token") == 2  # tried once, then stopped
+    with pytest.raises(CommandError, match="broken"):
+        _sync("hsr")
+    with pytest.raises(CommandError, match="refused"):
+        call_command(
+            "connect_crm", "--workspace", "hsr", "--provider", "hubspot", "--base-url", url,
+            "--client-id", fake.client_id, "--client-secret", fake.client_secret, "--refresh-token", "unknown",
+            stdout=StringIO(),
+        )  # fmt: skip

@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection as dbconn
 
-from crm.models import ChangeSource, Company, Contact, Deal, DealHistory
+from crm.models import ChangeSource, Company, Contact, Deal, DealHistory, Stage
 from crm.services import deal_update
 from sync.models import ConnectionStatus, CrmConnection, PushOutbox, SyncConflict, SyncRun
 from sync.services import pushes_queue
@@ -343,3 +343,104 @@ def test_the_schedule_queues_a_due_connection_once_per_interval(small_org):
     assert sync_due() == 1
     assert sync_due() == 0  # already queued this interval
     assert OrmQ.objects.count() == before + 1
+
+
+def test_next_step_and_forecast_category_history_come_from_opportunity_field_history(small_org):
+    fake, ws, _conn = small_org
+    deal = Deal.objects.get(workspace=ws, external_id=f"006{4:015d}")
+    assert fake.find("Opportunity", deal.external_id)["ForecastCategoryName"] == "Pipeline"
+    fake.modify("Opportunity", deal.external_id, {"NextStep": "call the CFO"})
+    assert fake.find("Opportunity", deal.external_id)["Amount"] != 4242.0
+    fake.modify("Opportunity", deal.external_id, {"ForecastCategoryName": "Commit"})
+    fake.modify("Opportunity", deal.external_id, {"NextStep": "send the contract", "Amount": 4242.0})
+    rows = {r["Field"]: r for r in fake.tables["OpportunityFieldHistory"] if r["OpportunityId"] == deal.external_id}
+    counts = _sync("small")
+    assert counts["errors"] == 0 and counts["pulled"]["deals"] == 1
+    steps = list(
+        DealHistory.objects.filter(deal=deal, field="next_step")
+        .order_by("changed_at")
+        .values_list("old_value", "new_value", "changed_at", "source")
+    )
+    assert [(old, new) for old, new, _at, _s in steps] == [
+        (None, "call the CFO"),
+        ("call the CFO", "send the contract"),
+    ]
+    assert steps[-1][2].isoformat().startswith(rows["NextStep"]["CreatedDate"][:19])  # Salesforce's time, not ours
+    assert {source for *_rest, source in steps} == {ChangeSource.SYNC}
+    category = list(
+        DealHistory.objects.filter(deal=deal, field="forecast_category").values_list("old_value", "new_value")
+    )
+    assert category == [("pipeline", "commit")]  # from the field history once, not again from the current value
+    amounts = [
+        Decimal(str(v))
+        for v in DealHistory.objects.filter(deal=deal, field="amount").values_list("new_value", flat=True)
+    ]
+    assert amounts.count(Decimal("4242")) == 1  # from OpportunityHistory, and only from there
+    deal.refresh_from_db()
+    assert deal.next_step == "send the contract" and deal.forecast_category == "commit"
+
+    fake.modify("Opportunity", deal.external_id, {"Description": "touched"})  # pulled again, field history too
+    again = _sync("small")
+    assert again["pulled"]["deals"] == 1 and again["pulled"]["history"] == 0
+    assert DealHistory.objects.filter(deal=deal, field__in=["next_step", "forecast_category"]).count() == 3
+
+    deal_update(deal=deal, actor=None, changes={"next_step": "sign"})  # ours goes out and its echo comes back
+    pushes_queue(workspace_id=ws.id, deal_ids=[deal.id])
+    assert _sync("small")["pushed"]["deals"] == 1
+    assert fake.tables["OpportunityFieldHistory"][-1]["NewValue"] == "sign"
+    _sync("small")
+    assert not DealHistory.objects.filter(deal=deal, field="next_step", new_value="sign").exists()
+
+
+def test_a_backfill_of_many_pages_gives_the_stage_probabilities_an_import_gives(db, fake_sf, tmp_path):
+    """A stage's default probability is the one most seen over all the data, as the importer decides it, not the
+    one most seen on the first page the stage turns up on."""
+    import csv
+
+    fake, url = fake_sf
+    fake.batch_size = 60  # 240 opportunities: 4 pages
+    columns = ["Id", "Name", "StageName", "Amount", "Probability", "CloseDate", "IsClosed", "IsWon", "CreatedDate"]
+    rows = []
+    for i in range(240):
+        page = i // 60
+        if i % 4 == 0:
+            stage, probability = "Qualification", 20 if page == 0 else 35  # page 1 says 20, the rest 35
+        elif i % 4 == 1 and page > 0:
+            stage, probability = "Proposal", 60 if page == 1 else 70  # first met on page 2, with 60
+        elif i % 4 == 2:
+            stage, probability = "Closed Won", 100
+        else:
+            stage, probability = "Discovery", 10
+        rows.append(
+            {
+                "Id": f"006{i:015d}",
+                "Name": f"Deal {i}",
+                "StageName": stage,
+                "Amount": str(1000 + i),
+                "Probability": str(probability),
+                "CloseDate": "2026-03-01",
+                "IsClosed": "true" if stage == "Closed Won" else "false",
+                "IsWon": "true" if stage == "Closed Won" else "false",
+                "CreatedDate": f"2025-01-{1 + i % 28:02d}T10:00:00.000Z",
+            }
+        )
+    with (tmp_path / "Opportunity.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    seed_from_export(fake, tmp_path)
+    imported = WorkspaceFactory(slug="imported", time_zone="UTC")
+    call_command("import_crm", "--workspace", "imported", "--format", "salesforce", str(tmp_path), stdout=StringIO())
+    synced = WorkspaceFactory(slug="synced", time_zone="UTC")
+    _connect("synced", url)
+    queries = fake.query_calls
+    assert _sync("synced")["pulled"]["deals"] == 240  # the first sync: a backfill
+    assert fake.query_calls - queries >= 4
+
+    def stages(ws) -> dict:
+        found = Stage.objects.filter(workspace=ws, pipeline__name="Salesforce")
+        return {s.name: (s.default_probability, s.kind, s.forecast_category) for s in found}
+
+    assert stages(synced) == stages(imported)
+    assert stages(synced)["Qualification"][0] == 35 and stages(synced)["Proposal"][0] == 70
+    assert "stage_votes" not in CrmConnection.objects.get(workspace=synced).state

@@ -352,6 +352,15 @@ BULK_TASKS += ["sync.tasks.sync_due", "sync.tasks.sync_connection"]  # CRM pulls
 # Our Salesforce connected app for "Connect Salesforce" (OAuth web flow; callback SITE_URL/sync/oauth/callback/).
 SYNC_SALESFORCE_CLIENT_ID = env_str("SYNC_SALESFORCE_CLIENT_ID", "")
 SYNC_SALESFORCE_CLIENT_SECRET = env_str("SYNC_SALESFORCE_CLIENT_SECRET", "")
+# Our HubSpot app for "Connect HubSpot" (OAuth; the same callback). The scopes it asks for, space-separated.
+SYNC_HUBSPOT_CLIENT_ID = env_str("SYNC_HUBSPOT_CLIENT_ID", "")
+SYNC_HUBSPOT_CLIENT_SECRET = env_str("SYNC_HUBSPOT_CLIENT_SECRET", "")
+SYNC_HUBSPOT_SCOPES = env_str(
+    "SYNC_HUBSPOT_SCOPES",
+    "oauth crm.objects.deals.read crm.objects.deals.write crm.objects.companies.read crm.objects.contacts.read "
+    "crm.objects.owners.read",
+)
+SYNC_HUBSPOT_AUTHORIZE_URL = env_str("SYNC_HUBSPOT_AUTHORIZE_URL", "https://app.hubspot.com/oauth/authorize")
 # Run inside `tenancy.services.workspace_create`'s transaction as `hook(workspace=workspace)`: tenancy sits below
 # every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.
 WORKSPACE_CREATED_HOOKS: list[str] = []

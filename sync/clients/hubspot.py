@@ -1,14 +1,18 @@
 """HubSpot CRM v3: objects list/search/batch-read with `paging.next.after`, owners, pipelines, PATCH.
 
-Bearer token (a private-app token, or an OAuth access token). 429 answers wait `Retry-After` (or back off
-doubling) and try again; 401 is AuthBroken (a private-app token cannot be refreshed).
+Bearer token: a private-app token, or an OAuth access token with its refresh token. An OAuth token is refreshed
+at `{base-url}/oauth/v1/token` when it is about to expire or on a 401 (once per call, then the call is repeated); a
+refused refresh (400, `invalid_grant` / `BAD_REFRESH_TOKEN`) is AuthBroken, and so is a 401 for a private-app token,
+which cannot be refreshed. 429 answers wait `Retry-After` (or back off doubling) and try again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -20,13 +24,53 @@ def _message(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return response.text[:300]
-    return str(body.get("message", body))[:300] if isinstance(body, dict) else str(body)[:300]
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    text = body.get("message") or body.get("error_description") or body
+    code = body.get("error") or body.get("status")
+    return (f"{code}: {text}" if code and code != "error" else str(text))[:300]
+
+
+TokenSaver = Callable[[str, str, float], None]  # (access token, refresh token, expires at as epoch seconds)
+EARLY = 60.0  # seconds before the stated expiry at which a token is renewed
+
+
+def token_endpoint(base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/oauth/v1/token"
+
+
+def _token_answer(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The token endpoint's answer, or AuthBroken for a refused grant (HubSpot answers 400 for a bad code, a revoked
+    refresh token or a wrong client) and CrmError for anything else."""
+    if response.status_code in (400, 401, 403):
+        raise AuthBroken(f"HubSpot refused the {what} ({_message(response)}); reconnect the CRM")
+    if response.status_code != 200:
+        raise CrmError(f"HubSpot token endpoint answered {response.status_code}: {_message(response)}")
+    body: dict[str, Any] = response.json()
+    if not body.get("access_token"):
+        raise CrmError("HubSpot token endpoint gave no access token")
+    return body
 
 
 class HubSpotClient:
-    def __init__(self, *, base_url: str, access_token: str, backoff: Backoff | None = None, timeout: float = 60.0):
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        access_token: str,
+        client_id: str = "",
+        client_secret: str = "",
+        refresh_token: str = "",
+        expires_at: float = 0.0,
+        on_token: TokenSaver | None = None,
+        backoff: Backoff | None = None,
+        timeout: float = 60.0,
+    ):
         self.base_url = base_url.rstrip("/")
         self.access_token = access_token
+        self.client_id, self.client_secret, self.refresh_token = client_id, client_secret, refresh_token
+        self.expires_at = expires_at  # 0: unknown (a private-app token, or a stored one: a 401 tells)
+        self.on_token = on_token
         self.backoff = backoff or Backoff()
         self.http = httpx.Client(timeout=timeout)
         self.calls = 0
@@ -34,7 +78,33 @@ class HubSpotClient:
     def close(self) -> None:
         self.http.close()
 
+    @property
+    def refreshable(self) -> bool:
+        return bool(self.refresh_token)
+
+    def refresh(self) -> None:
+        """A new access token from the refresh token (OAuth apps only)."""
+        data = {
+            "grant_type": "refresh_token",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
+        try:
+            response = self.http.post(token_endpoint(self.base_url), data=data)
+        except httpx.HTTPError as exc:
+            raise CrmError(f"HubSpot token endpoint unreachable: {exc}") from exc
+        body = _token_answer(response, "refresh token")
+        self.access_token = str(body["access_token"])
+        self.refresh_token = str(body.get("refresh_token") or self.refresh_token)
+        self.expires_at = time.time() + float(body.get("expires_in") or 0) if body.get("expires_in") else 0.0
+        if self.on_token is not None:
+            self.on_token(self.access_token, self.refresh_token, self.expires_at)
+
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self.refreshable and (not self.access_token or (self.expires_at and time.time() >= self.expires_at - EARLY)):
+            self.refresh()
+        refreshed = False
         attempt = 0
         while True:
             self.calls += 1
@@ -50,6 +120,10 @@ class HubSpotClient:
                     raise CrmError(f"HubSpot unreachable: {exc}") from exc
                 self.backoff.wait(attempt)
                 attempt += 1
+                continue
+            if response.status_code == 401 and self.refreshable and not refreshed:
+                self.refresh()  # the access token expired (or was revoked early): once per call
+                refreshed = True
                 continue
             if response.status_code == 401:
                 raise AuthBroken(f"HubSpot refused the token ({_message(response)}); reconnect the CRM")
@@ -147,3 +221,28 @@ def _millis(value: Any) -> int:
     if text.lstrip("-").isdigit():
         return int(text)
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def authorize_url(*, authorize: str, client_id: str, redirect_uri: str, scope: str, state: str) -> str:
+    """Where the admin's browser goes to install our HubSpot app (OAuth 2.0 authorization code flow)."""
+    query = urlencode({"client_id": client_id, "redirect_uri": redirect_uri, "scope": scope, "state": state})
+    return f"{authorize}?{query}"
+
+
+def exchange_code(*, base_url: str, client_id: str, client_secret: str, code: str, redirect_uri: str) -> dict[str, Any]:
+    """The authorization code for tokens: {"access_token", "refresh_token", "expires_in", ...}."""
+    data = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "redirect_uri": redirect_uri,
+        "code": code,
+    }
+    try:
+        response = httpx.post(token_endpoint(base_url), data=data, timeout=30)
+    except httpx.HTTPError as exc:
+        raise CrmError(f"HubSpot token endpoint unreachable: {exc}") from exc
+    body = _token_answer(response, "authorization code")
+    if not body.get("refresh_token"):
+        raise AuthBroken("HubSpot gave no refresh token for the authorization code")
+    return body

@@ -8,6 +8,11 @@
 - PATCH /crm/v3/objects/deals/{id} {"properties": {...}} → 200 and the object.
 - GET /crm/v3/owners, GET /crm/v3/pipelines/deals.
 - 401 {"status": "error", "category": "INVALID_AUTHENTICATION"}; 429 {"errorType": "RATE_LIMIT"} with Retry-After.
+- OAuth (developers.hubspot.com/docs/api/oauth-quickstart-guide): GET /oauth/authorize?client_id&redirect_uri&scope
+  &state (the admin approves at once: 302 to redirect_uri?code&state); POST /oauth/v1/token form-encoded with
+  grant_type=authorization_code (client_id, client_secret, redirect_uri, code) or refresh_token (client_id,
+  client_secret, refresh_token) → {"access_token", "refresh_token", "expires_in", "token_type"}; a bad code or
+  refresh token → 400 {"status": "BAD_REFRESH_TOKEN" | "BAD_AUTH_CODE", "message"}.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from itertools import count
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 PIPELINE = {
     "id": "default",
@@ -63,6 +69,19 @@ class FakeHubSpot:
         self.batch_read = True  # False: answer 404 there, as a stand-in without it would
         self.search = True  # the same for the search endpoint
         self.next_id = 1000
+        self.client_id, self.client_secret = "hs-app", "hs-secret"
+        self.codes: dict[str, str] = {}  # one-time authorization code -> the redirect_uri it was given for
+        self.refresh_tokens: set[str] = set()
+        self.token_grants: list[str] = []  # grant types asked for, in order
+        self.expires_in = 1800
+        self.token_counter = count(1)
+        self.expire_at_calls: set[int] = set()  # OAuth access tokens run out when the API call count gets there
+        self.unauthorized = 0  # 401 answers given
+
+    def expire_access_tokens(self) -> None:
+        """Every OAuth access token runs out now (private-app tokens stay)."""
+        with self.lock:
+            self.tokens = {t for t in self.tokens if t.startswith("pat-")}
 
     def tick(self) -> datetime:
         self.clock += timedelta(seconds=1)
@@ -140,10 +159,24 @@ class FakeHubSpot:
         path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        form_encoded = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length and not form_encoded else {}
         with self.lock:
+            if path == "/oauth/authorize" and method == "GET":
+                if query.get("client_id") != self.client_id or not query.get("scope"):
+                    return "400 Bad Request", {"status": "error", "message": "unknown app or no scope"}, []
+                code = f"hs-code-{next(self.token_counter)}"
+                self.codes[code] = query["redirect_uri"]
+                location = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+                return "302 Found", {}, [("Location", location)]
+            if path == "/oauth/v1/token" and method == "POST":
+                form = {k: v[0] for k, v in parse_qs(environ["wsgi.input"].read(length).decode()).items()}
+                return self._token(form)
             self.calls += 1
+            if self.calls in self.expire_at_calls:
+                self.expire_access_tokens()
             if environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ") not in self.tokens:
+                self.unauthorized += 1
                 return (
                     "401 Unauthorized",
                     {
@@ -189,6 +222,31 @@ class FakeHubSpot:
                     self.modify(kind, parts[4], body["properties"])
                     return "200 OK", self._shape(self.objects[kind][parts[4]], list(body["properties"]), [], []), []
             return "404 Not Found", {"status": "error", "message": f"no route {method} {path}"}, []
+
+    def _token(self, form: dict[str, str]) -> tuple[str, Any, list[tuple[str, str]]]:
+        grant = form.get("grant_type", "")
+        self.token_grants.append(grant)
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return "400 Bad Request", {"status": "BAD_CLIENT_ID", "message": "missing or invalid client"}, []
+        if grant == "authorization_code":
+            if self.codes.pop(form.get("code", ""), None) != form.get("redirect_uri"):
+                return "400 Bad Request", {"status": "BAD_AUTH_CODE", "message": "missing or unknown auth code"}, []
+            refresh = f"hs-refresh-{next(self.token_counter)}"
+            self.refresh_tokens.add(refresh)
+        elif grant == "refresh_token":
+            refresh = form.get("refresh_token", "")
+            if refresh not in self.refresh_tokens:
+                return (
+                    "400 Bad Request",
+                    {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"},
+                    [],
+                )
+        else:
+            return "400 Bad Request", {"status": "BAD_GRANT_TYPE", "message": "unknown grant_type"}, []
+        access = f"hs-access-{next(self.token_counter)}"
+        self.tokens.add(access)
+        answer = {"access_token": access, "refresh_token": refresh, "expires_in": self.expires_in}
+        return "200 OK", {**answer, "token_type": "bearer"}, []
 
     def _list(self, rows: list, query: dict[str, str], shape: Any, limit_max: int = 100):
         limit = min(int(query.get("limit", 10)), limit_max)

@@ -66,8 +66,20 @@ class FakeSalesforce:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.tables: dict[str, list[dict[str, Any]]] = {
-            k: [] for k in ("Opportunity", "OpportunityHistory", "Account", "Contact", "User", "OpportunityStage")
+            k: []
+            for k in (
+                "Opportunity",
+                "OpportunityHistory",
+                "OpportunityFieldHistory",
+                "Account",
+                "Contact",
+                "User",
+                "OpportunityStage",
+            )
         }
+        # Opportunity fields with history tracking on: each change of one adds an OpportunityFieldHistory row
+        # (Id, OpportunityId, CreatedDate, Field, OldValue, NewValue), as Salesforce's field history does.
+        self.tracked_fields = {"NextStep", "ForecastCategoryName", "StageName", "Amount"}
         self.clock = datetime(2026, 1, 1, tzinfo=UTC)
         self.client_id, self.client_secret = "cid", "csecret"
         self.refresh_tokens = {"refresh-1"}
@@ -81,6 +93,7 @@ class FakeSalesforce:
         self.limit_at_query: set[int] = set()  # these query calls answer 403 REQUEST_LIMIT_EXCEEDED
         self.ids = itertools.count(1)
         self.codes: dict[str, str] = {}  # authorization code -> the redirect URI it was given for
+        self.batch_size = BATCH  # records a query page (Salesforce: 2,000 unless the client asks for fewer)
 
     # --- data ------------------------------------------------------------------------------------------
     def tick(self) -> str:
@@ -104,11 +117,13 @@ class FakeSalesforce:
         return next((r for r in self.tables[sobject] if r["Id"] == record_id), None)
 
     def modify(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
-        """An edit in Salesforce: the record changes, its stamp moves, OpportunityHistory gets a row."""
+        """An edit in Salesforce: the record changes, its stamp moves, OpportunityHistory gets a row, and so does
+        OpportunityFieldHistory for each tracked field whose value changed."""
         with self.lock:
             record = self.find(sobject, record_id)
             if record is None:
                 raise KeyError(record_id)
+            before = dict(record)
             if sobject == "Opportunity" and "StageName" in fields:
                 # As Salesforce does: a new stage brings its default probability and forecast category.
                 stage = next(
@@ -120,6 +135,10 @@ class FakeSalesforce:
                     record["IsClosed"], record["IsWon"] = stage["IsClosed"], stage["IsWon"]
             record.update(fields)
             record["SystemModstamp"] = record["LastModifiedDate"] = self.tick()
+            if sobject == "Opportunity":
+                for name in sorted(self.tracked_fields):
+                    if before.get(name) != record.get(name):
+                        self.add_field_history(record_id, name, before.get(name), record.get(name))
             if sobject == "Opportunity" and {"StageName", "Amount", "CloseDate", "Probability"} & set(fields):
                 self.add(
                     "OpportunityHistory",
@@ -129,6 +148,14 @@ class FakeSalesforce:
                         **{k: record.get(k) for k in ("StageName", "Amount", "CloseDate", "Probability")},
                     },
                 )
+
+    def add_field_history(self, opportunity_id: str, field: str, old: Any, new: Any, at: str | None = None) -> None:
+        when = at or sf_time(self.clock)
+        self.add(
+            "OpportunityFieldHistory",
+            {"OpportunityId": opportunity_id, "CreatedDate": when, "Field": field, "OldValue": old, "NewValue": new},
+            stamp=when,
+        )
 
     def delete(self, sobject: str, record_id: str) -> None:
         with self.lock:
@@ -288,14 +315,14 @@ class FakeSalesforce:
     instance_url = ""
 
     def _page(self, rows: list[dict[str, Any]], offset: int, cursor_id: str | None) -> tuple[str, Any, list]:
-        chunk = rows[offset : offset + BATCH]
-        done = offset + BATCH >= len(rows)
+        chunk = rows[offset : offset + self.batch_size]
+        done = offset + self.batch_size >= len(rows)
         body: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": chunk}
         if not done:
             if cursor_id is None:
                 cursor_id = f"01g{len(self.cursors):012d}"
                 self.cursors[cursor_id] = rows
-            body["nextRecordsUrl"] = f"/services/data/v59.0/query/{cursor_id}-{offset + BATCH}"
+            body["nextRecordsUrl"] = f"/services/data/v59.0/query/{cursor_id}-{offset + self.batch_size}"
         return "200 OK", body, []
 
 

@@ -1,4 +1,5 @@
-"""Connect a workspace to Salesforce (refresh-token grant) or HubSpot (private-app or OAuth access token)."""
+"""Connect a workspace to Salesforce (refresh-token grant) or HubSpot (a private-app access token, or an OAuth app's
+client id, client secret and refresh token)."""
 
 from __future__ import annotations
 
