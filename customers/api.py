@@ -6,20 +6,24 @@ same record twice changes nothing.
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from ninja import Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from crm.api.common import ERRORS
 from customers.models import BillingPeriod, Customer, Subscription
 from customers.services import customer_key, customer_records_upsert
+from vectoros.apischema import Body, Conflict, CursorPage, Day, PageOut, UnknownReference, decimal_amount, paginate
 from vectoros.http import ApiRequest
 
 router = Router(tags=["customers"])
+
+# Postgres refuses NUL characters in text: the schema says so, so they are a 422 rather than a 500.
+ExternalId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+Short = Annotated[str, Field(max_length=100, pattern=r"^[^\x00]*$")]
 
 
 class CustomerOut(Schema):
@@ -46,23 +50,28 @@ class CustomerOut(Schema):
         )
 
 
-class SubscriptionIn(Schema):
-    external_id: str
-    plan: str = ""
-    seats: int = 0
-    mrr: Decimal
-    start_date: date
-    end_date: date | None = None
-    billing_period: str = BillingPeriod.ANNUAL
+class CustomerPage(PageOut):
+    items: list[CustomerOut]
+
+
+class SubscriptionIn(Body):
+    external_id: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00]*$")]
+    plan: Short = ""
+    seats: int = Field(0, ge=0, le=2_147_483_647)
+    # arr (12 × mrr) is stored in 14 digits too
+    mrr: decimal_amount(digits=14, maximum=Decimal("83333333333.33"))  # type: ignore[valid-type]
+    start_date: Day
+    end_date: Day | None = None
+    billing_period: Literal[tuple(BillingPeriod.values)] = BillingPeriod.ANNUAL.value  # type: ignore[valid-type]  # the model's own periods
     auto_renew: bool = False
 
 
-class UsageIn(Schema):
-    external_id: str
-    date: date
-    metric: str
-    value: float
-    team: str = ""
+class UsageIn(Body):
+    external_id: ExternalId
+    date: Day
+    metric: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+    value: float = Field(allow_inf_nan=False)
+    team: Short = ""
 
 
 class Written(Schema):
@@ -77,14 +86,15 @@ def _customer(request: ApiRequest, customer_id: UUID) -> Customer:
         .first()
     )
     if found is None:
-        raise HttpError(404, "No such customer")
+        raise UnknownReference(["path", "customer_id"], customer_id, message="No such customer")
     return found
 
 
-@router.get("/", response={200: list[CustomerOut], **ERRORS})
-def customers_list(request: ApiRequest, limit: int = 100, offset: int = 0):
+@router.get("/", response={200: CustomerPage, **ERRORS})
+def customers_list(request: ApiRequest, page: Query[CursorPage]):
     customers = Customer.objects.for_workspace(request.auth.workspace_id).select_related("company").order_by("id")
-    return [CustomerOut.of(c) for c in customers[max(offset, 0) : max(offset, 0) + min(max(limit, 1), 500)]]
+    found = paginate(request, customers, page)
+    return {**found, "items": [CustomerOut.of(c) for c in found["items"]]}
 
 
 @router.get("/{customer_id}/", response={200: CustomerOut, **ERRORS})
@@ -94,17 +104,19 @@ def customers_get(request: ApiRequest, customer_id: UUID):
 
 @router.post("/{customer_id}/subscriptions/", response={200: Written, **ERRORS})
 def subscriptions_upsert(request: ApiRequest, customer_id: UUID, payload: list[SubscriptionIn]):
+    """Create or update subscriptions by `external_id`; one that belongs to another customer is a 409.
+
+    Business rule: a period that ends before it starts is refused with 422.
+    """
     customer = _customer(request, customer_id)
     key = customer_key(customer)
     rows = {}
-    for item in payload:
-        if item.billing_period not in BillingPeriod.values:
-            raise HttpError(422, f"billing_period must be one of {', '.join(BillingPeriod.values)}")
-        if item.mrr < 0 or item.seats < 0 or (item.end_date and item.end_date < item.start_date):
-            raise HttpError(422, f"{item.external_id}: negative amounts or an end before the start")
+    for index, item in enumerate(payload):
+        if item.end_date and item.end_date < item.start_date:
+            raise HttpError(422, f"{item.external_id}: the period ends before it starts")
         taken = Subscription.objects.filter(workspace_id=customer.workspace_id, external_id=item.external_id)
         if taken.exclude(customer=customer).exists():
-            raise HttpError(422, f"{item.external_id} is another customer's subscription")
+            raise Conflict(f"{item.external_id} is another customer's subscription", loc=["body", str(index)])
         rows[item.external_id] = {
             "customer": key, "plan": item.plan, "seats": item.seats, "mrr": item.mrr, "arr": item.mrr * 12,
             "start_date": item.start_date, "end_date": item.end_date, "billing_period": item.billing_period,
@@ -124,11 +136,11 @@ def usage_upsert(request: ApiRequest, customer_id: UUID, payload: list[UsageIn])
             "customer": key,
             "subscription": None,
             "date": item.date,
-            "metric": item.metric[:100],
+            "metric": item.metric,
             "value": item.value,
             "duration_seconds": None,
             "errors": 0,
-            "team": item.team[:100],
+            "team": item.team,
         }
         for item in payload
     }

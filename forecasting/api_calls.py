@@ -4,12 +4,13 @@ accuracy. Read-only: calls are made by people on the call page. An API key sees 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from ninja import Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from forecasting import call_accuracy, calls
+from vectoros.apischema import Day
 from vectoros.http import ApiRequest, api_scope
 
 router = Router(tags=["forecast calls"])
@@ -25,7 +26,7 @@ class CallVersion(Schema):
     most_likely: float | None
     submitted_by: uuid.UUID | None
     reason: str
-    created_at: Any
+    created_at: datetime
     chance_commit: float | None
     chance_best_case: float | None
     model_p50: float | None
@@ -63,11 +64,15 @@ class AccuracyOut(Schema):
     signal: SignalOut
 
 
+class CallsQuery(Schema):
+    on: Day | None = Field(None, description="a day of the period; today when left out")
+
+
 @router.get("/", response=CallsOut)
-def calls_list(request: ApiRequest, on: date | None = None) -> dict[str, Any]:
+def calls_list(request: ApiRequest, query: Query[CallsQuery]) -> dict[str, Any]:
     """Every version of every call in the period containing `on` (today by default), with each call's chance."""
     scope = api_scope(request)
-    start, end = calls.current_period(scope.workspace, on)
+    start, end = calls.current_period(scope.workspace, query.on)
     overview = calls.calls_overview(scope, start, end)
     versions = [
         {

@@ -4,26 +4,35 @@ app's signed-webhook outbox, a sample payload per event, and polling triggers wi
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.utils import timezone
-from ninja import Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
+from ninja.errors import HttpError
 
 from alerts.models import Alert
 from crm.models import Deal
 from forecasting.models import ForecastRun
 from sync.models import HookEvent
 from sync.services import hook_subscribe, hook_unsubscribe
+from vectoros.apischema import Body, Moment
 from vectoros.http import ApiRequest
 
 router = Router(tags=["hooks"])
 LIMIT = 100
 
+Event = Literal["deal.updated", "alert.raised", "forecast.completed"]  # HookEvent.values (a test keeps them equal)
+# An http(s) URL Django's URLValidator takes (a host name with a top-level domain, an optional port and path); the
+# endpoint stores at most 500 characters.
+TARGET_URL = (
+    r"^https?://([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\.){1,4}[a-z]{2,20}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,40}){0,8}$"
+)
 
-class SubscribeIn(Schema):
-    target_url: str
-    event: str
+
+class SubscribeIn(Body):
+    target_url: Annotated[str, Field(max_length=500, pattern=TARGET_URL, examples=["https://hooks.zapier.com/abc"])]
+    event: Event
 
 
 class SubscriptionOut(Schema):
@@ -33,23 +42,20 @@ class SubscriptionOut(Schema):
     secret: str  # the Standard Webhooks signing secret of this subscription's deliveries
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
-@router.post("/hooks/", response={201: SubscriptionOut, 400: ErrorOut})
+@router.post("/hooks/", response={201: SubscriptionOut})
 def subscribe(request: ApiRequest, payload: SubscribeIn) -> Status:
     """Subscribe `target_url` to `event` (deal.updated, alert.raised, forecast.completed)."""
     try:
         hook = hook_subscribe(workspace=request.auth.workspace, target_url=payload.target_url, event=payload.event)
-    except ValueError as exc:
-        return Status(400, {"detail": str(exc)})
+    except ValueError as exc:  # the schema states the same rules; this keeps the service's word final
+        raise HttpError(422, str(exc)) from exc
     out = {"id": hook.uuid, "event": hook.event, "target_url": hook.endpoint.url, "secret": hook.endpoint.secret}
     return Status(201, out)
 
 
 @router.delete("/hooks/{hook_id}", response={204: None})
 def unsubscribe(request: ApiRequest, hook_id: UUID) -> Status:
+    """Idempotent: a hook already gone (or never made) answers 204 too."""
     hook_unsubscribe(workspace=request.auth.workspace, hook_id=hook_id)
     return Status(204, None)
 
@@ -77,20 +83,22 @@ SAMPLES: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-@router.get("/hooks/samples/{event}", response={200: dict, 404: ErrorOut})
-def sample(request: ApiRequest, event: str) -> Status:
+@router.get("/hooks/samples/{event}", response=dict[str, Any])
+def sample(request: ApiRequest, event: Event) -> dict[str, Any]:
     """What a delivery of `event` looks like (Zapier shows it while a Zap is set up)."""
-    if event not in SAMPLES:
-        return Status(404, {"detail": f"unknown event; choose one of {', '.join(SAMPLES)}"})
-    return Status(200, SAMPLES[event])
+    return SAMPLES[event]
 
 
-def _since(value: datetime | None) -> datetime:
-    return value or timezone.now() - timedelta(days=1)
+class Since(Schema):
+    since: Moment | None = Field(None, description="changes after this moment; the last day when left out")
+
+
+def _since(value: Since) -> datetime:
+    return value.since or timezone.now() - timedelta(days=1)
 
 
 @router.get("/triggers/deals", response=list[dict])
-def poll_deals(request: ApiRequest, since: datetime | None = None) -> list[dict[str, Any]]:
+def poll_deals(request: ApiRequest, since: Query[Since]) -> list[dict[str, Any]]:
     """Deals changed after `since` (default: the last day), newest first; `id` is stable for de-duplication."""
     deals = (
         Deal.objects.for_workspace(request.auth.workspace)
@@ -106,7 +114,7 @@ def poll_deals(request: ApiRequest, since: datetime | None = None) -> list[dict[
 
 
 @router.get("/triggers/alerts", response=list[dict])
-def poll_alerts(request: ApiRequest, since: datetime | None = None) -> list[dict[str, Any]]:
+def poll_alerts(request: ApiRequest, since: Query[Since]) -> list[dict[str, Any]]:
     alerts = Alert.objects.filter(workspace=request.auth.workspace, first_seen_at__gt=_since(since)).order_by(
         "-first_seen_at"
     )[:LIMIT]
@@ -123,7 +131,7 @@ def poll_alerts(request: ApiRequest, since: datetime | None = None) -> list[dict
 
 
 @router.get("/triggers/forecasts", response=list[dict])
-def poll_forecasts(request: ApiRequest, since: datetime | None = None) -> list[dict[str, Any]]:
+def poll_forecasts(request: ApiRequest, since: Query[Since]) -> list[dict[str, Any]]:
     runs = ForecastRun.objects.filter(workspace=request.auth.workspace, created_at__gt=_since(since)).order_by(
         "-created_at"
     )[:LIMIT]

@@ -38,6 +38,7 @@ PERIOD_RULE = "Business rule: a period that ends before it starts is refused wit
 ALLOWED_REJECTIONS: dict[str, str] = {
     "POST /api/v1/forecasts/targets/": PERIOD_RULE,
     "PUT /api/v1/forecasts/targets/{target_id}/": PERIOD_RULE,
+    "POST /api/v1/customers/{customer_id}/subscriptions/": PERIOD_RULE,
 }
 ALLOWED_DETAILS = ("the period ends before it starts",)  # what the problem says when one of them is met
 SCHEMATHESIS_EXAMPLES = int(os.environ.get("API_CONTRACT_EXAMPLES", "5"))

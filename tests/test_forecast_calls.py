@@ -308,6 +308,7 @@ def test_the_api_lists_a_periods_versions_with_their_chances(personas):
     assert [v["commit"] for v in mine] == [2000, 1500] and mine[1]["reason"] == "slipped"
     assert mine[0]["chance_commit"] == pytest.approx(float(np.mean(samples >= 2000)), abs=0.011)
     assert body["status"][p.rep.uuid.hex] in {"submitted", "late", "missing"}
+    assert client.get("/api/v1/forecasts/calls/?on=20260105").status_code == 422  # a date, not a number
     assert Client().get("/api/v1/forecasts/calls/").status_code == 401
 
 

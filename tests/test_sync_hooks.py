@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.test import Client
 
 from alerts.models import WebhookEndpoint
-from sync.models import HookSubscription
+from sync.models import HookEvent, HookSubscription
 from tenancy.services import api_key_create
 from tests.factories import WorkspaceFactory
 
@@ -30,9 +30,15 @@ def test_subscribe_sample_poll_and_unsubscribe(db):
     bad = client.post(
         "/api/v1/sync/hooks/", {"target_url": "https://x.test", "event": "nope"}, content_type="application/json"
     )
-    assert bad.status_code == 400 and "deal.updated" in bad.json()["detail"]
+    assert bad.status_code == 422 and bad["Content-Type"] == "application/problem+json"
+    assert [e["loc"] for e in bad.json()["errors"]] == [["body", "payload", "event"]]
+    not_a_url = client.post(
+        "/api/v1/sync/hooks/", {"target_url": "ftp://x.test", "event": "deal.updated"}, content_type="application/json"
+    )
+    assert not_a_url.status_code == 422 and not HookSubscription.objects.filter(endpoint__url="ftp://x.test").exists()
     assert client.get("/api/v1/sync/hooks/samples/alert.raised").json()["type"] == "alert.raised"
-    assert client.get("/api/v1/sync/hooks/samples/nope").status_code == 404
+    assert client.get("/api/v1/sync/hooks/samples/nope").status_code == 422
+    assert client.get("/api/v1/sync/triggers/deals?since=0.5").status_code == 422  # not read as a Unix time
     assert client.get("/api/v1/sync/triggers/deals").json() == []
     # Another workspace's key cannot remove it.
     assert _client(other).delete(f"/api/v1/sync/hooks/{body['id']}").status_code == 204
@@ -43,6 +49,12 @@ def test_subscribe_sample_poll_and_unsubscribe(db):
     assert client.delete(f"/api/v1/sync/hooks/{body['id']}").status_code == 204  # twice is fine
     assert client.get("/api/v1/sync/triggers/deals").status_code == 200
     assert Client().get("/api/v1/sync/triggers/deals").status_code == 401
+
+
+def test_the_schema_lists_every_hook_event(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    event = schema["paths"]["/api/v1/sync/hooks/samples/{event}"]["get"]["parameters"][0]["schema"]
+    assert event["enum"] == HookEvent.values
 
 
 def test_forecast_runs_reach_forecast_subscribers_once(db):
