@@ -93,11 +93,38 @@ class Since(Schema):
     since: Moment | None = Field(None, description="changes after this moment; the last day when left out")
 
 
+class DealChange(Schema):
+    id: str = Field(description="`<deal id>:<updated_at>`: one per change, for de-duplication")
+    deal_id: UUID
+    title: str
+    stage: str
+    amount: str
+    outcome: str
+    updated_at: str
+
+
+class AlertTrigger(Schema):
+    id: UUID
+    kind: str
+    status: str
+    why: str
+    first_seen_at: str
+
+
+class ForecastTrigger(Schema):
+    id: UUID
+    period_start: str
+    period_end: str
+    mean: float | None
+    percentiles: dict[str, Any] | None
+    created_at: str
+
+
 def _since(value: Since) -> datetime:
     return value.since or timezone.now() - timedelta(days=1)
 
 
-@router.get("/triggers/deals", response=list[dict])
+@router.get("/triggers/deals", response=list[DealChange])
 def poll_deals(request: ApiRequest, since: Query[Since]) -> list[dict[str, Any]]:
     """Deals changed after `since` (default: the last day), newest first; `id` is stable for de-duplication."""
     deals = (
@@ -113,7 +140,7 @@ def poll_deals(request: ApiRequest, since: Query[Since]) -> list[dict[str, Any]]
     ]  # fmt: skip
 
 
-@router.get("/triggers/alerts", response=list[dict])
+@router.get("/triggers/alerts", response=list[AlertTrigger])
 def poll_alerts(request: ApiRequest, since: Query[Since]) -> list[dict[str, Any]]:
     alerts = Alert.objects.filter(workspace=request.auth.workspace, first_seen_at__gt=_since(since)).order_by(
         "-first_seen_at"
@@ -130,7 +157,7 @@ def poll_alerts(request: ApiRequest, since: Query[Since]) -> list[dict[str, Any]
     ]
 
 
-@router.get("/triggers/forecasts", response=list[dict])
+@router.get("/triggers/forecasts", response=list[ForecastTrigger])
 def poll_forecasts(request: ApiRequest, since: Query[Since]) -> list[dict[str, Any]]:
     runs = ForecastRun.objects.filter(workspace=request.auth.workspace, created_at__gt=_since(since)).order_by(
         "-created_at"
