@@ -164,7 +164,7 @@ def test_create_api_key_command_defaults_to_read_and_takes_scope_and_expiry(pers
         assert writer.get(f"{API}/deals/").status_code == 401
     with pytest.raises(CommandError, match="between 1 and 3650"):
         call_command("create_api_key", workspace="acme", name="bad", expires_in_days=0)
-    with pytest.raises(CommandError, match="no workspace"):
+    with pytest.raises(CommandError, match="No workspace"):
         call_command("create_api_key", workspace="nope", name="bad")
 
 
@@ -177,7 +177,7 @@ def test_revoke_api_key_command(personas, deals):
     assert _api(raw).get(f"{API}/deals/").status_code == 401
     with pytest.raises(CommandError, match="no unrevoked API key named 'old-sync'"):
         call_command("revoke_api_key", workspace="acme", name="old-sync")
-    with pytest.raises(CommandError, match="no workspace"):
+    with pytest.raises(CommandError, match="No workspace"):
         call_command("revoke_api_key", workspace="nope", name="old-sync")
 
 

@@ -128,7 +128,7 @@ def test_the_log_is_per_workspace_and_the_page_is_for_admins(personas, django_as
 
 
 def test_unknown_workspace_and_bad_date_are_clear_errors(personas):
-    with pytest.raises(CommandError, match="no workspace"):
+    with pytest.raises(CommandError, match="No workspace"):
         _log("nope")
     with pytest.raises(CommandError, match="not a date"):
         _log("acme", "--since", "yesterday")

@@ -165,7 +165,7 @@ def test_erase_from_the_contact_page_asks_for_confirmation_and_is_for_admins(
 
 
 def test_bad_input_is_a_clear_error(personas):
-    with pytest.raises(CommandError, match="no workspace"):
+    with pytest.raises(CommandError, match="No workspace"):
         call_command("erase_person", "--workspace", "nope", "--email", EMAIL)
     with pytest.raises(CommandError, match="valid email"):
         call_command("erase_person", "--workspace", "acme", "--email", "not-an-email")

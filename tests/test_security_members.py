@@ -105,7 +105,7 @@ def test_remove_member_command(personas, reps_deals):
     assert Deal.objects.get(title="Open one").owner == personas.other_rep
     with pytest.raises(CommandError, match=r"'nobody@acme\.test' is not an active member of acme"):
         call_command("remove_member", workspace="acme", email="nobody@acme.test")
-    with pytest.raises(CommandError, match="no workspace with slug 'nope'"):
+    with pytest.raises(CommandError, match="No workspace with slug 'nope'"):
         call_command("remove_member", workspace="nope", email="west@acme.test")
     with pytest.raises(CommandError, match="at least one owner"):
         call_command("remove_member", workspace="acme", email="owner@acme.test")

@@ -176,7 +176,7 @@ def test_configure_sso_command_for_oidc_and_saml(personas, oidc_idp, saml_local_
     configured = WorkspaceSSO.objects.get(workspace=personas.workspace)
     assert configured.protocol == "saml" and not configured.require_sso
 
-    with pytest.raises(CommandError, match="no workspace with slug 'nope'"):
+    with pytest.raises(CommandError, match="No workspace with slug 'nope'"):
         call_command("configure_sso", "--workspace=nope", f"--saml-metadata={metadata}", "--domain=a.test")
     with pytest.raises(CommandError, match="either --oidc-issuer"):
         call_command("configure_sso", "--workspace=acme", "--domain=acme.test")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.selectors import AuditFilters, audit_entries
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 def parse_since(value: str) -> datetime:
@@ -34,9 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="a JSON list of events")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         if options["limit"] < 1:
             raise CommandError("--limit must be at least 1")
         since = parse_since(options["since"]) if options["since"] else None

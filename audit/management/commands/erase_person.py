@@ -11,7 +11,7 @@ from django.core.validators import validate_email
 
 from audit.context import command_actor
 from audit.erasure import person_erase
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -26,9 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the counts as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         try:
             validate_email(options["email"])
             report = person_erase(workspace=workspace, email=options["email"], actor=command_actor("erase_person"))

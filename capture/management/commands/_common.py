@@ -8,13 +8,6 @@ from django.db.models import Q
 from tenancy.models import Membership, Workspace
 
 
-def get_workspace(slug: str) -> Workspace:
-    workspace = Workspace.objects.filter(slug=slug).first()
-    if workspace is None:
-        raise CommandError(f"No workspace with slug {slug!r}.")
-    return workspace
-
-
 def get_member(workspace: Workspace, email: str) -> Membership:
     member = (
         Membership.objects.for_workspace(workspace)

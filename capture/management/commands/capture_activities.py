@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from capture.management.commands._common import get_member, get_workspace
+from capture.management.commands._common import get_member
 from capture.services import capture_run
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the counts as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = get_workspace(str(options["workspace"]))
+        workspace = workspace_named(str(options["workspace"]))
         member = get_member(workspace, str(options["member"])) if options.get("member") else None
         result = capture_run(workspace=workspace, member=member)
         if options["json"]:

@@ -7,8 +7,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from capture.management.commands._common import get_member, get_workspace
+from capture.management.commands._common import get_member
 from capture.services import mailbox_connect, mailbox_connect_gmail, mailbox_connect_graph
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -31,7 +32,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = get_workspace(str(options["workspace"]))
+        workspace = workspace_named(str(options["workspace"]))
         member = get_member(workspace, str(options["member"]))
         try:
             if options.get("gmail_refresh_token"):

@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from capture.management.commands._common import get_member, get_workspace
+from capture.management.commands._common import get_member
 from capture.models import CalendarConnection, ConnectionStatus, MailboxConnection
 from capture.services import connection_disconnect
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--delete-captured", action="store_true", help="delete the messages and meetings too")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = get_workspace(str(options["workspace"]))
+        workspace = workspace_named(str(options["workspace"]))
         member = get_member(workspace, str(options["member"]))
         deleted = stopped = 0
         for model in (MailboxConnection, CalendarConnection):

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from customers.evaluation import churn_evaluate
 from customers.importing import as_of_date
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -24,9 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         try:
             as_of = as_of_date(options["as_of"]) if options["as_of"] else None
             found = churn_evaluate(workspace=workspace, cv=options["cv"], as_of=as_of, seed=options["seed"])

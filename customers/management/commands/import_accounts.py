@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.management.commands.import_crm import load_mapping
 from customers.importing import FORMATS, run_account_import
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -27,9 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         if options["fmt"] == "csv" and not options["mapping"]:
             raise CommandError("the csv format needs --mapping FILE")
         mapping = load_mapping(options["mapping"]) if options["mapping"] else None

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from customers.importing import as_of_date
 from customers.services import renewals_run
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -21,9 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         try:
             as_of = as_of_date(options["as_of"]) if options["as_of"] else None
         except ValueError as exc:

@@ -10,7 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from forecasting.waterfall import FLOW_LABELS, FLOWS, pipeline_changes
-from tenancy.models import Membership, Team, Workspace
+from tenancy.commands import workspace_named
+from tenancy.models import Membership, Team
 
 
 def _date(value: str, what: str) -> date:
@@ -49,9 +50,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: object, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"No workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         start, end = _date(options["start"], "--from"), _date(options["end"], "--to")
         if end < start:
             raise CommandError("--to is before --from")

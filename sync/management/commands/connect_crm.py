@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sync.models import Provider
 from sync.services import connection_save
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -26,9 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--access-token", default="")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         try:
             conn = connection_save(
                 workspace=workspace,

@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from tenancy.models import ApiKeyScope, Workspace
+from tenancy.commands import workspace_named
+from tenancy.models import ApiKeyScope
 from tenancy.services import api_key_create
 
 
@@ -31,9 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         name = options["name"].strip()
         if not name or len(name) > 100:
             raise CommandError("--name must be 1 to 100 characters")

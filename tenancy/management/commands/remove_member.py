@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
+from tenancy.commands import workspace_named
 from tenancy.models import Membership, Workspace
 from tenancy.services import membership_remove
 
@@ -25,9 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--reassign-to", default=None, help="email of the member who gets their open deals")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         member = self._member(workspace, options["email"])
         reassign_to = self._member(workspace, options["reassign_to"]) if options["reassign_to"] else None
         try:

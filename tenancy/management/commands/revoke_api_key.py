@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenancy.models import ApiKey, Workspace
+from tenancy.commands import workspace_named
+from tenancy.models import ApiKey
 from tenancy.services import api_key_revoke
 
 
@@ -18,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help="the key's name, as listed on the API keys page")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         keys = list(ApiKey.objects.filter(workspace=workspace, name=options["name"], revoked_at__isnull=True))
         if not keys:
             raise CommandError(f"{workspace.slug} has no unrevoked API key named {options['name']!r}")
