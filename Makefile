@@ -11,7 +11,7 @@ export PORT
 DEBUG ?= true
 export DEBUG
 
-.PHONY: run test bootstrap install lint migrate demo bench typecheck drill
+.PHONY: run test bootstrap install lint migrate demo bench typecheck drill api-contract
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ run: demo
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops audit customers sync capture
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: lint
@@ -48,7 +48,7 @@ bench: bootstrap
 
 # mypy with django-stubs over the app code alone (also part of `make lint` and `make test`).
 typecheck: install
-	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops audit customers sync capture
 
 # The production drill, not part of `make test` (minutes): PostgreSQL + Redis + nginx + 2 web + 2 workers on
 # 127.0.0.1, locust load, a worker SIGKILL and two restarts; prints one JSON summary (deploy/drill/drill.py).
@@ -57,3 +57,9 @@ drill: install
 	@command -v redis-server >/dev/null && command -v nginx >/dev/null || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server nginx >/dev/null; }
 	$(BIN)/python deploy/drill/drill.py
+
+# The REST API's contract at full size (not part of `make test`, which runs a bounded schemathesis in
+# tests/test_api_contract.py): schemathesis over every operation of the seeded demo, 50 examples each, all phases,
+# at most 20 minutes; prints its summary. API_CONTRACT_EXAMPLES=10 API_CONTRACT_SECONDS=300 make api-contract.
+api-contract: demo
+	$(BIN)/python deploy/api_contract/run.py

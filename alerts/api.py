@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 from uuid import UUID
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from alerts.models import ACTIVE_STATUSES, Alert, AlertKind, Priority
+from vectoros.apischema import Problem
 from vectoros.http import ApiRequest
 
 router = Router(tags=["alerts"])
@@ -52,37 +54,33 @@ class AlertOut(Schema):
 
 
 class AlertFilters(Schema):
-    status: str = "active"
-    kind: str | None = None
-    min_priority: int | None = None
-    limit: int = 100
+    status: Literal["active", "all", "open", "acknowledged", "snoozed", "dismissed", "resolved"] = "active"
+    kind: Literal[tuple(AlertKind.values)] | None = None  # type: ignore[valid-type]  # the model's own kinds
+    min_priority: int | None = Field(None, ge=1, le=4, description="1 low, 2 medium, 3 high, 4 critical")
+    limit: int = Field(100, ge=1, le=500)
 
 
 def _workspace_id(request: ApiRequest) -> int:
     return request.auth.workspace_id
 
 
-@router.get("/", response={200: list[AlertOut], 422: dict})
-def list_alerts(request: ApiRequest, filters: Query[AlertFilters]):
+@router.get("/", response=list[AlertOut])
+def list_alerts(request: ApiRequest, filters: Query[AlertFilters]) -> list[AlertOut]:
+    """The most pressing alerts first (a bounded list: `limit`, not pages)."""
     qs = Alert.objects.for_workspace(_workspace_id(request)).exclude(deal__deleted_at__isnull=False)
     qs = qs.select_related("deal")
     if filters.status == "active":
         qs = qs.filter(status__in=ACTIVE_STATUSES)
-    elif filters.status in {"open", "acknowledged", "snoozed", "dismissed", "resolved"}:
-        qs = qs.filter(status=filters.status)
     elif filters.status != "all":
-        return 422, {"detail": "status must be active, all, open, acknowledged, snoozed, dismissed or resolved"}
+        qs = qs.filter(status=filters.status)
     if filters.kind:
-        if filters.kind not in AlertKind.values:
-            return 422, {"detail": f"unknown kind; one of {', '.join(AlertKind.values)}"}
         qs = qs.filter(kind=filters.kind)
     if filters.min_priority is not None:
         qs = qs.filter(priority__gte=filters.min_priority)
-    limit = min(max(filters.limit, 1), 500)
-    return 200, [AlertOut.from_alert(a) for a in qs.order_by("-priority", "-score")[:limit]]
+    return [AlertOut.from_alert(a) for a in qs.order_by("-priority", "-score")[: filters.limit]]
 
 
-@router.get("/{alert_id}", response=AlertOut)
+@router.get("/{alert_id}", response={200: AlertOut, 404: Problem})
 def get_alert(request: ApiRequest, alert_id: UUID):
     alerts = Alert.objects.exclude(deal__deleted_at__isnull=False).select_related("deal")
     alert = get_object_or_404(alerts, uuid=alert_id, workspace_id=_workspace_id(request))

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from forecasting.coverage import coverage_ratio
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -80,6 +82,7 @@ class DealFacts:
     contact_count: np.ndarray  # NaN when the workspace records no contacts on deals
     days_to_period_end: np.ndarray  # to the end of the quarter the deal is due in (this one when overdue)
     activity_tracked: np.ndarray  # bool: False when the workspace logs no activities at all (e.g. an import)
+    meeting_booked: np.ndarray  # bool: a meeting ahead, known at the as-of time (email/calendar capture)
 
     def __len__(self) -> int:
         return len(self.deal_id)
@@ -110,9 +113,10 @@ def _gt(a: np.ndarray, b: float | np.ndarray) -> np.ndarray:
 
 def stale(f: DealFacts, t: Thresholds) -> Finding:
     """No activity for `stale_days`, or never any once the deal is older than that. Silent in a
-    workspace that logs no activities (silence there says nothing about the deal)."""
+    workspace that logs no activities (silence there says nothing about the deal), and for a deal with a meeting
+    booked ahead."""
     idle = np.where(np.isnan(f.days_since_activity), f.age_days, f.days_since_activity)
-    flagged = _gt(idle, t.stale_days) & f.activity_tracked.astype(bool)
+    flagged = _gt(idle, t.stale_days) & f.activity_tracked.astype(bool) & ~f.meeting_booked.astype(bool)
     return Finding.of(flagged, 0.5 + 0.5 * (idle - t.stale_days) / (2 * t.stale_days))
 
 
@@ -148,6 +152,7 @@ def engagement(f: DealFacts, t: Thresholds) -> Finding:
         ~np.isnan(f.days_since_inbound)
         & _gt(f.days_since_inbound, t.ghost_days)
         & (f.recent_outbound >= t.ghost_min_outbound)
+        & ~f.meeting_booked.astype(bool)  # the buyer accepted a meeting ahead: not ghosting
     )
     severity = np.maximum(np.where(decaying, 1.0 - np.nan_to_num(ratio), 0), np.where(ghosting, 0.8, 0))
     return Finding.of(decaying | ghosting, severity)
@@ -199,9 +204,9 @@ class CoverageCheck:
 def coverage(*, open_pipeline: float, target: float, won: float, t: Thresholds) -> CoverageCheck:
     """Open pipeline due this period over what is left of its target, below `coverage_ratio`."""
     remaining = max(target - won, 0.0)
-    if remaining <= 0:
+    ratio = coverage_ratio(open_pipeline=open_pipeline, target=target, won=won)  # the one definition
+    if ratio is None or remaining <= 0:
         return CoverageCheck(False, float("inf"), open_pipeline, 0.0)
-    ratio = open_pipeline / remaining
     return CoverageCheck(ratio < t.coverage_ratio, ratio, open_pipeline, remaining)
 
 

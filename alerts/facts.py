@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Q
 
 from alerts.detectors import DealFacts, Thresholds
 from crm import history as deal_history
-from crm.models import Activity, Deal, DealHistory, Direction, Stage, TrackedField
+from crm.models import Activity, ActivityKind, Deal, DealHistory, Direction, Stage, TrackedField
 from crm.selectors import DealSnapshot, pipeline_as_of
 from tenancy.models import Workspace
 
@@ -126,6 +126,12 @@ def load_facts(
         recent_out[i], recent_in[i] = row["recent_out"], row["recent_in"]
 
     tracked = Activity.objects.for_workspace(workspace).filter(deal_id__isnull=False, occurred_at__lte=as_of).exists()
+    # Meetings ahead that were already on record at `as_of` (a backtest must not see bookings made later).
+    booked = set(
+        Activity.objects.for_workspace(workspace)
+        .filter(kind=ActivityKind.MEETING, deal_id__in=index, occurred_at__gt=as_of, created_at__lte=as_of)
+        .values_list("deal_id", flat=True)
+    )
     slip_count, slip_days = np.zeros(n), np.zeros(n)
     slips = (
         DealHistory.objects.for_workspace(workspace)
@@ -176,6 +182,7 @@ def load_facts(
         contact_count=contact_count,
         days_to_period_end=period_end_days,
         activity_tracked=np.full(n, tracked),
+        meeting_booked=np.array([int(d) in booked for d in ids], dtype=bool),
     )
     return LoadedFacts(facts, open_deals, all_deals, {k: v[0] for k, v in stages.items()}, as_of)
 

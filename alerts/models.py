@@ -27,6 +27,7 @@ class AlertKind(models.TextChoices):
     COVERAGE = "coverage", "Pipeline coverage below target"
     FORECAST_DROP = "forecast_drop", "Forecast P50 falling"
     MODEL_DRIFT = "model_drift", "Scoring model drift"
+    RENEWAL = "renewal", "Renewal coming up"  # raised by customers.renewals, one per subscription and window
 
 
 DEAL_KINDS = [

@@ -19,6 +19,7 @@ from alerts.detectors import Thresholds
 from alerts.models import AlertKind, AlertSettings, Priority
 from crm.models import Deal, Outcome
 from crm.selectors import DealSnapshot
+from forecasting.coverage import closes_by
 from forecasting.models import ForecastRun
 from forecasting.selectors import target_for
 from tenancy.models import Workspace
@@ -67,11 +68,7 @@ def run(
     start, end = workspace.fiscal_quarter_bounds(today)
     target = quarter_target(workspace, start, end, settings_row)
     if target:
-        open_in_quarter = sum(
-            float(s.amount)
-            for s in deals
-            if s.is_open and s.expected_close_date is not None and s.expected_close_date <= end
-        )
+        open_in_quarter = sum(float(s.amount) for s in deals if s.is_open and closes_by(s.expected_close_date, end))
         won_total = (
             Deal.objects.for_workspace(workspace)
             .filter(outcome=Outcome.WON, closed_at__date__gte=start, closed_at__lte=as_of)

@@ -218,6 +218,25 @@ def _model_drift(workspace_id: int) -> dict[str, Any] | None:
     }
 
 
+def alert_raise_for_deal(
+    *, workspace: Workspace, deal: Deal, kind: str, now: datetime, fields: dict[str, Any]
+) -> Alert:
+    """Raise an alert on `deal` for a caller outside the monitors (renewals): an active alert of the same
+    kind on that deal is resolved first (superseded), and webhooks/Slack hear of it like a monitor's alert.
+    The caller owns idempotency (it raises each alert once)."""
+    with transaction.atomic():
+        old = list(
+            Alert.objects.for_workspace(workspace).active().filter(deal=deal, kind=kind).values_list("id", flat=True)
+        )
+        Alert.objects.filter(id__in=old).update(status=AlertStatus.RESOLVED, resolved_at=now)
+        alert = Alert.objects.create(
+            workspace=workspace, deal=deal, kind=kind, first_seen_at=now, last_seen_at=now, **fields
+        )
+        stats = {"created": [alert.id], "resolved": old, "escalated": []}
+        outbox.alerts_changed(workspace=workspace, settings_row=alert_settings_get(workspace=workspace), **stats)
+    return alert
+
+
 def alerts_resolve_for_deleted_deals(*, workspace_id: int, deal_ids: list[int]) -> int:
     """Resolve the open alerts of the deleted deals among `deal_ids` (after a restore, monitors raise them again)."""
     deleted = Deal.all_objects.for_workspace(workspace_id).deleted().filter(id__in=deal_ids)

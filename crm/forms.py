@@ -10,7 +10,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from crm.models import Activity, Company, Contact, Outcome, Stage
+from crm import categories
+from crm.models import Activity, Company, Contact, Deal, Outcome, Stage
 from crm.selectors import DEAL_SORTS, DealFilters
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
@@ -59,13 +60,20 @@ class DealForm(forms.Form):
     lost_reason = forms.CharField(max_length=200, required=False)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
 
-    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, deal: Deal | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         workspace = scope.workspace
         limit_choices(self, "company", Company.objects.for_workspace(workspace).only("uuid", "name"))
         # A deal may be given only to someone whose deals the member sees: nobody hands a deal out of sight.
         limit_choices(self, "owner", scope.reps().active())
         self.fields["stage"] = _stage_field(workspace)
+        # An existing deal's forecast category, for those who may override it (crm.categories.may_set_category).
+        if deal is not None and categories.may_set_category(scope.membership, deal):
+            self.fields["forecast_category"] = forms.ChoiceField(
+                label="Forecast category",
+                required=False,
+                choices=categories.category_choices(workspace, stage_default=deal.stage.forecast_category),
+            )
 
 
 class DealMoveForm(forms.Form):

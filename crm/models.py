@@ -131,6 +131,22 @@ def default_forecast_category(kind: str, probability: float) -> str:
     return ForecastCategory.PIPELINE
 
 
+class ForecastCategoryName(models.Model):
+    """A workspace's own name for a forecast category (e.g. "Upside" for Best Case); missing = the default name."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="forecast_category_names")
+    category = models.CharField(max_length=16, choices=ForecastCategory.choices)
+    label = models.CharField(max_length=40)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "category"], name="forecast_category_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.category} = {self.label}"
+
+
 class Stage(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="stages")
@@ -263,6 +279,8 @@ class TrackedField(models.TextChoices):
     DELETED = "deleted", "Deleted"
     # The owner's forecast-category override (None: the stage's default). Recorded, not folded by as-of readers.
     FORECAST_CATEGORY = "forecast_category", "Forecast category"
+    # The next step's text (None: blank), from a CRM's field history. Recorded, not folded by as-of readers.
+    NEXT_STEP = "next_step", "Next step"
 
 
 class ChangeSource(models.TextChoices):
@@ -270,6 +288,7 @@ class ChangeSource(models.TextChoices):
     API = "api", "API"
     IMPORT = "import", "Import"
     SYSTEM = "system", "System"
+    SYNC = "sync", "CRM sync"
 
 
 class DealHistory(models.Model):
@@ -330,6 +349,8 @@ class Activity(models.Model):
     contacts = models.ManyToManyField(Contact, blank=True, related_name="activities")
     owner = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities")
     external_id = models.CharField(max_length=255, blank=True)
+    # When it was recorded: a meeting booked for later counts (alerts) from the moment it is known, not before.
+    created_at = models.DateTimeField(default=timezone.now)
 
     objects = WorkspaceQuerySet.as_manager()
 

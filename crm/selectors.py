@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
 
 from crm import history
+from crm.categories import category_labels
 from crm.models import (
     Activity,
     Company,
@@ -212,7 +213,7 @@ def board_for_member(scope: Scope, *, today: date, cards_per_column: int = BOARD
     ranked = (
         open_deals.select_related("company", "owner")
         .only(
-            "uuid", "title", "amount", "currency", "expected_close_date", "stage_id",
+            "uuid", "title", "amount", "currency", "expected_close_date", "stage_id", "forecast_category",
             "company__name", "owner__display_name",
         )
         .annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("amount").desc(), F("id")]))
@@ -305,7 +306,9 @@ class HistoryRow:
     source: str
 
 
-def _readable(field_name: str, value: Any, stages: dict[int, str], members: dict[int, str]) -> str:  # JSON value
+def _readable(  # value: a JSON value
+    field_name: str, value: Any, stages: dict[int, str], members: dict[int, str], labels: dict[str, str] | None = None
+) -> str:
     if value is None or value == "":
         return "—"
     if field_name == TrackedField.STAGE:
@@ -317,7 +320,9 @@ def _readable(field_name: str, value: Any, stages: dict[int, str], members: dict
     if field_name == TrackedField.DELETED:
         return "yes" if value else "no"
     if field_name == TrackedField.FORECAST_CATEGORY:
-        return ForecastCategory(value).label if value in ForecastCategory.values else str(value)
+        return (labels or {}).get(value) or (
+            ForecastCategory(value).label if value in ForecastCategory.values else str(value)
+        )
     if field_name == TrackedField.PROBABILITY:
         return f"{value}%"
     return str(value)
@@ -328,13 +333,17 @@ def deal_history_rows(deal: Deal) -> list[HistoryRow]:
     rows = list(deal.history.select_related("changed_by").order_by("-changed_at", "-id"))
     stages = dict(Stage.objects.for_workspace(deal.workspace_id).values_list("id", "name"))
     members = dict(Membership.objects.filter(workspace_id=deal.workspace_id).values_list("id", "display_name"))
+    # The workspace's own category names, read only when the history has a category change.
+    labels = (
+        category_labels(deal.workspace_id) if any(r.field == TrackedField.FORECAST_CATEGORY for r in rows) else None
+    )
     return [
         HistoryRow(
             changed_at=r.changed_at,
             who=r.changed_by.display_name if r.changed_by else "System",
             field=r.get_field_display(),
-            old=_readable(r.field, r.old_value, stages, members),
-            new=_readable(r.field, r.new_value, stages, members),
+            old=_readable(r.field, r.old_value, stages, members, labels),
+            new=_readable(r.field, r.new_value, stages, members, labels),
             source=r.get_source_display(),
         )
         for r in rows

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from crm import history
+from crm import categories, history
 from crm.models import (
     Activity,
     ChangeSource,
@@ -79,6 +79,23 @@ def deals_changed(*, workspace_id: int, deal_ids: Iterable[int]) -> None:
     ids = list(deal_ids)
     for handler in settings.DEAL_CHANGE_HANDLERS:
         enqueue_coalesced(key=f"{handler}:{workspace_id}", func=handler, head_args=[workspace_id], ids=ids)
+
+
+def deals_reassign_from_member(
+    *, membership: Membership, reassign_to: Membership | None, actor: Membership | None = None
+) -> int:
+    """A MEMBER_REMOVED_HOOKS entry: the removed member's open deals go to `reassign_to` (None: unassigned).
+
+    Each change goes through `deal_update`, so the deal's history shows the new owner. Closed deals keep their
+    owner: who won or lost a deal stays true in the reports.
+    """
+    deals = Deal.objects.filter(workspace_id=membership.workspace_id, owner=membership).open().order_by("id")
+    count = 0
+    for deal in deals:
+        source = ChangeSource.WEB if actor is not None else ChangeSource.SYSTEM
+        deal_update(deal=deal, actor=actor, changes={"owner": reassign_to}, source_of_change=source)
+        count += 1
+    return count
 
 
 def probability_is_manual(*, source_of_change: str, declared: bool | None = None) -> bool:
@@ -214,6 +231,10 @@ def deal_update(
     diffs = history.diff(before, after)
     if "forecast_category" in new_values:
         category = new_values.pop("forecast_category") or ""
+        if category != locked.forecast_category:
+            categories.require_category_permission(actor, locked)
+            if category and category not in categories.OVERRIDABLE:
+                raise ValidationError({"forecast_category": "Pick Commit, Best Case, Pipeline or Omitted."})
         if category != locked.forecast_category:
             # Stored as null when the deal follows its stage's category.
             diffs.append((TrackedField.FORECAST_CATEGORY, locked.forecast_category or None, category or None))

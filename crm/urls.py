@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from crm import views, views_records
+from crm import views, views_categories, views_records
 
 app_name = "crm"
 urlpatterns = [
@@ -26,4 +26,5 @@ urlpatterns = [
     path("contacts/<uuid:contact_uuid>/", views_records.contact_detail, name="contact_detail"),
     path("contacts/<uuid:contact_uuid>/edit/", views_records.contact_form, name="contact_edit"),
     path("contacts/<uuid:contact_uuid>/delete/", views_records.contact_delete, name="contact_delete"),
+    path("forecast-categories/", views_categories.forecast_categories, name="forecast_categories"),
 ]

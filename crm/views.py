@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
+from crm.categories import category_labels
 from crm.forms import ActivityForm, DealFilterForm, DealForm, DealMoveForm
 from crm.models import Deal, Stage
 from crm.selectors import (
@@ -34,7 +35,7 @@ from vectoros.http import WorkspaceRequest, render_screen, safe_next, workspace_
 DEALS_PER_PAGE = 50
 _EDITABLE = (
     *("title", "company", "owner", "stage", "amount", "probability", "expected_close_date", "source"),
-    *("lost_reason", "description"),
+    *("lost_reason", "description", "forecast_category"),
 )
 
 
@@ -44,6 +45,7 @@ class BoardCard:
     url: str
     amount_text: str
     close_text: str
+    category_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
     """The board, with per-card strings prepared once: the page has up to 150 cards and must stay fast."""
     board = board_for_member(request.scope, today=request.workspace.today())
     deals_url = reverse("crm:deal_list", args=[request.workspace.slug])
+    labels = category_labels(request.workspace)
     columns = []
     for column in board.columns:
         move_options = format_html_join(
@@ -70,6 +73,7 @@ def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
                 url=f"{deals_url}{deal.uuid}/",
                 amount_text=f"{deal.amount:,.0f}",
                 close_text=f"closes {close:%b} {close.day}" if (close := deal.expected_close_date) else "no close date",
+                category_text=labels.get(deal.forecast_category or column.stage.forecast_category, ""),
             )
             for deal in column.cards
         ]
@@ -164,6 +168,7 @@ def _deal_context(request: WorkspaceRequest, deal: Deal) -> dict[str, Any]:
         "move_stages": Stage.objects.filter(pipeline_id=deal.pipeline_id).order_by("order"),
         "contacts": deal.contacts.select_related("company").all(),
         "can_write": request.membership.can_write,
+        "forecast_category_label": category_labels(deal.workspace_id).get(deal.effective_forecast_category, ""),
     }
 
 
@@ -185,7 +190,7 @@ def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
         owner=deal.owner.uuid if deal.owner else None,
         stage=deal.stage.uuid,
     )
-    form = DealForm(request.POST or None, scope=request.scope, initial=initial)
+    form = DealForm(request.POST or None, scope=request.scope, initial=initial, deal=deal)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
         try:

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import exports
 from crm.forms import DealFilterForm
-from crm.importers.forms import DELIMITERS, ENCODINGS, ApiKeyForm, MappingForm, StartForm, UploadForm
+from crm.importers.forms import DELIMITERS, ENCODINGS, MappingForm, StartForm, UploadForm
 from crm.importers.jobs import (
     UploadRefused,
     import_job_create,
@@ -29,9 +31,12 @@ from crm.importers.preview import preview_import
 from crm.importers.reading import CsvSource, FileProblem
 from crm.models import Company, Contact, ImportJob, ImportStatus
 from crm.selectors import activities_visible_to, deals_filtered
-from tenancy.access import parse_uuid, require_admin
+from tenancy.access import parse_uuid
+from tenancy.forms import ApiKeyForm
 from tenancy.models import ApiKey, Role
 from tenancy.services import api_key_create, api_key_revoke
+from vectoros import ratelimit
+from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
 
@@ -41,9 +46,15 @@ def _stream(name: str, header: list[str], rows) -> StreamingHttpResponse:
     return response
 
 
+def _count_export(request: WorkspaceRequest) -> None:
+    """Each export reads every row in the member's sight: a few dozen an hour per member, then 429."""
+    ratelimit.enforce(request, "export", f"member:{request.membership.id}", what="CSV exports")
+
+
 @require_GET
 @workspace_view()
 def export_deals(request: WorkspaceRequest) -> StreamingHttpResponse | HttpResponseBadRequest:
+    _count_export(request)
     form = DealFilterForm(request.GET, scope=request.scope)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid filter: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
@@ -54,6 +65,7 @@ def export_deals(request: WorkspaceRequest) -> StreamingHttpResponse | HttpRespo
 @require_GET
 @workspace_view()
 def export_companies(request: WorkspaceRequest) -> StreamingHttpResponse:
+    _count_export(request)
     companies = Company.objects.for_workspace(request.workspace)
     return _stream(f"{request.workspace.slug}-companies", exports.COMPANY_HEADER, exports.company_rows(companies))
 
@@ -61,6 +73,7 @@ def export_companies(request: WorkspaceRequest) -> StreamingHttpResponse:
 @require_GET
 @workspace_view()
 def export_contacts(request: WorkspaceRequest) -> StreamingHttpResponse:
+    _count_export(request)
     contacts = Contact.objects.for_workspace(request.workspace)
     return _stream(f"{request.workspace.slug}-contacts", exports.CONTACT_HEADER, exports.contact_rows(contacts))
 
@@ -68,6 +81,7 @@ def export_contacts(request: WorkspaceRequest) -> StreamingHttpResponse:
 @require_GET
 @workspace_view()
 def export_activities(request: WorkspaceRequest) -> StreamingHttpResponse:
+    _count_export(request)
     activities = activities_visible_to(request.scope)
     return _stream(f"{request.workspace.slug}-activities", exports.ACTIVITY_HEADER, exports.activity_rows(activities))
 
@@ -244,34 +258,52 @@ def import_errors(request: WorkspaceRequest, job_uuid: str) -> StreamingHttpResp
     return _stream(f"import-{job.uuid}-errors", ["file", "row", "column", "message"], rows)
 
 
-# ---- API keys (owners and admins) ------------------------------------------------------------------
+# ---- API keys (each member their own; owners and admins every key of the workspace) ---------------------
+
+
+def _keys_for(request: WorkspaceRequest) -> QuerySet[ApiKey]:
+    keys = ApiKey.objects.filter(workspace=request.workspace).select_related("created_by")
+    return keys if request.membership.can_administer else keys.filter(created_by=request.membership)
 
 
 @require_http_methods(["GET", "POST"])
 @workspace_view()
 def api_keys(request: WorkspaceRequest) -> HttpResponse:
-    require_admin(request.membership)
-    form = ApiKeyForm(request.POST or None)
+    form = ApiKeyForm(request.POST or None, membership=request.membership)
     raw_key = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            _key, raw_key = api_key_create(
-                workspace=request.workspace, name=form.cleaned_data["name"], created_by=request.membership
-            )
-            form = ApiKeyForm()
-        else:
+            days = form.cleaned_data["expires_in_days"]
+            try:
+                _key, raw_key = api_key_create(
+                    workspace=request.workspace,
+                    name=form.cleaned_data["name"],
+                    created_by=request.membership,
+                    scope=form.cleaned_data["scope"],
+                    expires_at=timezone.now() + timedelta(days=days) if days else None,
+                    workspace_wide=form.cleaned_data.get("workspace_wide", False),
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                form = ApiKeyForm(membership=request.membership)
+        if form.errors:
             status = 400
-    keys = ApiKey.objects.filter(workspace=request.workspace).select_related("created_by")
-    context = {"form": form, "keys": keys, "raw_key": raw_key, "tab": "api_keys", "can_administer": True}
+    context = {
+        "form": form,
+        "keys": _keys_for(request),
+        "raw_key": raw_key,
+        "tab": "api_keys",
+        "can_administer": request.membership.can_administer,
+    }
     return render(request, "crm/data/api_keys.html", context, status=status)
 
 
 @require_POST
 @workspace_view()
 def api_key_revoke_view(request: WorkspaceRequest, key_uuid: str) -> HttpResponse:
-    require_admin(request.membership)
-    key = get_object_or_404(ApiKey.objects.filter(workspace=request.workspace), uuid=parse_uuid(key_uuid))
+    key = get_object_or_404(_keys_for(request), uuid=parse_uuid(key_uuid))
     api_key_revoke(key=key)
     messages.success(request, f"Key “{key.name}” revoked: it no longer opens the API.")
     return redirect("crm_data:api_keys", request.workspace.slug)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forecasting.models import RollingBacktest
+from forecasting.models import BacktestJob, BacktestJobStatus, RollingBacktest
 from forecasting.scoring_rules import MIN_PAST_ORIGINS, PIT_BINS
 from tenancy.models import Workspace
 
@@ -44,3 +44,23 @@ def rolling_backtests(workspace: Workspace) -> list[dict[str, object]]:
 def _scores(values: dict[str, object]) -> dict[str, object]:
     keys = ("mae_pct", "bias", "coverage_p10_p90", "crps")
     return {k: values.get(k) for k in keys}
+
+
+def backtest_jobs(workspace: Workspace, limit: int = 30) -> dict[str, object]:
+    """Backtests started from the page, newest first, each with its blend's and baselines' scores once done."""
+    rows = []
+    jobs = list(BacktestJob.objects.for_workspace(workspace).select_related("requested_by")[:limit])
+    for job in jobs:
+        s = job.summary or {}
+        baselines = s.get("baselines", {})
+        rows.append(
+            {
+                "job": job,
+                "label": HORIZON_LABELS.get(job.horizon, job.horizon),
+                "blend": _scores(s),
+                "weighted_pipeline": _scores(baselines.get("weighted_pipeline", {})),
+                "run_rate": _scores(baselines.get("last_period_run_rate", {})),
+            }
+        )
+    active = any(j.status in (BacktestJobStatus.QUEUED, BacktestJobStatus.RUNNING) for j in jobs)
+    return {"rows": rows, "active": active}

@@ -9,31 +9,28 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 
 from forecasting import selectors
 from forecasting.models import ForecastRun, Target
 from forecasting.services import target_delete, target_set
 from tenancy.models import ApiKey
+from vectoros.apischema import Body, Conflict, Day, Problem, UnknownReference, decimal_amount
 from vectoros.http import ApiRequest, api_scope
 
 router = Router(tags=["forecasting"])
+router.add_router("/calls/", "forecasting.api_calls.router")
 
-Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
-Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 12, 31))]
-
-
-class Error(Schema):
-    detail: Any
+Amount = decimal_amount(digits=16)
 
 
-ERRORS: dict[int, type[Schema]] = {401: Error, 404: Error, 422: Error}
+ERRORS: dict[int, type[Schema]] = {401: Problem, 404: Problem, 409: Problem, 422: Problem}
 
 
 def _key(request: ApiRequest) -> ApiKey:
@@ -103,11 +100,13 @@ def latest_run(request: ApiRequest) -> Any:
     return _detail(run)
 
 
+class RunsQuery(Schema):
+    limit: int = Field(20, ge=1, le=200, description="the newest runs first (a bounded list, not pages)")
+
+
 @router.get("/runs/", response={200: list[RunSummary], **ERRORS})
-def list_runs(request: ApiRequest, limit: int = 20) -> Any:
-    if not 1 <= limit <= 200:
-        raise Unprocessable([{"loc": ["query", "limit"], "msg": "between 1 and 200", "type": "value_error"}])
-    return list(ForecastRun.objects.for_workspace(_key(request).workspace_id)[:limit])
+def list_runs(request: ApiRequest, query: Query[RunsQuery]) -> Any:
+    return list(ForecastRun.objects.for_workspace(_key(request).workspace_id)[: query.limit])
 
 
 @router.get("/runs/{run_id}/", response={200: RunDetail, **ERRORS})
@@ -136,10 +135,23 @@ class TargetOut(Schema):
         return obj.owner.uuid if obj.owner else None
 
 
-class TargetIn(Schema):
+def _team_or_rep(schema: dict[str, Any]) -> None:
+    # Never both a team and a rep (either may be absent or null).
+    both = {"team": {"type": "string"}, "rep": {"type": "string"}}
+    schema["not"] = {"properties": both, "required": ["team", "rep"]}
+
+
+class TargetIn(Body):
+    """A target for the workspace, one team or one rep (never both).
+
+    Business rule: a period that ends before it starts is refused with 422.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_team_or_rep)
+
     period_start: Day
     period_end: Day
-    amount: Amount
+    amount: Amount  # type: ignore[valid-type]  # built by decimal_amount
     team: uuid.UUID | None = None
     rep: uuid.UUID | None = None
 
@@ -169,11 +181,11 @@ def _save_target(request: ApiRequest, payload: TargetIn) -> Target:
     if payload.team is not None:
         team = scope.teams().filter(uuid=payload.team).first()
         if team is None:
-            raise _unprocessable("team", f"unknown team {payload.team}")
+            raise UnknownReference(["body", "team"], payload.team)
     if payload.rep is not None:
         owner = scope.reps().filter(uuid=payload.rep).first()
         if owner is None:
-            raise _unprocessable("rep", f"unknown rep {payload.rep}")
+            raise UnknownReference(["body", "rep"], payload.rep)
     try:
         return target_set(
             scope=api_scope(request),
@@ -194,7 +206,10 @@ def list_targets(request: ApiRequest) -> Any:
 
 @router.post("/targets/", response={201: TargetOut, **ERRORS})
 def create_target(request: ApiRequest, payload: TargetIn) -> Any:
-    """Create (or replace) the target for that scope and period."""
+    """Create (or replace) the target for that scope and period.
+
+    Business rule: a period that ends before it starts is refused with 422.
+    """
     return Status(201, _save_target(request, payload))
 
 
@@ -205,6 +220,10 @@ def get_target(request: ApiRequest, target_id: uuid.UUID) -> Any:
 
 @router.put("/targets/{target_id}/", response={200: TargetOut, **ERRORS})
 def update_target(request: ApiRequest, target_id: uuid.UUID, payload: TargetIn) -> Any:
+    """Change a target's amount; its scope and period stay (another scope or period is a 409).
+
+    Business rule: a period that ends before it starts is refused with 422.
+    """
     target = _target(request, target_id)
     same_scope = (
         (target.team.uuid if target.team else None) == payload.team
@@ -212,7 +231,7 @@ def update_target(request: ApiRequest, target_id: uuid.UUID, payload: TargetIn) 
         and (target.period_start, target.period_end) == (payload.period_start, payload.period_end)
     )
     if not same_scope:
-        raise _unprocessable("__all__", "scope and period of a target cannot change; create a new one")
+        raise Conflict("scope and period of a target cannot change; create a new one", loc=["body"])
     return _save_target(request, payload)
 
 
@@ -222,7 +241,7 @@ def delete_target(request: ApiRequest, target_id: uuid.UUID) -> Any:
     return Status(204, None)
 
 
-class WhatIfIn(Schema):
+class WhatIfIn(Body):
     exclude: list[uuid.UUID] = Field(default_factory=list, max_length=5000)
     slip: list[uuid.UUID] = Field(default_factory=list, max_length=5000)
     slip_days: int = Field(30, ge=0, le=365)
@@ -246,10 +265,8 @@ def what_if(request: ApiRequest, payload: WhatIfIn) -> Any:
         raise HttpError(404, "No forecast has been run yet")
     try:
         scenario = selectors.what_if_build(deals=api_scope(request).deals(), **payload.model_dump())
-    except ValidationError as exc:
-        errors = exc.message_dict.items()
-        raise Unprocessable(
-            [{"loc": ["body", field], "msg": " ".join(msgs), "type": "value_error"} for field, msgs in errors]
-        ) from None
+    except ValidationError as exc:  # an id that names no open deal the key can see
+        field, messages = next(iter(exc.message_dict.items()))
+        raise UnknownReference(["body", field], None, message=" ".join(messages)) from None
     result = selectors.what_if_forecast(key.workspace, run, scenario)
     return {"run": run.uuid, "base": run.percentiles, "scenario": result}

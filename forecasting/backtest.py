@@ -10,6 +10,7 @@ origins whose period was already over, so the scores below are out of sample. No
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -227,8 +228,10 @@ def backtest_rolling(
     last: date | None = None,
     sims: int = 2000,
     record_end: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RollingBacktest:
-    """`record_end`: the last day the record is complete to (default: the day of its latest change)."""
+    """`record_end`: the last day the record is complete to (default: the day of its latest change).
+    `progress(done, total)` is told after each origin (the accuracy page's job shows it)."""
     if horizon not in HORIZONS:
         raise ValueError(f"horizon must be one of {', '.join(HORIZONS)}")
     end_day = record_end or data_end(workspace)
@@ -239,6 +242,8 @@ def backtest_rolling(
     origins = default_origins(workspace, final, horizon, end_day)
     origins = [d for d in origins if (first is None or d >= first) and (last is None or d <= last)]
     probability = _stage_probability(workspace)
+    if progress is not None:
+        progress(0, len(origins))
     for seed, origin in enumerate(origins):
         start, end = period_for(workspace, origin, horizon)
         loaded, model = fit_as_of(workspace, end_of_day(origin, workspace))
@@ -268,4 +273,6 @@ def backtest_rolling(
                 record_days=record_days,
             )
         )
+        if progress is not None:
+            progress(seed + 1, len(origins))
     return out

@@ -15,6 +15,7 @@ from django.db.models.expressions import RawSQL
 from crm import history as deal_history
 from crm.models import DealHistory, Outcome, Stage, StageKind, TrackedField
 from crm.selectors import DealSnapshot, pipeline_as_of
+from forecasting.currency import convert_snapshots
 from forecasting.model import History
 from forecasting.survival import CENSORED, LOST, WON
 from tenancy.models import Membership, Team, Workspace
@@ -39,7 +40,8 @@ def _days(moment: datetime, as_of: datetime) -> float:
 
 
 def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
-    snapshots = pipeline_as_of(workspace, as_of)
+    # Amounts in the workspace currency (the admins' rates table), for the engine and every sum of won revenue.
+    snapshots = convert_snapshots(workspace, pipeline_as_of(workspace, as_of))
     stages = list(
         Stage.objects.for_workspace(workspace)
         .order_by("pipeline_id", "order")

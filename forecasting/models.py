@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Deal, WorkspaceQuerySet
+from forecasting.models_calls import CallSettings, CallSubmission  # noqa: F401 - registers the call's models
 from tenancy.models import Membership, Team, Workspace
 
 
@@ -165,3 +166,66 @@ class RollingBacktest(models.Model):
 
     def __str__(self) -> str:
         return f"rolling backtest {self.horizon} ({len(self.origins)} origins)"
+
+
+class CurrencyRate(models.Model):
+    """How many units of the workspace's currency one unit of `currency` is worth; kept by the admins.
+
+    Forecasts, the dashboard and the pipeline waterfall convert deals in other currencies with it; a deal in
+    a currency without a rate counts at face value and the dashboard says how many do."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="currency_rates")
+    currency = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=18, decimal_places=8)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "currency"], name="currencyrate_unique_currency"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="currencyrate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate}"
+
+
+class BacktestJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BacktestJob(models.Model):
+    """A rolling backtest started from the accuracy page: its progress while it runs, its scores once done.
+
+    Every run is kept (RollingBacktest holds only the latest per horizon, which the live blend reads), so
+    the page lists coverage, CRPS and the baselines of every past run."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="backtest_jobs")
+    horizon = models.CharField(max_length=8)
+    requested_by = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=8, choices=BacktestJobStatus.choices, default=BacktestJobStatus.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"backtest {self.horizon} {self.status} {self.done}/{self.total}"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -9,16 +10,20 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from crm import history
 from crm.models import Deal, DealHistory, DealQuerySet, Outcome, Stage, StageKind, TrackedField
-from forecasting import charts
+from forecasting import charts, quota
+from forecasting import coverage as coverage_rules
 from forecasting.compute import WhatIf, fit_as_of, forecast_period, summary
+from forecasting.currency import converted_amount, unconverted
 from forecasting.models import BacktestResult, DealForecast, ForecastRun, Target
+from forecasting.waterfall import owners_for_member
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 
@@ -38,16 +43,85 @@ def target_for(workspace: Workspace, start: date, end: date, *, team: Team | Non
 
 
 WHAT_IF_SIMS = 4000  # a scenario is answered while the user waits
+# The same scenario against the same run is answered from the shared cache: a page reload or a second member
+# asking does not refit. A new run (after any deal change) has a new id, so a stale answer is never reused.
+WHAT_IF_CACHE_SECONDS = 600
+
+
+def _what_if_cache_key(run: ForecastRun, what_if: WhatIf, sims: int) -> str:
+    scenario = (
+        sorted(what_if.exclude_deal_ids),
+        sorted(what_if.slip_days.items()),
+        what_if.win_rate_scale,
+        what_if.add_reps,
+        what_if.ramp_days,
+    )
+    return "vos:what-if:" + hashlib.sha256(repr((run.uuid.hex, sims, scenario)).encode()).hexdigest()
 
 
 def what_if_forecast(
     workspace: Workspace, run: ForecastRun, what_if: WhatIf, sims: int | None = None
 ) -> dict[str, float]:
-    """The run's period under a scenario, as of now; nothing is stored."""
-    loaded, model = fit_as_of(workspace, timezone.now())
+    """The run's period under a scenario, as of now; nothing is stored (but the answer is cached a while)."""
     sims = sims or WHAT_IF_SIMS
+    key = _what_if_cache_key(run, what_if, sims)
+    cached: dict[str, float] | None = cache.get(key)
+    if cached is not None:
+        return cached
+    loaded, model = fit_as_of(workspace, timezone.now())
     forecast = forecast_period(workspace, loaded, model, run.period_start, run.period_end, sims=sims, what_if=what_if)
-    return summary(forecast.result)
+    result = summary(forecast.result)
+    cache.set(key, result, WHAT_IF_CACHE_SECONDS)
+    return result
+
+
+def what_if_scenario(workspace: Workspace, run: ForecastRun, what_if: WhatIf) -> dict[str, Any]:
+    """The run's period under a scenario, as of now, for the workspace and each team and rep (same simulations).
+
+    `{"workspace": {...}, "teams": [...], "reps": [...]}`, each with p10/p50/p90 and all 101 percentiles
+    (`q`), so the dashboard sets it beside the base for the scope it shows. Nothing is stored."""
+    from forecasting.services import rollups_for  # a pure summary of the simulations; services import selectors
+
+    key = _what_if_cache_key(run, what_if, WHAT_IF_SIMS) + ":rollups"
+    cached: dict[str, Any] | None = cache.get(key)
+    if cached is not None:
+        return cached
+    loaded, model = fit_as_of(workspace, timezone.now())
+    forecast = forecast_period(
+        workspace, loaded, model, run.period_start, run.period_end, sims=WHAT_IF_SIMS, what_if=what_if
+    )
+    result = rollups_for(workspace, forecast)
+    cache.set(key, result, WHAT_IF_CACHE_SECONDS)
+    return result
+
+
+WHAT_IF_MATCHES = 12
+
+
+def what_if_matches(scope: Scope, query: str) -> tuple[list[Deal], str]:
+    """Open deals in the member's sight whose title or company contains `query`, and a note when there are none."""
+    if len(query) < 2:
+        return [], "Type at least two letters of a deal's title or company."
+    found = list(
+        scope.deals()
+        .open()
+        .filter(Q(title__icontains=query) | Q(company__name__icontains=query))
+        .select_related("company", "owner")
+        .order_by("-amount", "title")[:WHAT_IF_MATCHES]
+    )
+    return found, "" if found else f"No open deal you can see matches “{query}”."
+
+
+def what_if_picked(scope: Scope, picked: dict[str, list[str]]) -> list[dict[str, object]]:
+    """The deals already ticked (left out or slipped), among those in sight, to show them ticked again."""
+    wanted = {u for ids in picked.values() for u in ids}
+    if not wanted:
+        return []
+    deals = scope.deals().open().filter(uuid__in=wanted).select_related("company")
+    return [
+        {"deal": d, "exclude": str(d.uuid) in picked.get("exclude", []), "slip": str(d.uuid) in picked.get("slip", [])}
+        for d in deals
+    ]
 
 
 def chance_of_reaching(quantiles: list[float] | None, target: float) -> float | None:
@@ -76,15 +150,7 @@ def _owner_filter(qs, owner_ids: frozenset[int] | None):
 
 def _owners_shown(scope: Scope, team: Team | None, rep: Membership | None) -> frozenset[int] | None:
     """Owners whose deals the dashboard sums: the chosen team or rep, never beyond the member's scope."""
-    wanted: frozenset[int] | None = None
-    if rep is not None:
-        wanted = frozenset({rep.id})
-    elif team is not None:
-        wanted = frozenset(team.members.values_list("id", flat=True))
-    visible = scope.owner_ids
-    if visible is None:
-        return wanted
-    return visible if wanted is None else wanted & visible
+    return owners_for_member(scope, team=team, rep=rep)
 
 
 def team_rollups(scope: Scope, run: ForecastRun) -> list[dict[str, object]]:
@@ -102,7 +168,7 @@ def dashboard(
     *,
     team: Team | None,
     rep: Membership | None,
-    scenario: dict[str, float] | None = None,
+    scenario: dict[str, Any] | None = None,
 ) -> dict[str, object]:
     """Numbers and the six figures of the forecast dashboard."""
     workspace = scope.workspace
@@ -115,6 +181,7 @@ def dashboard(
         else:
             rep = scope.membership
     owner_ids = _owners_shown(scope, team, rep)
+    currency = workspace.currency
     pct = run.percentiles
     scope_name = "Workspace"
     if rep is not None:
@@ -125,20 +192,36 @@ def dashboard(
         scope_name = team.name
     target = target_for(workspace, run.period_start, run.period_end, team=team, owner=rep)
     open_deals = _owner_filter(scope.deals().open(), owner_ids)
-    open_value = float(open_deals.aggregate(v=Sum("amount"))["v"] or 0)
+    value = converted_amount(workspace)
+    open_value = float(open_deals.aggregate(v=Sum(value))["v"] or 0)
     realised = float(
         _owner_filter(scope.deals(), owner_ids)
         .filter(outcome=Outcome.WON, closed_at__date__gte=run.period_start, closed_at__date__lte=run.period_end)
-        .aggregate(v=Sum("amount"))["v"]
+        .aggregate(v=Sum(value))["v"]
         or 0
     )
-    remaining = None if target is None else max(target - realised, 0.0)
-    coverage = (open_value / remaining) if remaining else None
+    # One definition of coverage everywhere (forecasting.coverage): pipeline closing by the period's end.
+    coverage = coverage_rules.coverage_ratio(
+        open_pipeline=quota.open_pipeline_closing(open_deals, run.period_end), target=target, won=realised
+    )
+    coverage = None if coverage == float("inf") else coverage
     chance = None
     if target is not None:
         shown = pct if (rep is not None or team is not None) else run.rollups.get("workspace", {})
         chance = chance_of_reaching(shown.get("q"), target)
 
+    compared = None
+    if scenario is not None:
+        # The scenario for the same workspace, team or rep as the base beside it.
+        found: dict[str, Any] | None
+        if rep is not None:
+            found = next((r for r in scenario.get("reps", []) if r["id"] == rep.uuid.hex), None)
+        elif team is not None:
+            found = next((t for t in scenario.get("teams", []) if t["id"] == team.uuid.hex), None)
+        else:
+            found = scenario.get("workspace")
+        scenario = found or NOTHING_FORECAST
+        compared = _comparison(pct, scenario, chance, target)
     scenarios = [("Base", pct)] + ([("What-if", scenario)] if scenario else [])
 
     months_qs = (
@@ -146,16 +229,16 @@ def dashboard(
         .filter(outcome=Outcome.WON, closed_at__isnull=False)
         .annotate(m=TruncMonth("closed_at"))
         .values("m")
-        .annotate(v=Sum("amount"))
+        .annotate(v=Sum(value))
         .order_by("-m")[:12]
     )
     month_rows = sorted((r["m"].date(), float(r["v"])) for r in months_qs)
     months = [m.strftime("%Y-%m") for m, _ in month_rows]
     actuals = [v for _, v in month_rows]
-    projection = _projection(run, pct, realised)
+    projection = _projection(run, pct, realised, team=team, rep=rep)
 
     stages = list(Stage.objects.for_workspace(workspace).filter(pipeline__is_default=True).order_by("order"))
-    open_by_stage = dict(open_deals.values_list("stage_id").annotate(v=Sum("amount")))
+    open_by_stage = dict(open_deals.values_list("stage_id").annotate(v=Sum(value)))
     open_stages = [s for s in stages if s.kind == StageKind.OPEN and open_by_stage.get(s.id)]
 
     bands = ["high", "medium", "low", "unlikely"]
@@ -163,9 +246,9 @@ def dashboard(
         r["confidence"]: r
         for r in _owner_filter_deals(DealForecast.objects.filter(run=run), owner_ids)
         .values("confidence")
-        .annotate(v=Sum("deal__amount"), n=Count("id"))
+        .annotate(v=Sum(converted_amount(workspace, "deal__")), n=Count("id"))
     }
-    funnel_names, funnel_counts, funnel_days = _funnel(workspace, stages, owner_ids)
+    funnel_names, funnel_counts, funnel_days = stage_funnel(workspace, stages, owner_ids)
     return {
         "pct": pct,
         "scope_name": scope_name,
@@ -173,24 +256,62 @@ def dashboard(
         "realised": realised,
         "open_value": open_value,
         "coverage": coverage,
+        "coverage_definition": coverage_rules.COVERAGE_DEFINITION,
         "chance": chance,
         "scenario": scenario,
+        "compared": compared,
+        "unconverted": unconverted(workspace, open_deals),
         "team_rollups": team_rollups(scope, run),
         "charts": {
-            "scenarios": charts.scenario_bars(scenarios, target),
-            "distribution": charts.distribution(*_distribution(run, pct), target),
-            "trend": charts.revenue_trend(months, actuals, projection),
+            "scenarios": charts.scenario_bars(scenarios, target, currency),
+            "distribution": (
+                charts.distributions_compared(
+                    [("Base", _base_quantiles(run, pct)), ("What-if", list(scenario.get("q") or []))], target, currency
+                )
+                if scenario
+                else charts.distribution(*_distribution(run, pct), target, currency)
+            ),
+            "trend": charts.revenue_trend(months, actuals, projection, currency),
             "stages": charts.pipeline_by_stage(
-                [s.name for s in open_stages], [float(open_by_stage[s.id]) for s in open_stages]
+                [s.name for s in open_stages], [float(open_by_stage[s.id]) for s in open_stages], currency
             ),
             "health": charts.pipeline_health(
                 bands,
                 [float(band_rows.get(b, {}).get("v") or 0) for b in bands],
                 [int(band_rows.get(b, {}).get("n") or 0) for b in bands],
+                currency,
             ),
             "funnel": charts.funnel(funnel_names, funnel_counts, funnel_days),
         },
     }
+
+
+def _base_quantiles(run: ForecastRun, pct: dict[str, Any]) -> list[float]:
+    if pct is run.percentiles:
+        return list(run.rollups.get("workspace", {}).get("q") or [])
+    return list(pct.get("q") or [])
+
+
+def _comparison(
+    base: dict[str, Any], scenario: dict[str, Any], chance: float | None, target: float | None
+) -> list[dict[str, object]]:
+    """The what-if table: P10, P50, P90 and the chance of target, base beside scenario, with the difference."""
+    rows: list[dict[str, object]] = []
+    for key, name in (("p10", "Worst (P10)"), ("p50", "Likely (P50)"), ("p90", "Best (P90)")):
+        b, s = float(base.get(key, 0.0)), float(scenario.get(key, 0.0))
+        rows.append({"name": name, "base": b, "scenario": s, "difference": s - b, "money": True})
+    if target is not None:
+        after = chance_of_reaching(scenario.get("q"), target)
+        rows.append(
+            {
+                "name": "Chance of target",
+                "base": chance,
+                "scenario": after,
+                "difference": None if after is None or chance is None else after - chance,
+                "money": False,
+            }
+        )
+    return rows
 
 
 def _distribution(run: ForecastRun, pct: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, float]]:
@@ -218,8 +339,18 @@ def _owner_filter_deals(qs, owner_ids: frozenset[int] | None):
     return qs if owner_ids is None else qs.filter(deal__owner_id__in=owner_ids)
 
 
-def _projection(run: ForecastRun, pct: dict[str, float], realised: float) -> list[tuple[str, float, float, float]]:
-    """Remaining forecast spread over the period's months (cumulative band on the last month)."""
+def _projection(
+    run: ForecastRun, pct: dict[str, float], realised: float, *, team: Team | None, rep: Membership | None
+) -> list[tuple[str, float, float, float]]:
+    """The period's remaining months, each month's P10/P50/P90 from its own simulations (stored with the run)
+    for the workspace, the team or the rep shown. Runs stored before months were simulated spread the
+    period's remaining forecast evenly over its months."""
+    stored = run.rollups.get("months")
+    if stored:
+        if rep is not None or team is not None:
+            kind, key = ("reps", rep.uuid.hex) if rep is not None else ("teams", team.uuid.hex)  # type: ignore[union-attr]
+            return [(m["month"], *m[kind].get(key, (0.0, 0.0, 0.0))) for m in stored]
+        return [(m["month"], m["p10"], m["p50"], m["p90"]) for m in stored]
     months = []
     day = run.period_start.replace(day=1)
     while day <= run.period_end:
@@ -232,10 +363,19 @@ def _projection(run: ForecastRun, pct: dict[str, float], realised: float) -> lis
     return [(m, rest["p10"], rest["p50"], rest["p90"]) for m in future]
 
 
-def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int] | None):
+def stage_funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int] | None):
+    """Deals that reached each open stage and Won, in pipeline order, from their stage history; median days in each.
+
+    A deal reached a stage when its history has that stage or a later one of the funnel (an open stage
+    further on, or Won): a deal that skipped a stage went past it. Lost stages are not in the funnel and
+    lift nothing, so a deal lost from Prospecting reached Prospecting only. Counted this way the shares
+    can only fall from one stage to the next.
+    """
     open_stages = [s for s in stages if s.kind == StageKind.OPEN]
     won_stage = next((s for s in stages if s.kind == StageKind.WON), None)
-    order = {s.id: s.order for s in stages}
+    shown = [*open_stages, *([won_stage] if won_stage else [])]
+    rank = {s.id: i for i, s in enumerate(shown)}
+    known = {s.id for s in stages}
     rows = (
         DealHistory.objects.for_workspace(workspace)
         .filter(field=TrackedField.STAGE, deal__deleted_at__isnull=True)
@@ -249,17 +389,17 @@ def _funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int]
     last: dict[int, tuple[int, datetime]] = {}
     for deal_id, value, at in rows:
         stage_id = history.decode(TrackedField.STAGE, value)
-        if stage_id not in order:
+        if stage_id not in known:
             continue
         if deal_id in last:
             prev_stage, prev_at = last[deal_id]
-            durations[prev_stage].append((at - prev_at).total_seconds() / 86400)
-        last[deal_id] = (stage_id, at)
-        furthest[deal_id] = max(furthest.get(deal_id, -1), order[stage_id])
-    shown = [*open_stages, *([won_stage] if won_stage else [])]
-    counts = [sum(1 for f in furthest.values() if f >= s.order) for s in shown]
-    if won_stage is not None:
-        counts[-1] = sum(1 for d, f in furthest.items() if last[d][0] == won_stage.id)
+            if prev_stage != stage_id:
+                durations[prev_stage].append((at - prev_at).total_seconds() / 86400)
+        if deal_id not in last or last[deal_id][0] != stage_id:
+            last[deal_id] = (stage_id, at)
+        if stage_id in rank:
+            furthest[deal_id] = max(furthest.get(deal_id, -1), rank[stage_id])
+    counts = [sum(1 for f in furthest.values() if f >= i) for i in range(len(shown))]
     days = [float(np.median(durations[s.id])) if durations.get(s.id) else None for s in shown]
     return [s.name for s in shown], counts, days
 
@@ -276,7 +416,7 @@ def past_runs_vs_actuals(workspace: Workspace, limit: int = 60) -> list[dict[str
             actual_cache[key] = float(
                 Deal.objects.for_workspace(workspace)
                 .filter(outcome=Outcome.WON, closed_at__date__gte=key[0], closed_at__date__lte=key[1])
-                .aggregate(v=Sum("amount"))["v"]
+                .aggregate(v=Sum(converted_amount(workspace)))["v"]
                 or 0
             )
         actual = actual_cache[key]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time as clock
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,8 +30,20 @@ from forecasting.compute import (
 )
 from forecasting.engine import confidence_label
 from forecasting.inputs import won_between
-from forecasting.models import BacktestResult, DealForecast, ForecastRun, RollingBacktest, RunTrigger, Target
+from forecasting.models import (
+    BacktestJob,
+    BacktestJobStatus,
+    BacktestResult,
+    CurrencyRate,
+    DealForecast,
+    ForecastRun,
+    RollingBacktest,
+    RunTrigger,
+    Target,
+)
 from scoring.selectors import deal_win_probabilities
+from tenancy.access import require_admin
+from tenancy.jobs import enqueue_coalesced
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 from vectoros.bulk import copy_rows
@@ -93,6 +107,12 @@ def rollups_for(workspace: Workspace, forecast: PeriodForecast) -> dict[str, Any
     return {"reps": reps, "teams": team_rows, "workspace": describe(result.totals)}
 
 
+def forecast_request(*, workspace: Workspace) -> None:
+    """Queue a fresh forecast (after commit, coalesced per workspace); the dashboard swaps it in when it is stored."""
+    func = "forecasting.tasks.forecast_requested"
+    enqueue_coalesced(key=f"{func}:{workspace.id}", func=func, head_args=[workspace.id])
+
+
 def forecast_run(
     *,
     workspace: Workspace,
@@ -132,7 +152,7 @@ def forecast_run(
             mean=base.result.mean,
             percentiles=summary(base.result),
             histogram={"counts": base.result.histogram_counts, "edges": base.result.histogram_edges},
-            rollups=rollups_for(workspace, base),
+            rollups={**rollups_for(workspace, base), "months": _months(workspace, loaded, model, base, sims, scores)},
             quarters=[_quarter_summary(base), *later],
             inputs={
                 "open_deals": len(base.deal_ids),
@@ -149,6 +169,48 @@ def forecast_run(
         run.duration_ms = (clock.perf_counter() - started) * 1000
         run.save(update_fields=["duration_ms"])
     return run
+
+
+MONTH_SIMS = 1000  # the trend's monthly points: enough for P10/P50/P90 to a couple of percent
+
+
+def _months(
+    workspace: Workspace,
+    loaded: Any,
+    model: Any,
+    base: PeriodForecast,
+    sims: int,
+    scores: dict[int, float],
+) -> list[dict[str, Any]]:
+    """The period's remaining months, each simulated on its own (as the quarter is): the trend's projection.
+
+    Each month's total includes what already closed won in it; a team's or rep's P10/P50/P90 come
+    from the same simulations, keyed by their id. Not blended with the run rate (the quarter is)."""
+    today = loaded.as_of.astimezone(workspace.tz).date()
+    first = max(base.start, today).replace(day=1)
+    out: list[dict[str, Any]] = []
+    while first <= base.end:
+        last = min(date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1), base.end)
+        month = forecast_period(
+            workspace,
+            loaded,
+            model,
+            max(first, base.start),
+            last,
+            sims=min(sims, MONTH_SIMS),
+            seed=len(out) + 7,
+            scores=scores,
+        )
+        groups = rollups_for(workspace, month)
+        out.append(
+            {
+                "month": first.strftime("%Y-%m"),
+                **{k: v for k, v in summary(month.result).items() if k in ("p10", "p50", "p90")},
+                **{kind: {r["id"]: [r["p10"], r["p50"], r["p90"]] for r in groups[kind]} for kind in ("reps", "teams")},
+            }
+        )
+        first = last + timedelta(days=1)
+    return out
 
 
 def _quarter_summary(forecast: PeriodForecast) -> dict[str, Any]:
@@ -223,6 +285,28 @@ def target_set(
         defaults={"amount": amount},
     )
     return target
+
+
+def currency_rate_set(*, membership: Membership, currency: str, rate: Decimal) -> CurrencyRate:
+    """Set how much one unit of `currency` is worth in the workspace currency (owners and admins only)."""
+    require_admin(membership)
+    workspace = membership.workspace
+    code = (currency or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValidationError({"currency": f"“{currency}” is not a three-letter currency code (e.g. EUR)."})
+    if code == workspace.currency.upper():
+        raise ValidationError({"currency": f"{code} is the workspace currency: it is always worth 1."})
+    if rate is None or rate <= 0:
+        raise ValidationError({"rate": "A rate must be more than 0."})
+    found, _ = CurrencyRate.objects.update_or_create(
+        workspace=workspace, currency=code, defaults={"rate": rate, "updated_at": timezone.now()}
+    )
+    return found
+
+
+def currency_rate_delete(*, membership: Membership, currency: str) -> None:
+    require_admin(membership)
+    CurrencyRate.objects.for_workspace(membership.workspace).filter(currency=currency.strip().upper()).delete()
 
 
 def target_delete(*, target: Target) -> None:
@@ -302,6 +386,7 @@ def backtest_rolling_run(
     last: date | None = None,
     sims: int = 2000,
     record_end: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Rolling-origin backtest of the workspace (see forecasting.backtest); kept per horizon for the accuracy page.
 
@@ -310,7 +395,7 @@ def backtest_rolling_run(
     if horizon not in HORIZONS:
         raise ValidationError(f"The horizon must be one of: {', '.join(HORIZONS)}.")
     result = backtest_rolling(
-        workspace, horizon=horizon, first=first, last=last, sims=sims, record_end=record_end
+        workspace, horizon=horizon, first=first, last=last, sims=sims, record_end=record_end, progress=progress
     ).summary()
     if first is None and last is None:
         RollingBacktest.objects.update_or_create(
@@ -324,3 +409,51 @@ def backtest_rolling_run(
             },
         )
     return result
+
+
+# ---- backtests started from the accuracy page ---------------------------------------------------------
+BACKTEST_JOB_TASK = "forecasting.tasks.backtest_jobs_run"
+
+
+def backtest_job_start(*, membership: Membership, horizon: str) -> BacktestJob:
+    """Queue a rolling backtest (bulk queue) for the accuracy page: owners and admins, one per horizon at a time."""
+    require_admin(membership)
+    if horizon not in HORIZONS:
+        raise ValidationError({"horizon": f"The horizon must be one of: {', '.join(HORIZONS)}."})
+    workspace = membership.workspace
+    busy = BacktestJob.objects.for_workspace(workspace).filter(
+        horizon=horizon, status__in=[BacktestJobStatus.QUEUED, BacktestJobStatus.RUNNING]
+    )
+    if busy.exists():
+        raise ValidationError("A backtest of this horizon is already queued or running; its progress is shown below.")
+    job = BacktestJob.objects.create(workspace=workspace, horizon=horizon, requested_by=membership)
+    enqueue_coalesced(key=f"forecasting.backtest:{workspace.id}", func=BACKTEST_JOB_TASK, ids=[job.id])
+    return job
+
+
+def backtest_job_run(*, job_id: int) -> BacktestJob | None:
+    """Run one queued backtest job, telling its row the progress; a failure is kept on the row, not retried."""
+    claimed = BacktestJob.objects.filter(id=job_id, status=BacktestJobStatus.QUEUED).update(
+        status=BacktestJobStatus.RUNNING, started_at=timezone.now()
+    )
+    job = BacktestJob.objects.filter(id=job_id).select_related("workspace").first()
+    if not claimed or job is None:
+        return job  # already run (a re-sent task), or gone
+
+    def progress(done: int, total: int) -> None:
+        BacktestJob.objects.filter(id=job_id).update(done=done, total=total)
+
+    try:
+        result = backtest_rolling_run(workspace=job.workspace, horizon=job.horizon, progress=progress)
+    except Exception as exc:  # any failure ends this job with its message; the next one may run
+        BacktestJob.objects.filter(id=job_id).update(
+            status=BacktestJobStatus.FAILED, finished_at=timezone.now(), error=str(exc)[:500]
+        )
+    else:
+        BacktestJob.objects.filter(id=job_id).update(
+            status=BacktestJobStatus.DONE,
+            finished_at=timezone.now(),
+            summary={k: v for k, v in result.items() if k != "origins"},
+        )
+    job.refresh_from_db()
+    return job

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from forecasting.compute import quarters_from
 from forecasting.models import RunTrigger
-from forecasting.services import backtest_rolling_run, forecast_run, target_set
+from forecasting.services import backtest_job_run, backtest_rolling_run, forecast_run, target_set
 from tenancy.models import Workspace
 from tenancy.scope import Scope
 
@@ -19,6 +19,13 @@ def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
     if workspace is None:
         return
     forecast_run(workspace=workspace, trigger=RunTrigger.DEAL_CHANGE)
+
+
+def forecast_requested(workspace_id: int, _ids: list[int]) -> None:
+    """The dashboard's "Run now", coalesced per workspace: presses before the run starts make one run."""
+    workspace = Workspace.objects.filter(id=workspace_id).first()
+    if workspace is not None:
+        forecast_run(workspace=workspace, trigger=RunTrigger.MANUAL)
 
 
 def forecast_scheduled() -> None:
@@ -48,3 +55,9 @@ def demo_targets(workspace_id: int) -> None:
             period_end=end,
             amount=Decimal(round(quarter["p50"] * 1.1, -3)),
         )
+
+
+def backtest_jobs_run(ids: list[int]) -> None:
+    """tenancy.jobs entry (bulk queue): the accuracy page's queued backtests, one after another."""
+    for job_id in ids:
+        backtest_job_run(job_id=job_id)

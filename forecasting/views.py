@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from forecasting import accuracy, selectors
 from forecasting.forms import DashboardFilterForm, TargetForm, WhatIfForm
-from forecasting.models import RunTrigger
-from forecasting.services import forecast_run, target_set
+from forecasting.services import forecast_request, target_set
+from vectoros import ratelimit
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, workspace_view
 
@@ -48,8 +48,9 @@ def latest(request: WorkspaceRequest) -> HttpResponse:
 @require_POST
 @workspace_view(write=True)
 def run_now(request: WorkspaceRequest) -> HttpResponse:
-    forecast_run(workspace=request.workspace, trigger=RunTrigger.MANUAL)
-    messages.success(request, "Forecast updated.")
+    ratelimit.enforce(request, "reforecast", f"workspace:{request.workspace.id}", what="re-forecast")
+    forecast_request(workspace=request.workspace)
+    messages.success(request, "Re-forecast queued: the dashboard shows the new forecast as soon as it is stored.")
     return redirect("forecasting:dashboard", slug=request.workspace.slug)
 
 
@@ -85,29 +86,48 @@ def target_save(request: WorkspaceRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 @workspace_view()
 def what_if(request: WorkspaceRequest) -> HttpResponse:
-    """A scenario beside the base forecast. It only reads: nothing stored changes."""
+    """A scenario beside the base forecast, for the scope the dashboard shows. It only reads: nothing stored changes."""
     run = selectors.latest_run(request.workspace)
     form = WhatIfForm(request.GET)
     context: dict[str, object] = {
         "what_if_form": form,
         "run": run,
         "form": DashboardFilterForm(scope=request.scope),
+        "picked": selectors.what_if_picked(request.scope, form.picked()),
     }
     scenario = None
     if run is not None and form.is_valid():
+        ratelimit.enforce(request, "what_if", f"member:{request.membership.id}", what="what-if scenarios")
         try:
-            scenario = selectors.what_if_build(deals=request.scope.deals(), **form.cleaned_data)
+            built = selectors.what_if_build(deals=request.scope.deals(), **form.cleaned_data)
         except ValidationError as exc:
             apply_service_errors(form, exc)
-    if run is not None and scenario is not None:
-        result = selectors.what_if_forecast(request.workspace, run, scenario)
-        context.update(selectors.dashboard(request.scope, run, team=None, rep=None, scenario=result))
-    elif run is not None:
-        context.update(selectors.dashboard(request.scope, run, team=None, rep=None))
+        else:
+            scenario = selectors.what_if_scenario(request.workspace, run, built)
+    if run is not None:
+        context.update(selectors.dashboard(request.scope, run, team=None, rep=None, scenario=scenario))
     template = "forecasting/dashboard.html"
     if request.htmx:
         template += "#forecast-body"
     return render(request, template, context, status=422 if form.errors and not request.htmx else 200)
+
+
+@require_GET
+@workspace_view()
+def what_if_deals(request: WorkspaceRequest) -> HttpResponse:
+    """The what-if's deal search (htmx): open deals in the member's sight whose title or company matches."""
+    form = WhatIfForm(request.GET)
+    query = (request.GET.get("q") or "").strip()
+    matches, note = selectors.what_if_matches(request.scope, query)
+    picked = selectors.what_if_picked(request.scope, form.picked())
+    ticked = {row["deal"].id for row in picked}  # type: ignore[attr-defined]
+    context = {
+        "query": query,
+        "matches": [deal for deal in matches if deal.id not in ticked],
+        "search_note": note,
+        "picked": picked,
+    }
+    return render(request, "forecasting/dashboard.html#what-if-deals", context)
 
 
 @require_GET
@@ -120,5 +140,7 @@ def history(request: WorkspaceRequest) -> HttpResponse:
             "runs": selectors.past_runs_vs_actuals(request.workspace),
             "backtests": selectors.backtests(request.workspace),
             "rolling": accuracy.rolling_backtests(request.workspace),
+            "jobs": accuracy.backtest_jobs(request.workspace),
+            "horizons": accuracy.HORIZON_LABELS,
         },
     )

@@ -15,10 +15,15 @@ from ninja.errors import HttpError
 from scoring.models import DealScore
 from scoring.selectors import active_model
 from scoring.services import scores_refresh
+from vectoros.apischema import Body, Conflict, Problem
 from vectoros.http import ApiRequest, api_scope
 
 router = Router(tags=["scoring"])
 MAX_BATCH = 500
+ERRORS = {
+    404: Problem,  # a deal id that is not in the key's workspace
+    409: Problem,  # the workspace has no scoring model yet
+}
 
 
 def _workspace_id(request: ApiRequest) -> int:
@@ -42,11 +47,11 @@ class ScoreOut(Schema):
     model_kind: str | None = None
 
 
-class ScoreDealIn(Schema):
+class ScoreDealIn(Body):
     deal_id: uuid.UUID
 
 
-class ScoreMultipleIn(Schema):
+class ScoreMultipleIn(Body):
     deal_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_BATCH)
 
 
@@ -75,7 +80,7 @@ def _score(request: ApiRequest, uuids: list[uuid.UUID]) -> list[ScoreOut]:
     if missing:
         raise HttpError(404, f"No such deal: {', '.join(missing[:5])}")
     if active_model(workspace_id) is None:
-        raise HttpError(409, "This workspace has no scoring model yet (train one with train_scorer).")
+        raise Conflict("This workspace has no scoring model yet (train one with train_scorer).")
     scores_refresh(workspace_id=workspace_id, deal_ids=list(found.values()))
     by_deal = {s.deal_id: s for s in DealScore.objects.filter(deal_id__in=found.values()).select_related("model")}
     out = []
@@ -100,12 +105,12 @@ def _score(request: ApiRequest, uuids: list[uuid.UUID]) -> list[ScoreOut]:
     return out
 
 
-@router.post("/score-deal", response=ScoreOut)
+@router.post("/score-deal", response={200: ScoreOut, **ERRORS})
 def score_deal(request: ApiRequest, payload: ScoreDealIn) -> ScoreOut:
     return _score(request, [payload.deal_id])[0]
 
 
-@router.post("/score-multiple", response=ScoreMultipleOut)
+@router.post("/score-multiple", response={200: ScoreMultipleOut, **ERRORS})
 def score_multiple(request: ApiRequest, payload: ScoreMultipleIn) -> ScoreMultipleOut:
     return ScoreMultipleOut(scores=_score(request, list(dict.fromkeys(payload.deal_ids))))
 

@@ -30,7 +30,7 @@ from scoring.features import (
 from scoring.loader import load_raw
 from scoring.model import Scorer, _baseline_inputs, auc, fit_scorer, metrics, psi
 from scoring.models import DealScore, DriftReport, FlagDirection, ModelStatus, OutcomeRecord, ScoreFlag, ScoringModel
-from tenancy.jobs import queue_for
+from tenancy.jobs import enqueue_coalesced, queue_for
 from tenancy.models import Membership, Workspace
 from vectoros.bulk import copy_rows
 
@@ -154,13 +154,10 @@ def scorer_train(*, workspace: Workspace, as_of: datetime | None = None, synthet
 
 
 def scorer_retrain_enqueue(*, workspace: Workspace) -> None:
-    """Train a new version in the background (after commit); the model page shows it when done."""
-    workspace_id = workspace.id
-    transaction.on_commit(
-        lambda: async_task(
-            "scoring.tasks.retrain_workspace", workspace_id, cluster=queue_for("scoring.tasks.retrain_workspace")
-        )
-    )
+    """Train a new version in the background (after commit, coalesced per workspace: presses before it starts
+    make one run); the model page shows it when done."""
+    func = "scoring.tasks.retrain_requested"
+    enqueue_coalesced(key=f"{func}:{workspace.id}", func=func, head_args=[workspace.id])
 
 
 def _from_days(days: float) -> datetime:

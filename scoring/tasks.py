@@ -26,6 +26,11 @@ def retrain_workspace(workspace_id: int) -> None:
     scores_refresh(workspace_id=workspace_id)
 
 
+def retrain_requested(workspace_id: int, _ids: list[int]) -> None:
+    """The model page's "Retrain" (coalesced per workspace by tenancy.jobs)."""
+    retrain_workspace(workspace_id)
+
+
 def retrain_all() -> None:
     """Monthly: a new version per workspace with closed deals (activated only if it wins)."""
     for workspace_id in _workspaces_with_closed_deals():

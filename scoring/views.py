@@ -13,6 +13,7 @@ from scoring import charts, selectors
 from scoring.forms import ScoreFlagForm
 from scoring.services import score_flag_create, scorer_retrain_enqueue, scorer_rollback
 from tenancy.access import require_admin
+from vectoros import ratelimit
 from vectoros.http import WorkspaceRequest, workspace_view
 
 
@@ -40,6 +41,7 @@ def model_page(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(write=True)
 def retrain(request: WorkspaceRequest) -> HttpResponse:
     require_admin(request.membership)
+    ratelimit.enforce(request, "retrain", f"workspace:{request.workspace.id}", what="retraining")
     scorer_retrain_enqueue(workspace=request.workspace)
     messages.success(request, "Retraining queued; the new version appears here when it is done.")
     return redirect("scoring:model", slug=request.workspace.slug)

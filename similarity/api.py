@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 
 from similarity import selectors, services
 from similarity.embedding import EmbeddingModelUnavailable
 from similarity.models import DealEmbedding
+from vectoros.apischema import Body, Problem
 from vectoros.http import ApiRequest, api_scope
 
 router = Router(tags=["similarity"])
 MAX_BATCH = 100
+# A deal id of another workspace is the same 404 as one that does not exist; 503 when the embedding model is missing.
+ERRORS = {404: Problem, 503: Problem}
 
 
 def _workspace_id(request: ApiRequest) -> int:
@@ -35,7 +38,7 @@ def _deal_ids(request: ApiRequest, uuids: list[uuid.UUID]) -> list[int]:
     return [found[u] for u in uuids]
 
 
-class EmbedDealIn(Schema):
+class EmbedDealIn(Body):
     deal_id: uuid.UUID
     force: bool = False
 
@@ -48,7 +51,7 @@ class EmbedDealOut(Schema):
     embedded_at: datetime
 
 
-class EmbedMultipleIn(Schema):
+class EmbedMultipleIn(Body):
     deal_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_BATCH)
     force: bool = False
 
@@ -60,16 +63,29 @@ class EmbedMultipleOut(Schema):
     per_second: float
 
 
-class FindSimilarIn(Schema):
-    deal_id: uuid.UUID | None = None
-    query: str | None = Field(default=None, max_length=2000)
+def _deal_or_query(schema: dict[str, Any]) -> None:
+    # Exactly one of the two: both present match both branches, neither matches none.
+    schema["oneOf"] = [{"required": ["deal_id"]}, {"required": ["query"]}]
+    for name in ("deal_id", "query"):
+        schema["properties"][name].pop("default", None)
+
+
+class FindSimilarIn(Body):
+    """Either `deal_id` (deals like that one) or `query` (deals matching the text), never both."""
+
+    model_config = ConfigDict(json_schema_extra=_deal_or_query)
+
+    deal_id: uuid.UUID = None  # type: ignore[assignment]  # absent, never null: the schema's oneOf says so
+    query: str = Field(
+        default=None, min_length=1, max_length=2000, pattern=r"^[^\x00]*\S[^\x00]*$", examples=["data platform renewal"]
+    )  # type: ignore[assignment]
     k: int = Field(default=10, ge=1, le=selectors.MAX_K)
     outcome: Literal["won", "lost", "closed"] | None = None
 
     @model_validator(mode="after")
     def one_of_deal_or_query(self) -> FindSimilarIn:
-        if (self.deal_id is None) == (not (self.query or "").strip()):
-            raise ValueError("Give either deal_id or a non-empty query, not both.")
+        if (self.deal_id is None) == (self.query is None):
+            raise ValueError("Give either deal_id or query, not both.")
         return self
 
 
@@ -100,7 +116,7 @@ def _model_unavailable(exc: EmbeddingModelUnavailable) -> HttpError:
     return HttpError(503, str(exc))
 
 
-@router.post("/embed-deal", response=EmbedDealOut)
+@router.post("/embed-deal", response={200: EmbedDealOut, **ERRORS})
 def embed_deal(request: ApiRequest, payload: EmbedDealIn) -> dict[str, object]:
     """Embed one deal now (nothing to do when its text is unchanged, unless `force`)."""
     [deal_id] = _deal_ids(request, [payload.deal_id])
@@ -120,7 +136,7 @@ def embed_deal(request: ApiRequest, payload: EmbedDealIn) -> dict[str, object]:
     }
 
 
-@router.post("/embed-multiple", response=EmbedMultipleOut)
+@router.post("/embed-multiple", response={200: EmbedMultipleOut, **ERRORS})
 def embed_multiple(request: ApiRequest, payload: EmbedMultipleIn) -> dict[str, float]:
     """Embed up to 100 deals now; deals whose text is unchanged are skipped (unless `force`)."""
     ids = _deal_ids(request, list(dict.fromkeys(payload.deal_ids)))
@@ -133,7 +149,7 @@ def embed_multiple(request: ApiRequest, payload: EmbedMultipleIn) -> dict[str, f
     return result.as_dict()
 
 
-@router.post("/find-similar", response=FindSimilarOut)
+@router.post("/find-similar", response={200: FindSimilarOut, **ERRORS})
 def find_similar(request: ApiRequest, payload: FindSimilarIn) -> dict[str, object]:
     """The k deals of the workspace nearest in meaning to a deal (never itself) or to a free-text query."""
     workspace_id = _workspace_id(request)

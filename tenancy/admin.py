@@ -59,13 +59,28 @@ class InvitationAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Only the hash is stored; a key cannot be read back here."""
+    """Only the hash is stored; a key cannot be read back here. Keys are made on the API keys page or by
+    `create_api_key` (the raw key is shown once there); here a key can only be revoked, never widened."""
 
-    list_display = ["name", "workspace", "prefix", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["workspace"]
+    list_display = ["name", "workspace", "scope", "workspace_wide", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["workspace", "scope"]
     search_fields = ["name", "prefix"]
-    readonly_fields = ["uuid", "prefix", "key_hash", "created_at", "last_used_at"]
-    raw_id_fields = ["created_by"]
+    readonly_fields = [
+        "uuid",
+        "workspace",
+        "name",
+        "prefix",
+        "key_hash",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "scope",
+        "expires_at",
+        "workspace_wide",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(PendingJob)

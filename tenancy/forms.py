@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from tenancy.models import Membership, Role, Team, Workspace
+from tenancy.models import ApiKeyScope, Membership, Role, Team, Workspace
 from vectoros.forms import UUIDChoiceField, limit_choices
 
 MONTHS = [(i, calendar.month_name[i]) for i in range(1, 13)]
@@ -105,3 +105,41 @@ class SSOSettingsForm(forms.Form):
 
     def domain_list(self) -> list[str]:
         return [d for d in self.cleaned_data["domains"].replace(";", ",").split(",") if d.strip()]
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the key is for, e.g. “BI export”.")
+    scope = forms.ChoiceField(
+        choices=ApiKeyScope.choices, initial=ApiKeyScope.READ, help_text="A read-only key gets 403 on any change."
+    )
+    expires_in_days = forms.IntegerField(
+        label="Expires after (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="Leave empty for a key that works until revoked.",
+    )
+    workspace_wide = forms.BooleanField(
+        label="Sees the whole workspace",
+        required=False,
+        help_text="Otherwise the key sees only what you see, and stops working if you leave.",
+    )
+
+    def __init__(self, *args: Any, membership: Membership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not membership.can_administer:
+            del self.fields["workspace_wide"]
+
+
+class MemberRemoveForm(forms.Form):
+    reassign_to = UUIDChoiceField(
+        Membership.objects.none(),
+        required=False,
+        empty_label="Leave unassigned",
+        label="Their open deals go to",
+    )
+
+    def __init__(self, *args: Any, member: Membership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        others = Membership.objects.for_workspace(member.workspace).active().exclude(pk=member.pk)
+        limit_choices(self, "reassign_to", others.order_by("display_name"))

@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from vectoros.crypto import EncryptedTextField
+
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
     "Use 1-50 lowercase letters, digits and dashes, not starting or ending with a dash.",
@@ -183,9 +185,24 @@ class PendingJob(models.Model):
         return self.key
 
 
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read only"
+    WRITE = "write", "Read and write"
+
+
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def active(self) -> ApiKeyQuerySet:
-        return self.filter(revoked_at__isnull=True)
+        """Keys that open the API now: not revoked, not expired, and made by a member still in the workspace
+        (or, without a maker, made workspace-wide from the command line)."""
+        now = timezone.now()
+        maker_present = Q(created_by__is_active=True) & (
+            Q(created_by__user__isnull=True) | Q(created_by__user__is_active=True)
+        )
+        return self.filter(
+            Q(revoked_at__isnull=True),
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            maker_present | Q(created_by__isnull=True, workspace_wide=True),
+        )
 
 
 class ApiKey(models.Model):
@@ -196,10 +213,17 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     key_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Empty only for keys made by `create_api_key` (workspace-wide). A maker's deleted membership takes their keys
+    # with it, so a key never outlives its maker by turning into a maker-less, workspace-wide one.
+    created_by = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A read key answers 403 to every write method; a write key may do what its Scope may.
+    scope = models.CharField(max_length=5, choices=ApiKeyScope.choices, default=ApiKeyScope.READ)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Off: the key sees what its maker's Scope sees. On (admins only): the whole workspace.
+    workspace_wide = models.BooleanField(default=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -208,6 +232,19 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == ApiKeyScope.WRITE
+
+    @property
+    def state(self) -> str:
+        """ "revoked", "expired" or "active", for the keys page."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
 
 
 class WorkspaceSSO(models.Model):
@@ -223,6 +260,9 @@ class WorkspaceSSO(models.Model):
     jit_role = models.CharField(max_length=10, choices=Role.choices, default=Role.REP)
     # Everyone but owners must sign in through SSO; their password sign-in is refused.
     require_sso = models.BooleanField(default=False)
+    # The OIDC client secret, encrypted at rest; the SocialApp's own `secret` column stays empty and
+    # tenancy.adapters.SocialAccountAdapter.list_apps hands allauth the decrypted value in memory.
+    client_secret = EncryptedTextField(blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -249,3 +289,25 @@ class SSODomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to an API POST sent with an `Idempotency-Key`, replayed to the same API key for 24 hours.
+
+    `status` is null while that first request is still running. `fingerprint` (a hash of method, path and body) tells
+    a retry of the same request from a different request reusing the key.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(blank=True, default=b"")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_once_per_api_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status or 'running'})"

@@ -1,25 +1,34 @@
-"""Creating workspaces, adding members, invitations."""
+"""Creating workspaces, adding and removing members, invitations, API keys."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from importlib import import_module
+from urllib.parse import urlsplit
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
-from tenancy.models import ApiKey, Invitation, Membership, Role, Team, Workspace
+from tenancy.models import ApiKey, ApiKeyScope, Invitation, Membership, Role, Team, Workspace
+from tenancy.scope import Scope
+from vectoros import ratelimit
+
+logger = logging.getLogger(__name__)
 
 INVITATION_DAYS = 14
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def unique_slug(name: str) -> str:
@@ -84,8 +93,13 @@ def invitation_create(
 ) -> Invitation:
     if role == Role.OWNER and invited_by.role != Role.OWNER:
         raise ValidationError({"role": "Only an owner can invite another owner."})
-    if Membership.objects.filter(workspace=workspace, user__email__iexact=email).exists():
+    if Membership.objects.filter(workspace=workspace, user__email__iexact=email, is_active=True).exists():
         raise ValidationError({"email": f"{email} is already a member of {workspace.name}."})
+    if ratelimit.hit("invitations", f"workspace:{workspace.id}") is not None:
+        limit = ratelimit.limit_named("invitations")
+        raise ValidationError(
+            {"email": f"{workspace.name} sent its {limit.amount} invitations for today; try again tomorrow."}
+        )
     raw_token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         workspace=workspace,
@@ -99,14 +113,33 @@ def invitation_create(
     link = reverse("invitation_accept", args=[raw_token])
     transaction.on_commit(
         lambda: send_mail(
-            f"You are invited to {workspace.name} on VectorOS",
-            f"{invited_by.display_name} invited you to join {workspace.name} as {invitation.get_role_display()}.\n\n"
+            f"You are invited to {_one_line(workspace.name)} on VectorOS",
+            f"{_one_line(invited_by.display_name)} invited you to join “{_one_line(workspace.name)}” on VectorOS "
+            f"as {invitation.get_role_display()}.\n\n"
             f"Accept: {_site_url()}{link}\n\nThe link works for {INVITATION_DAYS} days.",
             None,
             [invitation.email],
         )
     )
     return invitation
+
+
+def invitation_from_next_url(next_url: str) -> Invitation | None:
+    """The open invitation a sign-up's `next` leads to (`/invitations/<token>/`), if any."""
+    try:
+        match = resolve(urlsplit(next_url).path or "/")
+    except Resolver404:
+        return None
+    if match.url_name != "invitation_accept":
+        return None
+    invitation = invitation_by_token(match.kwargs.get("token", ""))
+    return invitation if invitation is not None and invitation.is_open else None
+
+
+def _one_line(text: str, cap: int = 60) -> str:
+    """A name as it goes into our fixed invitation text: one line, at most `cap` characters, no links."""
+    flat = " ".join(text.split()).replace("://", ":// ")
+    return flat if len(flat) <= cap else flat[: cap - 1] + "…"
 
 
 def _site_url() -> str:
@@ -120,6 +153,10 @@ def invitation_accept(*, invitation: Invitation, user) -> Membership:
     if user.email.lower() != invitation.email.lower():
         raise ValidationError(f"This invitation is for {invitation.email}; you are signed in as {user.email}.")
     membership = membership_add(workspace=invitation.workspace, user=user, role=invitation.role, team=invitation.team)
+    if not membership.is_active:
+        # A removed member comes back only through a new invitation (never by SSO's just-in-time membership).
+        membership.is_active, membership.role, membership.team = True, invitation.role, invitation.team
+        membership.save(update_fields=["is_active", "role", "team"])
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
     return membership
@@ -132,12 +169,45 @@ def api_key_hash(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-def api_key_create(*, workspace: Workspace, name: str, created_by: Membership | None = None) -> tuple[ApiKey, str]:
-    """A new key and its raw value, which is never stored and so can be shown only now."""
+def api_key_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    created_by: Membership | None = None,
+    scope: str = ApiKeyScope.WRITE,
+    expires_at: datetime | None = None,
+    workspace_wide: bool = False,
+) -> tuple[ApiKey, str]:
+    """A new key and its raw value, which is never stored and so can be shown only now.
+
+    A member's key sees what the member sees; only an owner or admin may make a workspace-wide one. A key
+    without a maker (the command line) is workspace-wide. `scope` defaults to write because keys made before
+    scopes existed wrote; the keys page and `create_api_key` default to read.
+    """
+    if created_by is not None:
+        if created_by.workspace_id != workspace.id or not created_by.is_active:
+            raise ValidationError({"created_by": "Unknown member."})
+        if workspace_wide and not created_by.can_administer:
+            raise ValidationError({"workspace_wide": "Only owners and admins make workspace-wide keys."})
+        if scope == ApiKeyScope.WRITE and not created_by.can_write:
+            raise ValidationError({"scope": "A viewer's key can only read."})
+    if scope not in ApiKeyScope.values:
+        raise ValidationError({"scope": f"Scope is one of {', '.join(ApiKeyScope.values)}."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
     raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey.objects.create(
-        workspace=workspace, name=name, prefix=raw[:10], key_hash=api_key_hash(raw), created_by=created_by
+    key = ApiKey(
+        workspace=workspace,
+        name=name,
+        prefix=raw[:10],
+        key_hash=api_key_hash(raw),
+        created_by=created_by,
+        scope=scope,
+        expires_at=expires_at,
+        workspace_wide=workspace_wide or created_by is None,
     )
+    key.full_clean()
+    key.save()
     return key, raw
 
 
@@ -148,10 +218,30 @@ def api_key_revoke(*, key: ApiKey) -> None:
 
 
 def api_key_authenticate(raw_key: str) -> ApiKey | None:
-    key = ApiKey.objects.active().select_related("workspace").filter(key_hash=api_key_hash(raw_key)).first()
+    """The key if it opens the API now (not revoked, not expired, its maker still a member), else None (401)."""
+    key = (
+        ApiKey.objects.active()
+        .select_related("workspace", "created_by__workspace", "created_by__team")
+        .filter(key_hash=api_key_hash(raw_key))
+        .first()
+    )
     if key is not None:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
     return key
+
+
+def api_key_scope(key: ApiKey) -> Scope:
+    """What the key sees: its maker's Scope, or the whole workspace for a workspace-wide key."""
+    if key.workspace_wide or key.created_by is None:
+        return Scope.whole_workspace(key.workspace)
+    return Scope.for_member(key.created_by)
+
+
+def api_key_admit(key: ApiKey, *, method: str) -> None:
+    """Refuse a write method with a read key (PermissionDenied, 403) and a key over its rate (RateLimited, 429)."""
+    if method.upper() not in SAFE_METHODS and not key.can_write:
+        raise PermissionDenied(f"The API key “{key.name}” is read-only.")
+    ratelimit.enforce(None, "api_key", f"key:{key.id}", what=f"API key “{key.name}”")
 
 
 # ---- Workspace settings pages (owners and admins) ------------------------------------------------
@@ -215,3 +305,55 @@ def invitation_revoke(*, invitation: Invitation) -> None:
     """An open invitation stops working (its link answers "expired or already used")."""
     if invitation.accepted_at is None:
         invitation.delete()
+
+
+# ---- Removing a member --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_remove(
+    *, membership: Membership, actor: Membership | None, reassign_to: Membership | None = None
+) -> Membership:
+    """Deactivate a member: out of the workspace at once, their API keys revoked, their open deals handed to
+    `reassign_to` (or left unassigned) by every MEMBER_REMOVED_HOOKS entry, and, when this was their last
+    active workspace, every session of theirs ended. `actor` None is the command line.
+    """
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if not locked.is_active:
+        raise ValidationError(f"{locked.display_name} is no longer a member.")
+    if actor is not None:
+        if not actor.can_administer or actor.workspace_id != locked.workspace_id:
+            raise PermissionDenied("Only owners and admins can remove members.")
+        if locked.role == Role.OWNER and actor.role != Role.OWNER:
+            raise ValidationError("Only an owner can remove an owner.")
+    if locked.role == Role.OWNER:
+        owners = Membership.objects.select_for_update().filter(
+            workspace_id=locked.workspace_id, role=Role.OWNER, is_active=True
+        )
+        if owners.count() <= 1:
+            raise ValidationError("A workspace needs at least one owner: make someone else owner first.")
+    if reassign_to is not None and (
+        reassign_to.workspace_id != locked.workspace_id or not reassign_to.is_active or reassign_to.pk == locked.pk
+    ):
+        raise ValidationError({"reassign_to": "Choose another active member of this workspace."})
+
+    locked.is_active = False
+    locked.save(update_fields=["is_active"])
+    ApiKey.objects.filter(created_by=locked, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    for hook in settings.MEMBER_REMOVED_HOOKS:
+        import_string(hook)(membership=locked, reassign_to=reassign_to, actor=actor)
+    user_id = locked.user_id
+    if user_id is not None and not Membership.objects.filter(user_id=user_id, is_active=True).exists():
+        transaction.on_commit(lambda: user_sessions_end(user_id=user_id))
+    return locked
+
+
+def user_sessions_end(*, user_id: int) -> int:
+    """Sign a user out everywhere: every stored session of theirs is deleted (cache too, with cached_db)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user_id):
+            store(session_key=session.session_key).delete()
+            ended += 1
+    return ended

@@ -142,7 +142,7 @@ def sso_configure(
     existing = WorkspaceSSO.objects.select_related("social_app").filter(workspace=workspace).first()
     if protocol == OIDC and not client_id.strip():
         raise ValidationError({"client_id": "OpenID Connect needs the client id from your IdP."})
-    has_secret = existing is not None and existing.social_app.provider == OIDC and bool(existing.social_app.secret)
+    has_secret = existing is not None and existing.social_app.provider == OIDC and bool(existing.client_secret)
     if protocol == OIDC and not client_secret.strip() and not has_secret:
         raise ValidationError({"client_secret": "OpenID Connect needs the client secret from your IdP."})
     cleaned_domains = _clean_domains(domains, workspace)
@@ -152,21 +152,33 @@ def sso_configure(
     app.name = f"{workspace.name} SSO"
     # SAML's allauth URLs name the app by client_id (the "organization slug"); OIDC's by provider_id.
     app.client_id = client_id.strip() if protocol == OIDC else workspace.slug
-    if protocol == SAML:
-        app.secret = ""
-    elif client_secret.strip():
-        app.secret = client_secret.strip()
+    secret = existing.client_secret if existing is not None and protocol == OIDC else ""
+    if protocol == OIDC and client_secret.strip():
+        secret = client_secret.strip()
+    app.secret = ""  # kept encrypted in WorkspaceSSO.client_secret instead
     # Hidden: the sign-in page never lists every workspace's IdP; people reach theirs through their email.
     app.settings = {**provider_settings, "hidden": True}
     app.save()
     sso, _ = WorkspaceSSO.objects.update_or_create(
         workspace=workspace,
-        defaults={"social_app": app, "jit_role": jit_role, "require_sso": require_sso, "updated_at": timezone.now()},
+        defaults={
+            "social_app": app,
+            "jit_role": jit_role,
+            "require_sso": require_sso,
+            "client_secret": secret,
+            "updated_at": timezone.now(),
+        },
     )
     SSODomain.objects.filter(workspace=workspace).exclude(domain__in=cleaned_domains).delete()
     for domain in cleaned_domains:
         SSODomain.objects.get_or_create(workspace=workspace, domain=domain)
     return sso
+
+
+def sso_client_secrets(app_ids: list[int]) -> dict[int, str]:
+    """The decrypted OIDC client secrets of these SocialApps, by app id (for allauth, in memory only)."""
+    rows = WorkspaceSSO.objects.filter(social_app_id__in=app_ids).values_list("social_app_id", "client_secret")
+    return {app_id: secret for app_id, secret in rows if secret}
 
 
 def sso_configure_oidc(

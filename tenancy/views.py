@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from tenancy import services
 from tenancy.access import get_in_workspace, require_admin
-from tenancy.forms import InvitationForm, MemberForm, TeamForm, WorkspaceSettingsForm
-from tenancy.models import Invitation, Membership, Team
+from tenancy.forms import InvitationForm, MemberForm, MemberRemoveForm, TeamForm, WorkspaceSettingsForm
+from tenancy.models import ApiKey, Invitation, Membership, Team
 from tenancy.services import invitation_accept as accept_invitation
 from vectoros.forms import apply_service_errors
 from vectoros.http import AuthenticatedHttpRequest, WorkspaceRequest, workspace_view
@@ -125,6 +125,35 @@ def member_update(request: WorkspaceRequest, membership_uuid: str) -> HttpRespon
     else:
         messages.success(request, f"{member.display_name} is now {member.get_role_display()}.")
     return redirect("tenancy:members", request.workspace.slug)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view()
+def member_remove(request: WorkspaceRequest, membership_uuid: str) -> HttpResponse:
+    """Confirm, then deactivate a member: signed out of the workspace, keys revoked, open deals handed on."""
+    require_admin(request.membership)
+    member = get_in_workspace(Membership, request.workspace, membership_uuid)
+    if not member.is_active:
+        raise Http404("No such member")
+    form = MemberRemoveForm(request.POST if request.method == "POST" else None, member=member)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.membership_remove(
+                membership=member, actor=request.membership, reassign_to=form.cleaned_data["reassign_to"]
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"{member.display_name} was removed from {request.workspace.name}.")
+            return redirect("tenancy:members", request.workspace.slug)
+    context = {
+        "form": form,
+        "member": member,
+        "tab": "members",
+        "open_deals": member.deals.filter(outcome="open").count(),
+        "active_keys": ApiKey.objects.filter(created_by=member).active().count(),
+    }
+    return _settings_page(request, "tenancy/member_remove.html", context, status=422 if form.errors else 200)
 
 
 @require_http_methods(["GET", "POST"])

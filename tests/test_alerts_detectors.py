@@ -37,6 +37,7 @@ def make_facts(n: int, **overrides) -> DealFacts:
         "contact_count": np.full(n, 3.0),
         "days_to_period_end": np.full(n, 40.0),
         "activity_tracked": np.ones(n, dtype=bool),
+        "meeting_booked": np.zeros(n, dtype=bool),
     }
     for key, value in overrides.items():
         base[key] = np.asarray(value, dtype=base[key].dtype)
@@ -165,3 +166,10 @@ def test_take_keeps_every_array_aligned():
     sub = f.take(np.array([2, 0]))
     assert sub.amount.tolist() == [3.0, 1.0]
     assert all(len(getattr(sub, x.name)) == 2 for x in fields(sub))
+
+
+def test_a_meeting_booked_ahead_keeps_a_quiet_deal_from_stale_and_ghosting():
+    quiet = {"days_since_activity": [30, 30], "days_since_inbound": [30, 30], "recent_outbound": [5, 5]}
+    f = make_facts(2, meeting_booked=[False, True], **quiet)
+    assert detectors.stale(f, T).flagged.tolist() == [True, False]
+    assert detectors.engagement(f, T).flagged.tolist() == [True, False]

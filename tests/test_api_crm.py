@@ -82,13 +82,17 @@ def test_validation_errors_are_422_with_field_details(personas, key):
         f"{API}/deals/", {"title": "", "stage": str(stage.uuid), "amount": "-5"}, content_type="application/json"
     )
     assert response.status_code == 422
-    fields = {tuple(e["loc"])[-1] for e in response.json()["detail"]}
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422 and problem["title"] == "Unprocessable Entity" and "title" in problem["detail"]
+    fields = {tuple(e["loc"])[-1] for e in problem["errors"]}
     assert {"title", "amount"} <= fields
     other_stage = default_stage(personas.other_workspace)
     response = client.post(
         f"{API}/deals/", {"title": "X", "stage": str(other_stage.uuid)}, content_type="application/json"
     )
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "stage"]
+    # A stage of another workspace names nothing in this one: the same 404 as an id that does not exist.
+    assert response.status_code == 404 and response.json()["errors"][0]["loc"] == ["body", "stage"]
     assert Deal.objects.for_workspace(personas.workspace).count() == 0
 
 

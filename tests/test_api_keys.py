@@ -1,4 +1,5 @@
-"""The API keys page: owners and admins create (the raw key shown once) and revoke; others are kept out."""
+"""The API keys page: members create their own keys (the raw key shown once) and revoke them; owners and admins
+see and revoke every key of the workspace; viewers only look; outsiders get 404."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def _url(name: str, *args) -> str:
 
 def test_owner_creates_a_key_sees_it_once_and_revokes_it(personas):
     client = personas.client_for(personas.owner)
-    response = client.post(_url("api_keys"), {"name": "BI export"})
+    response = client.post(_url("api_keys"), {"name": "BI export", "scope": "read"})
     assert response.status_code == 200
     raw = re.search(r'<code id="new-api-key"[^>]*>([^<]+)</code>', response.content.decode()).group(1)
     key = ApiKey.objects.get(workspace=personas.workspace, name="BI export")
@@ -46,12 +47,14 @@ def test_api_keys_page_permissions(personas):
     theirs, _ = api_key_create(workspace=personas.other_workspace, name="theirs")
     personas.rep.role = Role.ADMIN
     personas.rep.save()
-    assert personas.client_for(personas.rep).get(_url("api_keys")).status_code == 200
+    assert "ours" in personas.client_for(personas.rep).get(_url("api_keys")).content.decode()
     for member in (personas.manager, personas.viewer, personas.other_rep):
         client = personas.client_for(member)
-        assert client.get(_url("api_keys")).status_code == 403
-        assert client.post(_url("api_keys"), {"name": "x"}).status_code == 403
-        assert client.post(_url("api_key_revoke", key.uuid)).status_code == 403
+        listing = client.get(_url("api_keys"))
+        assert listing.status_code == 200 and "ours" not in listing.content.decode()  # only their own keys
+        assert client.post(_url("api_key_revoke", key.uuid)).status_code in {403, 404}
+    viewer = personas.client_for(personas.viewer)
+    assert viewer.post(_url("api_keys"), {"name": "x", "scope": "read"}).status_code == 403
     outsider = personas.client_for(personas.outsider)
     assert outsider.get(_url("api_keys")).status_code == 404
     assert outsider.post(_url("api_key_revoke", key.uuid)).status_code == 404

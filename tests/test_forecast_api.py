@@ -103,18 +103,19 @@ def test_targets_crud(api, outsider_api, personas, run):
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "status"),
     [
-        {"amount": "-1"},
-        {"period_end": "2020-01-01"},
-        {"team": "00000000-0000-0000-0000-000000000000"},
-        {"amount": "not money"},
+        ({"amount": "-1"}, 422),
+        ({"period_end": "2020-01-01"}, 422),
+        ({"team": "00000000-0000-0000-0000-000000000000"}, 404),  # names no team of the workspace
+        ({"amount": "not money"}, 422),
+        ({"team": "00000000-0000-0000-0000-000000000000", "rep": "00000000-0000-0000-0000-000000000000"}, 422),
     ],
 )
-def test_bad_targets_are_422_and_write_nothing(api, run, bad):
+def test_bad_targets_are_refused_and_write_nothing(api, run, bad, status):
     payload = {"period_start": str(run.period_start), "period_end": str(run.period_end), "amount": "1000", **bad}
     response = api.post(f"{API}/targets/", json.dumps(payload), content_type="application/json")
-    assert response.status_code == 422
+    assert response.status_code == status and response["Content-Type"] == "application/problem+json"
     assert not Target.objects.exists()
 
 
@@ -137,7 +138,7 @@ def test_what_if_changes_nothing_stored(api, run, personas):
         json.dumps({"exclude": ["00000000-0000-0000-0000-000000000000"]}),
         content_type="application/json",
     )
-    assert bad.status_code == 422
+    assert bad.status_code == 404 and bad.json()["errors"][0]["loc"] == ["body", "exclude"]
     assert (
         api.post(f"{API}/what-if/", json.dumps({"win_rate_scale": 9}), content_type="application/json").status_code
         == 422

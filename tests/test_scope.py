@@ -388,7 +388,7 @@ def test_a_filter_for_another_team_is_a_clear_error_not_their_deals(personas, sp
     assert response.status_code == 400 and b"team" in response.content
     _key, raw = api_key_create(workspace=personas.workspace, name="filters")
     bad = Client().get("/api/v1/deals/", {"owner": str(uuid.uuid4())}, headers={"authorization": f"Bearer {raw}"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "owner"]
+    assert bad.status_code == 404 and bad.json()["errors"][0]["loc"] == ["query", "owner"]
 
 
 def test_a_deal_cannot_be_handed_to_someone_out_of_sight(personas):

@@ -15,10 +15,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from tenancy import sso
+from tenancy.adapters import SocialAccountAdapter
 from tenancy.models import Membership, Role, SSODomain, WorkspaceSSO
 from tenancy.services import membership_add, user_get_or_create
 from tests.idp.servers import (
@@ -71,7 +73,13 @@ def sso_sign_in(client: Client, email: str, idp_email: str | None = None):
 def test_oidc_configuration_is_an_allauth_app_named_by_the_workspace(acme_oidc, oidc_idp, personas):
     app = acme_oidc.social_app
     assert (app.provider, app.provider_id, app.client_id) == ("openid_connect", "acme", OIDC_CLIENT_ID)
-    assert app.secret == OIDC_CLIENT_SECRET
+    # The secret is encrypted in our own table; allauth's column stays empty and gets it in memory only.
+    assert app.secret == "" and acme_oidc.client_secret == OIDC_CLIENT_SECRET
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT client_secret FROM tenancy_workspacesso WHERE id = %s", [acme_oidc.id])
+        assert OIDC_CLIENT_SECRET not in cursor.fetchone()[0]
+    listed = SocialAccountAdapter().list_apps(None, provider="acme")
+    assert [a.secret for a in listed] == [OIDC_CLIENT_SECRET]
     assert app.settings["server_url"] == oidc_idp.url
     assert app.settings["hidden"] is True  # never listed on the sign-in page
     assert sorted(personas.workspace.sso_domains.values_list("domain", flat=True)) == ["acme-corp.test", "acme.test"]
@@ -84,7 +92,7 @@ def test_reconfiguring_keeps_the_secret_when_none_is_given_and_replaces_the_doma
     )
     assert again.pk == acme_oidc.pk and SocialApp.objects.count() == 1
     assert again.social_app.client_id == "other-client"
-    assert again.social_app.secret == OIDC_CLIENT_SECRET
+    assert again.client_secret == OIDC_CLIENT_SECRET
     assert list(personas.workspace.sso_domains.values_list("domain", flat=True)) == ["acme.test"]
 
 
@@ -168,7 +176,7 @@ def test_configure_sso_command_for_oidc_and_saml(personas, oidc_idp, saml_local_
     configured = WorkspaceSSO.objects.get(workspace=personas.workspace)
     assert configured.protocol == "saml" and not configured.require_sso
 
-    with pytest.raises(CommandError, match="no workspace with slug 'nope'"):
+    with pytest.raises(CommandError, match="No workspace with slug 'nope'"):
         call_command("configure_sso", "--workspace=nope", f"--saml-metadata={metadata}", "--domain=a.test")
     with pytest.raises(CommandError, match="either --oidc-issuer"):
         call_command("configure_sso", "--workspace=acme", "--domain=acme.test")
@@ -340,5 +348,6 @@ def test_an_idp_app_that_belongs_to_no_workspace_lets_nobody_in(acme_oidc, perso
     client = Client()
     start = client.post(reverse("openid_connect_login", args=["acme"]))
     response = client.get(oidc_authorize_as(start["Location"], "newcomer@acme.test"))
-    assert response["Location"] == reverse("account_login")
+    # Its client secret went with the workspace's SSO row, so the IdP's code cannot even be exchanged (401).
+    assert response.status_code == 401 and "_auth_user_id" not in client.session
     assert not get_user_model().objects.filter(email="newcomer@acme.test").exists()

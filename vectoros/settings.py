@@ -83,8 +83,12 @@ INSTALLED_APPS = [
     "scoring",
     "similarity",
     "alerts",
+    "customers",  # accounts, renewals, churn risk and expansion (issue 16)
 ]
 INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restore (issue 12)
+INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (database triggers), erasure, retention (issue 11)
+INSTALLED_APPS += ["sync"]  # live two-way CRM sync and Zapier-style hooks (issue 14)
+INSTALLED_APPS += ["capture"]  # email and calendar capture (issue 15)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -98,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "vectoros.ratelimit.RateLimitMiddleware",  # a view's RateLimited is a 429; every 429 has Retry-After
 ]
 
 ROOT_URLCONF = "vectoros.urls"
@@ -158,7 +163,21 @@ ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env_choice(
     "ACCOUNT_EMAIL_VERIFICATION", "optional" if DEBUG else "mandatory", ["mandatory", "optional", "none"]
 )
+if not DEBUG and ACCOUNT_EMAIL_VERIFICATION != "mandatory":
+    raise ConfigError("ACCOUNT_EMAIL_VERIFICATION must be mandatory when DEBUG is off (only the local demo skips it)")
 ACCOUNT_ADAPTER = "tenancy.adapters.AccountAdapter"
+# Who may create an account with a password: "open" (anyone) or "invite-only" (only with an invitation link).
+VECTOROS_SIGNUP = env_choice("VECTOROS_SIGNUP", "open" if DEBUG else "invite-only", ["open", "invite-only"])
+# allauth counts in the shared cache (CACHES below), keyed on the real client IP (TRUSTED_PROXY_COUNT) and the
+# account: ten wrong passwords for one account, from any number of addresses, lock it for 15 minutes (429).
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "30/15m/ip,10/15m/key",
+    "signup": "5/h/ip",
+    "reset_password": "10/h/ip,3/h/key",
+    "reset_password_from_key": "20/h/ip",
+    "request_login_code": "20/m/ip,3/m/key",
+}
 ACCOUNT_LOGOUT_ON_GET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "VectorOS"
@@ -235,6 +254,16 @@ SECURE_REFERRER_POLICY = "same-origin"
 # the client used HTTPS, and the client's own IP is that many hops from the right of X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=10)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT  # allauth's own client-IP lookup (tenancy.adapters overrides it)
+# Our own limits (vectoros/ratelimit.py), "amount/seconds" per key, counted in the shared cache.
+VECTOROS_RATE_LIMITS = {
+    "api_key": env_str("RATE_LIMIT_API_KEY", "600/60"),  # requests per API key
+    "invitations": env_str("RATE_LIMIT_INVITATIONS", "50/86400"),  # invitations per workspace per day
+    "reforecast": "6/60",  # re-forecast button presses per workspace
+    "what_if": "30/60",  # what-if scenarios per member
+    "retrain": "3/3600",  # retrain button presses per workspace
+    "export": "30/3600",  # CSV exports per member
+}
 
 # django-q2 with the ORM broker: the worker needs nothing but the database.
 Q_CLUSTER = {
@@ -268,9 +297,11 @@ else:
 Q_BULK_CLUSTER = "bulk"
 Q_CLUSTER["ALT_CLUSTERS"] = {Q_BULK_CLUSTER: {"workers": env_int("Q_BULK_WORKERS", 1, minimum=1, maximum=16)}}
 BULK_TASKS = [
+    "forecasting.tasks.backtest_jobs_run",  # a rolling backtest started from the accuracy page
     "similarity.tasks.on_deals_changed",  # embedding backfills (256 deals a run)
     "crm.tasks_import.import_job_run",
     "scoring.tasks.retrain_workspace",
+    "scoring.tasks.retrain_requested",  # the model page's button, coalesced per workspace
     "scoring.tasks.retrain_all",
     "scoring.tasks.rescore_all",
     "scoring.tasks.rescore_workspace",  # after a rollback: every open deal of the workspace
@@ -284,12 +315,30 @@ BULK_TASKS = [
     # Webhook and email sends: one run works through every due delivery (the drill saw 70 s runs after a burst),
     # which must not hold the interactive workers; a bulk task waits at most one embedding chunk.
     "alerts.tasks.deliver_pending",
+    "audit.tasks.prune_retention",  # daily retention (deletes in bulk)
 ]
+BULK_TASKS += ["capture.tasks.capture_all", "capture.tasks.capture_workspace"]  # IMAP/CalDAV reads (issue 15)
+# A newly connected mailbox is read back this far (later passes read whatever is new, however old its date).
+CAPTURE_LOOKBACK_DAYS = env_int("CAPTURE_LOOKBACK_DAYS", 180, minimum=1)
+# Gmail API capture: the OAuth client the refresh tokens were issued to (the endpoints change only in tests).
+GOOGLE_OAUTH_CLIENT_ID = env_str("GOOGLE_OAUTH_CLIENT_ID", "")
+GOOGLE_OAUTH_CLIENT_SECRET = env_str("GOOGLE_OAUTH_CLIENT_SECRET", "")
+GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
+GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
+# Microsoft 365 (Graph) capture: the app registration the refresh tokens were issued to.
+MS_GRAPH_CLIENT_ID = env_str("MS_GRAPH_CLIENT_ID", "")
+MS_GRAPH_CLIENT_SECRET = env_str("MS_GRAPH_CLIENT_SECRET", "")
+MS_TOKEN_URI = env_str("MS_TOKEN_URI", "https://login.microsoftonline.com/common/oauth2/v2.0/token")
+MS_GRAPH_API_BASE = env_str("MS_GRAPH_API_BASE", "https://graph.microsoft.com/v1.0")
 # /metrics answers a bearer METRICS_TOKEN, or a client address inside one of these networks.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
 MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+# Who made a change (the user, the API key) travels with every write of the request; exports are recorded.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, "audit.context.AuditMiddleware"
+)
 
 # Handlers run (through the job queue, coalesced per workspace) after deals change.
 # Each is a dotted path to a function `(workspace_id: int, deal_ids: list[int]) -> None`.
@@ -298,14 +347,34 @@ DEAL_CHANGE_HANDLERS.append("similarity.tasks.on_deals_changed")  # keeps deal e
 DEAL_CHANGE_HANDLERS.append("forecasting.tasks.on_deals_changed")  # a fresh forecast after every change
 DEAL_CHANGE_HANDLERS.append("scoring.tasks.on_deals_changed")  # outcomes captured, changed deals rescored
 DEAL_CHANGE_HANDLERS.append("alerts.tasks.on_deals_changed")  # "deal.updated" webhook events
+DEAL_CHANGE_HANDLERS.append("sync.tasks.on_deals_changed")  # VectorOS edits of synced deals go back to the CRM
+BULK_TASKS += ["sync.tasks.sync_due", "sync.tasks.sync_connection"]  # CRM pulls: minutes for a backfill
+# Our Salesforce connected app for "Connect Salesforce" (OAuth web flow; callback SITE_URL/sync/oauth/callback/).
+SYNC_SALESFORCE_CLIENT_ID = env_str("SYNC_SALESFORCE_CLIENT_ID", "")
+SYNC_SALESFORCE_CLIENT_SECRET = env_str("SYNC_SALESFORCE_CLIENT_SECRET", "")
+# Our HubSpot app for "Connect HubSpot" (OAuth; the same callback). The scopes it asks for, space-separated.
+SYNC_HUBSPOT_CLIENT_ID = env_str("SYNC_HUBSPOT_CLIENT_ID", "")
+SYNC_HUBSPOT_CLIENT_SECRET = env_str("SYNC_HUBSPOT_CLIENT_SECRET", "")
+SYNC_HUBSPOT_SCOPES = env_str(
+    "SYNC_HUBSPOT_SCOPES",
+    "oauth crm.objects.deals.read crm.objects.deals.write crm.objects.companies.read crm.objects.contacts.read "
+    "crm.objects.owners.read",
+)
+SYNC_HUBSPOT_AUTHORIZE_URL = env_str("SYNC_HUBSPOT_AUTHORIZE_URL", "https://app.hubspot.com/oauth/authorize")
 # Run inside `tenancy.services.workspace_create`'s transaction as `hook(workspace=workspace)`: tenancy sits below
 # every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.
 WORKSPACE_CREATED_HOOKS: list[str] = []
 WORKSPACE_CREATED_HOOKS.append("crm.services.pipeline_create_default")  # the default pipeline and its stages
+# Run inside `tenancy.services.membership_remove`'s transaction as `hook(membership=, reassign_to=, actor=)`: their
+# deals go to `reassign_to` (a Membership) or to nobody, through crm's services so history is written.
+MEMBER_REMOVED_HOOKS: list[str] = []
+MEMBER_REMOVED_HOOKS.append("crm.services.deals_reassign_from_member")
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []
 DEMO_SEED_HOOKS.append("forecasting.tasks.demo_targets")  # quarter targets and a first forecast
 DEMO_SEED_HOOKS.append("scoring.tasks.demo_seed_hook")  # the demo's first scoring model (synthetic data)
+DEMO_SEED_HOOKS.append("forecasting.call_demo.demo_calls")  # past forecast calls (causal) and this week's
+DEMO_SEED_HOOKS.append("customers.tasks.demo_seed_hook")  # customers, subscriptions, usage, renewals
 
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -324,3 +393,19 @@ LOGGING = {
 if not DEBUG:  # one JSON object per line in production, for the log collector
     LOGGING["formatters"] = {"json": {"()": "ops.logs.JsonFormatter"}}
     LOGGING["handlers"] = {"console": {"class": "logging.StreamHandler", "formatter": "json"}}
+
+# --- Audit log, erasure, retention (issue 11) -----------------------------------------------------------------------
+# The audit app's triggers (django-pghistory on django-pgtrigger) are installed after every `migrate` instead of
+# being written into the tracked apps' migrations: crm, tenancy, alerts and forecasting keep theirs untouched.
+PGTRIGGER_MIGRATIONS = False
+PGTRIGGER_INSTALL_ON_MIGRATE = True
+LOGGING["loggers"] = {"pgserver": {"level": "WARNING"}, "pgtrigger": {"level": "WARNING"}}  # no line per trigger
+# Days kept before `prune_retention` (daily) removes: forecast runs (the latest of each period stays), monitor runs
+# (the latest stays), finished import jobs and their reports, sent digests and other deliveries, audit events.
+RETENTION_DAYS = {
+    "forecast_runs": env_int("VECTOROS_RETENTION_DAYS_FORECAST_RUNS", 400, minimum=1),
+    "monitor_runs": env_int("VECTOROS_RETENTION_DAYS_MONITOR_RUNS", 90, minimum=1),
+    "uploads": env_int("VECTOROS_RETENTION_DAYS_UPLOADS", 90, minimum=1),
+    "digests": env_int("VECTOROS_RETENTION_DAYS_DIGESTS", 90, minimum=1),
+    "audit": env_int("VECTOROS_RETENTION_DAYS_AUDIT", 730, minimum=1),
+}

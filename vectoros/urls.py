@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from sync import views as sync_views
 from tenancy import views as tenancy_views
 from tenancy import views_sso
 from vectoros.admin_site import secure_admin_site
@@ -17,7 +18,11 @@ workspace_patterns = [
     path("scoring/", include("scoring.urls")),
     path("similar/", include("similarity.urls")),
     path("alerts/", include("alerts.urls")),
+    path("settings/audit/", include("audit.urls")),  # the audit log and erasure (admins)
+    path("customers/", include("customers.urls")),
+    path("capture/", include("capture.urls")),
     path("settings/", include("tenancy.urls")),
+    path("settings/crm-sync/", include("sync.urls")),
 ]
 
 urlpatterns = [
@@ -28,5 +33,7 @@ urlpatterns = [
     path("invitations/<str:token>/", tenancy_views.invitation_accept, name="invitation_accept"),
     path("w/<slug:slug>/", include(workspace_patterns)),
     path("api/v1/", api.urls),
+    path("sync/oauth/callback/", sync_views.oauth_callback, name="sync_oauth_callback"),  # one URL for the CRM app
 ]
 urlpatterns += [path("", include("ops.urls"))]  # /health/live, /health/ready, /metrics
+handler429 = "vectoros.ratelimit.handler429"  # allauth answers its rate limits with this

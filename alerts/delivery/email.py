@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -15,7 +15,10 @@ from alerts.delivery import outbox
 from alerts.delivery.errors import DeliveryError
 from alerts.links import absolute, deal_url
 from alerts.models import Channel, Delivery, DigestFrequency, NotificationPreference, Priority
+from forecasting.calls import call_reminder
+from forecasting.waterfall import FLOW_LABELS, FLOWS, Snapshots, owners_for_member, pipeline_changes, pipeline_snapshots
 from tenancy.models import Membership
+from tenancy.scope import Scope
 
 DIGEST_SIZE = 10
 
@@ -40,7 +43,32 @@ def _members_for(frequency: str) -> list[tuple[Membership, int]]:
     return chosen
 
 
-def render_digest(member: Membership, alerts: list, frequency: str) -> dict[str, str]:
+def since_last_week(member: Membership, today: date, cache: dict[int, Snapshots] | None = None) -> dict[str, object]:
+    """The weekly digest's "since last week": the member's pipeline waterfall over the last seven days."""
+    workspace = member.workspace
+    start = today - timedelta(days=7)
+    cache = {} if cache is None else cache
+    if workspace.id not in cache:
+        cache[workspace.id] = pipeline_snapshots(workspace, start=start, end=today)
+    owners = owners_for_member(Scope.for_member(member), team=None, rep=None)
+    result = pipeline_changes(workspace, start=start, end=today, owner_ids=owners, snapshots=cache[workspace.id])
+    flows = [
+        {"label": FLOW_LABELS[name], "deals": result.flows[name].deals, "amount": result.flows[name].amount}
+        for name in FLOWS
+        if result.flows[name].deals or result.flows[name].amount
+    ]
+    return {
+        "start": result.start,
+        "end": result.end,
+        "flows": flows,
+        "currency": workspace.currency,
+        "url": absolute(reverse("forecasting:changes", args=[workspace.slug])),
+    }
+
+
+def render_digest(
+    member: Membership, alerts: list, frequency: str, since: dict[str, object] | None = None
+) -> dict[str, str]:
     workspace = member.workspace
     items = [
         {
@@ -57,8 +85,12 @@ def render_digest(member: Membership, alerts: list, frequency: str) -> dict[str,
         "workspace": workspace,
         "items": items,
         "frequency": frequency,
+        "since": since,
         "list_url": absolute(reverse("alerts:list", args=[workspace.slug])),
         "preferences_url": absolute(reverse("alerts:preferences", args=[workspace.slug])),
+        # The weekly forecast call: the member's submission status and when the next call is due.
+        "call": call_reminder(member),
+        "calls_url": absolute(reverse("forecasting:calls", args=[workspace.slug])),
     }
     count = len(items)
     return {
@@ -74,6 +106,7 @@ def digests_enqueue(*, frequency: str, now: datetime) -> int:
     with nothing to report get none. Returns how many new digests were queued."""
     key_period = period_key(frequency, now)
     rows = []
+    snapshots: dict[int, Snapshots] = {}  # one as-of rebuild per workspace, whatever its number of members
     for member, min_priority in _members_for(frequency):
         key = f"digest:{member.id}:{frequency}:{key_period}"
         if Delivery.objects.filter(idempotency_key=key).exists():
@@ -88,7 +121,14 @@ def digests_enqueue(*, frequency: str, now: datetime) -> int:
                 membership=member,
                 event_type=f"digest.{frequency}",
                 idempotency_key=key,
-                payload=render_digest(member, alerts, frequency),
+                payload=render_digest(
+                    member,
+                    alerts,
+                    frequency,
+                    since_last_week(member, now.astimezone(member.workspace.tz).date(), snapshots)
+                    if frequency == DigestFrequency.WEEKLY
+                    else None,
+                ),
             )
         )
     return outbox.enqueue(rows)

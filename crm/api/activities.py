@@ -9,12 +9,11 @@ from typing import Any, Literal
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from ninja import Field, Query, Schema, Status
-from ninja.errors import ValidationError as Unprocessable
 
 from crm import services
 from crm.api.common import (
     ERRORS,
-    Moment,
+    TAKEN,
     Page,
     Text,
     Title,
@@ -28,6 +27,7 @@ from crm.api.common import (
     router,
 )
 from crm.models import Activity, Company, Deal
+from vectoros.apischema import Body, Conflict, Moment, PageOut
 from vectoros.http import ApiRequest
 
 # --- activities ----------------------------------------------------------------------------------
@@ -59,13 +59,11 @@ class ActivityOut(Schema):
         return related.uuid if (related := obj.owner) is not None else None
 
 
-class ActivityPage(Schema):
-    count: int
-    next_offset: int | None
+class ActivityPage(PageOut):
     items: list[ActivityOut]
 
 
-class ActivityPatch(Schema):
+class ActivityPatch(Body):
     kind: Kind | None = None
     direction: Literal["inbound", "outbound", "internal"] | None = None
     subject: Title | None = None
@@ -87,9 +85,11 @@ def _activities(request: ApiRequest) -> QuerySet:
 
 
 def _check_activity_external_id(request: ApiRequest, value: str | None, activity: Activity | None) -> None:
-    others = _activities(request).exclude(pk=activity.pk) if activity else _activities(request)
+    # Every activity of the workspace, those of deleted deals too: the database keeps the id taken for a restore.
+    everyone = Activity.objects.for_workspace(_key(request).workspace_id)
+    others = everyone.exclude(pk=activity.pk) if activity else everyone
     if value and others.filter(external_id=value).exists():
-        raise Unprocessable([{"loc": ["body", "external_id"], "msg": "already used", "type": "value_error"}])
+        raise Conflict(f"external_id: {TAKEN}", loc=["body", "external_id"])
 
 
 @router.get("/activities/", response={200: ActivityPage, **ERRORS})
@@ -101,7 +101,7 @@ def activities_list(
         activities = activities.filter(deal__uuid=deal)
     if kind:
         activities = activities.filter(kind=kind)
-    return _page(activities.order_by("-occurred_at", "id"), page)
+    return _page(request, activities.order_by("-occurred_at", "id"), page)
 
 
 @router.get("/activities/{activity_id}/", response={200: ActivityOut, **ERRORS})

@@ -7,7 +7,6 @@ id that does not exist. Deal writes go through crm.services, so they leave histo
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -16,39 +15,30 @@ from django.db.models import QuerySet
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
-from pydantic import AfterValidator
 
 from tenancy.models import ApiKey, Membership
+from vectoros.apischema import CursorPage, Problem, UnknownReference, decimal_amount, paginate
 from vectoros.http import ApiRequest
 
 router = Router(tags=["crm"])
 
 # Postgres refuses NUL characters in text; refusing them here makes them a 422, not a 500.
 Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
-Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$")]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=5, decimal_places=2)]
-Day = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 12, 31))]
-
-
-def _as_utc(value: datetime) -> datetime:
-    # Postgres refuses offsets beyond ±15:59 and naive times are ambiguous: store UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Moment = Annotated[datetime, Field(ge=datetime(1900, 1, 2), le=datetime(2200, 12, 30)), AfterValidator(_as_utc)]
+Title = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*\S[^\x00]*$", examples=["Northwind – data platform"])
+]
+Amount = decimal_amount(digits=14)
+Percent = decimal_amount(digits=5, maximum=Decimal(100))
 
 
 def _no_nul(value: Any) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
+    """`attributes` without NUL characters, which Postgres cannot store in JSON: they are dropped, not refused."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
     if isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
+        return {_no_nul(key): _no_nul(item) for key, item in value.items()}
     if isinstance(value, list):
-        for item in value:
-            _no_nul(item)
+        return [_no_nul(item) for item in value]
     return value
 
 
@@ -56,11 +46,9 @@ def _short(n: int) -> Any:
     return Annotated[str, Field(max_length=n, pattern=r"^[^\x00]*$")]
 
 
-class Error(Schema):
-    detail: Any
-
-
-ERRORS: dict[int, type[Schema]] = {401: Error, 404: Error, 422: Error}
+Error = Problem  # every error body is a problem (RFC 9457); vectoros.api documents the ones all operations share
+ERRORS: dict[int, type[Schema]] = {401: Problem, 404: Problem, 409: Problem, 422: Problem}
+TAKEN = "already used by another record of this workspace"
 
 
 def _key(request: ApiRequest) -> ApiKey:
@@ -79,12 +67,12 @@ def _get(queryset: QuerySet, request: ApiRequest, pk: uuid.UUID, what: str) -> A
 
 
 def _ref(model: type[Any], request: ApiRequest, pk: uuid.UUID | None, field: str) -> Any:
-    """A referenced object of this workspace, or a 422 naming the field."""
+    """A referenced object of this workspace, or a 404 naming the field."""
     if pk is None:
         return None
     found = model.objects.filter(workspace_id=_key(request).workspace_id, uuid=pk).first()
     if found is None:
-        raise Unprocessable([{"loc": ["body", field], "msg": f"unknown {field} {pk}", "type": "value_error"}])
+        raise UnknownReference(["body", field], pk)
     return found
 
 
@@ -95,13 +83,8 @@ def _invalid(exc: ValidationError) -> Unprocessable:
     )
 
 
-class Page(Schema):
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=1_000_000)
+Page = CursorPage
 
 
-def _page(queryset: QuerySet, page: Page) -> dict[str, Any]:
-    count = queryset.count()
-    items = list(queryset[page.offset : page.offset + page.limit])
-    following = page.offset + page.limit
-    return {"count": count, "next_offset": following if following < count else None, "items": items}
+def _page(request: ApiRequest, queryset: QuerySet, page: CursorPage) -> dict[str, Any]:
+    return paginate(request, queryset, page)

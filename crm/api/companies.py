@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from ninja import Field, Query, Schema, Status
-from ninja.errors import ValidationError as Unprocessable
 from pydantic import field_validator
 
 from crm import services
 from crm.api.common import (
     ERRORS,
+    TAKEN,
     Page,
     Title,
     _get,
@@ -28,6 +28,7 @@ from crm.api.common import (
     router,
 )
 from crm.models import Company
+from vectoros.apischema import Body, Conflict, PageOut, decimal_amount, drop_default
 from vectoros.http import ApiRequest
 
 
@@ -50,18 +51,16 @@ class CompanyOut(Schema):
         return related.uuid if (related := obj.parent) is not None else None
 
 
-class CompanyPage(Schema):
-    count: int
-    next_offset: int | None
+class CompanyPage(PageOut):
     items: list[CompanyOut]
 
 
-class CompanyPatch(Schema):
-    name: Title | None = None
+class CompanyPatch(Body):
+    name: Title = Field(None, json_schema_extra=drop_default)  # type: ignore[assignment]  # absent, never null; may be left out, not null
     domain: _short(200) | None = None  # type: ignore[valid-type]
     industry: _short(100) | None = None  # type: ignore[valid-type]
     employees: Annotated[int, Field(ge=0, le=2_000_000_000)] | None = None
-    annual_revenue: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)] | None = None
+    annual_revenue: decimal_amount(digits=16) | None = None  # type: ignore[valid-type]
     location: _short(120) | None = None  # type: ignore[valid-type]
     parent: uuid.UUID | None = None
     attributes: dict[str, Any] | None = None
@@ -85,7 +84,7 @@ def _company_fields(request: ApiRequest, payload: CompanyPatch, company: Company
         if name == "parent":
             parent = _ref(Company, request, value, "parent")
             if parent is not None and company is not None and parent.pk == company.pk:
-                raise Unprocessable([{"loc": ["body", "parent"], "msg": "a company cannot be its own parent"}])
+                raise Conflict("a company cannot be its own parent", loc=["body", "parent"])
             fields["parent"] = parent
             continue
         if value is None and name in {"name", "domain", "industry", "location", "external_id"}:
@@ -96,7 +95,7 @@ def _company_fields(request: ApiRequest, payload: CompanyPatch, company: Company
     external_id = fields.get("external_id")
     others = _companies(request).exclude(pk=company.pk) if company else _companies(request)
     if external_id and others.filter(external_id=external_id).exists():
-        raise Unprocessable([{"loc": ["body", "external_id"], "msg": "already used", "type": "value_error"}])
+        raise Conflict(f"external_id: {TAKEN}", loc=["body", "external_id"])
     return fields
 
 
@@ -107,7 +106,7 @@ def companies_list(
     companies = _companies(request)
     if q:
         companies = companies.filter(Q(name__icontains=q) | Q(domain__icontains=q))
-    return _page(companies.order_by("name", "id"), page)
+    return _page(request, companies.order_by("name", "id"), page)
 
 
 @router.get("/companies/{company_id}/", response={200: CompanyOut, **ERRORS})

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from ninja import Field, Query, Schema, Status
-from ninja.errors import ValidationError as Unprocessable
 
 from crm import services
 from crm.api.common import (
     ERRORS,
+    TAKEN,
     Page,
     _get,
     _invalid,
@@ -24,6 +24,7 @@ from crm.api.common import (
     router,
 )
 from crm.models import Company, Contact
+from vectoros.apischema import Body, Conflict, PageOut, drop_default
 from vectoros.http import ApiRequest
 
 
@@ -44,18 +45,26 @@ class ContactOut(Schema):
         return related.uuid if (related := obj.company) is not None else None
 
 
-class ContactPage(Schema):
-    count: int
-    next_offset: int | None
+class ContactPage(PageOut):
     items: list[ContactOut]
 
 
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[A-Za-z]{2,}$")]
+# What Django's EmailValidator takes, in ASCII: a dot-atom, then host labels and a letters-only top-level domain.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+Email = Annotated[
+    str,
+    Field(
+        max_length=254,
+        pattern=rf"^{_ATOM}(\.{_ATOM})*@([A-Za-z0-9]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.)+[A-Za-z]{{2,63}}$",
+    ),
+]
 
 
-class ContactPatch(Schema):
+class ContactPatch(Body):
     first_name: _short(100) | None = None  # type: ignore[valid-type]
-    last_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*\S[^\x00]*$")] | None = None
+    last_name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*\S[^\x00]*$")] = Field(  # type: ignore[assignment]  # absent, never null
+        None, json_schema_extra=drop_default
+    )  # may be left out, not null
     email: Email | None = None
     phone: _short(50) | None = None  # type: ignore[valid-type]
     title: _short(150) | None = None  # type: ignore[valid-type]
@@ -82,7 +91,7 @@ def _contact_fields(request: ApiRequest, payload: ContactPatch, contact: Contact
     external_id = fields.get("external_id")
     others = _contacts(request).exclude(pk=contact.pk) if contact else _contacts(request)
     if external_id and others.filter(external_id=external_id).exists():
-        raise Unprocessable([{"loc": ["body", "external_id"], "msg": "already used", "type": "value_error"}])
+        raise Conflict(f"external_id: {TAKEN}", loc=["body", "external_id"])
     return fields
 
 
@@ -98,7 +107,7 @@ def contacts_list(
         contacts = contacts.filter(Q(last_name__icontains=q) | Q(first_name__icontains=q) | Q(email__icontains=q))
     if company:
         contacts = contacts.filter(company__uuid=company)
-    return _page(contacts.order_by("last_name", "first_name", "id"), page)
+    return _page(request, contacts.order_by("last_name", "first_name", "id"), page)
 
 
 @router.get("/contacts/{contact_id}/", response={200: ContactOut, **ERRORS})

@@ -7,18 +7,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from ninja import Field, Query, Schema, Status
+from ninja.errors import HttpError
 from ninja.errors import ValidationError as Unprocessable
 from pydantic import field_validator
 
 from crm import services
 from crm.api.common import (
     ERRORS,
+    TAKEN,
     Amount,
-    Day,
-    Moment,
     Page,
     Percent,
     Text,
@@ -36,6 +36,7 @@ from crm.forms import DealFilterForm
 from crm.models import ChangeSource, Company, Deal, Stage
 from crm.selectors import DEAL_SORTS, deals_filtered
 from tenancy.models import Membership
+from vectoros.apischema import Body, Conflict, Day, Moment, PageOut, UnknownReference, drop_default
 from vectoros.http import ApiRequest, api_scope
 
 
@@ -60,6 +61,8 @@ class DealOut(Schema):
     source: str
     attributes: dict[str, Any]
     external_id: str
+    forecast_category: str  # the owner's override; "" follows the stage
+    effective_forecast_category: str
 
     @staticmethod
     def resolve_pipeline(obj: Deal) -> uuid.UUID:
@@ -78,14 +81,20 @@ class DealOut(Schema):
         return related.uuid if (related := obj.company) is not None else None
 
 
-class DealPage(Schema):
-    count: int
-    next_offset: int | None
+class DealPage(PageOut):
     items: list[DealOut]
 
 
+# Filters that select nothing rather than fail: an owner, team, stage or company the key cannot see (or that does not
+# exist: the two are the same) and a close range that ends before it starts.
+MATCH_NOTHING = {"owner", "team", "stage", "company", "close_to"}
+
+
 class DealQuery(Schema):
-    """The deal filters of the list page and the CSV export (`crm.forms.DealFilterForm` reads them)."""
+    """The deal filters of the list page and the CSV export (`crm.forms.DealFilterForm` reads them).
+
+    An id the key cannot see, or a close range ending before it starts, selects no deal (not an error).
+    """
 
     owner: uuid.UUID | None = None
     team: uuid.UUID | None = None
@@ -100,12 +109,14 @@ class DealQuery(Schema):
     sort: Literal[DEAL_SORTS] | None = None  # type: ignore[valid-type]  # the selector's own list
 
 
-class DealPatch(Schema):
-    title: Title | None = None
+class DealPatch(Body):
+    """The fields to change; a field left out stays as it is. Title, stage and amount may be left out, not null."""
+
+    title: Title = Field(None, json_schema_extra=drop_default)  # type: ignore[assignment]  # absent, never null
     description: Text | None = None
-    stage: uuid.UUID | None = None
-    amount: Amount | None = None
-    amount_is_estimated: bool | None = None
+    stage: uuid.UUID = Field(None, json_schema_extra=drop_default)  # type: ignore[assignment]  # absent, never null
+    amount: Amount = Field(None, json_schema_extra=drop_default)  # absent means unchanged; null is refused
+    amount_is_estimated: bool = Field(None, json_schema_extra=drop_default)  # type: ignore[assignment]  # absent, never null
     probability: Percent | None = None
     expected_close_date: Day | None = None
     owner: uuid.UUID | None = None
@@ -113,6 +124,8 @@ class DealPatch(Schema):
     source: Annotated[str, Field(max_length=100, pattern=r"^[^\x00]*$")] | None = None
     attributes: dict[str, Any] | None = None
     external_id: Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")] | None = None
+    # Commit, best case, pipeline or omitted; "" or null follows the stage's default.
+    forecast_category: Literal["commit", "best_case", "pipeline", "omitted", ""] | None = None
 
     _check_attributes = field_validator("attributes")(_no_nul)
 
@@ -126,19 +139,34 @@ def _deals(request: ApiRequest) -> QuerySet:
     return api_scope(request).deals().select_related("pipeline", "stage", "owner", "company")
 
 
+REFERENCES = ("owner", "team", "stage", "company")
+
+
 @router.get("/deals/", response={200: DealPage, **ERRORS})
 def deals_list(request: ApiRequest, filters: Query[DealQuery], page: Query[Page]) -> Any:
-    """Deals in the key's scope, narrowed and sorted exactly like the deal list page and its CSV export."""
-    del filters  # declared for the schema and checked by ninja; the shared form below reads the same parameters
-    form = DealFilterForm(request.GET, scope=api_scope(request))
+    """Deals in the key's scope, narrowed and sorted exactly like the deal list page and its CSV export.
+
+    A `close_to` before `close_from` selects no deal. An owner, team, stage or company the key cannot see is a 404,
+    the same as one that does not exist.
+    """
+    # `filters` is declared for the schema and checked by ninja; the shared form below reads the same parameters.
+    query = request.GET.copy()
+    if filters.updated_since is not None:  # in UTC: Postgres refuses offsets beyond ±15:59
+        query["updated_since"] = filters.updated_since.isoformat()
+    form = DealFilterForm(query, scope=api_scope(request))
     if not form.is_valid():
+        if set(form.errors) == {"close_to"} and filters.close_from and filters.close_to:
+            return _page(request, Deal.objects.none(), page)  # a close range ending before it starts: no deal
+        unknown = [name for name in REFERENCES if name in form.errors]
+        if unknown:  # an owner, team, stage or company the key cannot see: the same 404 as one that does not exist
+            raise UnknownReference(["query", unknown[0]], request.GET.get(unknown[0]))
         raise Unprocessable(
             [
                 {"loc": ["query", name], "msg": " ".join(str(e) for e in errors), "type": "value_error"}
                 for name, errors in form.errors.items()
             ]
         )
-    return _page(deals_filtered(api_scope(request), form.filters()).select_related("pipeline"), page)
+    return _page(request, deals_filtered(api_scope(request), form.filters()).select_related("pipeline"), page)
 
 
 @router.get("/deals/{deal_id}/", response={200: DealOut, **ERRORS})
@@ -157,10 +185,15 @@ def _deal_changes(request: ApiRequest, payload: DealPatch, fields: set[str]) -> 
         elif name == "company":
             changes["company"] = _ref(Company, request, value, "company")
             continue
-        elif value is None and name in {"title", "description", "source", "attributes", "external_id"}:
+        elif value is None and name in {
+            "title",
+            "description",
+            "source",
+            "attributes",
+            "external_id",
+            "forecast_category",
+        }:
             value = {} if name == "attributes" else ""
-        elif value is None and name in {"amount", "amount_is_estimated"}:
-            raise Unprocessable([{"loc": ["body", name], "msg": "may not be null", "type": "value_error"}])
         changes[name] = value
     return changes
 
@@ -171,7 +204,7 @@ def deals_create(request: ApiRequest, payload: DealIn) -> Any:
     changes = _deal_changes(request, payload, payload.model_fields_set | {"title", "stage"})
     external_id = changes.get("external_id")
     if external_id and Deal.objects.filter(workspace_id=key.workspace_id, external_id=external_id).exists():
-        raise Unprocessable([{"loc": ["body", "external_id"], "msg": "already used", "type": "value_error"}])
+        raise Conflict(f"external_id: {TAKEN}", loc=["body", "external_id"])
     title, stage = changes.pop("title"), changes.pop("stage")
     try:
         deal = services.deal_create(
@@ -193,13 +226,15 @@ def deals_update(request: ApiRequest, deal_id: uuid.UUID, payload: DealPatch) ->
     changes = _deal_changes(request, payload, payload.model_fields_set)
     external_id = changes.get("external_id")
     if external_id and _deals(request).filter(external_id=external_id).exclude(pk=deal.pk).exists():
-        raise Unprocessable([{"loc": ["body", "external_id"], "msg": "already used", "type": "value_error"}])
+        raise Conflict(f"external_id: {TAKEN}", loc=["body", "external_id"])
     if "company" in changes:
         changes["company_id"] = changes.pop("company").id if changes["company"] else None
     try:
         services.deal_update(deal=deal, actor=_actor(request), changes=changes, source_of_change=ChangeSource.API)
     except ValidationError as exc:
         raise _invalid(exc) from None
+    except PermissionDenied as exc:
+        raise HttpError(403, str(exc)) from None
     return _deals(request).get(pk=deal.pk)
 
 

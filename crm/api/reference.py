@@ -18,6 +18,7 @@ from crm.api.common import (
 )
 from crm.models import Pipeline, Stage
 from tenancy.models import Membership
+from vectoros.apischema import PageOut
 from vectoros.http import ApiRequest
 
 
@@ -73,13 +74,11 @@ def stages_list(request: ApiRequest) -> Any:
     return Stage.objects.for_workspace(_key(request).workspace_id).select_related("pipeline")
 
 
-class MemberPage(Schema):
-    count: int
-    next_offset: int | None
+class MemberPage(PageOut):
     items: list[MemberOut]
 
 
 @router.get("/members/", response={200: MemberPage, **ERRORS})
 def members_list(request: ApiRequest, page: Query[Page]) -> Any:
     members = Membership.objects.filter(workspace_id=_key(request).workspace_id).select_related("team")
-    return _page(members.order_by("display_name", "id"), page)
+    return _page(request, members.order_by("display_name", "id"), page)

@@ -141,7 +141,3 @@ class StartForm(forms.Form):
         required=False,
         help_text="Otherwise one bad row stops it all.",
     )
-
-
-class ApiKeyForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="What the key is for, e.g. “BI export”.")

@@ -277,21 +277,14 @@ class SalesforceFormat:
             if has_flags:
                 closed, won = _flag(r["IsClosed"]), _flag(r.get("IsWon", ""))
                 kinds[key]["won" if won else "lost" if closed else "open"] += 1
-            try:
-                probability = parse_amount(r.get("Probability", ""))
-            except CellError:
-                probability = None
-            if probability is not None and probability <= 100:
-                probabilities[key][int(probability)] += 1
             if r.get("StageSortOrder", "").strip().isdigit():
                 sort_orders[key][int(r["StageSortOrder"])] += 1
         for snapshots in self.history.values():
             for s in snapshots:
-                if not s.stage:
-                    continue
-                names.setdefault(s.stage.lower(), s.stage)
-                if s.probability is not None and s.probability <= 100:
-                    probabilities[s.stage.lower()][int(s.probability)] += 1
+                if s.stage:
+                    names.setdefault(s.stage.lower(), s.stage)
+        for key, votes in self.probability_votes().items():
+            probabilities[key].update(votes)
         spec = []
         for key, name in names.items():
             if kinds[key]:
@@ -303,14 +296,40 @@ class SalesforceFormat:
                     )
             else:
                 kind = "won" if "won" in key else "lost" if "lost" in key else "open"
-            if probabilities[key]:
-                chance = probabilities[key].most_common(1)[0][0]
-            else:
-                chance = STANDARD_PROBABILITY.get(key, {"won": 100, "lost": 0}.get(kind, 50))
+            chance = stage_chance(key, kind, probabilities[key])
             order = sort_orders[key].most_common(1)[0][0] if sort_orders[key] else chance
             spec.append((("open", "won", "lost").index(kind), order, name, chance, kind))
         spec.sort(key=lambda s: (s[0], s[1], s[2].lower()))
         return tuple((name, chance, kind) for _k, _o, name, chance, kind in spec)
+
+    def probability_votes(self) -> dict[str, Counter[int]]:
+        """Per stage (lower-case name): how often each probability is seen, on opportunities then on their
+        history, in the order met (ties go to the first met). A stage's default probability is the most seen."""
+        votes: dict[str, Counter[int]] = defaultdict(Counter)
+        for part in (self.opportunity_probability_votes(), self.history_probability_votes()):
+            for key, counts in part.items():
+                votes[key].update(counts)
+        return votes
+
+    def opportunity_probability_votes(self) -> dict[str, Counter[int]]:
+        votes: dict[str, Counter[int]] = defaultdict(Counter)
+        for _row, r in self.opportunities.rows():
+            name = r["StageName"].strip()
+            try:
+                probability = parse_amount(r.get("Probability", ""))
+            except CellError:
+                probability = None
+            if name and probability is not None and probability <= 100:
+                votes[name.lower()][int(probability)] += 1
+        return votes
+
+    def history_probability_votes(self) -> dict[str, Counter[int]]:
+        votes: dict[str, Counter[int]] = defaultdict(Counter)
+        for snapshots in self.history.values():
+            for s in snapshots:
+                if s.stage and s.probability is not None and s.probability <= 100:
+                    votes[s.stage.lower()][int(s.probability)] += 1
+        return votes
 
     def pipeline(self) -> PipelineSpec:
         return PipelineSpec(name=PIPELINE, stages=self.stage_spec)
@@ -468,3 +487,10 @@ def _changes(
     if stage:
         changes.append(Change(at=at, field="stage", value=stage))
     return changes
+
+
+def stage_chance(key: str, kind: str, votes: Counter[int]) -> int:
+    """A stage's default probability: the one most seen on its deals, else the standard one for its name or kind."""
+    if votes:
+        return votes.most_common(1)[0][0]
+    return STANDARD_PROBABILITY.get(key, {"won": 100, "lost": 0}.get(kind, 50))

@@ -46,8 +46,17 @@ _PLAIN = (
 class Writer:
     """Writes inside the caller's transaction; counts go to the context's report."""
 
-    def __init__(self, *, workspace: Workspace, ctx: Context, spec: PipelineSpec, actor: Membership | None) -> None:
+    def __init__(
+        self,
+        *,
+        workspace: Workspace,
+        ctx: Context,
+        spec: PipelineSpec,
+        actor: Membership | None,
+        source: str = ChangeSource.IMPORT,
+    ) -> None:
         self.ws = workspace
+        self.source = source  # what history rows say wrote them: an import, or the live CRM sync
         self.ctx = ctx
         self.report = ctx.report
         self.actor = actor
@@ -369,7 +378,7 @@ class Writer:
         copy_rows(
             DealHistory,
             ("workspace_id", "deal_id", "field", "old_value", "new_value", "changed_at", "changed_by_id", "source"),
-            ((self.ws.id, *row, actor_id, ChangeSource.IMPORT) for row in rows),
+            ((self.ws.id, *row, actor_id, self.source) for row in rows),
             now=self.ctx.now,
         )
         self.report.created["history"] += len(rows)

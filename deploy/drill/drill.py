@@ -327,7 +327,7 @@ def run_drill(stack: Stack) -> None:
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo")
     manage("sync_schedules")
-    api_key = manage("create_api_key", "--workspace", SLUG, "--name", "drill").strip()
+    api_key = manage("create_api_key", "--workspace", SLUG, "--name", "drill", "--scope", "write").strip()
     ws_id = query("SELECT id FROM tenancy_workspace WHERE slug = %s", (SLUG,))[0][0]
     manage(
         "shell",

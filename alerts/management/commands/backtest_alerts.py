@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from alerts.backtest import backtest
 from alerts.calibration import Calibration, calibration_measure, thresholds_with
-from alerts.management.commands.run_monitors import get_workspace, parse_as_of
+from alerts.management.commands.run_monitors import parse_as_of
 from alerts.services import alert_settings_get, thresholds_for
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = get_workspace(str(options["workspace"]))
+        workspace = workspace_named(str(options["workspace"]))
         as_of = parse_as_of(str(options["as_of"]), workspace)
         if as_of is None:
             raise CommandError("--as-of needs a date (YYYY-MM-DD).")

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from alerts.calibration import calibration_compute
-from alerts.management.commands.run_monitors import get_workspace
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = get_workspace(str(options["workspace"]))
+        workspace = workspace_named(str(options["workspace"]))
         row = calibration_compute(workspace=workspace)
         result = {
             "origins": row.origins,

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from alerts.services import monitors_run
+from tenancy.commands import workspace_named
 from tenancy.models import Workspace
 
 
@@ -27,13 +28,6 @@ def parse_as_of(value: str | None, workspace: Workspace) -> datetime | None:
     return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=workspace.tz)
 
 
-def get_workspace(slug: str) -> Workspace:
-    workspace = Workspace.objects.filter(slug=slug).first()
-    if workspace is None:
-        raise CommandError(f"No workspace with slug {slug!r}.")
-    return workspace
-
-
 class Command(BaseCommand):
     help = "Run every detector over a workspace's open deals now, creating, updating and resolving alerts."
 
@@ -43,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = get_workspace(str(options["workspace"]))
+        workspace = workspace_named(str(options["workspace"]))
         result = monitors_run(workspace=workspace, as_of=parse_as_of(options.get("as_of"), workspace))
         if options["json"]:
             self.stdout.write(json.dumps(result))

@@ -14,7 +14,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tenancy.models import Membership, Role, Workspace
+from tenancy.commands import workspace_named
+from tenancy.models import Membership, Role
 
 
 def _p95(values: list[float]) -> float:
@@ -31,9 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"No workspace {options['workspace']!r} (run `manage.py seed_demo` first).")
+        workspace = workspace_named(options["workspace"])
         owner = Membership.objects.filter(workspace=workspace, role=Role.OWNER, user__isnull=False).first()
         if owner is None or owner.user is None:
             raise CommandError("The workspace has no owner who can sign in.")

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.importers import FORMATS, run_import
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "importers" / "presets"
 
@@ -44,9 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"no workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         mapping = load_mapping(options["mapping"]) if options["mapping"] else None
         report = run_import(
             workspace=workspace,

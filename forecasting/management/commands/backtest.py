@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from forecasting.services import backtest_run
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 def _date(value: str, what: str) -> date:
@@ -31,9 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"No workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         as_of = _date(str(options["as_of"]), "--as-of")
         start_text, sep, end_text = str(options["period"]).partition(":")
         if not sep:

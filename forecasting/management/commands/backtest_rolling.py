@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from forecasting.backtest import HORIZONS
 from forecasting.services import backtest_rolling_run
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 def _date(value: str | None, what: str) -> date | None:
@@ -41,9 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"No workspace with slug {options['workspace']!r}")
+        workspace = workspace_named(options["workspace"])
         first = _date(options["first"], "--from")
         last = _date(options["last"], "--to")
         if first and last and last < first:

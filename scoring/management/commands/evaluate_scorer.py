@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_date
 from scoring.evaluation import default_repeats, evaluate_as_of, evaluate_cv_repeated
 from scoring.features import to_days
 from scoring.loader import load_raw
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 
 class Command(BaseCommand):
@@ -40,9 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"No workspace with slug {options['workspace']!r}.")
+        workspace = workspace_named(options["workspace"])
         raw = load_raw(workspace.id)
         try:
             if options["as_of"]:

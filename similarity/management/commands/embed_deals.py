@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from similarity.embedding import BATCH_SIZE, EmbeddingModelUnavailable, get_model
 from similarity.services import deal_embeddings_refresh
-from tenancy.models import Workspace
+from tenancy.commands import workspace_named
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -26,9 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        workspace = Workspace.objects.filter(slug=options["workspace"]).first()
-        if workspace is None:
-            raise CommandError(f"No workspace with the slug {options['workspace']!r}.")
+        workspace = workspace_named(options["workspace"])
         batch_size = int(options["batch_size"])
         if not 1 <= batch_size <= 512:
             raise CommandError("--batch-size must be between 1 and 512.")

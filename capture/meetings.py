@@ -1,0 +1,140 @@
+"""Meetings: CalDAV events stored once per workspace by UID, kept in step with their calendar (moved, cancelled,
+deleted), each live one a meeting activity on its deal (future ones too)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from django.db import transaction
+
+from capture import calendars
+from capture.matching import Directory, external_id, suggest
+from capture.models import CalendarConnection, CapturedEvent, CaptureState, EventSource
+from crm import services as crm_services
+from crm.models import ActivityKind, Contact, Direction
+from tenancy.models import Workspace
+
+logger = logging.getLogger(__name__)
+
+
+def _ingest_event(
+    workspace: Workspace, connection: CalendarConnection, directory: Directory, fetched: calendars.FetchedEvent
+) -> str:
+    """Store or update one meeting: matched | unassigned | unrelated | excluded | unchanged | updated | deleted."""
+    if fetched.deleted:
+        source = EventSource.objects.filter(connection=connection, href=fetched.href).select_related("event").first()
+        if source is None:
+            return "unchanged"
+        event = source.event
+        event.status = "CANCELLED"
+        event.save(update_fields=["status"])
+        _event_activity_sync(workspace, event, directory)
+        return "deleted"
+    parsed = calendars.parse_event(fetched.data)
+    if parsed is None:
+        return "failed"
+    existing = CapturedEvent.objects.filter(workspace=workspace, ical_uid=parsed.uid).first()
+    if existing is not None:
+        EventSource.objects.get_or_create(event=existing, connection=connection, defaults={"href": fetched.href})
+        if fetched.etag and existing.etag == fetched.etag:
+            return "unchanged"
+        existing.etag = fetched.etag
+        existing.summary, existing.status = parsed.summary, parsed.status
+        existing.starts_at, existing.ends_at = parsed.starts_at, parsed.ends_at
+        existing.save(update_fields=["etag", "summary", "status", "starts_at", "ends_at"])
+        _event_activity_sync(workspace, existing, directory)
+        return "updated"
+    participants = [parsed.organizer, *(a for a, _ in parsed.attendees)]
+    excluded, outside = directory.policy.screen(participants)
+    if excluded:
+        return "excluded"
+    contacts, companies, unknown = directory.match(outside)
+    if not companies:
+        return "unrelated"
+    suggest(workspace, directory, unknown, {})
+    deal = directory.choose_deal(companies, None)
+    event = CapturedEvent.objects.create(
+        workspace=workspace,
+        ical_uid=parsed.uid,
+        etag=fetched.etag,
+        summary=parsed.summary,
+        starts_at=parsed.starts_at,
+        ends_at=parsed.ends_at,
+        organizer=parsed.organizer if parsed.organizer in outside or directory.policy.is_ours(parsed.organizer) else "",
+        attendees=[{"email": a, "status": s} for a, s in parsed.attendees if a in outside],
+        status=parsed.status,
+        member=connection.member,
+        company=deal.company if deal is not None else companies[0],
+        deal=deal,
+        state=CaptureState.MATCHED if deal is not None else CaptureState.UNASSIGNED,
+    )
+    if contacts:
+        event.contacts.set(contacts)
+    EventSource.objects.create(event=event, connection=connection, href=fetched.href)
+    _event_activity_sync(workspace, event, directory, contacts=contacts)
+    return "matched" if deal is not None else "unassigned"
+
+
+def _meeting_direction(event: CapturedEvent, directory: Directory) -> str:
+    """Inbound when an outside party organised or accepted it (they engaged), else outbound (an invitation)."""
+    accepted = any(a.get("status") == "ACCEPTED" for a in event.attendees)
+    organised_outside = bool(event.organizer) and not directory.policy.is_ours(event.organizer)
+    return Direction.INBOUND if accepted or organised_outside else Direction.OUTBOUND
+
+
+def _event_activity_sync(
+    workspace: Workspace, event: CapturedEvent, directory: Directory, contacts: list[Contact] | None = None
+) -> None:
+    """A live meeting has one activity (future ones too: a booked meeting keeps a deal from going stale);
+    a cancelled one has none."""
+    cancelled = event.status == "CANCELLED"
+    activity = event.activity
+    if cancelled:
+        if activity is not None:
+            event.activity = None
+            event.save(update_fields=["activity"])
+            crm_services.activity_delete(activity=activity)
+        return
+    fields: dict[str, Any] = {
+        "occurred_at": event.starts_at,
+        "direction": _meeting_direction(event, directory),
+        "subject": (event.summary or "(meeting)")[:200],
+    }
+    if activity is None:
+        activity = crm_services.activity_log(
+            workspace=workspace,
+            actor=event.member,
+            kind=ActivityKind.MEETING,
+            deal=event.deal,
+            company=event.company,
+            contacts=contacts if contacts is not None else list(event.contacts.all()),
+            external_id=external_id("event", event.ical_uid),
+            **fields,
+        )
+        event.activity = activity
+        event.save(update_fields=["activity"])
+    else:
+        crm_services.activity_update(activity=activity, **fields)
+
+
+def capture_calendar(workspace: Workspace, connection: CalendarConnection, directory: Directory) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    cursor: dict[str, dict[str, str]] = dict(connection.cursor or {})
+    settings = connection.settings
+    for key, new_cursor, events in calendars.fetch_changes(
+        str(settings["url"]), str(settings.get("username", "")), connection.secret, cursor
+    ):
+        with transaction.atomic():
+            for fetched in events:
+                counts["seen"] += 1
+                try:
+                    with transaction.atomic():
+                        counts[_ingest_event(workspace, connection, directory, fetched)] += 1
+                except Exception:
+                    logger.exception("capture: event %s of %s skipped", fetched.href, connection.uuid)
+                    counts["failed"] += 1
+            cursor[key] = new_cursor
+            CalendarConnection.objects.filter(pk=connection.pk).update(cursor=cursor)
+    return counts
