@@ -388,7 +388,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_choice("LOG_LEVEL", "INFO", LOG_LEVELS)},
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    # Quiet libraries that log a line per routine step: the embedded server, each trigger installed after
+    # `migrate`, and every HTTP request the CRM sync and capture clients make (their failures still show).
+    "loggers": {name: {"level": "WARNING"} for name in ("pgserver", "pgtrigger", "httpx", "httpcore")},
 }
 if not DEBUG:  # one JSON object per line in production, for the log collector
     LOGGING["formatters"] = {"json": {"()": "ops.logs.JsonFormatter"}}
@@ -399,7 +401,6 @@ if not DEBUG:  # one JSON object per line in production, for the log collector
 # being written into the tracked apps' migrations: crm, tenancy, alerts and forecasting keep theirs untouched.
 PGTRIGGER_MIGRATIONS = False
 PGTRIGGER_INSTALL_ON_MIGRATE = True
-LOGGING["loggers"] = {"pgserver": {"level": "WARNING"}, "pgtrigger": {"level": "WARNING"}}  # no line per trigger
 # Days kept before `prune_retention` (daily) removes: forecast runs (the latest of each period stays), monitor runs
 # (the latest stays), finished import jobs and their reports, sent digests and other deliveries, audit events.
 RETENTION_DAYS = {
