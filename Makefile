@@ -37,7 +37,7 @@ run: demo
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops audit customers sync capture
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops audit customers sync capture collab insights
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: lint
@@ -48,7 +48,7 @@ bench: bootstrap
 
 # mypy with django-stubs over the app code alone (also part of `make lint` and `make test`).
 typecheck: install
-	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops audit customers sync capture
+	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops audit customers sync capture collab insights
 
 # The production drill, not part of `make test` (minutes): PostgreSQL + Redis + nginx + 2 web + 2 workers on
 # 127.0.0.1, locust load, a worker SIGKILL and two restarts; prints one JSON summary (deploy/drill/drill.py).

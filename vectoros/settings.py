@@ -89,6 +89,7 @@ INSTALLED_APPS += ["django_prometheus", "ops"]  # health, metrics, backup/restor
 INSTALLED_APPS += ["pgtrigger", "pghistory", "audit"]  # audit log (database triggers), erasure, retention (issue 11)
 INSTALLED_APPS += ["sync"]  # live two-way CRM sync and Zapier-style hooks (issue 14)
 INSTALLED_APPS += ["capture"]  # email and calendar capture (issue 15)
+INSTALLED_APPS += ["collab", "insights"]  # comments, notifications, tasks (18); recommendations and AI briefs (17)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -21,6 +21,8 @@ workspace_patterns = [
     path("settings/audit/", include("audit.urls")),  # the audit log and erasure (admins)
     path("customers/", include("customers.urls")),
     path("capture/", include("capture.urls")),
+    path("insights/", include("insights.urls")),
+    path("collab/", include("collab.urls")),
     path("settings/", include("tenancy.urls")),
     path("settings/crm-sync/", include("sync.urls")),
 ]
