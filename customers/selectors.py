@@ -31,6 +31,8 @@ from customers.models import (
     ChurnModel,
     Customer,
     CustomerSettings,
+    Payment,
+    PaymentStatus,
     Subscription,
     SupportTicket,
     UsageRecord,
@@ -112,6 +114,12 @@ def load_facts(workspace: Workspace | int, *, customer_ids: list[int] | None = N
         (company_customer[a["company_id"]], a["day"].toordinal(), float(a["n"]), float(a["inbound"]), "", "")
         for a in activities
     ]
+    payment_rows = [
+        (c, d.toordinal(), float(status != PaymentStatus.PAID), 0.0, "", "")
+        for c, d, status in Payment.objects.for_workspace(workspace)
+        .filter(customer_id__in=ids)
+        .values_list("customer_id", "due_date", "status")
+    ]
     churns: dict[int, list[int]] = defaultdict(list)
     for c, d in (
         ChurnEvent.objects.for_workspace(workspace).filter(customer_id__in=ids).values_list("customer_id", "date")
@@ -129,6 +137,7 @@ def load_facts(workspace: Workspace | int, *, customer_ids: list[int] | None = N
         churn_events={c: np.sort(np.array(v, dtype=np.int64)) for c, v in churns.items()},
         activities=_events(activity_rows),
         data_end=data_end,
+        payments=_events(payment_rows),
     )
 
 
