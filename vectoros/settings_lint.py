@@ -6,7 +6,7 @@ listed in GRANDFATHERED shipped before the linter and each ran with every proces
 """
 
 from vectoros.settings import *  # noqa: F403
-from vectoros.settings import INSTALLED_APPS
+from vectoros.settings import INSTALLED_APPS, LOGGING
 
 OUR_APPS = [
     "tenancy", "crm", "forecasting", "scoring", "similarity", "alerts", "ops", "audit", "customers", "sync", "capture",
@@ -25,4 +25,5 @@ GRANDFATHERED = [
 ]
 INSTALLED_APPS = [*INSTALLED_APPS, "django_migration_linter"]
 MIGRATION_LINTER_OPTIONS = {"include_apps": OUR_APPS, "ignore_name": GRANDFATHERED, "no_cache": True}
-LOGGING["loggers"]["django_migration_linter"] = {"level": "WARNING"}  # noqa: F405  # not a line per migration
+_loggers: dict[str, object] = dict(LOGGING["loggers"])  # type: ignore[call-overload]
+LOGGING = {**LOGGING, "loggers": {**_loggers, "django_migration_linter": {"level": "WARNING"}}}  # not a line each
