@@ -25,7 +25,7 @@ from crm.models import (
     TrackedField,
     default_forecast_category,
 )
-from tenancy.jobs import enqueue_coalesced
+from tenancy.jobs import BULK_KEY_SUFFIX, enqueue_coalesced
 from tenancy.models import Membership, Workspace
 
 DEFAULT_STAGES: tuple[tuple[str, int, str], ...] = (
@@ -74,11 +74,15 @@ def pipeline_create_default(*, workspace: Workspace, name: str = "Sales") -> Pip
     return pipeline
 
 
-def deals_changed(*, workspace_id: int, deal_ids: Iterable[int]) -> None:
-    """After commit, hand the changed deals to every registered handler (coalesced per workspace)."""
+def deals_changed(*, workspace_id: int, deal_ids: Iterable[int], bulk: bool = False) -> None:
+    """After commit, hand the changed deals to every registered handler (coalesced per workspace).
+
+    `bulk` (an import, the demo seed) puts the work on the bulk queue under its own key, so a user's save is not
+    merged into, or queued behind, the rescoring of thousands of imported deals."""
     ids = list(deal_ids)
+    suffix = BULK_KEY_SUFFIX if bulk else ""
     for handler in settings.DEAL_CHANGE_HANDLERS:
-        enqueue_coalesced(key=f"{handler}:{workspace_id}", func=handler, head_args=[workspace_id], ids=ids)
+        enqueue_coalesced(key=f"{handler}:{workspace_id}{suffix}", func=handler, head_args=[workspace_id], ids=ids)
 
 
 def deals_reassign_from_member(

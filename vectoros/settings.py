@@ -361,6 +361,10 @@ SYNC_HUBSPOT_SCOPES = env_str(
     "oauth crm.objects.deals.read crm.objects.deals.write crm.objects.companies.read crm.objects.contacts.read "
     "crm.objects.owners.read",
 )
+# HubSpot commerce subscriptions pulled by the sync go to these `handler(workspace=, records=) -> int` (sync sits
+# beside customers, so customers registers here rather than sync importing it). Needs the HubSpot app scope
+# crm.objects.subscriptions.read (add it to SYNC_HUBSPOT_SCOPES); without it they are skipped, not an error.
+SYNC_SUBSCRIPTION_HANDLERS = ["customers.crm_sync.subscriptions_from_crm"]
 SYNC_HUBSPOT_AUTHORIZE_URL = env_str("SYNC_HUBSPOT_AUTHORIZE_URL", "https://app.hubspot.com/oauth/authorize")
 # Run inside `tenancy.services.workspace_create`'s transaction as `hook(workspace=workspace)`: tenancy sits below
 # every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.

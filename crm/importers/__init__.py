@@ -144,7 +144,7 @@ def _run(
             if ctx.report.dry_run:
                 transaction.set_rollback(True)
             elif report.deal_ids:
-                deals_changed(workspace_id=workspace.id, deal_ids=report.deal_ids)
+                deals_changed(workspace_id=workspace.id, deal_ids=report.deal_ids, bulk=True)
     except DatabaseError as exc:
         ctx.muted = False
         _reset_counts(report)
