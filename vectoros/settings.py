@@ -362,6 +362,9 @@ SYNC_HUBSPOT_SCOPES = env_str(
     "crm.objects.owners.read",
 )
 SYNC_HUBSPOT_AUTHORIZE_URL = env_str("SYNC_HUBSPOT_AUTHORIZE_URL", "https://app.hubspot.com/oauth/authorize")
+# crm.duplicates compares deals' stored embeddings through this (crm cannot import similarity).
+DEAL_VECTORS_HOOK = "similarity.selectors.deal_vectors"
+
 # Run inside `tenancy.services.workspace_create`'s transaction as `hook(workspace=workspace)`: tenancy sits below
 # every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.
 WORKSPACE_CREATED_HOOKS: list[str] = []

@@ -200,6 +200,8 @@ class Writer:
                     setattr(found, f, values[f])
                 changed_rows.append(found)
                 changed_fields.update(changed)
+            else:
+                self.report.unchanged["companies"] += 1
             self.companies[record.key] = found.id
         attnames = [f.attname for f in Company._meta.concrete_fields if not f.primary_key]
         ids = _copy_dicts(Company, [{a: getattr(c, a) for a in attnames} for _, c in new], now=self.ctx.now)
@@ -247,6 +249,8 @@ class Writer:
                         setattr(contact, f, values[f])
                     contact.save(update_fields=changed)
                     self.report.updated["contacts"] += 1
+                else:
+                    self.report.unchanged["contacts"] += 1
             self.contacts[record.key] = contact.id
 
     # --- deals ---------------------------------------------------------------------------------------
@@ -365,6 +369,8 @@ class Writer:
                 to_update.append(deal)
                 self.report.updated["deals"] += 1
                 self.report.deal_ids.append(deal.id)
+            else:
+                self.report.unchanged["deals"] += 1
         new_ids = _copy_dicts(Deal, new_rows, now=self.ctx.now)
         for deal_id, (record, initial, events) in zip(new_ids, new_events, strict=True):
             rows.extend((deal_id, f, old, new, record.created_at) for f, old, new in history.creation_changes(initial))
