@@ -22,7 +22,7 @@ from tests.factories import CompanyFactory
 
 SHEET = (
     "Deal,Company,Amount,Stage,Close date,Owner\n"
-    "Data platform,Initech,\"12,500\",Proposal,2025-03-31,ann@initech.test\n"
+    'Data platform,Initech,"12,500",Proposal,2025-03-31,ann@initech.test\n'
     "Renewal,Globex Corp,3000,Closed Won,2025-01-15,Bob\n"
     "Pilot,Globex Corp,500,Closed Lost,2025-02-01,Bob\n"
 )
@@ -121,7 +121,9 @@ def test_a_file_without_amount_or_stage_is_refused_before_anything_is_written(pe
     row = {"Deal": "X", "Company": "Initech", "Stage": "Proposal", "Owner": "Bob", "Amount": "10"}
     text = header + "\n" + ",".join(row[c] for c in header.split(",")) + "\n"
     report = run_import(workspace=ws, fmt="csv", path=_write(tmp_path, text))
-    assert not report.written and missing in report.errors[0].message and "nothing was written" in report.errors[0].message
+    assert (
+        not report.written and missing in report.errors[0].message and "nothing was written" in report.errors[0].message
+    )
     assert _counts(ws) == before
     with pytest.raises(CommandError, match="1 problem; nothing was imported"):
         call_command("import_crm", str(_write(tmp_path, text)), workspace="acme", fmt="csv", stdout=StringIO())
@@ -184,7 +186,7 @@ def test_web_import_maps_by_name_shows_identities_and_twice_creates_nothing(
     assert '<option value="Amount" selected>Amount</option>' in page
     assert "a content key" in page and "key:data platform | initech" in page
     assert "company “Globex Corp” looks like the existing “Globex Corporation”" in page
-    assert "<button type=\"submit\">Start the import</button>" in page
+    assert '<button type="submit">Start the import</button>' in page
     with django_capture_on_commit_callbacks(execute=True):
         client.post(_url("import_start", job.uuid), {})
     _run(queued)
@@ -208,7 +210,7 @@ def test_web_import_without_amount_cannot_start(personas, queued, django_capture
     client = personas.client_for(personas.owner)
     job = _upload(client, "Deal,Company,Stage\nX,Initech,Proposal\n")
     page = client.get(_url("import_job", job.uuid)).content.decode()
-    assert "no amount column" in page and "<button type=\"submit\" disabled>Start the import</button>" in page
+    assert "no amount column" in page and '<button type="submit" disabled>Start the import</button>' in page
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(_url("import_start", job.uuid), {}, follow=True)
     assert "Not started: no amount column" in response.content.decode()
