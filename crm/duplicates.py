@@ -235,7 +235,7 @@ def deal_pairs(rows: Sequence[DealRow], *, window: timedelta = timedelta(days=60
             i, j = members[x], members[y]
             if plausible(rows[i], rows[j]):
                 pairs.add(i, j, ratio, f"titles differ by a typo ({ratio:.0f}% alike)")
-        vectors = [(i, rows[i].vector) for i in members if rows[i].vector is not None]
+        vectors = [(i, v) for i in members if (v := rows[i].vector) is not None]
         if len(vectors) > 1:
             matrix = np.vstack([v for _, v in vectors]).astype(np.float32)
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -275,13 +275,15 @@ def duplicate_pairs(workspace: Workspace, kind: str, *, deals: Any = None) -> li
         companies = Company.objects.for_workspace(workspace).values_list("uuid", "name", "domain")
         found = company_pairs([CompanyRow(str(u), n, d) for u, n, d in companies])
     elif kind == DuplicateKind.CONTACTS:
-        values = Contact.objects.for_workspace(workspace).values_list(
+        people = Contact.objects.for_workspace(workspace).values_list(
             "uuid", "first_name", "last_name", "email", "company__uuid"
         )
-        found = contact_pairs([ContactRow(str(u), f, ln, e, str(c or "")) for u, f, ln, e, c in values])
+        found = contact_pairs([ContactRow(str(u), f, ln, e, str(c or "")) for u, f, ln, e, c in people])
     elif kind == DuplicateKind.DEALS:
         qs = deals if deals is not None else Deal.objects.for_workspace(workspace)
-        values = list(qs.values_list("id", "uuid", "title", "company__uuid", "created_at", "outcome"))
+        values: list[tuple[Any, ...]] = list(
+            qs.values_list("id", "uuid", "title", "company__uuid", "created_at", "outcome")
+        )
         vectors = _deal_vectors(workspace, [v[0] for v in values])
         found = deal_pairs(
             [

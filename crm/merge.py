@@ -70,7 +70,7 @@ class _Link:
         if self.field.unique:
             sets.append((name,))
         meta, own = self.model._meta, {name, attname}
-        return [[meta.get_field(f).attname for f in s if f not in own] for s in sets if own & set(s)]
+        return [[meta.get_field(f).attname for f in s if f not in own] for s in sets if own & set(s)]  # type: ignore[union-attr]  # unique sets name concrete fields
 
 
 def _links(model: type[models.Model]) -> list[_Link]:
@@ -213,6 +213,7 @@ def merge_undo(*, record: MergeRecord, actor: Membership | None) -> MergeRecord:
     if target is None:
         raise MergeRefused(f"“{record.target_label}” has been deleted since; the merge cannot be undone")
     touched: set[int] = set()
+    source: models.Model
     if record.kind == DuplicateKind.DEALS:
         source = Deal.all_objects.get(workspace_id=record.workspace_id, uuid=record.source_uuid)
         services.deal_restore(deal=source, actor=actor, source_of_change=ChangeSource.SYSTEM)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
@@ -43,7 +45,7 @@ def duplicates(request: WorkspaceRequest, kind: str) -> HttpResponse:
     return render(request, "crm/data/duplicates.html", context)
 
 
-def _pair(request: WorkspaceRequest, kind: str) -> tuple[object, object]:
+def _pair(request: WorkspaceRequest, kind: str) -> tuple[Any, Any]:
     form = PairForm(request.POST)
     if not form.is_valid():
         raise Http404("No such records")
@@ -76,7 +78,7 @@ def duplicates_merge(request: WorkspaceRequest, kind: str) -> HttpResponse:
 def duplicates_dismiss(request: WorkspaceRequest, kind: str) -> HttpResponse:
     kind = _kind(kind)
     keep, merge = _pair(request, kind)
-    duplicate_dismiss(workspace=request.workspace, kind=kind, a=keep.uuid, b=merge.uuid, actor=request.membership)  # type: ignore[attr-defined]
+    duplicate_dismiss(workspace=request.workspace, kind=kind, a=keep.uuid, b=merge.uuid, actor=request.membership)
     messages.success(request, "Marked as not a duplicate: this pair will not be suggested again.")
     return redirect("crm_data:duplicates", request.workspace.slug, kind)
 

@@ -97,7 +97,8 @@ def test_without_skip_a_bad_row_refuses_everything(personas, queued, django_capt
     client = personas.client_for(personas.owner)
     client.post(_url("import"), {"fmt": "csv", "file": SimpleUploadedFile("d.csv", CSV.encode())})
     job = ImportJob.objects.get()
-    mapping = {"external_id": "Ref", "created": "Opened", "title": "Deal", "amount": "Value", "outcome_column": "Result"}
+    mapping = {"external_id": "Ref", "created": "Opened", "title": "Deal", "amount": "Value"}
+    mapping["outcome_column"] = "Result"  # amount and stage (or an outcome) are required on the page
     client.post(_url("import_mapping", job.uuid), mapping)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(_url("import_start", job.uuid), {})

@@ -39,7 +39,7 @@ class MergeOut(Schema):
 
 
 def _merge(request: ApiRequest, kind: str, into: uuid.UUID, payload: MergeIn) -> MergeRecord:
-    where = {DuplicateKind.COMPANIES: "company_id", DuplicateKind.CONTACTS: "contact_id"}.get(kind, "deal_id")
+    where = {"companies": "company_id", "contacts": "contact_id"}.get(kind, "deal_id")
     scope = api_scope(request)
     queryset: Any = (
         scope.deals()

@@ -67,10 +67,10 @@ def auto_mapping(columns: Iterable[str]) -> dict[str, Any]:
     mapping: dict[str, Any] = {}
     for field, names in SYNONYMS.items():
         for name in names:
-            column = by_key.get(header_key(name))
-            if column is not None and column not in used:
-                mapping[field] = column
-                used.add(column)
+            found = by_key.get(header_key(name))
+            if found is not None and found not in used:
+                mapping[field] = found
+                used.add(found)
                 break
     outcome_column = next((by_key[k] for k in map(header_key, OUTCOME_NAMES) if k in by_key), None)
     if outcome_column is not None and outcome_column not in used:
