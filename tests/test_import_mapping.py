@@ -18,7 +18,7 @@ from crm.importers import run_import
 from crm.importers.automap import auto_mapping
 from crm.models import Company, Deal, DealHistory, ImportJob, ImportStatus, Outcome
 from tenancy.models import Membership
-from tests.factories import CompanyFactory
+from tests.factories import CompanyFactory, make_deal
 
 SHEET = (
     "Deal,Company,Amount,Stage,Close date,Owner\n"
@@ -96,6 +96,20 @@ def test_another_file_with_the_same_name_never_overwrites_deals_by_row_number(pe
     assert report["created"]["deals"] == 1 and report["updated"]["deals"] == 0
     # Row 2 of the first file is untouched.
     assert Deal.objects.get(workspace=ws, title="Data platform").amount == Decimal("12500")
+    assert Deal.objects.for_workspace(ws).count() == 4
+
+
+def test_deals_imported_under_file_and_row_are_taken_over_only_when_still_the_same_deal(personas, tmp_path):
+    ws = personas.workspace
+    initech = CompanyFactory(workspace=ws, name="Initech")
+    same = make_deal(ws, title="Data platform", company=initech, amount=12500, external_id="deals.csv#2")
+    other = make_deal(ws, title="Something else", amount=77, external_id="deals.csv#3")  # row 3 is Renewal now
+    report = run_import(workspace=ws, fmt="csv", path=_write(tmp_path, SHEET)).as_dict()
+    assert report["created"]["deals"] == 2  # Renewal and Pilot; Data platform was already there
+    same.refresh_from_db()
+    other.refresh_from_db()
+    assert same.external_id.startswith("key:data platform") and same.amount == Decimal("12500")
+    assert (other.title, other.amount, other.external_id) == ("Something else", Decimal("77"), "deals.csv#3")
     assert Deal.objects.for_workspace(ws).count() == 4
 
 

@@ -267,6 +267,7 @@ class MappedCsvFormat:
                 source=(r[col_source].strip() if col_source else ""),
                 description=(r[col_description].strip() if col_description else ""),
                 attributes=attributes,
+                legacy_external_id="" if col_external_id else f"{file}#{row}",
             )
             if outcome in {"won", "lost"}:
                 # Created open, closed later: that is what history should say when we know both dates.
