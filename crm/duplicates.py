@@ -6,9 +6,9 @@ person dismissed.
 
 Why these rules: a duplicate is usually the same name typed twice ("Acme Inc" / "ACME, Inc." / "Acme
 Incorporated"), a typo ("Globex" / "Globexx") or the same domain or email. Names that merely share a word
-("Acme Analytics" / "Acme Robotics") or start alike ("Northwind" / "Northway") are different businesses: the
-fuzzy rule compares whole normalised names (rapidfuzz's Indel ratio, at least FUZZY_MIN) and refuses pairs
-whose numbers differ ("Renewal 2023" / "Renewal 2024").
+("Acme Analytics" / "Acme Robotics") or start alike ("Northwind" / "Northway") are different businesses: a
+typo is word for word the same name but one word, one edit away (two from 8 letters), with the same numbers
+("Renewal 2023" / "Renewal 2024" are two deals). rapidfuzz's Indel ratio (FUZZY_MIN) only picks candidates.
 
 Not O(n²): exact keys (name, domain, email) are grouped with dicts, and fuzzy candidates are only compared
 within blocks sharing the first or the last three letters of the normalised name (one typo cannot change
@@ -29,12 +29,14 @@ import numpy as np
 from django.conf import settings
 from django.utils.module_loading import import_string
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from crm.merge import MODELS
 from crm.models import Company, Contact, Deal, DuplicateDismissal, DuplicateKind
 from tenancy.models import Workspace
 
-FUZZY_MIN = 90.0  # Indel ratio of the normalised names (0–100)
+FUZZY_MIN = 85.0  # Indel ratio of the normalised names (0–100), for candidates; `_is_typo` decides
+AMOUNT_SPREAD = 0.15  # two deals' amounts differ by at most this share of the larger one
 VECTOR_MIN = 0.95  # cosine of two deals' stored embeddings
 BLOCK = 3
 _SUFFIXES = "inc incorporated llc ltd limited gmbh corp corporation co company plc ag sa sas sarl srl spa bv nv oy ab"
@@ -79,6 +81,7 @@ class DealRow:
     company: str = ""
     created_at: datetime | None = None
     is_open: bool = True
+    amount: float = 0.0
     vector: np.ndarray | None = field(default=None, compare=False)
 
 
@@ -116,6 +119,23 @@ def _same_numbers(a: str, b: str) -> bool:
     return _DIGITS.findall(a) == _DIGITS.findall(b)
 
 
+def _is_typo(a: str, b: str) -> bool:
+    """Two normalised names that differ by a slip of the keyboard: word for word the same but one word, and that
+    word one edit away (two from 8 letters). "globex"/"globexx" is; "raven media"/"raven medical",
+    "alpine cloud"/"pine cloud" and "northwind"/"northway" are other names."""
+    if not _same_numbers(a, b):
+        return False
+    words_a, words_b = a.split(), b.split()
+    if len(words_a) != len(words_b):
+        return False
+    differing = [(x, y) for x, y in zip(words_a, words_b, strict=True) if x != y]
+    if len(differing) != 1:
+        return False
+    x, y = differing[0]
+    # People rarely mistype a word's first letter: "amber"/"ember" are two words.
+    return x[0] == y[0] and Levenshtein.distance(x, y) <= (2 if min(len(x), len(y)) >= 8 else 1)
+
+
 def _blocks(keys: Sequence[str]) -> Iterable[list[int]]:
     """Indexes of rows sharing the first, or the last, BLOCK characters of their key (two passes)."""
     for part in (lambda k: k[:BLOCK], lambda k: k[-BLOCK:]):
@@ -135,7 +155,7 @@ def _fuzzy_candidates(keys: Sequence[str], *, cutoff: float = FUZZY_MIN) -> dict
         rows, cols = np.nonzero(scores)
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             i, j = block[r], block[c]
-            if i < j and keys[i] != keys[j] and _same_numbers(keys[i], keys[j]):
+            if i < j and keys[i] != keys[j] and _is_typo(keys[i], keys[j]):
                 found[(i, j)] = float(scores[r, c])
     return found
 
@@ -179,6 +199,15 @@ def company_pairs(rows: Sequence[CompanyRow]) -> list[Pair]:
     domains = [normalise_domain(r.domain) if r.domain else "" for r in rows]
     pairs = _Collector([r.id for r in rows])
     pairs.groups(names, 100.0, lambda key: "same name once case, punctuation and legal suffixes are ignored")
+    squeezed: dict[str, list[int]] = defaultdict(list)
+    for i, name in enumerate(names):
+        if name:
+            squeezed[name.replace(" ", "")].append(i)
+    for members in squeezed.values():
+        for n, i in enumerate(members):
+            for j in members[n + 1 :]:
+                if names[i] != names[j]:
+                    pairs.add(i, j, 98.0, "same name apart from spaces")
     pairs.groups([d if d not in COMMON_MAIL_DOMAINS else "" for d in domains], 95.0, lambda key: f"same domain {key}")
     for (i, j), ratio in _fuzzy_candidates(names).items():
         pairs.add(i, j, ratio, f"names differ by a typo ({ratio:.0f}% alike)")
@@ -209,9 +238,11 @@ def contact_pairs(rows: Sequence[ContactRow]) -> list[Pair]:
     return pairs.pairs()
 
 
-def deal_pairs(rows: Sequence[DealRow], *, window: timedelta = timedelta(days=60)) -> list[Pair]:
-    """Deals of the same company (or both without one) with the same or nearly the same title, or whose stored
-    embeddings say the same thing. Two closed deals created far apart are repeat business, not duplicates."""
+def deal_pairs(rows: Sequence[DealRow], *, window: timedelta = timedelta(days=30)) -> list[Pair]:
+    """Deals of the same company (or both without one), opened within `window` of each other for amounts within
+    AMOUNT_SPREAD (or one without an amount), with the same or
+    nearly the same title, or whose stored embeddings say the same thing. The same title months apart is repeat
+    business (a renewal, another seat pack), not a duplicate."""
     pairs = _Collector([r.id for r in rows])
     by_company: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
@@ -219,9 +250,12 @@ def deal_pairs(rows: Sequence[DealRow], *, window: timedelta = timedelta(days=60
     titles = [normalise_name(r.title) for r in rows]
 
     def plausible(a: DealRow, b: DealRow) -> bool:
-        if a.is_open or b.is_open or a.created_at is None or b.created_at is None:
-            return True
-        return abs(a.created_at - b.created_at) <= window
+        # The same product bought again later, or another seat pack of another size, is a new deal: duplicates are
+        # opened close together, for about the same amount (or one has none yet).
+        if a.created_at is not None and b.created_at is not None and abs(a.created_at - b.created_at) > window:
+            return False
+        high = max(a.amount, b.amount)
+        return min(a.amount, b.amount) == 0 or (high - min(a.amount, b.amount)) <= AMOUNT_SPREAD * high
 
     for members in by_company.values():
         if len(members) < 2:
@@ -282,13 +316,13 @@ def duplicate_pairs(workspace: Workspace, kind: str, *, deals: Any = None) -> li
     elif kind == DuplicateKind.DEALS:
         qs = deals if deals is not None else Deal.objects.for_workspace(workspace)
         values: list[tuple[Any, ...]] = list(
-            qs.values_list("id", "uuid", "title", "company__uuid", "created_at", "outcome")
+            qs.values_list("id", "uuid", "title", "company__uuid", "created_at", "outcome", "amount")
         )
         vectors = _deal_vectors(workspace, [v[0] for v in values])
         found = deal_pairs(
             [
-                DealRow(str(u), t, str(c or ""), created, outcome == "open", vectors.get(pk))
-                for pk, u, t, c, created, outcome in values
+                DealRow(str(u), t, str(c or ""), created, outcome == "open", float(amount), vectors.get(pk))
+                for pk, u, t, c, created, outcome, amount in values
             ]
         )
     else:
@@ -313,7 +347,7 @@ def company_lookalikes(workspace: Workspace, names: Iterable[str]) -> dict[str, 
                 found[name] = exact[key]
             continue
         match = process.extractOne(key, normalised, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN) if normalised else None
-        if match is not None and _same_numbers(key, match[0]):
+        if match is not None and _is_typo(key, match[0]):
             found[name] = companies[match[2]]
     return found
 
@@ -359,7 +393,7 @@ def deal_lookalikes(workspace: Workspace, rows: Iterable[tuple[str, str]]) -> di
         key = normalise_name(title)
         for deal in candidates:
             other = normalise_name(deal.title)
-            if other == key or (fuzz.ratio(key, other) >= FUZZY_MIN and _same_numbers(key, other)):
+            if other == key or _is_typo(key, other):
                 found[(title, company)] = deal
                 break
     return found

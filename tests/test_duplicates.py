@@ -22,6 +22,8 @@ from tests.factories import CompanyFactory, ContactFactory, make_deal
 
 VARIANTS = ["Acme Inc", "ACME, Inc.", "Acme Incorporated", "Globex", "Globexx"]
 MERELY_SIMILAR = ["Acme Analytics", "Acme Robotics", "Northwind", "Northway", "Initech 2", "Initech 3"]
+# Near misses the demo's generated names produced: other words, not typos.
+MERELY_SIMILAR += ["Raven Media", "Raven Medical", "Alpine Cloud", "Pine Cloud", "Amber Bio", "Ember Bio"]
 
 
 @pytest.mark.parametrize(
@@ -55,6 +57,11 @@ def test_spelling_and_suffix_variants_are_found_and_merely_similar_names_are_not
         frozenset({"ACME, Inc.", "Acme Incorporated"}),
         frozenset({"Globex", "Globexx"}),
     }
+
+
+def test_spaces_inside_a_name_do_not_hide_a_duplicate():
+    pairs = company_pairs([CompanyRow("1", "Micro Soft"), CompanyRow("2", "Microsoft Corp."), CompanyRow("3", "Soft")])
+    assert [(p.a, p.b, p.reasons) for p in pairs] == [("1", "2", ("same name apart from spaces",))]
 
 
 def test_the_same_domain_is_a_duplicate_but_a_mail_provider_is_not():
