@@ -25,7 +25,7 @@ from typing import Any
 from django.apps import apps
 from django.core import serializers
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from crm import services
@@ -96,8 +96,16 @@ def _serialise(objects: list[models.Model]) -> list[dict[str, Any]]:
 
 
 def _restore(rows: list[dict[str, Any]]) -> None:
-    for obj in serializers.deserialize("json", json.dumps(rows)):
-        obj.save()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Foreign keys are checked at commit by default; checked now, a dangling one is a refusal, not a 500.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for obj in serializers.deserialize("json", json.dumps(rows)):
+                obj.save()
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    except (IntegrityError, serializers.base.DeserializationError) as exc:
+        # E.g. its parent company was deleted since: nothing is restored rather than half of it.
+        raise MergeRefused(f"the merged record cannot be restored as it was ({exc}); nothing was changed") from None
 
 
 def _label(obj: models.Model) -> str:

@@ -129,6 +129,19 @@ def test_undo_after_30_days_is_refused_with_a_message(personas, acme):
     assert not Company.objects.filter(pk=dup.pk).exists()
 
 
+def test_undo_refuses_when_the_merged_record_cannot_come_back_as_it_was(personas, acme):
+    ws = personas.workspace
+    _keep, _dup, ann, bob, *_ = acme
+    other = CompanyFactory(workspace=ws, name="Hooli")
+    Contact.objects.filter(pk=bob.pk).update(company=other)
+    record = record_merge(workspace=ws, kind="contacts", target=ann, source=bob, actor=None)
+    Company.objects.filter(pk=other.pk).delete()  # Bob's company is gone since
+    before = _links(ws)
+    with pytest.raises(MergeRefused, match="cannot be restored as it was"):
+        merge_undo(record=record, actor=None)
+    assert _links(ws) == before and not Contact.objects.filter(pk=bob.pk).exists()
+
+
 def test_merge_refuses_what_needs_a_decision(personas, acme):
     ws = personas.workspace
     keep, dup, *_ = acme
