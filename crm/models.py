@@ -421,3 +421,6 @@ class ImportJob(models.Model):
         if self.status == ImportStatus.DONE:
             return 100
         return min(99, int(100 * self.done / self.total)) if self.total else 0
+
+
+from crm.models_merge import DuplicateDismissal, DuplicateKind, MergeRecord  # noqa: E402, F401  -- merges and dismissals

@@ -166,6 +166,12 @@ def deal_vector(workspace_id: int, deal_id: int) -> np.ndarray | None:
     return np.asarray(found[0], dtype=np.float32) if found else None
 
 
+def deal_vectors(workspace_id: int, deal_ids: list[int]) -> dict[int, np.ndarray]:
+    """Stored embeddings of these deals (those that have one): settings.DEAL_VECTORS_HOOK, for crm.duplicates."""
+    rows = DealEmbedding.objects.for_workspace(workspace_id).filter(deal_id__in=deal_ids)
+    return {pk: np.asarray(v, dtype=np.float32) for pk, v in rows.values_list("deal_id", "embedding")}
+
+
 def similar_deals(
     workspace_id: int,
     deal_id: int,

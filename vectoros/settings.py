@@ -366,6 +366,9 @@ SYNC_HUBSPOT_SCOPES = env_str(
 # crm.objects.subscriptions.read (add it to SYNC_HUBSPOT_SCOPES); without it they are skipped, not an error.
 SYNC_SUBSCRIPTION_HANDLERS = ["customers.crm_sync.subscriptions_from_crm"]
 SYNC_HUBSPOT_AUTHORIZE_URL = env_str("SYNC_HUBSPOT_AUTHORIZE_URL", "https://app.hubspot.com/oauth/authorize")
+# crm.duplicates compares deals' stored embeddings through this (crm cannot import similarity).
+DEAL_VECTORS_HOOK = "similarity.selectors.deal_vectors"
+
 # Run inside `tenancy.services.workspace_create`'s transaction as `hook(workspace=workspace)`: tenancy sits below
 # every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.
 WORKSPACE_CREATED_HOOKS: list[str] = []
