@@ -11,6 +11,7 @@ sentence. Money is rounded to the cent, probabilities are percentages to one dec
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from alerts.selectors import alerts_for_member, deal_alerts
@@ -23,12 +24,13 @@ from scoring.selectors import deal_win_probabilities
 from tenancy.scope import Scope
 
 RECENT_ACTIVITIES = 8
+ACTIVITY_WINDOW_DAYS = 30
 RECENT_CHANGES = 10
 TOP_FLOW_DEALS = 3
 TOP_FORECAST_MOVES = 5
 
 
-def _money(value: object) -> float:
+def _money(value: float | Decimal | int | None) -> float:
     return round(float(value or 0), 2)
 
 
@@ -91,9 +93,10 @@ def _activities(deal: Deal, today: date) -> tuple[dict[str, Any], list[dict[str,
     """Counts and dates (facts), and the recent activities' own words (untrusted)."""
     qs = Activity.objects.filter(deal=deal, occurred_at__date__lte=today).order_by("-occurred_at")
     recent = list(qs[:RECENT_ACTIVITIES])
-    since = today - timedelta(days=30)
+    since = today - timedelta(days=ACTIVITY_WINDOW_DAYS)
     counted = {
-        "last_30_days": qs.filter(occurred_at__date__gt=since).count(),
+        "window_days": ACTIVITY_WINDOW_DAYS,
+        "in_window": qs.filter(occurred_at__date__gt=since).count(),
         "days_since_last": _days(today, recent[0].occurred_at) if recent else None,
         "last_on": recent[0].occurred_at.date().isoformat() if recent else None,
         "last_kind": recent[0].kind if recent else None,
@@ -212,14 +215,14 @@ def weekly_facts(scope: Scope, *, end: date | None = None) -> dict[str, Any]:
             "change": _money(waterfall.end.amount - waterfall.start.amount),
         },
         "flows": flows,
-        "forecast": _forecast_in_scope(scope, latest_run(workspace)),
+        "forecast": forecast_in_scope(scope, latest_run(workspace)),
         "alerts_needing_attention": alerts.count(),
         "urgent_alerts": alerts.filter(priority__gte=3).count(),
         "untrusted": {"deal_titles": names},
     }
 
 
-def _forecast_in_scope(scope: Scope, run: ForecastRun | None) -> dict[str, Any] | None:
+def forecast_in_scope(scope: Scope, run: ForecastRun | None) -> dict[str, Any] | None:
     """A run's numbers as the member may see them: the workspace's spread, or the sum over their own deals."""
     if run is None:
         return None
@@ -279,8 +282,8 @@ def forecast_change_facts(scope: Scope) -> dict[str, Any]:
     facts.update(
         runs=2,
         currency=workspace.currency,
-        before=_forecast_in_scope(scope, before),
-        after=_forecast_in_scope(scope, after),
+        before=forecast_in_scope(scope, before),
+        after=forecast_in_scope(scope, after),
         expected_change=_money(total_after - total_before),
         deals_that_moved_it=moved,
         pipeline_waterfall={

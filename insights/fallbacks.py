@@ -12,7 +12,7 @@ from typing import Any
 LABEL = "VectorOS summary, built from the facts by rule (not written by AI)"
 
 
-def money(amount: object, currency: str) -> str:
+def money(amount: float | int | None, currency: str) -> str:
     value = float(amount or 0)
     sign = "-" if value < 0 else ""
     return f"{sign}{currency} {abs(value):,.0f}"
@@ -44,7 +44,7 @@ def _activity_line(activity: dict[str, Any]) -> str:
         return "No activity is logged on this deal."
     return (
         f"Last activity: {activity['last_kind']} on {activity['last_on']} ({activity['days_since_last']} days ago); "
-        f"{activity['last_30_days']} in the last 30 days."
+        f"{activity['in_window']} in the last {activity['window_days']} days."
     )
 
 
