@@ -21,8 +21,8 @@ from insights.facts import deal_brief_facts, forecast_change_facts, meeting_prep
 from insights.models import Brief, LLMUsage
 from tenancy.scope import Scope
 from tests.conftest import Personas
-from tests.fakeanthropic.server import FakeAnthropic
 from tests.factories import ActivityFactory, ContactFactory, make_deal
+from tests.fakeanthropic.server import FakeAnthropic
 from tests.insights_helpers import anthropic_server, context_text, data_part, facts_part, fake_api  # noqa: F401
 
 FAITHFUL = (
