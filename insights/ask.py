@@ -281,7 +281,7 @@ def ask(scope: Scope, question: str) -> Answer:
         for _ in range(MAX_ROUNDS + 2):
             if reason := unavailable_reason(scope.workspace):
                 return _fallback(question, toolbox, reason)
-            reply = llm.complete(system=system, messages=messages, tools=TOOLS)
+            reply = llm.complete(system=system, messages=messages, tools=TOOLS, stream=True)
             usage_record(workspace=scope.workspace, kind="ask", reply=reply)
             messages.append({"role": "assistant", "content": reply.content or [{"type": "text", "text": "(empty)"}]})
             if reply.tool_calls and len(calls) < MAX_ROUNDS * 3:

@@ -3,7 +3,8 @@
 The model gets our rules in the system prompt and the facts in the first user turn, both marked
 `cache_control` (a regeneration, and the next brief of the same kind, reuse the cached prefix). The
 facts are JSON inside <facts>; text people typed is JSON inside <untrusted_data>, with `<` and `>`
-escaped so nothing in it can close the block. No tools are offered: a brief can change nothing.
+escaped so nothing in it can close the block. No tools are offered: a brief can change nothing. A brief is
+read as one JSON answer (nothing shows it word by word); Ask streams.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def _ask(workspace: Workspace, facts: dict[str, Any]) -> tuple[llm.Reply | None,
     for attempt in range(2):
         if attempt and (reason := unavailable_reason(workspace)):
             return reply, check, reason
-        reply = llm.complete(system=system, messages=messages, stream=True)
+        reply = llm.complete(system=system, messages=messages)
         usage_record(workspace=workspace, kind=facts["kind"], reply=reply)
         check = grounding.check(reply.text, facts)
         if not reply.text:

@@ -122,7 +122,7 @@ def complete(
     stream: bool = False,
     max_tokens: int = MAX_TOKENS,
 ) -> Reply:
-    """One Messages API call; `stream` reads the answer as server-sent events (what the briefs do)."""
+    """One Messages API call; `stream` reads the answer as server-sent events (what Ask does, tool calls too)."""
     client = _client()
     arguments: dict[str, Any] = {
         "model": model_name(),

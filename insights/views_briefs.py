@@ -9,6 +9,7 @@ their deterministic text (a panel on the deal page should not turn into an error
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from django import forms
 from django.http import HttpResponse
@@ -46,7 +47,7 @@ def _brief(request: WorkspaceRequest, facts: dict[str, Any]) -> BriefResult:
 
 @require_GET
 @workspace_view()
-def deal_brief(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
+def deal_brief(request: WorkspaceRequest, deal_uuid: UUID) -> HttpResponse:
     deal = request.scope.get(Deal, deal_uuid)
     brief = _brief(request, deal_brief_facts(request.scope, deal))
     context = {"deal": deal, "brief": brief, "title": "Deal brief"}
@@ -55,7 +56,7 @@ def deal_brief(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
 
 @require_GET
 @workspace_view()
-def meeting_prep(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
+def meeting_prep(request: WorkspaceRequest, deal_uuid: UUID) -> HttpResponse:
     deal = request.scope.get(Deal, deal_uuid)
     brief = _brief(request, meeting_prep_facts(request.scope, deal))
     context = {"deal": deal, "brief": brief, "title": "Meeting prep"}

@@ -21,10 +21,14 @@ from insights import fallbacks, grounding
 from insights.ask import TOOLS
 from insights.facts import forecast_change_facts
 from tenancy.scope import Scope
+from tests import insights_helpers
 from tests.conftest import Personas
 from tests.factories import default_stage, make_deal
 from tests.fakeanthropic.server import FakeAnthropic
-from tests.insights_helpers import anthropic_server, fake_api  # noqa: F401
+
+# The local Messages API server and the settings pointing the real client at it.
+anthropic_server = insights_helpers.anthropic_server
+fake_api = insights_helpers.fake_api
 
 
 @pytest.fixture
@@ -78,6 +82,7 @@ def test_a_rep_asking_about_slipped_deals_sees_only_their_own(
     body = ask(personas, personas.rep, "Which Enterprise deals slipped this month and why?")
 
     first, second = fake_api.requests
+    assert first["stream"] is True and second["stream"] is True  # the tool call arrived as input_json_delta events
     assert {tool["name"] for tool in first["tools"]} == {t["name"] for t in TOOLS}
     assert all("Read-only" in tool["description"] for tool in first["tools"])
     [result] = tool_results(second)
@@ -140,6 +145,10 @@ def test_ask_without_a_key_or_with_the_api_overloaded_answers_from_the_data(
     body = ask(personas, personas.rep, "Enterprise deals")
     assert "Not AI-written" in body and "did not answer" in body
     assert "East Enterprise expansion" in body and "West Enterprise secret" not in body
+
+    fake_api.then_tool("search_deals", {"query": "Enterprise"}).then_stream_error("[D1] is")
+    body = ask(personas, personas.rep, "Enterprise deals")  # an error event in the middle of the stream
+    assert "did not answer" in body and "East Enterprise expansion" in body
 
     settings.ANTHROPIC_API_KEY = ""
     body = ask(personas, personas.rep, "Enterprise deals")
