@@ -294,7 +294,7 @@ def ask(scope: Scope, question: str) -> Answer:
                     )
                 messages.append({"role": "user", "content": results})
                 continue
-            check = grounding.check(reply.text, toolbox.facts)
+            check = grounding.check(reply.text, [question, *toolbox.facts])  # the asker's own figures may be echoed
             if reply.text and check.grounded:
                 return Answer(question, reply.text, dict(toolbox.refs), True, False, tool_calls=calls)
             if retried or not reply.text:
