@@ -45,38 +45,37 @@ def _brief(request: WorkspaceRequest, facts: dict[str, Any]) -> BriefResult:
     return brief_write(workspace=request.workspace, facts=facts)
 
 
+def _screen(request: WorkspaceRequest, facts: dict[str, Any], title: str, deal: Deal | None = None) -> HttpResponse:
+    """A brief's page (a deal's or the workspace's), or under htmx its panel alone."""
+    template = "insights/briefs/deal.html" if deal is not None else "insights/briefs/page.html"
+    context = {"deal": deal, "brief": _brief(request, facts), "title": title}
+    return render_screen(request, template, context, partial="brief")
+
+
 @require_GET
 @workspace_view()
 def deal_brief(request: WorkspaceRequest, deal_uuid: UUID) -> HttpResponse:
     deal = request.scope.get(Deal, deal_uuid)
-    brief = _brief(request, deal_brief_facts(request.scope, deal))
-    context = {"deal": deal, "brief": brief, "title": "Deal brief"}
-    return render_screen(request, "insights/briefs/deal.html", context, partial="brief")
+    return _screen(request, deal_brief_facts(request.scope, deal), "Deal brief", deal=deal)
 
 
 @require_GET
 @workspace_view()
 def meeting_prep(request: WorkspaceRequest, deal_uuid: UUID) -> HttpResponse:
     deal = request.scope.get(Deal, deal_uuid)
-    brief = _brief(request, meeting_prep_facts(request.scope, deal))
-    context = {"deal": deal, "brief": brief, "title": "Meeting prep"}
-    return render_screen(request, "insights/briefs/deal.html", context, partial="brief")
+    return _screen(request, meeting_prep_facts(request.scope, deal), "Meeting prep", deal=deal)
 
 
 @require_GET
 @workspace_view()
 def weekly(request: WorkspaceRequest) -> HttpResponse:
-    brief = _brief(request, weekly_facts(request.scope))
-    context = {"brief": brief, "title": "This week in the pipeline"}
-    return render_screen(request, "insights/briefs/page.html", context, partial="brief")
+    return _screen(request, weekly_facts(request.scope), "This week in the pipeline")
 
 
 @require_GET
 @workspace_view()
 def forecast_change(request: WorkspaceRequest) -> HttpResponse:
-    brief = _brief(request, forecast_change_facts(request.scope))
-    context = {"brief": brief, "title": "Why the forecast changed"}
-    return render_screen(request, "insights/briefs/page.html", context, partial="brief")
+    return _screen(request, forecast_change_facts(request.scope), "Why the forecast changed")
 
 
 @require_GET
