@@ -264,6 +264,7 @@ VECTOROS_RATE_LIMITS = {
     "what_if": "30/60",  # what-if scenarios per member
     "retrain": "3/3600",  # retrain button presses per workspace
     "export": "30/3600",  # CSV exports per member
+    "ai": env_str("RATE_LIMIT_AI", "20/60"),  # LLM-backed briefs and questions per member
 }
 
 # django-q2 with the ORM broker: the worker needs nothing but the database.
@@ -388,7 +389,12 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# AI briefs and Ask VectorOS (insights.llm): no key means the labelled deterministic briefs, never an error.
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY", "")
+ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-sonnet-4-6")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL", "")  # blank: the SDK's own endpoint
+ANTHROPIC_TIMEOUT_SECONDS = env_int("ANTHROPIC_TIMEOUT_SECONDS", 30, minimum=1, maximum=600)
+ANTHROPIC_MONTHLY_BUDGET_USD = env_int("ANTHROPIC_MONTHLY_BUDGET_USD", 50, minimum=0)  # per workspace, per month
 SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL", "")
 
 LOGGING = {
