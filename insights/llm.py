@@ -83,6 +83,9 @@ def _client() -> anthropic.Anthropic:
         base_url=settings.ANTHROPIC_BASE_URL or None,
         timeout=float(settings.ANTHROPIC_TIMEOUT_SECONDS),
         max_retries=1,
+        # The Messages API documents the key in `x-api-key`; this SDK release sends it as a bearer token. Both go,
+        # so any server speaking the documented protocol (a gateway, a proxy, a local stand-in) accepts it.
+        default_headers={"x-api-key": settings.ANTHROPIC_API_KEY},
     )
 
 

@@ -1,7 +1,7 @@
 """A fake Anthropic Messages API as documented (docs.anthropic.com/en/api/messages, .../messages-streaming,
 .../errors, .../build-with-claude/prompt-caching), served by tests.fakecrm.server's WSGI thread:
 
-- POST /v1/messages with `x-api-key` (or `Authorization: Bearer`, what SDK 2.x sends) and `anthropic-version`
+- POST /v1/messages with `x-api-key` (required, as documented) and `anthropic-version`
   headers; a missing key → 401
   {"type": "error", "error": {"type": "authentication_error", "message"}}.
 - `"stream": false` → a Message JSON: {"id", "type": "message", "role": "assistant", "model", "content":
@@ -81,8 +81,7 @@ class FakeAnthropic:
         raw = environ["wsgi.input"].read(size) if size else b""
         if environ["REQUEST_METHOD"] != "POST" or environ["PATH_INFO"] != "/v1/messages":
             return self._error(start_response, 404, "not_found_error", "No such endpoint.")
-        bearer = environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
-        if not (environ.get("HTTP_X_API_KEY") or bearer):
+        if not environ.get("HTTP_X_API_KEY"):  # as documented; VectorOS sends it beside the SDK's bearer token
             return self._error(start_response, 401, "authentication_error", "x-api-key header is required")
         try:
             body = json.loads(raw)
