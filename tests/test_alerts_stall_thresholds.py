@@ -1,4 +1,4 @@
-""""Stalled" per stage: how long is too long is chosen where time in that stage carried signal."""
+"""The stalled rule per stage: how long is too long is chosen where time in that stage carried signal."""
 
 from __future__ import annotations
 
