@@ -20,6 +20,9 @@ class Thresholds:
     stale_days: float = 14
     stall_percentile: float = 75
     stall_min_samples: int = 8
+    # Per stage (stage id, percentile), chosen by the calibration where time in that stage carried signal;
+    # a percentile of None switches the rule off in that stage. Stages not listed use `stall_percentile`.
+    stall_percentile_by_stage: tuple[tuple[int, float | None], ...] = ()
     slip_min_pushes: int = 2
     slip_past_due_days: float = 1
     engagement_recent_days: float = 14
@@ -40,12 +43,15 @@ class Thresholds:
     medium_score: float = 0.35
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k in _NUMERIC}
+
+    def stall_percentile_for(self, stage_id: int) -> float | None:
+        return dict(self.stall_percentile_by_stage).get(int(stage_id), self.stall_percentile)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object] | None) -> Thresholds:
         """Known keys override the defaults; unknown keys are ignored; bad values raise ValueError."""
-        known = {f.name: f.type for f in fields(cls)}
+        known = {f.name: f.type for f in fields(cls) if f.name in _NUMERIC}
         clean: dict[str, float | int] = {}
         for key, value in (values or {}).items():
             if key not in known:
@@ -55,6 +61,9 @@ class Thresholds:
                 raise ValueError(f"{key} must be a non-negative number")
             clean[key] = int(number) if known[key] == "int" else number
         return cls(**clean)  # type: ignore[arg-type]  # each value was converted to its field's type above
+
+
+_NUMERIC = {f.name for f in fields(Thresholds) if f.type in ("float", "int")}
 
 
 @dataclass

@@ -56,6 +56,21 @@ def stage_norms(workspace_id: int, as_of: datetime, percentile: float, min_n: in
         return {int(stage_id): float(days) for stage_id, days in cursor.fetchall()}
 
 
+def stall_norms(workspace_id: int, as_of: datetime, thresholds: Thresholds) -> dict[int, float]:
+    """Per stage, how long is "stalled": the workspace-wide percentile, or the stage's own where the
+    calibration chose one (a stage whose percentile is None has no norm, so the rule stays silent there)."""
+    norms = stage_norms(workspace_id, as_of, thresholds.stall_percentile, thresholds.stall_min_samples)
+    by_stage = dict(thresholds.stall_percentile_by_stage)
+    own: set[float] = {p for p in by_stage.values() if p is not None and p != thresholds.stall_percentile}
+    for level in own:
+        at = stage_norms(workspace_id, as_of, level, thresholds.stall_min_samples)
+        norms.update({s: at[s] for s, p in by_stage.items() if p == level and s in at})
+    for stage, percentile in by_stage.items():
+        if percentile is None:
+            norms.pop(stage, None)
+    return norms
+
+
 def _quarter_end(workspace: Workspace, day: date) -> date:
     return workspace.fiscal_quarter_bounds(day)[1]
 
@@ -94,7 +109,7 @@ def load_facts(
     index = {int(d): i for i, d in enumerate(ids)}
     today = as_of.astimezone(workspace.tz).date()
 
-    norms = stage_norms(workspace.id, as_of, thresholds.stall_percentile, thresholds.stall_min_samples)
+    norms = stall_norms(workspace.id, as_of, thresholds)
 
     recent_from = as_of - timedelta(days=thresholds.engagement_recent_days)
     earlier_from = recent_from - timedelta(days=thresholds.engagement_baseline_days)

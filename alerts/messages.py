@@ -29,7 +29,8 @@ def describe(kind: str, f: DealFacts, i: int, stage_name: str, t: Thresholds) ->
     if kind == "stalled":
         return (
             f"{_d(f.days_in_stage[i])} days in {stage_name}; deals here usually move on within "
-            f"{_d(f.stage_norm_days[i])} days (the workspace's {_d(t.stall_percentile)}th percentile).",
+            f"{_d(f.stage_norm_days[i])} days (the {_d(t.stall_percentile_for(f.stage_id[i]) or 0)}th percentile of "
+            "this stage's stays).",
             "A deal stuck longer than most deals ever stay in a stage rarely closes on time.",
             f"Agree a concrete next step that moves it out of {stage_name}, or re-qualify it.",
             {"days_in_stage": _d(f.days_in_stage[i]), "stage_norm_days": _d(f.stage_norm_days[i]), "stage": stage_name},

@@ -210,6 +210,33 @@ BASE_FEATURES = [
 _STATE_FEATURES = set(BASE_FEATURES) - {"state_known", "owner_win_rate", "company_win_rate", "neighbour_won_ratio"}
 
 
+# What a deal was worth when it appeared: kept for an undated import when the amount can be the one at
+# creation (a win/loss export of creation-time fields), where every other state feature is masked.
+_CREATION_AMOUNT_FEATURES = frozenset({"amount_log", "amount_vs_workspace"})
+# Lost deals at 0 (or blank) this much more often than won ones: the export writes the outcome into
+# the amount (close values), so the amount is not the one at creation and would leak the label.
+_ZERO_CODED_LOSS_SHARE = 0.1
+
+
+def creation_amount_known(raw: RawData) -> np.ndarray:
+    """Per deal: closed the moment it appeared (an undated import), its amount never changed, and the
+    import does not code losses into amounts (non-positive for over 10% of losses and 3x the wins' share)."""
+    undated = ~np.isnan(raw.closed) & (raw.outcome != 0) & (np.nan_to_num(raw.closed) - raw.created < 1.0)
+    if not undated.any():
+        return undated
+    ch = raw.changes("amount")
+    changed = np.zeros(raw.n, dtype=bool)
+    changed[ch.deal[~np.isnan(ch.old)]] = True
+    zero = ~(raw.amount > 0)
+    won = undated & (raw.outcome == 1)
+    lost = undated & (raw.outcome != 1)
+    zero_won = zero[won].mean() if won.any() else 0.0
+    zero_lost = zero[lost].mean() if lost.any() else 0.0
+    if zero_lost > _ZERO_CODED_LOSS_SHARE and zero_lost > 3 * zero_won:
+        return np.zeros(raw.n, dtype=bool)
+    return undated & ~changed
+
+
 def _value_at(ch: Changes, current: np.ndarray, qd: np.ndarray, qt: np.ndarray) -> np.ndarray:
     """The field's value at each (deal, T): the last change up to T, else the first later change's old value."""
     out = current[qd].astype(float).copy()
@@ -444,8 +471,10 @@ def build_features(
         np.asarray(neighbour_ratio, dtype=float) if neighbour_ratio is not None else neighbour_won_ratio(raw, qd, qt)
     )
 
+    amount_known = creation_amount_known(raw)[qd]
     for name in _STATE_FEATURES:
-        f[name] = np.where(state_known, f[name], math.nan)
+        known = state_known | amount_known if name in _CREATION_AMOUNT_FEATURES else state_known
+        f[name] = np.where(known, f[name], math.nan)
     base = np.column_stack([f[name] for name in BASE_FEATURES])
     attrs = vocabulary.encode([raw.attributes[i] for i in qd])
     return np.hstack([base, attrs]), BASE_FEATURES + vocabulary.columns()

@@ -50,6 +50,7 @@ class Command(BaseCommand):
                 "origins": measured["origins"],
                 "thresholds": measured["thresholds"],
                 "verdicts": {kind: row["verdict"] for kind, row in measured["by_kind"].items()},
+                "stalled_by_stage": measured["by_kind"].get("stalled", {}).get("by_stage", []),
             }
             uncalibrated.pop("_context")
             result["uncalibrated"] = {k: uncalibrated[k] for k in ("high_critical", "by_priority", "by_kind")}
