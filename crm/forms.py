@@ -8,14 +8,20 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.utils import timezone
 
 from crm import categories
-from crm.models import Activity, Company, Contact, Deal, Outcome, Stage
+from crm.models import Activity, Company, Contact, Deal, Stage
 from crm.selectors import DEAL_SORTS, DealFilters
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 from vectoros.forms import UUIDChoiceField, limit_choices
+from vectoros.periods import fiscal_quarter_bounds, fiscal_year_bounds, period_label
+
+
+def _next_quarter_day(workspace: Workspace, today: date) -> date:
+    return fiscal_quarter_bounds(workspace, today)[1] + timedelta(days=1)
 
 
 class StageChoiceField(UUIDChoiceField):
@@ -84,6 +90,14 @@ class DealMoveForm(forms.Form):
         self.fields["stage"] = _stage_field(workspace)
 
 
+class DealCloseForm(forms.Form):
+    """What closing a deal asks for (the board's dialog, or its page without JavaScript)."""
+
+    close_date = forms.DateField(label="Close date", widget=forms.DateInput(attrs={"type": "date"}))
+    amount = _money("Final amount")
+    lost_reason = forms.CharField(label="Why it was lost", max_length=200, required=False)
+
+
 class ActivityForm(forms.ModelForm):
     occurred_at = forms.DateTimeField(
         label="When", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
@@ -132,8 +146,20 @@ CLOSE_PERIODS = [
     ("", "Any time"),
     ("this_quarter", "This quarter"),
     ("next_quarter", "Next quarter"),
+    ("this_year", "This fiscal year"),
     ("overdue", "Overdue (open, past close date)"),
     ("custom", "Custom dates"),
+]
+# What the deal list shows: open deals unless asked (the closed ones outnumber them many times over).
+OUTCOME_VIEWS = [("open", "Open"), ("won", "Won"), ("lost", "Lost"), ("closed", "Won or lost"), ("all", "All deals")]
+# The deal list's optional columns (the deal's title is always shown).
+DEAL_COLUMNS = [
+    ("company", "Company"),
+    ("stage", "Stage"),
+    ("owner", "Owner"),
+    ("amount", "Amount"),
+    ("close", "Close date"),
+    ("outcome", "Outcome"),
 ]
 _SORT_LABELS = {
     "-amount": "Amount, largest first",
@@ -159,21 +185,52 @@ class DealFilterForm(forms.Form):
     stage = UUIDChoiceField(Stage.objects.none(), required=False)
     # Not offered as a list (a workspace has thousands of companies): the company page links with its id.
     company = forms.UUIDField(required=False)
-    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Outcome.choices], required=False)
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *OUTCOME_VIEWS], required=False, label="Show")
     close = forms.ChoiceField(choices=CLOSE_PERIODS, required=False, label="Close period")
+    cols = forms.MultipleChoiceField(
+        choices=DEAL_COLUMNS, required=False, label="Columns", widget=forms.CheckboxSelectMultiple
+    )
     close_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     close_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
     updated_since = forms.DateTimeField(required=False)
     sort = forms.ChoiceField(choices=SORTS, required=False)
     page = forms.IntegerField(required=False, min_value=1)
 
-    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, default_outcome: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.scope = scope
         self.workspace = scope.workspace
+        # A screen that shows open deals by default (the deal list, the board): no `outcome` parameter means open.
+        if default_outcome and self.is_bound and "outcome" not in self.data:
+            self.data = self.data.copy()
+            self.data["outcome"] = default_outcome
         limit_choices(self, "owner", scope.reps().active())
         limit_choices(self, "team", scope.teams())
         self.fields["stage"] = _stage_field(self.workspace, required=False, empty_label="Any stage")
+        today = self.workspace.today()
+        labels = {
+            "this_quarter": period_label(self.workspace, *fiscal_quarter_bounds(self.workspace, today)),
+            "next_quarter": period_label(
+                self.workspace, *fiscal_quarter_bounds(self.workspace, _next_quarter_day(self.workspace, today))
+            ),
+            "this_year": period_label(self.workspace, *fiscal_year_bounds(self.workspace, today)),
+        }
+        self.fields["close"].choices = [
+            (value, f"{text} ({labels[value]})" if value in labels else text) for value, text in CLOSE_PERIODS
+        ]
+
+    def effective_query(self) -> str:
+        """The filters as applied (with the default outcome filled in), as a query string without the page:
+        what the Export link and a saved view carry."""
+        query = self.data.copy() if self.is_bound else QueryDict(mutable=True)
+        query.pop("page", None)
+        query.pop("csrfmiddlewaretoken", None)
+        return query.urlencode()
+
+    def columns(self) -> list[str]:
+        """The optional columns to show: those asked for, else all."""
+        chosen = self.cleaned_data.get("cols") if self.is_bound and not self.errors else None
+        return list(chosen) if chosen else [value for value, _ in DEAL_COLUMNS]
 
     def clean_company(self) -> Company | None:
         value = self.cleaned_data.get("company")
@@ -197,8 +254,9 @@ class DealFilterForm(forms.Form):
         if period == "this_quarter":
             return self.workspace.fiscal_quarter_bounds(today)
         if period == "next_quarter":
-            _, end = self.workspace.fiscal_quarter_bounds(today)
-            return self.workspace.fiscal_quarter_bounds(end + timedelta(days=1))
+            return fiscal_quarter_bounds(self.workspace, _next_quarter_day(self.workspace, today))
+        if period == "this_year":
+            return fiscal_year_bounds(self.workspace, today)
         if period == "overdue":
             return None, today - timedelta(days=1)
         if period == "custom" or self.cleaned_data.get("close_from") or self.cleaned_data.get("close_to"):
@@ -217,7 +275,7 @@ class DealFilterForm(forms.Form):
             team=data.get("team"),
             stage=data.get("stage"),
             company=data.get("company"),
-            outcome=data.get("outcome") or "",
+            outcome="" if data.get("outcome") == "all" else data.get("outcome") or "",
             close_from=close_from,
             close_to=close_to,
             open_only=data.get("close") == "overdue",

@@ -2,17 +2,20 @@ from __future__ import annotations
 
 from django.urls import path
 
-from crm import views, views_categories, views_records
+from crm import views, views_board, views_categories, views_records, views_saved
 
 app_name = "crm"
 urlpatterns = [
-    path("", views.board, name="board"),
+    path("", views_board.board, name="board"),
     path("deals/", views.deal_list, name="deal_list"),
     path("deals/new/", views.deal_create, name="deal_create"),
     path("deals/deleted/", views.deleted_deals, name="deleted_deals"),
     path("deals/<uuid:deal_uuid>/", views.deal_detail, name="deal_detail"),
     path("deals/<uuid:deal_uuid>/edit/", views.deal_edit, name="deal_edit"),
-    path("deals/<uuid:deal_uuid>/move/", views.deal_move, name="deal_move"),
+    path("deals/<uuid:deal_uuid>/move/", views_board.deal_move, name="deal_move"),
+    path("deals/<uuid:deal_uuid>/move/undo/", views_board.deal_move_undo, name="deal_move_undo"),
+    path("views/", views_saved.saved_view_create, name="saved_view_create"),
+    path("views/<uuid:view_uuid>/delete/", views_saved.saved_view_delete, name="saved_view_delete"),
     path("deals/<uuid:deal_uuid>/delete/", views.deal_delete, name="deal_delete"),
     path("deals/<uuid:deal_uuid>/restore/", views.deal_restore, name="deal_restore"),
     path("deals/<uuid:deal_uuid>/activities/", views.activity_create, name="activity_create"),
