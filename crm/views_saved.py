@@ -86,7 +86,8 @@ def saved_view_create(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view()
 def saved_view_delete(request: WorkspaceRequest, view_uuid: str) -> HttpResponse:
     view = get_in_workspace(SavedView, request.workspace, view_uuid)
-    if view.id not in set(saved_views_for_member(request.membership, view.screen).values_list("id", flat=True)):
+    admin_may = request.membership.can_administer and view.sharing != SavedViewSharing.PERSONAL
+    if not admin_may and not saved_views_for_member(request.membership, view.screen).filter(id=view.id).exists():
         raise Http404("Not found")  # someone else's personal view: as if missing
     services.saved_view_delete(view=view, actor=request.membership)
     messages.success(request, f"View “{view.name}” deleted.")
