@@ -12,7 +12,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from crm import categories
-from crm.models import Activity, Company, Contact, Deal, Stage
+from crm.models import Activity, Company, Contact, CustomField, CustomFieldKind, Deal, Stage
 from crm.selectors import DEAL_SORTS, DealFilters
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
@@ -73,6 +73,7 @@ class DealForm(forms.Form):
         # A deal may be given only to someone whose deals the member sees: nobody hands a deal out of sight.
         limit_choices(self, "owner", scope.reps().active())
         self.fields["stage"] = _stage_field(workspace)
+        self._add_custom_fields(workspace, deal)
         # An existing deal's forecast category, for those who may override it (crm.categories.may_set_category).
         if deal is not None and categories.may_set_category(scope.membership, deal):
             self.fields["forecast_category"] = forms.ChoiceField(
@@ -80,6 +81,45 @@ class DealForm(forms.Form):
                 required=False,
                 choices=categories.category_choices(workspace, stage_default=deal.stage.forecast_category),
             )
+
+    def _add_custom_fields(self, workspace: Workspace, deal: Deal | None) -> None:
+        """The workspace's typed custom fields (crm.models.CustomField), named `cf_<key>`."""
+        self.custom_keys: list[str] = []
+        for definition in CustomField.objects.for_workspace(workspace):
+            field: forms.Field
+            if definition.kind == CustomFieldKind.NUMBER:
+                field = forms.DecimalField(required=False, max_digits=18, decimal_places=4)
+            elif definition.kind == CustomFieldKind.DATE:
+                field = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+            elif definition.kind == CustomFieldKind.CHOICE:
+                field = forms.ChoiceField(required=False, choices=[("", "—"), *((c, c) for c in definition.choices)])
+            else:
+                field = forms.CharField(required=False, max_length=500)
+            field.label = definition.label
+            name = f"cf_{definition.key}"
+            self.fields[name] = field
+            if deal is not None and not self.is_bound:
+                self.initial[name] = (deal.attributes or {}).get(definition.key)
+            self.custom_keys.append(definition.key)
+
+    @property
+    def custom_fields(self) -> list[forms.BoundField]:
+        return [self[f"cf_{key}"] for key in self.custom_keys]
+
+    def custom_values(self) -> dict[str, Any]:
+        """The custom fields' values as JSON values for the deal's attributes (numbers as numbers, dates ISO)."""
+        values: dict[str, Any] = {}
+        for key in self.custom_keys:
+            value = self.cleaned_data.get(f"cf_{key}")
+            if isinstance(value, Decimal):
+                value = int(value) if value == value.to_integral_value() else float(value)
+            elif isinstance(value, date):
+                value = value.isoformat()
+            values[key] = None if value in ("", None) else value
+        return values
+
+    def custom_changed(self) -> bool:
+        return any(f"cf_{key}" in self.changed_data for key in self.custom_keys)
 
 
 class DealMoveForm(forms.Form):

@@ -18,6 +18,7 @@ from crm.models import (
     Activity,
     Company,
     Contact,
+    CustomField,
     Deal,
     DealHistory,
     DealQuerySet,
@@ -453,3 +454,12 @@ def saved_views_for_member(membership: Membership, screen: str) -> QuerySet[Save
         shared |= Q(sharing=SavedViewSharing.TEAM, team_id=membership.team_id)
     views = SavedView.objects.for_workspace(membership.workspace_id).filter(screen=screen)
     return views.filter(Q(owner=membership) | shared).select_related("owner").order_by("name", "id")
+
+
+def deal_custom_values(deal: Deal) -> list[tuple[str, Any]]:
+    """(label, value) of each of the workspace's custom fields for this deal, in the fields' order."""
+    attributes = deal.attributes or {}
+    return [
+        (field.label, attributes.get(field.key))
+        for field in CustomField.objects.for_workspace(deal.workspace_id).only("label", "key")
+    ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from crm import views, views_board, views_categories, views_records, views_saved
+from crm import views, views_board, views_categories, views_records, views_saved, views_setup
 
 app_name = "crm"
 urlpatterns = [
@@ -29,5 +29,12 @@ urlpatterns = [
     path("contacts/<uuid:contact_uuid>/", views_records.contact_detail, name="contact_detail"),
     path("contacts/<uuid:contact_uuid>/edit/", views_records.contact_form, name="contact_edit"),
     path("contacts/<uuid:contact_uuid>/delete/", views_records.contact_delete, name="contact_delete"),
+    path("welcome/", views_setup.onboarding, name="onboarding"),
+    path("welcome/sample-data/", views_setup.onboarding_sample, name="onboarding_sample"),
+    path("setup/pipelines/", views_setup.pipelines, name="setup_pipelines"),
+    path("setup/pipelines/<uuid:pipeline_uuid>/stages/", views_setup.stage_save, name="setup_stage_save"),
+    path("setup/stages/<uuid:stage_uuid>/", views_setup.stage_change, name="setup_stage_change"),
+    path("setup/fields/", views_setup.custom_fields, name="setup_fields"),
+    path("setup/fields/<uuid:field_uuid>/delete/", views_setup.custom_field_delete, name="setup_field_delete"),
     path("forecast-categories/", views_categories.forecast_categories, name="forecast_categories"),
 ]

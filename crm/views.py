@@ -16,6 +16,7 @@ from crm.categories import category_labels
 from crm.forms import ActivityForm, DealFilterForm, DealForm
 from crm.models import Deal, SavedViewScreen, Stage
 from crm.selectors import (
+    deal_custom_values,
     deal_get_for_member,
     deal_history_rows,
     deals_filtered,
@@ -69,8 +70,10 @@ def deal_create(request: WorkspaceRequest) -> HttpResponse:
         initial["stage"] = first.uuid
     form = DealForm(request.POST or None, scope=request.scope, initial=initial)
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
+        data = {name: value for name, value in form.cleaned_data.items() if not name.startswith("cf_")}
         stage = data.pop("stage")
+        if custom := {k: v for k, v in form.custom_values().items() if v is not None}:
+            data["attributes"] = custom
         try:
             deal = services.deal_create(workspace=ws, actor=request.membership, stage=stage, **data)
         except ValidationError as exc:
@@ -93,6 +96,7 @@ def _deal_context(request: WorkspaceRequest, deal: Deal) -> dict[str, Any]:
         "contacts": deal.contacts.select_related("company").all(),
         "can_write": request.membership.can_write,
         "forecast_category_label": category_labels(deal.workspace_id).get(deal.effective_forecast_category, ""),
+        "custom_values": deal_custom_values(deal),
     }
 
 
@@ -117,6 +121,8 @@ def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     form = DealForm(request.POST or None, scope=request.scope, initial=initial, deal=deal)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
+        if form.custom_changed():
+            changes["attributes"] = {**(deal.attributes or {}), **form.custom_values()}
         try:
             if changes:
                 deal = services.deal_update(deal=deal, actor=request.membership, changes=changes)

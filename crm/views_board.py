@@ -24,6 +24,7 @@ from crm import services
 from crm.categories import category_labels
 from crm.forms import DealCloseForm, DealFilterForm, DealMoveForm
 from crm.models import Deal, Pipeline, SavedViewScreen, Stage, StageKind
+from crm.onboarding import onboarding_needed
 from crm.selectors import BoardColumn, board_for_member, deal_get_for_member
 from crm.views_saved import saved_views_context
 from vectoros.forms import UUIDChoiceField, apply_service_errors, limit_choices
@@ -145,6 +146,9 @@ def _undo_offer(request: WorkspaceRequest, undo: services.MoveUndo, text: str) -
 @require_GET
 @workspace_view()
 def board(request: WorkspaceRequest) -> HttpResponse:
+    # A workspace that never had a deal opens on its set-up checklist for those who can set it up.
+    if request.membership.can_administer and not request.GET and onboarding_needed(request.workspace):
+        return redirect("crm:onboarding", request.workspace.slug)
     undo = None
     if token := request.GET.get("undo"):
         try:
