@@ -24,7 +24,7 @@ from crm import services
 from crm.categories import category_labels
 from crm.forms import DealCloseForm, DealFilterForm, DealMoveForm
 from crm.models import Deal, Pipeline, SavedViewScreen, Stage, StageKind
-from crm.onboarding import onboarding_needed
+from crm.onboarding import onboarding_checklist, onboarding_needed
 from crm.selectors import BoardColumn, board_for_member, deal_get_for_member
 from crm.views_saved import saved_views_context
 from vectoros.forms import UUIDChoiceField, apply_service_errors, limit_choices
@@ -146,9 +146,6 @@ def _undo_offer(request: WorkspaceRequest, undo: services.MoveUndo, text: str) -
 @require_GET
 @workspace_view()
 def board(request: WorkspaceRequest) -> HttpResponse:
-    # A workspace that never had a deal opens on its set-up checklist for those who can set it up.
-    if request.membership.can_administer and not request.GET and onboarding_needed(request.workspace):
-        return redirect("crm:onboarding", request.workspace.slug)
     undo = None
     if token := request.GET.get("undo"):
         try:
@@ -158,6 +155,9 @@ def board(request: WorkspaceRequest) -> HttpResponse:
         else:
             undo = {"token": token, "text": request.GET.get("undo_text", "Deal moved.")[:200], "deal": offer.deal_uuid}
     context = _board_context(request, _board_query(request.GET), undo=undo)
+    # A workspace that never had a deal opens on its set-up checklist, above its empty board.
+    if not request.htmx and onboarding_needed(request.workspace):
+        context["onboarding_items"] = onboarding_checklist(request.workspace)
     return render_screen(request, "crm/board.html", context, partial="board")
 
 
