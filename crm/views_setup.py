@@ -163,12 +163,10 @@ def custom_field_delete(request: WorkspaceRequest, field_uuid: str) -> HttpRespo
 @require_GET
 @workspace_view()
 def onboarding(request: WorkspaceRequest) -> HttpResponse:
-    """The first-run checklist; a new workspace's board sends its admins here until it has deals."""
-    context = {
-        "items": onboarding_state.onboarding_checklist(request.workspace),
-        "can_administer": request.membership.can_administer,
-    }
-    return render(request, "crm/onboarding.html", context)
+    """The first-run checklist (a new workspace's board shows it too, until the workspace has deals)."""
+    return _page(
+        request, "crm/onboarding.html", {"onboarding_items": onboarding_state.onboarding_checklist(request.workspace)}
+    )
 
 
 @require_POST
