@@ -208,13 +208,13 @@ def deal_move(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
                 return _close_page(request, deal, stage, close_form, status=422)
             form.add_error(None, _form_errors(close_form))
         if not form.errors and from_board:
-            undo = _undo_offer(request, previous, f"{deal.title} moved to {stage.name}.")
+            undo = _undo_offer(request, previous, f"{deal.title} was in {deal.stage.name}.")
     status = 200
     if form.errors:
         text = " ".join(str(e) for errors in form.errors.values() for e in errors)
         messages.error(request, f"{deal.title} was not moved: {text}")
         status = 422
-    elif not from_board:
+    else:
         messages.success(request, f"{deal.title} moved to {form.cleaned_data['stage'].name}.")
     if from_board:
         return _board_answer(request, undo=undo, status=status)
