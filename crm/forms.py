@@ -241,9 +241,10 @@ class DealFilterForm(forms.Form):
         self.scope = scope
         self.workspace = scope.workspace
         # A screen that shows open deals by default (the deal list, the board): no `outcome` parameter means open.
-        if default_outcome and self.is_bound and "outcome" not in self.data:
-            self.data = self.data.copy()
-            self.data["outcome"] = default_outcome
+        if default_outcome and isinstance(self.data, QueryDict) and "outcome" not in self.data:
+            data = self.data.copy()
+            data["outcome"] = default_outcome
+            self.data = data
         limit_choices(self, "owner", scope.reps().active())
         limit_choices(self, "team", scope.teams())
         self.fields["stage"] = _stage_field(self.workspace, required=False, empty_label="Any stage")
@@ -255,14 +256,15 @@ class DealFilterForm(forms.Form):
             ),
             "this_year": period_label(self.workspace, *fiscal_year_bounds(self.workspace, today)),
         }
-        self.fields["close"].choices = [
+        close_field: Any = self.fields["close"]
+        close_field.choices = [
             (value, f"{text} ({labels[value]})" if value in labels else text) for value, text in CLOSE_PERIODS
         ]
 
     def effective_query(self) -> str:
         """The filters as applied (with the default outcome filled in), as a query string without the page:
         what the Export link and a saved view carry."""
-        query = self.data.copy() if self.is_bound else QueryDict(mutable=True)
+        query = self.data.copy() if isinstance(self.data, QueryDict) else QueryDict(mutable=True)
         query.pop("page", None)
         query.pop("csrfmiddlewaretoken", None)
         return query.urlencode()

@@ -103,6 +103,15 @@
     date.focus();
   });
 
+  // The dialog's own form never goes to the server: its buttons close the dialog with their value (after the
+  // browser checked the required answers; Cancel skips that with formnovalidate).
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!form.matches || !form.matches("#close-dialog [data-close-form]")) return;
+    event.preventDefault();
+    form.closest("dialog").close(event.submitter ? event.submitter.value : "");
+  });
+
   // ---- The undo offer lasts as long as the server accepts it ---------------------------------------------
   function armUndo(root) {
     const bar = root.querySelector && root.querySelector("[data-undo-bar]");
