@@ -8,13 +8,14 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import onboarding as onboarding_state
 from crm import setup
 from crm.models import CustomField, CustomFieldKind, ForecastCategory, Pipeline, Stage, StageKind
 from tenancy.access import get_in_workspace, require_admin
+from tenancy.views import _settings_page  # every settings tab renders through tenancy's one helper
 from vectoros.forms import apply_service_errors
 from vectoros.http import WorkspaceRequest, workspace_view
 
@@ -38,11 +39,6 @@ class CustomFieldForm(forms.Form):
     choices = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="For a choice field: one per line."
     )
-
-
-def _page(request: WorkspaceRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    context = {"can_administer": request.membership.can_administer, **context}
-    return render(request, template, context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -73,7 +69,7 @@ def pipelines(request: WorkspaceRequest) -> HttpResponse:
         for pipeline in Pipeline.objects.for_workspace(ws).prefetch_related("stages")
     ]
     context = {"form": form, "rows": rows, "tab": "pipelines"}
-    return _page(request, "crm/setup_pipelines.html", context, status=422 if form.errors else 200)
+    return _settings_page(request, "crm/setup_pipelines.html", context, status=422 if form.errors else 200)
 
 
 def _stage_initial(stage: Stage) -> dict[str, Any]:
@@ -147,7 +143,7 @@ def custom_fields(request: WorkspaceRequest) -> HttpResponse:
                 messages.success(request, f"Field “{field.label}” added to deals.")
                 return redirect("crm:setup_fields", ws.slug)
     context = {"form": form, "fields": CustomField.objects.for_workspace(ws), "tab": "fields"}
-    return _page(request, "crm/setup_fields.html", context, status=422 if form.errors else 200)
+    return _settings_page(request, "crm/setup_fields.html", context, status=422 if form.errors else 200)
 
 
 @require_POST
@@ -164,7 +160,7 @@ def custom_field_delete(request: WorkspaceRequest, field_uuid: str) -> HttpRespo
 @workspace_view()
 def onboarding(request: WorkspaceRequest) -> HttpResponse:
     """The first-run checklist (a new workspace's board shows it too, until the workspace has deals)."""
-    return _page(
+    return _settings_page(
         request, "crm/onboarding.html", {"onboarding_items": onboarding_state.onboarding_checklist(request.workspace)}
     )
 
