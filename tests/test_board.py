@@ -195,3 +195,29 @@ def test_undo_permissions(personas):
     assert personas.client_for(personas.outsider).post(undo_url, {"token": "x"}).status_code == 404
     assert personas.client_for(personas.other_rep).post(undo_url, {"token": "x"}).status_code == 404
     assert personas.client_for(personas.rep).get(undo_url).status_code == 405
+
+
+def test_the_board_reads_a_fixed_number_of_queries(personas):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = personas.client_for(personas.owner)
+    board_url = url("crm:board", personas)
+    filters = {"team": personas.rep.team.uuid, "close": "this_quarter"}
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(board_url, filters).status_code == 200
+        return len(ctx.captured_queries)
+
+    deal(personas, title="First", stage="Proposal", expected_close_date=date(2026, 3, 1))
+    queries()  # the first visit also writes the session (the workspace used last)
+    few = queries()
+    for i in range(30):
+        deal(
+            personas,
+            title=f"D{i}",
+            stage=("Proposal", "Discovery", "Negotiation")[i % 3],
+            expected_close_date=date(2026, 3, 1),
+        )
+    assert queries() == few <= 20
