@@ -7,47 +7,92 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0009_dealhistory_next_step'),
-        ('tenancy', '0007_merge_idempotency_sso'),
+        ("crm", "0009_dealhistory_next_step"),
+        ("tenancy", "0007_merge_idempotency_sso"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CustomField',
+            name="CustomField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('key', models.SlugField(max_length=40)),
-                ('label', models.CharField(max_length=80)),
-                ('kind', models.CharField(choices=[('text', 'Text'), ('number', 'Number'), ('date', 'Date'), ('choice', 'Choice')], default='text', max_length=8)),
-                ('choices', models.JSONField(blank=True, default=list)),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='custom_fields', to='tenancy.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("key", models.SlugField(max_length=40)),
+                ("label", models.CharField(max_length=80)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("text", "Text"), ("number", "Number"), ("date", "Date"), ("choice", "Choice")],
+                        default="text",
+                        max_length=8,
+                    ),
+                ),
+                ("choices", models.JSONField(blank=True, default=list)),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="custom_fields",
+                        to="tenancy.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'label'],
-                'constraints': [models.UniqueConstraint(fields=('workspace', 'key'), name='custom_field_unique_key')],
+                "ordering": ["order", "label"],
+                "constraints": [models.UniqueConstraint(fields=("workspace", "key"), name="custom_field_unique_key")],
             },
         ),
         migrations.CreateModel(
-            name='SavedView',
+            name="SavedView",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('screen', models.CharField(choices=[('deals', 'Deal list'), ('board', 'Board')], max_length=8)),
-                ('name', models.CharField(max_length=80)),
-                ('query', models.CharField(blank=True, max_length=2000)),
-                ('sharing', models.CharField(choices=[('personal', 'Only me'), ('team', 'My team'), ('workspace', 'Everyone in the workspace')], default='personal', max_length=10)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_views', to='tenancy.membership')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenancy.team')),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_views', to='tenancy.workspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("screen", models.CharField(choices=[("deals", "Deal list"), ("board", "Board")], max_length=8)),
+                ("name", models.CharField(max_length=80)),
+                ("query", models.CharField(blank=True, max_length=2000)),
+                (
+                    "sharing",
+                    models.CharField(
+                        choices=[
+                            ("personal", "Only me"),
+                            ("team", "My team"),
+                            ("workspace", "Everyone in the workspace"),
+                        ],
+                        default="personal",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="saved_views", to="tenancy.membership"
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenancy.team",
+                    ),
+                ),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="saved_views", to="tenancy.workspace"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('owner', 'screen', 'name'), name='saved_view_unique_name')],
+                "ordering": ["name", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("owner", "screen", "name"), name="saved_view_unique_name")
+                ],
             },
         ),
     ]
