@@ -18,12 +18,15 @@ from crm.models import (
     Activity,
     Company,
     Contact,
+    CustomField,
     Deal,
     DealHistory,
     DealQuerySet,
     ForecastCategory,
     Outcome,
     Pipeline,
+    SavedView,
+    SavedViewSharing,
     Stage,
     StageKind,
     TrackedField,
@@ -191,18 +194,27 @@ def deal_get_for_member(scope: Scope, deal_uuid: object) -> Deal:
     return found
 
 
-def board_for_member(scope: Scope, *, today: date, cards_per_column: int = BOARD_CARDS_PER_COLUMN) -> Board:
-    """The default pipeline as columns: counts and totals per open stage with its largest deals.
+def board_for_member(
+    scope: Scope,
+    *,
+    today: date,
+    filters: DealFilters | None = None,
+    pipeline: Pipeline | None = None,
+    cards_per_column: int = BOARD_CARDS_PER_COLUMN,
+) -> Board:
+    """A pipeline (the default one unless given) as columns: counts and totals per open stage with its largest
+    deals, narrowed by the deal list's `filters` (owner, team, close period) when given.
 
     A fixed number of queries whatever the number of deals: the stages, one aggregate, one windowed
     query for the top cards of every column, and one aggregate for this quarter's closed deals.
     """
     workspace = scope.workspace
-    pipeline = Pipeline.objects.for_workspace(workspace).filter(is_default=True).first()
+    if pipeline is None:
+        pipeline = Pipeline.objects.for_workspace(workspace).filter(is_default=True).first()
     if pipeline is None:
         raise Http404("This workspace has no pipeline")
     stages = list(Stage.objects.filter(pipeline=pipeline).order_by("order"))
-    visible = scope.deals().filter(pipeline=pipeline)
+    visible = (deals_filtered(scope, filters) if filters is not None else scope.deals()).filter(pipeline=pipeline)
     open_deals = visible.filter(outcome=Outcome.OPEN)
     columns = {s.id: BoardColumn(stage=s) for s in stages if s.kind == StageKind.OPEN}
     for row in open_deals.order_by().values("stage_id").annotate(n=Count("id"), total=Sum("amount")):
@@ -213,7 +225,7 @@ def board_for_member(scope: Scope, *, today: date, cards_per_column: int = BOARD
     ranked = (
         open_deals.select_related("company", "owner")
         .only(
-            "uuid", "title", "amount", "currency", "expected_close_date", "stage_id", "forecast_category",
+            "uuid", "title", "amount", "currency", "expected_close_date", "stage_id", "forecast_category", "outcome",
             "company__name", "owner__display_name",
         )
         .annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("amount").desc(), F("id")]))
@@ -271,7 +283,12 @@ def deals_filtered(scope: Scope, filters: DealFilters) -> DealQuerySet:
     """The deals in scope, narrowed by `filters` and sorted (ties broken by id, so pages are stable)."""
     deals = scope.deals().select_related("company", "owner", "stage")
     if q := filters.q.strip():
-        deals = deals.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+        deals = deals.filter(
+            Q(title__icontains=q)
+            | Q(company__name__icontains=q)
+            | Q(owner__display_name__icontains=q)
+            | Q(owner__email__icontains=q)
+        )
     if filters.owner is not None:
         deals = deals.filter(owner=filters.owner)
     if filters.team is not None:
@@ -280,7 +297,9 @@ def deals_filtered(scope: Scope, filters: DealFilters) -> DealQuerySet:
         deals = deals.filter(stage=filters.stage)
     if filters.company is not None:
         deals = deals.filter(company=filters.company)
-    if filters.outcome:
+    if filters.outcome == "closed":
+        deals = deals.exclude(outcome=Outcome.OPEN)
+    elif filters.outcome:
         deals = deals.filter(outcome=filters.outcome)
     if filters.open_only:
         deals = deals.filter(outcome=Outcome.OPEN)
@@ -426,3 +445,21 @@ def deleted_deal_get(workspace: Workspace, deal_uuid: object) -> Deal:
     if found is None:
         raise Http404("No such deleted deal")
     return found
+
+
+def saved_views_for_member(membership: Membership, screen: str) -> QuerySet[SavedView]:
+    """The saved views of a screen this member may apply: their own, their team's and the workspace's."""
+    shared = Q(sharing=SavedViewSharing.WORKSPACE)
+    if membership.team_id is not None:
+        shared |= Q(sharing=SavedViewSharing.TEAM, team_id=membership.team_id)
+    views = SavedView.objects.for_workspace(membership.workspace_id).filter(screen=screen)
+    return views.filter(Q(owner=membership) | shared).select_related("owner").order_by("name", "id")
+
+
+def deal_custom_values(deal: Deal) -> list[tuple[str, Any]]:
+    """(label, value) of each of the workspace's custom fields for this deal, in the fields' order."""
+    attributes = deal.attributes or {}
+    return [
+        (field.label, attributes.get(field.key))
+        for field in CustomField.objects.for_workspace(deal.workspace_id).only("label", "key")
+    ]

@@ -377,6 +377,9 @@ WORKSPACE_CREATED_HOOKS.append("crm.services.pipeline_create_default")  # the de
 # Run inside `tenancy.services.membership_remove`'s transaction as `hook(membership=, reassign_to=, actor=)`: their
 # deals go to `reassign_to` (a Membership) or to nobody, through crm's services so history is written.
 MEMBER_REMOVED_HOOKS: list[str] = []
+# The board's cards show the scoring model's win chance: `reader(workspace_id, deal_ids) -> {deal_id: 0..1}`;
+# scoring sits above crm, so crm reads it by this dotted path. Empty: cards show no score.
+DEAL_WIN_CHANCE_READER = "scoring.selectors.deal_win_probabilities"
 MEMBER_REMOVED_HOOKS.append("crm.services.deals_reassign_from_member")
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []

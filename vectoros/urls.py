@@ -30,6 +30,7 @@ workspace_patterns = [
 urlpatterns = [
     path("", tenancy_views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("workspaces/new/", tenancy_views.workspace_new, name="workspace_new"),
     path("accounts/sso/", views_sso.sso_sign_in, name="sso_sign_in"),
     path("accounts/", include("allauth.urls")),
     path("invitations/<str:token>/", tenancy_views.invitation_accept, name="invitation_accept"),
