@@ -3,7 +3,9 @@
 Plain NumPy/SciPy. A recent window (the last `RECENT_DAYS`) is compared with the year before it:
 conversion out of a stage with a one-sided two-proportion z-test, time in a stage with a one-sided
 Mann-Whitney test on the stays that ended in each window. A stage is flagged only when the worsening
-is beyond noise (p below `ALPHA`) and large enough to matter; the deals sitting in it longer than the
+is beyond noise and large enough to matter. Beyond noise is p below `ALPHA` shared (Bonferroni) by all
+the tests made on the pipeline, two per stage, so a pipeline whose stages did not change raises a false
+alarm in at most about 1 run in 20; the deals sitting in it longer than the
 earlier stays usually lasted are listed with the revenue they hold up.
 """
 
@@ -68,22 +70,25 @@ def _windows(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return recent & (at <= 0), earlier
 
 
-def stage_findings(evidence: StageWindows) -> list[Finding]:
-    """What worsened in this stage, beyond noise and by enough to matter (possibly nothing)."""
+def stage_findings(evidence: StageWindows, *, stages: int = 1) -> list[Finding]:
+    """What worsened in this stage, beyond noise and by enough to matter (possibly nothing).
+
+    `stages`: how many stages are judged together; each of their 2 x `stages` tests gets that share of ALPHA."""
+    alpha = ALPHA / (2 * max(stages, 1))
     found = []
     recent, earlier = _windows(evidence.decided_at)
     n_r, n_e = int(recent.sum()), int(earlier.sum())
     if n_r >= MIN_N and n_e >= MIN_N:
         k_r, k_e = float(evidence.advanced[recent].sum()), float(evidence.advanced[earlier].sum())
         p = two_proportion_worse(k_r, n_r, k_e, n_e)
-        if p < ALPHA and k_e / n_e - k_r / n_r >= MIN_DROP:
+        if p < alpha and k_e / n_e - k_r / n_r >= MIN_DROP:
             found.append(Finding("conversion", k_r / n_r, k_e / n_e, n_r, n_e, p))
     recent, earlier = _windows(evidence.stay_ended_at)
     stays_r, stays_e = evidence.stay_days[recent], evidence.stay_days[earlier]
     if len(stays_r) >= MIN_N and len(stays_e) >= MIN_N:
         p = longer_p_value(stays_r, stays_e)
         median_r, median_e = float(np.median(stays_r)), float(np.median(stays_e))
-        if p < ALPHA and median_r >= MIN_SLOWDOWN * max(median_e, 1.0):
+        if p < alpha and median_r >= MIN_SLOWDOWN * max(median_e, 1.0):
             found.append(Finding("time_in_stage", median_r, median_e, len(stays_r), len(stays_e), p))
     return found
 

@@ -392,7 +392,7 @@ def bottlenecks_for_member(
     found: list[Bottleneck] = []
     for k, name in enumerate(facts.stage_names):
         evidence = stage_evidence(facts, k, owners)
-        findings = bottlenecks.stage_findings(evidence)
+        findings = bottlenecks.stage_findings(evidence, stages=facts.n_stages)
         if not findings:
             continue
         after = bottlenecks.stuck_after(evidence)

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from scipy import stats
 from django.utils import timezone
+from scipy import stats
 
 from crm.models import Deal, Outcome
 from insights import reps
