@@ -85,7 +85,7 @@ def test_the_command_prints_the_three_lists(personas, stored):
     out = io.StringIO()
     call_command("insights", workspace=personas.workspace.slug, rep=personas.rep.email, json=True, stdout=out)
     assert [d["deal"] for d in json.loads(out.getvalue())["focus_deals"]] == [str(stored["east"].uuid)]
-    with pytest.raises(CommandError, match="nobody@acme.test"):
+    with pytest.raises(CommandError, match=r"nobody@acme\.test"):
         call_command("insights", workspace=personas.workspace.slug, rep="nobody@acme.test", json=True)
     with pytest.raises(CommandError, match="nope"):
         call_command("insights", workspace="nope", json=True)
