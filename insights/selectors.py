@@ -193,7 +193,7 @@ def focus_for_member(
     chosen = focus.top(scores, count)
     deals = Deal.objects.filter(id__in=[ids[i] for i in chosen]).select_related("stage", "owner")
     by_id = {d.id: d for d in deals}
-    target_label = result.target_note or "the target"
+    target_label = "the likely figure (P50)" if result.target_note else "the target"
     for i in chosen:
         deal = by_id.get(ids[i])
         if deal is None:
