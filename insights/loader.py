@@ -50,6 +50,18 @@ class DealFacts:
     def n_stages(self) -> int:
         return len(self.stage_names)
 
+    def stage_decisions(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Who was decided at open stage k, whether they moved on, and when: the one rule for "conversion from k".
+
+        A deal counts at k once it entered k or an earlier stage and got as far as k; it moved on when it
+        reached a later stage or won (when it first did), it failed when it was lost without getting past k
+        (when it closed). Deals still open at k or before are undecided. Returns (decided, advanced, decided_at)."""
+        reached = (self.first_rank >= 0) & (self.first_rank <= k) & (self.furthest >= k)
+        advanced = self.furthest > k
+        decided_at = np.where(advanced, self.beyond[:, k], self.closed)
+        decided = reached & (advanced | (self.outcome == -1)) & ~np.isnan(decided_at)
+        return decided, advanced, decided_at
+
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -270,10 +270,8 @@ def _rep_metrics(facts: DealFacts, member: Membership, peers: np.ndarray, curren
 
     add("win_rate", reps.share_vs_peers(facts.outcome == 1, size, mine & closed, peers & closed))
     for k, name in enumerate(facts.stage_names):
-        reached = (facts.first_rank >= 0) & (facts.first_rank <= k) & (facts.furthest >= k)
-        advanced = facts.furthest > k
-        decided_at = np.where(advanced, facts.beyond[:, k], facts.closed)
-        decided = reached & (advanced | (facts.outcome == -1)) & (decided_at > -WINDOW_DAYS)
+        decided, advanced, decided_at = facts.stage_decisions(k)
+        decided &= decided_at > -WINDOW_DAYS
         add("conversion", reps.share_vs_peers(advanced, size, mine & decided, peers & decided), stage=name)
     add("cycle_days", reps.mean_vs_peers(cycle, size, mine & won, peers & won, seed=member.id))
     add("deal_size", reps.mean_vs_peers(facts.amount, company, mine & won, peers & won, seed=member.id + 1))
@@ -362,10 +360,8 @@ class Bottleneck:
 
 def stage_evidence(facts: DealFacts, k: int, owners: np.ndarray) -> bottlenecks.StageWindows:
     """Stage k's decisions (moved on or lost from it, and when) and ended stays, for the deals in `owners`."""
-    reached = owners & (facts.first_rank >= 0) & (facts.first_rank <= k) & (facts.furthest >= k)
-    advanced = facts.furthest > k
-    decided_at = np.where(advanced, facts.beyond[:, k], facts.closed)
-    decided = reached & (advanced | (facts.outcome == -1)) & ~np.isnan(decided_at)
+    decided, advanced, decided_at = facts.stage_decisions(k)
+    decided &= owners
     stayed = owners & ~np.isnan(facts.entered[:, k]) & ~np.isnan(facts.left[:, k])
     return bottlenecks.StageWindows(
         advanced=advanced[decided],
