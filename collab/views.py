@@ -142,7 +142,7 @@ def comment_edit(request: WorkspaceRequest, comment_uuid: str) -> HttpResponse:
     comment = request.scope.get(Comment, comment_uuid)
     if comment.author_id != request.membership.id:
         raise PermissionDenied("You can edit only your own comments.")
-    form = CommentForm(request.POST or None, initial={"body": comment.body})
+    form = CommentForm(request.POST if request.method == "POST" else None, initial={"body": comment.body})
     if request.method == "POST" and form.is_valid():
         try:
             services.comment_update(
@@ -288,7 +288,8 @@ def notifications_read(request: WorkspaceRequest) -> HttpResponse:
 @workspace_view(own=True)
 def notification_settings(request: WorkspaceRequest) -> HttpResponse:
     current = services.settings_for(request.membership)
-    form = NotificationSettingsForm(request.POST or None, current=current)
+    # Every box unticked posts nothing, which is still a choice to save.
+    form = NotificationSettingsForm(request.POST if request.method == "POST" else None, current=current)
     if request.method == "POST" and form.is_valid():
         services.notification_settings_save(member=request.membership, channels=form.channels())
         messages.success(request, "Notification settings saved.")
