@@ -96,7 +96,7 @@ class PushService:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 service.receive(self.path, dict(self.headers.items()), body)
                 self.send_response(service.status)
@@ -139,6 +139,6 @@ class PushService:
             try:
                 plain = http_ece.decrypt(body, private_key=sub.private_key, auth_secret=sub.auth, version="aes128gcm")
                 message = json.loads(plain)
-            except Exception as exc:  # noqa: BLE001 (any failure to decrypt is what the test reports)
+            except Exception as exc:  # any failure to decrypt is what the test reports
                 problems.append(f"cannot decrypt: {type(exc).__name__}: {exc}")
         self.received.append(Received(path, headers, message, problems))

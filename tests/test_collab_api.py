@@ -37,7 +37,9 @@ def test_a_member_key_comments_mentions_and_edits_only_its_own(personas, deal):
     assert listed["count"] == 1 and listed["items"][0]["body"] == "@manager please review"
 
     manager = key_client(personas, personas.manager)
-    patch = manager.patch(f"/api/v1/collab/comments/{data['id']}/", {"body": "mine now"}, content_type="application/json")
+    patch = manager.patch(
+        f"/api/v1/collab/comments/{data['id']}/", {"body": "mine now"}, content_type="application/json"
+    )
     assert patch.status_code == 403 and patch["Content-Type"] == PROBLEM
     ok = rep.patch(f"/api/v1/collab/comments/{data['id']}/", {"body": "edited"}, content_type="application/json")
     assert ok.status_code == 200 and ok.json()["edited_at"]
@@ -78,7 +80,9 @@ def test_tasks_through_the_api(personas, deal):
     mine = rep.get("/api/v1/collab/tasks/", {"assignee": str(personas.rep.uuid), "done": "true"}).json()
     assert [t["title"] for t in mine["items"]] == ["Send contract"]
     refused = rep.patch(
-        f"/api/v1/collab/tasks/{task['id']}/", {"assignee": str(personas.other_rep.uuid)}, content_type="application/json"
+        f"/api/v1/collab/tasks/{task['id']}/",
+        {"assignee": str(personas.other_rep.uuid)},
+        content_type="application/json",
     )
     assert refused.status_code == 422 and Task.objects.get().assignee == personas.rep
     assert key_client(personas, personas.other_rep).get(f"/api/v1/collab/tasks/{task['id']}/").status_code == 404

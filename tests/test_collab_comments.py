@@ -177,7 +177,9 @@ def test_comments_on_a_company_are_seen_by_every_member_and_shown_on_the_custome
     url = reverse("collab:comment_create", args=["acme", "companies", company.uuid])
     personas.client_for(personas.rep).post(url, {"body": "Their CFO changed, @west knows her"})
     assert Notification.objects.get().recipient == personas.other_rep  # companies are seen workspace-wide
-    panel = personas.client_for(personas.other_rep).get(reverse("collab:panel", args=["acme", "companies", company.uuid]))
+    panel = personas.client_for(personas.other_rep).get(
+        reverse("collab:panel", args=["acme", "companies", company.uuid])
+    )
     assert "Their CFO changed" in panel.content.decode()
     page = personas.client_for(personas.owner).get(reverse("crm:company_detail", args=["acme", company.uuid]))
     assert reverse("collab:panel", args=["acme", "companies", company.uuid]) in page.content.decode()

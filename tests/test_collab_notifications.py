@@ -104,7 +104,12 @@ def test_the_bell_is_on_every_workspace_page_and_outsiders_cannot_reach_it(perso
     one = _notify(personas.rep, 1)
     assert outsider.get(reverse("collab:notification_open", args=["acme", one.uuid])).status_code == 404
     # Another member of the workspace cannot open (and so mark read) someone else's notification.
-    assert personas.client_for(personas.owner).get(reverse("collab:notification_open", args=["acme", one.uuid])).status_code == 404
+    assert (
+        personas.client_for(personas.owner)
+        .get(reverse("collab:notification_open", args=["acme", one.uuid]))
+        .status_code
+        == 404
+    )
 
 
 def test_settings_choose_the_channels(personas):

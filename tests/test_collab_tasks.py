@@ -55,10 +55,14 @@ def test_viewers_cannot_write_tasks_or_next_steps_and_outsiders_cannot_find_them
     task = task_create(actor=personas.rep, deal=deal, title="Call", due_date=date(2026, 3, 10))
     viewer, outsider = personas.client_for(personas.viewer), personas.client_for(personas.outsider)
     for client, status in ((viewer, 403), (outsider, 404)):
-        assert client.post(reverse("collab:task_create", args=["acme", deal.uuid]), {"title": "x"}).status_code == status
+        assert (
+            client.post(reverse("collab:task_create", args=["acme", deal.uuid]), {"title": "x"}).status_code == status
+        )
         assert client.post(reverse("collab:task_done", args=["acme", task.uuid]), {"done": "on"}).status_code == status
         assert client.post(reverse("collab:task_delete", args=["acme", task.uuid])).status_code == status
-        assert client.post(reverse("collab:next_step", args=["acme", deal.uuid]), {"next_step": "x"}).status_code == status
+        assert (
+            client.post(reverse("collab:next_step", args=["acme", deal.uuid]), {"next_step": "x"}).status_code == status
+        )
     west = personas.client_for(personas.other_rep)
     assert west.post(reverse("collab:task_done", args=["acme", task.uuid]), {"done": "on"}).status_code == 404
     task.refresh_from_db()
@@ -80,9 +84,14 @@ def test_the_next_step_is_edited_with_the_tasks(personas, deal):
 @time_machine.travel(NOW, tick=False)
 def test_my_day_lists_my_tasks_deals_needing_attention_and_meetings(personas, deal):
     ws = personas.workspace
-    quiet = make_deal(ws, title="Quiet one", owner=personas.rep, actor=personas.rep, next_step="")
-    late = make_deal(
-        ws, title="Late one", owner=personas.rep, actor=personas.rep, next_step="Chase", expected_close_date=date(2026, 3, 1)
+    make_deal(ws, title="Quiet one", owner=personas.rep, actor=personas.rep, next_step="")
+    make_deal(
+        ws,
+        title="Late one",
+        owner=personas.rep,
+        actor=personas.rep,
+        next_step="Chase",
+        expected_close_date=date(2026, 3, 1),
     )
     hot = make_deal(ws, title="Hot one", owner=personas.rep, actor=personas.rep, next_step="Call")
     fields = {"priority": Priority.CRITICAL, "seen": "x", "why": "y", "next_step": "z"}
