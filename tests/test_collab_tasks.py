@@ -6,12 +6,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from alerts.models import AlertKind, Priority
 from alerts.services import alert_raise_for_deal
 from collab.models import Task
-from collab.services import task_create
+from collab.services import comment_create, task_create
 from crm.models import Activity, ActivityKind
 from tests.factories import make_deal
 
@@ -130,3 +132,29 @@ def test_my_day_lists_my_tasks_deals_needing_attention_and_meetings(personas, de
 
 def test_my_day_is_404_for_outsiders(personas):
     assert personas.client_for(personas.outsider).get(reverse("collab:my_day", args=["acme"])).status_code == 404
+
+
+def test_my_day_and_the_deal_panel_do_not_grow_queries_with_rows(personas, deal):
+    client = personas.client_for(personas.rep)
+    client.get(reverse("collab:my_day", args=["acme"]))  # session and caches warm
+
+    def counts() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as day:
+            assert client.get(reverse("collab:my_day", args=["acme"])).status_code == 200
+        with CaptureQueriesContext(connection) as panel:
+            assert client.get(reverse("collab:panel", args=["acme", "deals", deal.uuid])).status_code == 200
+        return len(day), len(panel)
+
+    for n in range(2):
+        other = make_deal(personas.workspace, title=f"D{n}", owner=personas.rep, actor=personas.rep, next_step="")
+        task_create(actor=personas.rep, deal=other, title=f"T{n}", due_date=date.today())
+        task_create(actor=personas.rep, deal=deal, title=f"P{n}", due_date=date.today())
+        comment_create(author=personas.rep, body=f"note {n} @manager", deal=deal)
+    few = counts()
+    for n in range(2, 12):
+        other = make_deal(personas.workspace, title=f"D{n}", owner=personas.rep, actor=personas.rep, next_step="")
+        task_create(actor=personas.rep, deal=other, title=f"T{n}", due_date=date.today())
+        task_create(actor=personas.rep, deal=deal, title=f"P{n}", due_date=date.today())
+        comment_create(author=personas.rep, body=f"note {n} @manager", deal=deal)
+    many = counts()
+    assert many == few, (few, many)
