@@ -205,6 +205,8 @@ def notify(
     `push=False` keeps it off Web Push whatever the member chose (only mentions and Critical alerts push).
     Email and push go out after the transaction commits, each at most once.
     """
+    if not recipient.is_active or recipient.user_id is None:
+        return None  # an imported person without a login, or someone who left: nobody to tell
     prefs = settings_for(recipient)
     wants_email = prefs.wants(kind, "email") and bool(recipient.email)
     wants_push = push and prefs.wants(kind, "push") and recipient.push_subscriptions.exists()

@@ -16,7 +16,7 @@ from collab import tasks as collab_tasks
 from collab.models import DeliveryState, Notification, NotificationKind
 from collab.services import notify
 from crm.services import deal_update
-from tests.factories import make_deal
+from tests.factories import MembershipFactory, make_deal
 
 
 @pytest.fixture
@@ -122,3 +122,11 @@ def test_settings_choose_the_channels(personas):
     assert made.in_app and made.email_state == DeliveryState.NONE
     client.post(url, {})  # nothing at all
     assert _notify(personas.viewer, 2) is None
+
+
+def test_people_without_a_login_are_never_notified(personas, deal):
+    imported = MembershipFactory(workspace=personas.workspace, user=None, display_name="Imp", email="imp@acme.test")
+    deal_update(deal=deal, actor=personas.manager, changes={"owner": imported})
+    raise_alert(personas, deal, Priority.CRITICAL)
+    assert collab_tasks.on_deals_changed(personas.workspace.id, [deal.id]) == 0
+    assert not Notification.objects.exists()
