@@ -427,3 +427,12 @@ RETENTION_DAYS = {
     "digests": env_int("VECTOROS_RETENTION_DAYS_DIGESTS", 90, minimum=1),
     "audit": env_int("VECTOROS_RETENTION_DAYS_AUDIT", 730, minimum=1),
 }
+
+# --- Comments, mentions, notifications, tasks (issue 18, collab) -----------------------------------------------------
+DEAL_CHANGE_HANDLERS.append("collab.tasks.on_deals_changed")  # "you are now the owner of …" notifications
+# Run by alerts' outbox after a monitor pass or a raised alert, as `hook(workspace=, created=, escalated=, ...)`.
+ALERTS_CHANGED_HOOKS: list[str] = ["collab.services.on_alerts_changed"]  # High/Critical alerts to the deal's owner
+# Web Push (VAPID): a PEM or base64url private key; empty generates one into the data folder on first use.
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY", "")
+VAPID_SUBJECT = env_str("VAPID_SUBJECT", "")  # "mailto:…" or "https://…"; empty uses DEFAULT_FROM_EMAIL
+COLLAB_PUSH_ALLOW_LOOPBACK_URLS = False  # only the tests' local push service turns this on

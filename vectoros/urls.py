@@ -39,4 +39,5 @@ urlpatterns = [
     path("sync/oauth/callback/", sync_views.oauth_callback, name="sync_oauth_callback"),  # one URL for the CRM app
 ]
 urlpatterns += [path("", include("ops.urls"))]  # /health/live, /health/ready, /metrics
+urlpatterns += [path("", include("collab.urls_root"))]  # /manifest.webmanifest, /sw.js, /offline/ (the PWA)
 handler429 = "vectoros.ratelimit.handler429"  # allauth answers its rate limits with this
