@@ -69,7 +69,6 @@ def _list_context(request: WorkspaceRequest, params: QueryDict) -> tuple[dict[st
         "rows": _rows(request, list(page.object_list)),
         "total": page.paginator.count,
         "query": query.urlencode(),
-        "list_url": request.get_full_path() if request.method == "GET" else "",
         "snooze_form": SnoozeForm(),
         "bulk_actions": BULK_ACTIONS,
     }
