@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
+from django.utils.dateformat import format as date_format
 
 from crm import history
 from crm.categories import category_labels
@@ -326,10 +327,20 @@ class HistoryRow:
 
 
 def _readable(  # value: a JSON value
-    field_name: str, value: Any, stages: dict[int, str], members: dict[int, str], labels: dict[str, str] | None = None
+    field_name: str,
+    value: Any,
+    stages: dict[int, str],
+    members: dict[int, str],
+    labels: dict[str, str] | None = None,
+    currency: str = "",
 ) -> str:
     if value is None or value == "":
         return "—"
+    if field_name == TrackedField.AMOUNT:  # as the deal page writes amounts: "USD 423,000"
+        amount = history.decode(field_name, value)
+        return f"{currency} {amount:,.0f}".strip() if amount == amount.to_integral() else f"{currency} {amount:,.2f}"
+    if field_name == TrackedField.EXPECTED_CLOSE_DATE:
+        return date_format(history.decode(field_name, value), "M j, Y")
     if field_name == TrackedField.STAGE:
         return stages.get(int(value), "(deleted stage)")
     if field_name == TrackedField.OWNER:
@@ -343,7 +354,7 @@ def _readable(  # value: a JSON value
             ForecastCategory(value).label if value in ForecastCategory.values else str(value)
         )
     if field_name == TrackedField.PROBABILITY:
-        return f"{value}%"
+        return f"{format(history.decode(field_name, value).normalize(), 'f')}%"
     return str(value)
 
 
@@ -361,8 +372,8 @@ def deal_history_rows(deal: Deal) -> list[HistoryRow]:
             changed_at=r.changed_at,
             who=r.changed_by.display_name if r.changed_by else "System",
             field=r.get_field_display(),
-            old=_readable(r.field, r.old_value, stages, members, labels),
-            new=_readable(r.field, r.new_value, stages, members, labels),
+            old=_readable(r.field, r.old_value, stages, members, labels, deal.currency),
+            new=_readable(r.field, r.new_value, stages, members, labels, deal.currency),
             source=r.get_source_display(),
         )
         for r in rows

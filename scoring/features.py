@@ -483,8 +483,11 @@ def build_features(
 def feature_label(name: str) -> str:
     """A feature's name in plain words, for explanations."""
     if name.startswith("attr:"):
-        key, _, value = name[5:].partition("=")
-        return f"{key.replace('_', ' ')} is “{value}”"
+        key, equals, value = name[5:].partition("=")
+        label = key.replace("_", " ")
+        if not equals:  # a whole attribute (`feature_group`'s name for its one-hot columns): "owner"
+            return label
+        return f"{label} is “{value}”" if value.strip() else f"{label} is (no {label})"  # a blank category
     if name.startswith("attr_num:"):
         return name[9:].replace("_", " ")
     if name.startswith("act_"):

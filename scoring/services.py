@@ -30,6 +30,7 @@ from scoring.features import (
 from scoring.loader import load_raw
 from scoring.model import Scorer, _baseline_inputs, auc, fit_scorer, metrics, psi
 from scoring.models import DealScore, DriftReport, FlagDirection, ModelStatus, OutcomeRecord, ScoreFlag, ScoringModel
+from scoring.selectors import rollback_target
 from tenancy.jobs import enqueue_coalesced, queue_for
 from tenancy.models import Membership, Workspace
 from vectoros.bulk import copy_rows
@@ -178,12 +179,7 @@ def scorer_activate(*, model: ScoringModel) -> ScoringModel:
 def scorer_rollback(*, workspace: Workspace) -> ScoringModel:
     """Re-activate the version that was active before the current one; this workspace's deals are rescored."""
     current = ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.ACTIVE).first()
-    previous = (
-        ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.RETIRED, activated_at__isnull=False)
-        .exclude(pk__in=[current.pk] if current is not None else [])
-        .order_by("-activated_at")
-        .first()
-    )
+    previous = rollback_target(workspace.id)
     if previous is None:
         raise ValidationError("There is no earlier active version to roll back to.")
     scorer_activate(model=previous)
