@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from capture import views as capture_views
 from sync import views as sync_views
 from tenancy import views as tenancy_views
 from tenancy import views_sso
@@ -36,6 +37,7 @@ urlpatterns = [
     path("w/<slug:slug>/", include(workspace_patterns)),
     path("api/v1/", api.urls),
     path("sync/oauth/callback/", sync_views.oauth_callback, name="sync_oauth_callback"),  # one URL for the CRM app
+    path("capture/oauth/callback/", capture_views.oauth_callback, name="capture_oauth_callback"),  # mail, calendar
 ]
 urlpatterns += [path("", include("ops.urls"))]  # /health/live, /health/ready, /metrics
 handler429 = "vectoros.ratelimit.handler429"  # allauth answers its rate limits with this
