@@ -29,7 +29,7 @@ GOOGLE_ID, MS_ID = "vectoros-test.apps.googleusercontent.com", "11111111-2222-33
 @pytest.fixture
 def google(settings):
     with fake_gmail(world.REP, "unused", GOOGLE_ID) as box:
-        settings.GMAIL_API_ENDPOINT = settings.GOOGLE_CALENDAR_API_ENDPOINT = box.url
+        settings.GMAIL_API_ENDPOINT, settings.GOOGLE_CALENDAR_API_ENDPOINT = box.url, box.url + "calendar/v3/"
         settings.GOOGLE_AUTHORIZE_URL, settings.GOOGLE_TOKEN_URI = box.url + "authorize", box.url + "token"
         settings.GOOGLE_OAUTH_CLIENT_ID, settings.GOOGLE_OAUTH_CLIENT_SECRET = GOOGLE_ID, "test-secret"
         yield box

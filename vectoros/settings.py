@@ -328,7 +328,7 @@ GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/to
 GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
 # In-app OAuth (callback SITE_URL/capture/oauth/callback/) and Google Calendar.
 GOOGLE_AUTHORIZE_URL = env_str("GOOGLE_AUTHORIZE_URL", "https://accounts.google.com/o/oauth2/v2/auth")
-GOOGLE_CALENDAR_API_ENDPOINT = env_str("GOOGLE_CALENDAR_API_ENDPOINT", "https://www.googleapis.com/")
+GOOGLE_CALENDAR_API_ENDPOINT = env_str("GOOGLE_CALENDAR_API_ENDPOINT", "https://www.googleapis.com/calendar/v3/")
 MS_AUTHORIZE_URL = env_str("MS_AUTHORIZE_URL", "https://login.microsoftonline.com/common/oauth2/v2.0/authorize")
 # Worker-side IMAP IDLE (capture_idle): the longest a wait lasts before the connection is renewed (RFC 2177: < 29 min).
 CAPTURE_IDLE_SECONDS = env_int("CAPTURE_IDLE_SECONDS", 24 * 60, minimum=5)
