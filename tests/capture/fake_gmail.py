@@ -1,9 +1,10 @@
 """A local server speaking the parts of the Gmail REST API (v1), the Google Calendar API (v3) and Google's OAuth
 endpoints that capture uses, as documented: GET /authorize and POST /token (authorization_code with PKCE,
-refresh_token; see fake_oauth), GET calendar/v3/calendars/primary and .../events (pageToken, syncToken: changes
-since, deleted ones as bare cancelled resources; 410 for a sync token no longer kept), GET gmail/v1/users/me/profile,
-.../messages (q=after:, pageToken), .../messages/{id}?format=raw, .../history (startHistoryId, historyTypes=messageAdded; 404 for a history
-id no longer kept). The real google-api-python-client and google-auth talk to it; nothing of theirs is patched.
+refresh_token; see fake_oauth); GET calendar/v3/calendars/primary and .../events (pageToken, syncToken: changes
+since, deleted ones as bare cancelled resources; 410 for a sync token no longer kept); GET
+gmail/v1/users/me/profile, .../messages (q=after:, pageToken), .../messages/{id}?format=raw, .../history
+(startHistoryId, historyTypes=messageAdded; 404 for a history id no longer kept). The real
+google-api-python-client and google-auth talk to it; nothing of theirs is patched.
 """
 
 from __future__ import annotations
