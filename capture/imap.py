@@ -158,7 +158,9 @@ def wait_for_mail(
     mail (or mail past `last_uid` was already there), False on a quiet timeout, None when the server has no IDLE
     (the caller polls). One connection per wait, so a dropped one is simply opened again on the next."""
     with _open(settings, password, timeout=timeout + 30) as box:
-        if "IDLE" not in box.client.capabilities:
+        answer, data = box.client.capability()  # after login: servers list more than in their greeting
+        advertised = b" ".join(d for d in data if isinstance(d, bytes)).upper().split() if answer == "OK" else []
+        if b"IDLE" not in advertised:
             return None
         box.folder.set(folder, readonly=True)
         status = box.folder.status(folder, ["UIDNEXT"])
