@@ -4,20 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('capture', '0001_initial'),
+        ("capture", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='calendarconnection',
-            name='status',
-            field=models.CharField(choices=[('active', 'Active'), ('error', 'Error'), ('broken', 'Needs reconnecting'), ('disconnected', 'Disconnected')], default='active', max_length=12),
+            model_name="calendarconnection",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("active", "Active"),
+                    ("error", "Error"),
+                    ("broken", "Needs reconnecting"),
+                    ("disconnected", "Disconnected"),
+                ],
+                default="active",
+                max_length=12,
+            ),
         ),
         migrations.AlterField(
-            model_name='mailboxconnection',
-            name='status',
-            field=models.CharField(choices=[('active', 'Active'), ('error', 'Error'), ('broken', 'Needs reconnecting'), ('disconnected', 'Disconnected')], default='active', max_length=12),
+            model_name="mailboxconnection",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("active", "Active"),
+                    ("error", "Error"),
+                    ("broken", "Needs reconnecting"),
+                    ("disconnected", "Disconnected"),
+                ],
+                default="active",
+                max_length=12,
+            ),
         ),
     ]
