@@ -113,13 +113,7 @@ def _handler(box: FakeGmail) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if urlsplit(self.path).path == "/authorize":
-                status, headers = box.auth.authorize(self.path)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return None
+                return box.auth.answer_authorize(self)
             if not box.auth.authorized(self.headers.get("Authorization")):
                 return self._error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
             if self.path.startswith("/calendar/v3/"):

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 
@@ -62,6 +63,15 @@ class AuthServer:
         with self.lock:
             self.codes[code] = (redirect, query.get("code_challenge", ""), query.get("scope", ""))
         return 302, {"Location": f"{redirect}?{urlencode({'code': code, 'state': query.get('state', '')})}"}
+
+    def answer_authorize(self, handler: BaseHTTPRequestHandler) -> None:
+        """Answer GET /authorize on `handler` (an empty 302, or 400 for an unknown client)."""
+        status, headers = self.authorize(handler.path)
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
 
     def token(self, form: dict[str, str]) -> tuple[int, dict]:
         """(status, JSON body) for POST /token."""
