@@ -158,6 +158,7 @@ def test_captured_signals_raise_and_clear_alerts_and_feed_the_scorer_point_in_ti
             "backtest_alerts", "--workspace", "acme", "--as-of", today, "--json", "--no-calibration", stdout=out
         )
         ablation = json.loads(out.getvalue())["engagement_ablation"]
+        print("engagement ablation on the test mailbox:", json.dumps(ablation))  # the report's figures (pytest -s)
         assert ablation["captured_activities"] == 4
         assert set(ablation) >= {"with", "without", "added"}
         assert (
