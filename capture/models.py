@@ -210,6 +210,10 @@ class CapturedEvent(models.Model):
     def __str__(self) -> str:
         return self.summary or self.ical_uid
 
+    @property
+    def outcome_label(self) -> str:
+        return str(MeetingOutcome(self.outcome()).label).lower()
+
     def outcome(self, now: datetime | None = None) -> str:
         if self.status.upper() == "CANCELLED":
             return MeetingOutcome.CANCELLED
