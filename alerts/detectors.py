@@ -8,7 +8,7 @@ Missing facts are NaN and never flag a deal.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -92,6 +92,15 @@ class DealFacts:
     days_to_period_end: np.ndarray  # to the end of the quarter the deal is due in (this one when overdue)
     activity_tracked: np.ndarray  # bool: False when the workspace logs no activities at all (e.g. an import)
     meeting_booked: np.ndarray  # bool: a meeting ahead, known at the as-of time (email/calendar capture)
+    # Captured signals (crm.engagement; all False when not given): the buyer's latest recent message was negative
+    # or "not now"; a recent meeting was a no-show and the buyer has not written since.
+    buyer_cooling: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    no_show_unanswered: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def __post_init__(self) -> None:
+        for name in ("buyer_cooling", "no_show_unanswered"):
+            if len(getattr(self, name)) == 0 and len(self.deal_id):  # not given
+                setattr(self, name, np.zeros(len(self.deal_id), bool))
 
     def __len__(self) -> int:
         return len(self.deal_id)
@@ -164,7 +173,15 @@ def engagement(f: DealFacts, t: Thresholds) -> Finding:
         & ~f.meeting_booked.astype(bool)  # the buyer accepted a meeting ahead: not ghosting
     )
     severity = np.maximum(np.where(decaying, 1.0 - np.nan_to_num(ratio), 0), np.where(ghosting, 0.8, 0))
-    return Finding.of(decaying | ghosting, severity)
+    captured = captured_signals(f)
+    return Finding.of(decaying | ghosting | captured.flagged, np.maximum(severity, captured.severity))
+
+
+def captured_signals(f: DealFacts) -> Finding:
+    """What captured mail and meetings say outright: the buyer's latest message cooled (negative, "not now"), or
+    they missed the last meeting and have not written since. Silent without capture."""
+    cooling, no_show = f.buyer_cooling.astype(bool), f.no_show_unanswered.astype(bool)
+    return Finding.of(cooling | no_show, np.maximum(np.where(cooling, 0.7, 0), np.where(no_show, 0.6, 0)))
 
 
 def model_risk(f: DealFacts, t: Thresholds) -> Finding:

@@ -41,6 +41,8 @@ class CapturePolicy(models.Model):
 class ConnectionStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     ERROR = "error", "Error"
+    # The provider refused to refresh the OAuth token (revoked, expired): capture stops until the member reconnects.
+    BROKEN = "broken", "Needs reconnecting"
     DISCONNECTED = "disconnected", "Disconnected"
 
 
@@ -172,7 +174,8 @@ class MessageSource(models.Model):
 class MeetingOutcome(models.TextChoices):
     BOOKED = "booked", "Booked"
     HELD = "held", "Held"
-    CANCELLED = "cancelled", "Cancelled / no-show"
+    NO_SHOW = "no_show", "No-show"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class CapturedEvent(models.Model):
@@ -207,10 +210,20 @@ class CapturedEvent(models.Model):
     def __str__(self) -> str:
         return self.summary or self.ical_uid
 
+    @property
+    def outcome_label(self) -> str:
+        return str(MeetingOutcome(self.outcome()).label).lower()
+
     def outcome(self, now: datetime | None = None) -> str:
         if self.status.upper() == "CANCELLED":
             return MeetingOutcome.CANCELLED
-        return MeetingOutcome.BOOKED if self.starts_at > (now or timezone.now()) else MeetingOutcome.HELD
+        if self.starts_at > (now or timezone.now()):
+            return MeetingOutcome.BOOKED
+        # Every outside attendee declined (or the provider marked them absent): nobody from their side came.
+        answers = [str(a.get("status", "")).upper() for a in self.attendees]
+        if answers and all(a in {"DECLINED", "NO-SHOW"} for a in answers):
+            return MeetingOutcome.NO_SHOW
+        return MeetingOutcome.HELD
 
 
 class EventSource(models.Model):

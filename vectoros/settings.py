@@ -327,6 +327,12 @@ GOOGLE_OAUTH_CLIENT_ID = env_str("GOOGLE_OAUTH_CLIENT_ID", "")
 GOOGLE_OAUTH_CLIENT_SECRET = env_str("GOOGLE_OAUTH_CLIENT_SECRET", "")
 GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
 GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
+# In-app OAuth (callback SITE_URL/capture/oauth/callback/) and Google Calendar.
+GOOGLE_AUTHORIZE_URL = env_str("GOOGLE_AUTHORIZE_URL", "https://accounts.google.com/o/oauth2/v2/auth")
+GOOGLE_CALENDAR_API_ENDPOINT = env_str("GOOGLE_CALENDAR_API_ENDPOINT", "https://www.googleapis.com/calendar/v3/")
+MS_AUTHORIZE_URL = env_str("MS_AUTHORIZE_URL", "https://login.microsoftonline.com/common/oauth2/v2.0/authorize")
+# Worker-side IMAP IDLE (capture_idle): the longest a wait lasts before the connection is renewed (RFC 2177: < 29 min).
+CAPTURE_IDLE_SECONDS = env_int("CAPTURE_IDLE_SECONDS", 24 * 60, minimum=5)
 # Microsoft 365 (Graph) capture: the app registration the refresh tokens were issued to.
 MS_GRAPH_CLIENT_ID = env_str("MS_GRAPH_CLIENT_ID", "")
 MS_GRAPH_CLIENT_SECRET = env_str("MS_GRAPH_CLIENT_SECRET", "")

@@ -6,6 +6,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path, re_path
 
+from capture import views as capture_views
 from sync import views as sync_views
 from tenancy import views as tenancy_views
 from tenancy import views_sso
@@ -53,6 +54,7 @@ urlpatterns = [
     re_path(r"^api/v1(?:/.*)?$", api_unknown_path),
     path("favicon.ico", favicon),
     path("sync/oauth/callback/", sync_views.oauth_callback, name="sync_oauth_callback"),  # one URL for the CRM app
+    path("capture/oauth/callback/", capture_views.oauth_callback, name="capture_oauth_callback"),  # mail, calendar
 ]
 urlpatterns += [path("", include("ops.urls"))]  # /health/live, /health/ready, /metrics
 urlpatterns += [path("", include("collab.urls_root"))]  # /manifest.webmanifest, /sw.js, /offline/ (the PWA)
