@@ -138,11 +138,10 @@ def accounts_upsert(
         for key, values in usage.items()
     }
     counts["usage"] = _upsert(UsageRecord, workspace, usage_rows, now)[:2]
-    for name, model, rows in (
-        ("tickets", SupportTicket, tickets),
-        ("churn_events", ChurnEvent, churn_events),
-        ("payments", Payment, payments or {}),
-    ):
+    kinds = [("tickets", SupportTicket, tickets), ("churn_events", ChurnEvent, churn_events)]
+    if payments is not None:  # only the sources that have payments (the API, the CRM sync) report them
+        kinds.append(("payments", Payment, payments))
+    for name, model, rows in kinds:
         mapped = {
             key: {
                 **{k: v for k, v in values.items() if k != "customer"},
