@@ -14,6 +14,8 @@ from crm.engagement import SignalRow
 from crm.models import Contact, Direction
 
 COOLING_SENTIMENT = -0.3  # VADER compound at or below this reads as negative
+# A model's label (CapturedMessage.llm_sentiment) on VADER's scale: "negative" reads as cooling.
+LABEL_SENTIMENT = {"positive": 0.5, "neutral": 0.0, "negative": -0.5}
 SENIOR_TITLE = re.compile(
     r"\b(chief|c[eftoi]o|vp|svp|evp|vice president|president|head|director|founder|owner|partner)\b", re.I
 )
@@ -22,10 +24,12 @@ SENIOR_TITLE = re.compile(
 def signal_rows(workspace_id: int) -> Iterator[SignalRow]:
     messages = (
         CapturedMessage.objects.filter(workspace_id=workspace_id, deal__isnull=False, direction=Direction.INBOUND)
-        .values_list("deal_id", "sent_at", "sentiment", "cues", "response_seconds")
+        .values_list("deal_id", "sent_at", "sentiment", "cues", "response_seconds", "llm_sentiment", "llm_cues")
         .order_by()
     )
-    for deal_id, sent_at, sentiment, cues, response in messages.iterator(chunk_size=2000):
+    for deal_id, sent_at, sentiment, cues, response, llm_sentiment, llm_cues in messages.iterator(chunk_size=2000):
+        if llm_sentiment:  # the model's reading, when it gave one, replaces the lexicon's
+            sentiment, cues = LABEL_SENTIMENT[llm_sentiment], llm_cues
         not_now = "not_now" in (cues or [])
         cooling = not_now or (sentiment is not None and sentiment <= COOLING_SENTIMENT)
         yield deal_id, sent_at, "inbound", 1.0 if cooling else 0.0

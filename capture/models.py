@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from capture.signals import Signals
 from crm.models import Activity, Company, Contact, Deal, WorkspaceQuerySet
 from tenancy.models import Membership, Workspace
 from vectoros.crypto import EncryptedTextField
@@ -139,6 +140,11 @@ class CapturedMessage(models.Model):
     replied_by = models.EmailField(blank=True)  # who answered the other side (set on replies)
     sentiment = models.FloatField(null=True, blank=True)  # VADER compound, -1..1 (inbound only)
     cues = models.JSONField(default=list, blank=True)  # ["pricing", "legal", "competitor", "timing", "not_now"]
+    # A model's reading of the same inbound message (settings.CAPTURE_INTENT_READERS), kept beside the lexicon's;
+    # when set it is the one shown and fed to the engagement signals. "" = not read (no key, budget, an error).
+    llm_sentiment = models.CharField(max_length=8, blank=True)  # positive | neutral | negative
+    llm_cues = models.JSONField(default=list, blank=True)
+    read_by = models.CharField(max_length=40, blank=True)  # the reader's name ("Claude"); "" = the lexicon
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = WorkspaceQuerySet.as_manager()
@@ -152,6 +158,21 @@ class CapturedMessage(models.Model):
 
     def __str__(self) -> str:
         return self.subject or self.message_id
+
+    @property
+    def reading_source(self) -> str:
+        return self.read_by if self.llm_sentiment else "lexicon"
+
+    @property
+    def sentiment_label(self) -> str | None:
+        """positive | neutral | negative: the model's reading when there is one, else the lexicon's."""
+        if self.llm_sentiment:
+            return self.llm_sentiment
+        return Signals(self.sentiment, []).label if self.sentiment is not None else None
+
+    @property
+    def shown_cues(self) -> list[str]:
+        return list(self.llm_cues) if self.llm_sentiment else list(self.cues)
 
 
 class MessageSource(models.Model):

@@ -22,6 +22,7 @@ from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from google.auth.exceptions import RefreshError
 
 from capture import calendar_apis, calendars, gmail, graph, imap, mime, oauth, providers
@@ -41,7 +42,7 @@ from capture.models import (
     MessageSource,
 )
 from capture.providers import provider_settings
-from capture.signals import read_signals
+from capture.signals import CUES, SENTIMENTS, Reading, read_signals
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, Deal, Direction
 from tenancy.models import Membership, Workspace
@@ -309,6 +310,8 @@ def _ingest_message(
         message.contacts.set(contacts)
     MessageSource.objects.create(message=message, connection=connection, folder=fetched.folder, uid=fetched.uid)
     directory.touched_threads.add(parsed.thread_key)
+    if signals is not None:
+        directory.to_read.append((message.pk, parsed.subject, parsed.fresh_text()))
     return "matched" if deal is not None else "unassigned"
 
 
@@ -331,6 +334,37 @@ def thread_signals_refresh(*, workspace: Workspace, thread_keys: set[str]) -> No
                 message.thread_length, message.response_seconds, message.replied_by = position, response, replied_by
                 message.save(update_fields=["thread_length", "response_seconds", "replied_by"])
             previous = message
+
+
+def intent_read(*, workspace: Workspace, items: list[tuple[int, str, str]]) -> int:
+    """Ask each reader of settings.CAPTURE_INTENT_READERS about inbound messages just stored, (id, subject, fresh
+    text) each, and keep the first answer per message beside the lexicon's reading. A reader answers a list as long
+    as `items` (None for a message it could not read) or None when it is unavailable; anything else it does, an
+    exception included, leaves the lexicon's reading. Runs after the messages are committed, so it can lose none.
+    Returns how many messages got a reading."""
+    pending = dict(enumerate(items))
+    for path in django_settings.CAPTURE_INTENT_READERS:
+        if not pending:
+            break
+        asked = list(pending.items())
+        try:
+            answers = import_string(path)(
+                workspace=workspace, texts=[(subject, text) for _, (_, subject, text) in asked]
+            )
+        except Exception:
+            logger.exception("capture: intent reader %s failed; the lexicon's reading stands", path)
+            continue
+        if not isinstance(answers, list) or len(answers) != len(asked):
+            continue
+        for (index, (pk, _, _)), reading in zip(asked, answers, strict=True):
+            if not isinstance(reading, Reading) or reading.sentiment not in SENTIMENTS:
+                continue
+            cues = [cue for cue in CUES if cue in reading.cues]
+            CapturedMessage.objects.filter(workspace=workspace, pk=pk, direction=Direction.INBOUND).update(
+                llm_sentiment=reading.sentiment, llm_cues=cues, read_by=reading.source[:40]
+            )
+            del pending[index]
+    return len(items) - len(pending)
 
 
 def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, directory: Directory) -> Counter[str]:
@@ -429,6 +463,7 @@ def _capture_pass(workspace: Workspace, member: Membership | None) -> dict[str, 
         mail += _run_connection(mailbox, lambda m=mailbox: _capture_mailbox(workspace, m, directory))
     with transaction.atomic():
         thread_signals_refresh(workspace=workspace, thread_keys=directory.touched_threads)
+    intent_read(workspace=workspace, items=directory.to_read)  # the new inbound mail only: a re-run asks nothing
     meetings: Counter[str] = Counter()
     for calendar in calendars_.select_related("member").order_by("id"):
         meetings += _run_connection(calendar, lambda c=calendar: capture_calendar(workspace, c, directory))

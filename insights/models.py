@@ -17,6 +17,7 @@ class BriefKind(models.TextChoices):
     FORECAST_CHANGE = "forecast_change", "Why the forecast changed"
     MEETING_PREP = "meeting_prep", "Meeting prep"
     ASK = "ask", "Ask VectorOS"
+    INTENT = "intent", "Intent of captured mail"
 
 
 class Brief(models.Model):

@@ -405,6 +405,9 @@ ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL", "")  # blank: the SDK's own e
 ANTHROPIC_TIMEOUT_SECONDS = env_int("ANTHROPIC_TIMEOUT_SECONDS", 30, minimum=1, maximum=600)
 ANTHROPIC_MONTHLY_BUDGET_USD = env_int("ANTHROPIC_MONTHLY_BUDGET_USD", 50, minimum=0)  # per workspace, per month
 SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL", "")
+# Sentiment and intent of captured inbound mail read by a model, beside capture's lexicon (no key: the lexicon only).
+CAPTURE_INTENT_READERS: list[str] = []
+CAPTURE_INTENT_READERS.append("insights.intent.read_intent")
 
 LOGGING = {
     "version": 1,
