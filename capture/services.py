@@ -311,7 +311,10 @@ def _ingest_message(
     MessageSource.objects.create(message=message, connection=connection, folder=fetched.folder, uid=fetched.uid)
     directory.touched_threads.add(parsed.thread_key)
     if signals is not None:
-        directory.to_read.append((message.pk, parsed.subject, parsed.fresh_text()))
+        # What may leave for the model follows the workspace's policy: the new text where bodies are kept, only
+        # the stored snippet where the policy is metadata and a snippet.
+        shown = parsed.fresh_text() if directory.store_bodies else snippet[:300]
+        directory.to_read.append((message.pk, parsed.subject, shown))
     return "matched" if deal is not None else "unassigned"
 
 
