@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from capture.signals import Signals
@@ -142,9 +142,10 @@ class CapturedMessage(models.Model):
     cues = models.JSONField(default=list, blank=True)  # ["pricing", "legal", "competitor", "timing", "not_now"]
     # A model's reading of the same inbound message (settings.CAPTURE_INTENT_READERS), kept beside the lexicon's;
     # when set it is the one shown and fed to the engagement signals. "" = not read (no key, budget, an error).
-    llm_sentiment = models.CharField(max_length=8, blank=True)  # positive | neutral | negative
-    llm_cues = models.JSONField(default=list, blank=True)
-    read_by = models.CharField(max_length=40, blank=True)  # the reader's name ("Claude"); "" = the lexicon
+    # Database defaults: the version still serving during a deploy inserts rows without these columns.
+    llm_sentiment = models.CharField(max_length=8, blank=True, db_default="")  # positive | neutral | negative
+    llm_cues = models.JSONField(default=list, blank=True, db_default=Value([], output_field=models.JSONField()))
+    read_by = models.CharField(max_length=40, blank=True, db_default="")  # the reader ("Claude"); "" = the lexicon
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = WorkspaceQuerySet.as_manager()
