@@ -39,6 +39,7 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy vectoros tenancy crm forecasting scoring similarity alerts ops audit customers sync capture collab insights
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=vectoros.settings_lint $(BIN)/python manage.py lintmigrations --quiet ok ignore
 
 test: lint
 	$(BIN)/python -m pytest

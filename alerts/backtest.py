@@ -38,6 +38,7 @@ class Graded:
     by_kind: dict[str, set[int]]
     top_priority: dict[int, int]  # deal -> its highest alert priority
     revenue_at_risk: dict[int, float]
+    stage_of: dict[int, int] | None = None  # deal -> its stage at the origin (open deals)
 
 
 def deal_course(workspace: Workspace, start: DealSnapshot, end: DealSnapshot | None) -> DealCourse:
@@ -76,7 +77,8 @@ def grade_origin(
         by_kind.setdefault(kind, set()).add(deal_id)
         top[deal_id] = max(top.get(deal_id, 0), found["priority"])
         at_risk[deal_id] = max(at_risk.get(deal_id, 0.0), found["revenue_at_risk"])
-    return Graded(set(ids), bad, by_kind, top, at_risk)
+    stage_of = {s.id: s.stage_id for s in loaded.snapshots if s.is_open}
+    return Graded(set(ids), bad, by_kind, top, at_risk, stage_of)
 
 
 def _legacy(row: dict[str, Any]) -> dict[str, Any]:

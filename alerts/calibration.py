@@ -24,7 +24,7 @@ from alerts.backtest import Graded, grade_origin
 from alerts.detectors import DETECTORS, Thresholds
 from alerts.models import AlertCalibration, AlertSettings
 from alerts.outcomes import earns_its_keep, grade
-from crm.models import Activity, Deal, DealHistory, TrackedField
+from crm.models import Activity, Deal, DealHistory, Stage, TrackedField
 from tenancy.models import Workspace
 
 NOT_PREDICTIVE = "On your history this signal has not predicted losses"
@@ -33,8 +33,12 @@ MONTHS = 6  # past month ends backtested
 # Thresholds worth trying, and the rule each one shapes.
 CANDIDATES: dict[str, tuple[str, tuple[float, ...]]] = {
     "stale_days": ("stale", (7.0, 14.0, 21.0, 30.0)),
-    "stall_percentile": ("stalled", (50.0, 75.0, 90.0)),
 }
+# How long is "stalled" is chosen per stage: the percentile of that stage's own completed stays beyond
+# which a deal's time in the stage best separated the deals that went bad from the stage's others.
+STALL_PERCENTILES = (50.0, 75.0, 90.0)
+STALL_KEY = "stall_percentile_by_stage"
+MIN_STAGE_FLAGGED = 10  # pooled alerts in one stage needed before its threshold is judged
 
 
 @dataclass
@@ -94,8 +98,16 @@ def thresholds_with(base: Thresholds, user_set: set[str], calibration: Calibrati
     """The user's thresholds, with the calibrated ones for keys the user has not set."""
     if calibration is None:
         return base
-    chosen = {k: v for k, v in calibration.thresholds.items() if k not in user_set and k in CANDIDATES}
-    return replace(base, **chosen) if chosen else base  # type: ignore[arg-type]  # CANDIDATES keys are Thresholds fields
+    chosen: dict[str, Any] = {k: v for k, v in calibration.thresholds.items() if k not in user_set and k in CANDIDATES}
+    by_stage = calibration.thresholds.get(STALL_KEY)
+    if isinstance(by_stage, dict) and "stall_percentile" not in user_set:
+        chosen[STALL_KEY] = stall_thresholds(by_stage)
+    return replace(base, **chosen) if chosen else base
+
+
+def stall_thresholds(by_stage: dict[str, float | None]) -> tuple[tuple[int, float | None], ...]:
+    """The stored per-stage choice ({stage id: percentile or None}, JSON keys) as `Thresholds` holds it."""
+    return tuple(sorted((int(k), None if v is None else float(v)) for k, v in by_stage.items()))
 
 
 def _month_ends(workspace: Workspace, first: datetime, last: datetime, count: int) -> list[datetime]:
@@ -130,6 +142,78 @@ def _strength(row: dict[str, Any]) -> float:
     """How clearly a rule predicts losses: the low end of its lift interval (nothing when it flags too few)."""
     interval = row.get("lift_interval")
     return -1.0 if not interval or int(row["flagged"]) < MIN_FLAGGED else float(interval[0])
+
+
+def _by_stage(graded: list[Graded], kind: str = "stalled") -> dict[int, dict[str, Any]]:
+    """Per stage: the rule's alerts there against the deals in that stage that went bad (pooled origins).
+
+    The comparison is within the stage, so a stage whose deals often go bad anyway (late stages slip)
+    does not make time in it look predictive."""
+    flagged: dict[int, set[tuple[int, int]]] = {}
+    bad: dict[int, set[tuple[int, int]]] = {}
+    everyone: dict[int, set[tuple[int, int]]] = {}
+    for n, g in enumerate(graded):
+        for deal, stage in (g.stage_of or {}).items():
+            everyone.setdefault(stage, set()).add((n, deal))
+            if deal in g.bad:
+                bad.setdefault(stage, set()).add((n, deal))
+            if deal in g.by_kind.get(kind, set()):
+                flagged.setdefault(stage, set()).add((n, deal))
+    out = {}
+    for stage, members in everyone.items():
+        row = grade(flagged.get(stage, set()), bad.get(stage, set()), members)
+        row["stage_base_rate"] = round(len(bad.get(stage, set())) / len(members), 3)
+        out[stage] = row
+    return out
+
+
+def choose_stall_percentiles(
+    workspace: Workspace, origins: list[datetime], horizon_days: int, base: Thresholds, graded: list[Graded]
+) -> tuple[dict[str, float | None], list[dict[str, Any]]]:
+    """Per stage, the percentile of its own stays beyond which "stalled" carried the most signal.
+
+    Each candidate is backtested at the same origins; a stage's strength at a candidate is the low end
+    of its lift interval over the stage's own bad rate, judged only with `MIN_STAGE_FLAGGED` alerts or
+    more (noise guard). The default percentile stays unless another is clearly stronger (+0.05). A stage
+    judged at some candidate where none has a lift interval above 1 gets None: the rule is silent
+    there. A stage with too few alerts at every candidate keeps the workspace-wide percentile. `graded`:
+    the origins already graded at `base` (reused for its own percentile)."""
+    rows = {base.stall_percentile: _by_stage(graded)}
+    for p in STALL_PERCENTILES:
+        if p == base.stall_percentile:
+            continue
+        trial = replace(base, stall_percentile=p, stall_percentile_by_stage=())
+        rows[p] = _by_stage([grade_origin(workspace, o, horizon_days, trial) for o in origins])
+    names = dict(Stage.objects.for_workspace(workspace).values_list("id", "name"))
+    chosen, evidence = pick_stall_percentiles(rows, base.stall_percentile)
+    return chosen, [{**row, "name": names.get(row["stage"], "")} for row in evidence]
+
+
+def pick_stall_percentiles(
+    rows: dict[float, dict[int, dict[str, Any]]], default: float
+) -> tuple[dict[str, float | None], list[dict[str, Any]]]:
+    """From each candidate percentile's per-stage grades, the choice per stage and what it rests on."""
+    chosen: dict[str, float | None] = {}
+    evidence: list[dict[str, Any]] = []
+    for stage in sorted({s for by in rows.values() for s in by}):
+        judged = {p: by[stage] for p, by in rows.items() if by.get(stage, {}).get("flagged", 0) >= MIN_STAGE_FLAGGED}
+        if not judged:
+            continue
+        strength = {p: float(r["lift_interval"][0]) if r.get("lift_interval") else -1.0 for p, r in judged.items()}
+        best = max(strength, key=lambda p: strength[p])
+        if default in strength and strength[best] <= strength[default] + 0.05:
+            best = default
+        percentile = best if strength[best] > 1.0 else None
+        chosen[str(stage)] = percentile
+        row = judged[best]
+        evidence.append(
+            {
+                "stage": stage,
+                "percentile": percentile,
+                **{k: row.get(k) for k in ("flagged", "precision", "lift", "lift_interval", "stage_base_rate")},
+            }
+        )
+    return chosen, evidence
 
 
 def data_gaps(workspace: Workspace) -> list[dict[str, str]]:
@@ -197,8 +281,16 @@ def calibration_measure(
                 best_value, best = value, strength
         if best_value != getattr(base, key):
             chosen[key] = best_value
-    if chosen:
-        graded = [grade_origin(workspace, o, horizon_days, replace(base, **chosen)) for o in origins]  # type: ignore[arg-type]
+    tuned = replace(base, **chosen)  # type: ignore[arg-type]  # CANDIDATES keys are Thresholds fields
+    stored: dict[str, Any] = dict(chosen)
+    stall_evidence: list[dict[str, Any]] = []
+    if graded and "stall_percentile" not in user_set:
+        by_stage, stall_evidence = choose_stall_percentiles(workspace, origins, horizon_days, tuned, graded)
+        if by_stage:
+            stored[STALL_KEY] = by_stage
+            tuned = replace(tuned, stall_percentile_by_stage=stall_thresholds(by_stage))
+    if stored:
+        graded = [grade_origin(workspace, o, horizon_days, tuned) for o in origins]
     by_kind: dict[str, dict[str, Any]] = {}
     for kind in DETECTORS:
         row: dict[str, Any] = _pooled(graded, kind) if graded else {"flagged": 0}
@@ -207,6 +299,8 @@ def calibration_measure(
         else:
             row["verdict"] = "earns" if earns_its_keep(row) else "not_predictive"
         by_kind[kind] = row
+    if stall_evidence:
+        by_kind["stalled"]["by_stage"] = stall_evidence
     bad = sum(len(g.bad) for g in graded)
     total = sum(len(g.everyone) for g in graded)
     return {
@@ -214,7 +308,7 @@ def calibration_measure(
         "horizon_days": horizon_days,
         "origins": [o.isoformat() for o in origins],
         "by_kind": by_kind,
-        "thresholds": chosen,
+        "thresholds": stored,
         "base_rate": round(bad / total, 4) if total else None,
     }
 

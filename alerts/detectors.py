@@ -8,7 +8,7 @@ Missing facts are NaN and never flag a deal.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -20,6 +20,9 @@ class Thresholds:
     stale_days: float = 14
     stall_percentile: float = 75
     stall_min_samples: int = 8
+    # Per stage (stage id, percentile), chosen by the calibration where time in that stage carried signal;
+    # a percentile of None switches the rule off in that stage. Stages not listed use `stall_percentile`.
+    stall_percentile_by_stage: tuple[tuple[int, float | None], ...] = ()
     slip_min_pushes: int = 2
     slip_past_due_days: float = 1
     engagement_recent_days: float = 14
@@ -40,12 +43,15 @@ class Thresholds:
     medium_score: float = 0.35
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k in _NUMERIC}
+
+    def stall_percentile_for(self, stage_id: int) -> float | None:
+        return dict(self.stall_percentile_by_stage).get(int(stage_id), self.stall_percentile)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object] | None) -> Thresholds:
         """Known keys override the defaults; unknown keys are ignored; bad values raise ValueError."""
-        known = {f.name: f.type for f in fields(cls)}
+        known = {f.name: f.type for f in fields(cls) if f.name in _NUMERIC}
         clean: dict[str, float | int] = {}
         for key, value in (values or {}).items():
             if key not in known:
@@ -55,6 +61,9 @@ class Thresholds:
                 raise ValueError(f"{key} must be a non-negative number")
             clean[key] = int(number) if known[key] == "int" else number
         return cls(**clean)  # type: ignore[arg-type]  # each value was converted to its field's type above
+
+
+_NUMERIC = {f.name for f in fields(Thresholds) if f.type in ("float", "int")}
 
 
 @dataclass
@@ -83,6 +92,15 @@ class DealFacts:
     days_to_period_end: np.ndarray  # to the end of the quarter the deal is due in (this one when overdue)
     activity_tracked: np.ndarray  # bool: False when the workspace logs no activities at all (e.g. an import)
     meeting_booked: np.ndarray  # bool: a meeting ahead, known at the as-of time (email/calendar capture)
+    # Captured signals (crm.engagement; all False when not given): the buyer's latest recent message was negative
+    # or "not now"; a recent meeting was a no-show and the buyer has not written since.
+    buyer_cooling: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    no_show_unanswered: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def __post_init__(self) -> None:
+        for name in ("buyer_cooling", "no_show_unanswered"):
+            if len(getattr(self, name)) == 0 and len(self.deal_id):  # not given
+                setattr(self, name, np.zeros(len(self.deal_id), bool))
 
     def __len__(self) -> int:
         return len(self.deal_id)
@@ -155,7 +173,15 @@ def engagement(f: DealFacts, t: Thresholds) -> Finding:
         & ~f.meeting_booked.astype(bool)  # the buyer accepted a meeting ahead: not ghosting
     )
     severity = np.maximum(np.where(decaying, 1.0 - np.nan_to_num(ratio), 0), np.where(ghosting, 0.8, 0))
-    return Finding.of(decaying | ghosting, severity)
+    captured = captured_signals(f)
+    return Finding.of(decaying | ghosting | captured.flagged, np.maximum(severity, captured.severity))
+
+
+def captured_signals(f: DealFacts) -> Finding:
+    """What captured mail and meetings say outright: the buyer's latest message cooled (negative, "not now"), or
+    they missed the last meeting and have not written since. Silent without capture."""
+    cooling, no_show = f.buyer_cooling.astype(bool), f.no_show_unanswered.astype(bool)
+    return Finding.of(cooling | no_show, np.maximum(np.where(cooling, 0.7, 0), np.where(no_show, 0.6, 0)))
 
 
 def model_risk(f: DealFacts, t: Thresholds) -> Finding:

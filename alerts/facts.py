@@ -12,6 +12,8 @@ from django.db import connection
 from django.db.models import Count, Max, Q
 
 from alerts.detectors import DealFacts, Thresholds
+from alerts.engagement_facts import captured_facts
+from crm import engagement
 from crm import history as deal_history
 from crm.models import Activity, ActivityKind, Deal, DealHistory, Direction, Stage, TrackedField
 from crm.selectors import DealSnapshot, pipeline_as_of
@@ -56,6 +58,21 @@ def stage_norms(workspace_id: int, as_of: datetime, percentile: float, min_n: in
         return {int(stage_id): float(days) for stage_id, days in cursor.fetchall()}
 
 
+def stall_norms(workspace_id: int, as_of: datetime, thresholds: Thresholds) -> dict[int, float]:
+    """Per stage, how long is "stalled": the workspace-wide percentile, or the stage's own where the
+    calibration chose one (a stage whose percentile is None has no norm, so the rule stays silent there)."""
+    norms = stage_norms(workspace_id, as_of, thresholds.stall_percentile, thresholds.stall_min_samples)
+    by_stage = dict(thresholds.stall_percentile_by_stage)
+    own: set[float] = {p for p in by_stage.values() if p is not None and p != thresholds.stall_percentile}
+    for level in own:
+        at = stage_norms(workspace_id, as_of, level, thresholds.stall_min_samples)
+        norms.update({s: at[s] for s, p in by_stage.items() if p == level and s in at})
+    for stage, percentile in by_stage.items():
+        if percentile is None:
+            norms.pop(stage, None)
+    return norms
+
+
 def _quarter_end(workspace: Workspace, day: date) -> date:
     return workspace.fiscal_quarter_bounds(day)[1]
 
@@ -94,14 +111,16 @@ def load_facts(
     index = {int(d): i for i, d in enumerate(ids)}
     today = as_of.astimezone(workspace.tz).date()
 
-    norms = stage_norms(workspace.id, as_of, thresholds.stall_percentile, thresholds.stall_min_samples)
+    norms = stall_norms(workspace.id, as_of, thresholds)
 
     recent_from = as_of - timedelta(days=thresholds.engagement_recent_days)
     earlier_from = recent_from - timedelta(days=thresholds.engagement_baseline_days)
     ghost_from = as_of - timedelta(days=thresholds.ghost_days)
+    acts = Activity.objects.for_workspace(workspace)
+    if not engagement.enabled():  # measuring what capture adds: its activities left out
+        acts = acts.exclude(external_id__startswith=engagement.CAPTURED_PREFIX)
     activity = (
-        Activity.objects.for_workspace(workspace)
-        .filter(deal_id__isnull=False, occurred_at__lte=as_of)
+        acts.filter(deal_id__isnull=False, occurred_at__lte=as_of)
         .values("deal_id")
         .annotate(
             last=Max("occurred_at"),
@@ -125,12 +144,12 @@ def load_facts(
         recent[i], earlier[i] = row["recent"], row["earlier"]
         recent_out[i], recent_in[i] = row["recent_out"], row["recent_in"]
 
-    tracked = Activity.objects.for_workspace(workspace).filter(deal_id__isnull=False, occurred_at__lte=as_of).exists()
+    tracked = acts.filter(deal_id__isnull=False, occurred_at__lte=as_of).exists()
     # Meetings ahead that were already on record at `as_of` (a backtest must not see bookings made later).
     booked = set(
-        Activity.objects.for_workspace(workspace)
-        .filter(kind=ActivityKind.MEETING, deal_id__in=index, occurred_at__gt=as_of, created_at__lte=as_of)
-        .values_list("deal_id", flat=True)
+        acts.filter(
+            kind=ActivityKind.MEETING, deal_id__in=index, occurred_at__gt=as_of, created_at__lte=as_of
+        ).values_list("deal_id", flat=True)
     )
     slip_count, slip_days = np.zeros(n), np.zeros(n)
     slips = (
@@ -183,6 +202,7 @@ def load_facts(
         days_to_period_end=period_end_days,
         activity_tracked=np.full(n, tracked),
         meeting_booked=np.array([int(d) in booked for d in ids], dtype=bool),
+        **captured_facts(workspace.id, as_of, index, thresholds.engagement_recent_days),
     )
     return LoadedFacts(facts, open_deals, all_deals, {k: v[0] for k, v in stages.items()}, as_of)
 

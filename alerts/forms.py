@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -10,11 +12,23 @@ from django.utils import timezone
 from alerts.delivery.http import allowed_port
 from alerts.detectors import Thresholds
 from alerts.models import AlertKind, AlertStatus, DigestFrequency, Priority
+from alerts.services import ALERT_ACTION_VERBS
+from crm.models import Deal
+from tenancy.models import Membership
+from tenancy.scope import Scope
+from vectoros.forms import UUIDChoiceField, limit_choices
 
-STATUS_FILTERS = [("attention", "Needs attention"), ("active", "All unresolved"), *AlertStatus.choices]
+STATUS_FILTERS = [
+    ("attention", "Needs attention"),
+    ("active", "All unresolved"),
+    *AlertStatus.choices,
+    ("all", "All, resolved too"),
+]
 
 
 class AlertFilterForm(forms.Form):
+    """The list's GET filters; owners are those in the member's scope, a deal is named by its UUID."""
+
     status = forms.ChoiceField(choices=STATUS_FILTERS, required=False)
     kind = forms.ChoiceField(choices=[("", "All kinds"), *AlertKind.choices], required=False)
     priority = forms.TypedChoiceField(
@@ -22,11 +36,81 @@ class AlertFilterForm(forms.Form):
         coerce=int,
         required=False,
         empty_value=None,
+        label="Priority at least",
     )
+    owner = UUIDChoiceField(Membership.objects.none(), required=False, empty_label="Any owner")
+    q = forms.CharField(required=False, max_length=200, label="Deal")
+    deal = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scope = scope
+        limit_choices(self, "owner", scope.reps())
+        self.fields["q"].widget.attrs.update(placeholder="Deal name contains…", type="search")
+
+    def clean_deal(self) -> Deal | None:
+        value = self.cleaned_data.get("deal")
+        if value is None:
+            return None
+        deal = self.scope.deals().filter(uuid=value).first()
+        if deal is None:
+            raise forms.ValidationError("No such deal.")
+        return deal
+
+    def filters(self) -> dict[str, Any]:
+        """Keyword arguments of `selectors.alerts_for_member` (the defaults when the form is unbound or invalid)."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return {
+            "status": data.get("status") or "attention",
+            "kind": data.get("kind") or "",
+            "min_priority": data.get("priority"),
+            "owner": data.get("owner"),
+            "deal": data.get("deal"),
+            "search": data.get("q") or "",
+        }
+
+
+class BulkActionForm(forms.Form):
+    """The list's "with selected" bar: the ticked alerts' UUIDs, one action, and a date for snoozing."""
+
+    alert = forms.Field(required=False, widget=forms.MultipleHiddenInput)  # UUIDs, checked against the scope later
+    action = forms.ChoiceField(choices=[(a, a.capitalize()) for a in ALERT_ACTION_VERBS])
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Snooze until")
+
+    def clean_alert(self) -> list[str]:
+        values = self.cleaned_data.get("alert") or []
+        if not values:
+            raise forms.ValidationError("Tick at least one alert.")
+        try:
+            return [str(uuid.UUID(v)) for v in values[:500]]
+        except ValueError:
+            raise forms.ValidationError("Unknown alert.") from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("action") == "snooze":
+            until = data.get("until")
+            if until is None:
+                self.add_error("until", "Choose the date to snooze until.")
+            else:
+                _check_snooze_date(until, self, "until")
+        return data
+
+
+def _check_snooze_date(until: Any, form: forms.Form, field: str) -> None:
+    today = timezone.localdate()
+    if until <= today:
+        form.add_error(field, "Pick a date after today.")
+    elif until > today + timedelta(days=365):
+        form.add_error(field, "Snooze for at most a year.")
 
 
 class SnoozeForm(forms.Form):
-    until = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"required": "Choose the date to snooze until."},
+    )
 
     def clean_until(self):
         until = self.cleaned_data["until"]

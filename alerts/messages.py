@@ -29,7 +29,8 @@ def describe(kind: str, f: DealFacts, i: int, stage_name: str, t: Thresholds) ->
     if kind == "stalled":
         return (
             f"{_d(f.days_in_stage[i])} days in {stage_name}; deals here usually move on within "
-            f"{_d(f.stage_norm_days[i])} days (the workspace's {_d(t.stall_percentile)}th percentile).",
+            f"{_d(f.stage_norm_days[i])} days (the {_d(t.stall_percentile_for(f.stage_id[i]) or 0)}th percentile of "
+            "this stage's stays).",
             "A deal stuck longer than most deals ever stay in a stage rarely closes on time.",
             f"Agree a concrete next step that moves it out of {stage_name}, or re-qualify it.",
             {"days_in_stage": _d(f.days_in_stage[i]), "stage_norm_days": _d(f.stage_norm_days[i]), "stage": stage_name},
@@ -57,6 +58,12 @@ def describe(kind: str, f: DealFacts, i: int, stage_name: str, t: Thresholds) ->
                 f"{_d(f.recent_outbound[i])} outbound touches in the last {_d(t.ghost_days)} days but no reply "
                 f"for {_d(f.days_since_inbound[i])} days."
             )
+        elif f.buyer_cooling[i] or f.no_show_unanswered[i]:
+            seen = (
+                "The buyer's latest email reads negative or says “not now”."
+                if f.buyer_cooling[i]
+                else "The buyer missed the last meeting and has not written since."
+            )
         else:
             seen = (
                 f"{_d(f.recent_activities[i])} activities in the last {_d(t.engagement_recent_days)} days against "
@@ -70,6 +77,8 @@ def describe(kind: str, f: DealFacts, i: int, stage_name: str, t: Thresholds) ->
                 "recent_activities": _d(f.recent_activities[i]),
                 "earlier_activities": _d(f.earlier_activities[i]),
                 "ghosting": bool(ghosting),
+                "buyer_cooling": bool(f.buyer_cooling[i]),
+                "no_show_unanswered": bool(f.no_show_unanswered[i]),
             },
         )
     if kind == "model_risk":

@@ -61,6 +61,16 @@ class AlertStatus(models.TextChoices):
 ACTIVE_STATUSES = [AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.SNOOZED, AlertStatus.DISMISSED]
 
 
+# The responses each status allows (the page offers exactly these; the services refuse the rest).
+ALERT_ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
+    AlertStatus.OPEN: ("acknowledge", "snooze", "dismiss", "resolve"),
+    AlertStatus.ACKNOWLEDGED: ("snooze", "dismiss", "resolve"),
+    AlertStatus.SNOOZED: ("acknowledge", "snooze", "dismiss", "resolve"),
+    AlertStatus.DISMISSED: ("reopen",),
+    AlertStatus.RESOLVED: (),
+}
+
+
 class AlertQuerySet(WorkspaceQuerySet):
     def active(self) -> AlertQuerySet:
         return self.filter(status__in=ACTIVE_STATUSES)
@@ -127,6 +137,11 @@ class Alert(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def available_actions(self) -> tuple[str, ...]:
+        """What a person may still do with this alert: a dismissed one can only be reopened, a resolved one nothing."""
+        return ALERT_ACTIONS_BY_STATUS.get(self.status, ())
 
 
 class MonitorRun(models.Model):

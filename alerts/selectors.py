@@ -25,33 +25,50 @@ def alerts_for_member(
     status: str = "attention",
     kind: str = "",
     min_priority: int | None = None,
+    owner: Membership | None = None,
+    deal: Deal | None = None,
+    search: str = "",
 ) -> QuerySet[Alert]:
-    """The member's alerts (their deals and their team's; workspace-level ones for those who see all)."""
+    """The member's alerts (their deals and their team's; workspace-level ones for those who see all).
+
+    `status`: "attention" (the default list and the badge), "active" (every unresolved one), "all", or one status.
+    """
     qs = Alert.objects.visible_to(scope).select_related("deal", "deal__owner", "deal__stage")
     if status == "attention":
         qs = qs.needing_attention(today)
     elif status == "active":
         qs = qs.filter(status__in=ACTIVE_STATUSES)
-    elif status:
+    elif status and status != "all":
         qs = qs.filter(status=status)
     if kind:
         qs = qs.filter(kind=kind)
     if min_priority:
         qs = qs.filter(priority__gte=min_priority)
-    return qs.order_by("-priority", "-score", "-first_seen_at")
+    if owner is not None:
+        qs = qs.filter(deal__owner=owner)
+    if deal is not None:
+        qs = qs.filter(deal=deal)
+    if search:
+        qs = qs.filter(deal__title__icontains=search)
+    return qs.order_by("-priority", "-score", "-first_seen_at", "-id")
+
+
+def alerts_needing_attention(scope: Scope, *, today: date) -> QuerySet[Alert]:
+    """What the alerts page lists by default, and so what the nav badge counts: one selector for both."""
+    return alerts_for_member(scope, today=today, status="attention")
 
 
 @dataclass(frozen=True)
 class BadgeCounts:
-    urgent: int  # High and Critical: what the red badge shows
-    total: int
+    urgent: int  # High and Critical: the badge turns red when there are any
+    total: int  # the number on the badge: the default list's count
 
 
 def badge_counts(scope: Scope, *, today: date) -> BadgeCounts:
-    """Alerts needing this member's attention; the badge leads with the urgent ones so it is not noise."""
+    """The badge shows exactly as many alerts as the default list; urgent ones only change its colour."""
     counts = (
-        Alert.objects.visible_to(scope)
-        .needing_attention(today)
+        alerts_needing_attention(scope, today=today)
+        .order_by()
         .aggregate(total=Count("id"), urgent=Count("id", filter=Q(priority__gte=Priority.HIGH)))
     )
     return BadgeCounts(urgent=counts["urgent"], total=counts["total"])

@@ -244,16 +244,20 @@ def alerts_resolve_for_deleted_deals(*, workspace_id: int, deal_ids: list[int]) 
     return alerts.update(status=AlertStatus.RESOLVED, resolved_at=timezone.now())
 
 
-def _check_actor(alert: Alert, actor: Membership) -> None:
+def _check_actor(alert: Alert, actor: Membership, action: str) -> None:
     if alert.workspace_id != actor.workspace_id or not actor.can_write:
         raise ValidationError("You cannot change this alert.")
+    if action not in alert.available_actions:
+        if alert.status == AlertStatus.RESOLVED:
+            raise ValidationError("This alert is already resolved.")
+        if alert.status == AlertStatus.DISMISSED:
+            raise ValidationError("This alert was dismissed: reopen it first.")
+        raise ValidationError(f"This alert is {alert.get_status_display().lower()}: it cannot be {action}d again.")
 
 
 @transaction.atomic
 def alert_acknowledge(*, alert: Alert, actor: Membership) -> Alert:
-    _check_actor(alert, actor)
-    if alert.status == AlertStatus.RESOLVED:
-        raise ValidationError("This alert is already resolved.")
+    _check_actor(alert, actor, "acknowledge")
     alert.status, alert.acknowledged_at, alert.acknowledged_by = AlertStatus.ACKNOWLEDGED, timezone.now(), actor
     alert.snoozed_until = None
     alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "snoozed_until"])
@@ -261,10 +265,10 @@ def alert_acknowledge(*, alert: Alert, actor: Membership) -> Alert:
 
 
 @transaction.atomic
-def alert_snooze(*, alert: Alert, actor: Membership, until: date) -> Alert:
-    _check_actor(alert, actor)
-    if alert.status == AlertStatus.RESOLVED:
-        raise ValidationError("This alert is already resolved.")
+def alert_snooze(*, alert: Alert, actor: Membership, until: date | None) -> Alert:
+    _check_actor(alert, actor, "snooze")
+    if until is None:
+        raise ValidationError({"until": "Choose the date to snooze until."})
     if until <= timezone.localdate():
         raise ValidationError({"until": "Snooze until a date in the future."})
     alert.status, alert.snoozed_until = AlertStatus.SNOOZED, until
@@ -274,13 +278,69 @@ def alert_snooze(*, alert: Alert, actor: Membership, until: date) -> Alert:
 
 @transaction.atomic
 def alert_dismiss(*, alert: Alert, actor: Membership, not_useful: bool, feedback: str = "") -> Alert:
-    _check_actor(alert, actor)
-    if alert.status == AlertStatus.RESOLVED:
-        raise ValidationError("This alert is already resolved.")
+    _check_actor(alert, actor, "dismiss")
     alert.status, alert.dismissed_at, alert.dismissed_by = AlertStatus.DISMISSED, timezone.now(), actor
     alert.not_useful, alert.feedback = not_useful, feedback[:500]
     alert.save(update_fields=["status", "dismissed_at", "dismissed_by", "not_useful", "feedback"])
     return alert
+
+
+@transaction.atomic
+def alert_resolve(*, alert: Alert, actor: Membership) -> Alert:
+    """Resolved by hand: the (deal, kind) slot is freed, so the next monitor pass raises it again if it still holds."""
+    _check_actor(alert, actor, "resolve")
+    alert.status, alert.resolved_at, alert.snoozed_until = AlertStatus.RESOLVED, timezone.now(), None
+    alert.save(update_fields=["status", "resolved_at", "snoozed_until"])
+    return alert
+
+
+@transaction.atomic
+def alert_reopen(*, alert: Alert, actor: Membership) -> Alert:
+    """A dismissal taken back: the alert needs attention again and no longer counts as "not useful"."""
+    _check_actor(alert, actor, "reopen")
+    alert.status, alert.dismissed_at, alert.dismissed_by, alert.not_useful = AlertStatus.OPEN, None, None, False
+    alert.save(update_fields=["status", "dismissed_at", "dismissed_by", "not_useful"])
+    return alert
+
+
+ALERT_ACTION_VERBS = {
+    "acknowledge": "acknowledged",
+    "snooze": "snoozed",
+    "dismiss": "dismissed",
+    "resolve": "resolved",
+    "reopen": "reopened",
+}
+
+
+def alerts_respond(
+    *, alerts: list[Alert], actor: Membership, action: str, until: date | None = None
+) -> tuple[list[Alert], list[tuple[Alert, str]]]:
+    """The same response to many alerts (the list's bulk actions): (changed, [(skipped, why)]).
+
+    Each alert goes through its own service, so a bulk action refuses exactly what a single one would."""
+    if action not in ALERT_ACTION_VERBS:
+        raise ValidationError(f"Unknown action {action!r}.")
+    if action == "snooze" and until is None:
+        raise ValidationError({"until": "Choose the date to snooze until."})
+    changed: list[Alert] = []
+    skipped: list[tuple[Alert, str]] = []
+    for alert in alerts:
+        try:
+            if action == "acknowledge":
+                alert_acknowledge(alert=alert, actor=actor)
+            elif action == "snooze":
+                alert_snooze(alert=alert, actor=actor, until=until)
+            elif action == "dismiss":
+                alert_dismiss(alert=alert, actor=actor, not_useful=False)
+            elif action == "resolve":
+                alert_resolve(alert=alert, actor=actor)
+            else:
+                alert_reopen(alert=alert, actor=actor)
+        except ValidationError as exc:
+            skipped.append((alert, " ".join(exc.messages)))
+        else:
+            changed.append(alert)
+    return changed, skipped
 
 
 def notification_preference_save(*, membership: Membership, digest: str, min_priority: int) -> NotificationPreference:

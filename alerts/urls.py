@@ -17,4 +17,7 @@ urlpatterns = [
     path("<uuid:alert_uuid>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("<uuid:alert_uuid>/snooze/", views.snooze, name="snooze"),
     path("<uuid:alert_uuid>/dismiss/", views.dismiss, name="dismiss"),
+    path("<uuid:alert_uuid>/resolve/", views.resolve, name="resolve"),
+    path("<uuid:alert_uuid>/reopen/", views.reopen, name="reopen"),
+    path("bulk/", views.bulk, name="bulk"),
 ]

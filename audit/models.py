@@ -20,7 +20,8 @@ from django.db import models
 from django.utils import timezone
 
 from alerts.models import AlertSettings, WebhookEndpoint
-from crm.models import Activity, Company, Contact, Deal, Pipeline, Stage
+from collab.models import Comment, Task
+from crm.models import Activity, Company, Contact, CustomField, Deal, Pipeline, Stage
 from forecasting.models import Target
 from tenancy.models import ApiKey, Invitation, Membership, SSODomain, Team, Workspace, WorkspaceSSO
 
@@ -84,6 +85,9 @@ CompanyEvent = _tracked(Company, "CompanyEvent")
 ContactEvent = _tracked(Contact, "ContactEvent")
 DealEvent = _tracked(Deal, "DealEvent")
 ActivityEvent = _tracked(Activity, "ActivityEvent")
+CustomFieldEvent = _tracked(CustomField, "CustomFieldEvent")
+CommentEvent = _tracked(Comment, "CommentEvent")
+TaskEvent = _tracked(Task, "TaskEvent")
 
 # DealHistory is not tracked: it is itself the append-only record of every deal change (see the README's
 # measurement of an import with and without it).
@@ -104,6 +108,9 @@ EVENT_MODELS: list[type[models.Model]] = [
     ContactEvent,
     DealEvent,
     ActivityEvent,
+    CustomFieldEvent,
+    CommentEvent,
+    TaskEvent,
 ]
 
 

@@ -23,8 +23,9 @@ from icalendar import Calendar
 class FetchedEvent:
     href: str
     etag: str
-    data: str  # empty for a deleted event
+    data: str  # empty for a deleted event (and for an API event, which comes parsed)
     deleted: bool = False
+    parsed: ParsedEvent | None = None  # an event read from the Google or Microsoft calendar API
 
 
 @dataclass

@@ -10,30 +10,46 @@ mail. The cursor is `{"history_id": str}`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from capture import oauth
 from capture.imap import BATCH, FetchedMail
 
-SCOPES = ["https://www.googleapis.com/auth/gmail.readonly"]
+SCOPES = oauth.SCOPES[(oauth.GOOGLE, oauth.MAIL)]
 FOLDER = "gmail"
 SKIP_LABELS = {"SPAM", "TRASH", "DRAFT", "CHAT"}
 
 
-def service(settings: dict[str, Any], refresh_token: str) -> Any:
-    credentials = Credentials(
-        token=None,
-        refresh_token=refresh_token,
+def credentials_for(settings: dict[str, Any], secret: str, scopes: list[str] | None = None) -> Credentials:
+    """google-auth credentials over a stored token set: the access token while it lives; google-auth refreshes it
+    when it expired, and the client refreshes and retries once when the API answers 401."""
+    tokens = oauth.load(secret)
+    expiry = datetime.fromtimestamp(tokens.expires_at, UTC).replace(tzinfo=None) if tokens.access_token else None
+    return Credentials(
+        token=tokens.access_token or None,
+        refresh_token=tokens.refresh_token,
         token_uri=settings["token_uri"],
         client_id=settings["client_id"],
         client_secret=settings["client_secret"],
-        scopes=SCOPES,
+        scopes=scopes or SCOPES,
+        expiry=expiry,
     )
+
+
+def secret_of(credentials: Credentials) -> str:
+    """The token set to store after a run (the access token google-auth may have refreshed meanwhile)."""
+    expiry = credentials.expiry.replace(tzinfo=UTC).timestamp() if credentials.expiry else 0.0
+    return oauth.dump(oauth.Tokens(str(credentials.refresh_token), str(credentials.token or ""), expiry))
+
+
+def service(settings: dict[str, Any], secret: str | Credentials) -> Any:
+    credentials = secret if isinstance(secret, Credentials) else credentials_for(settings, secret)
     return build(
         "gmail",
         "v1",
@@ -45,9 +61,9 @@ def service(settings: dict[str, Any], refresh_token: str) -> Any:
     )
 
 
-def profile_address(settings: dict[str, Any], refresh_token: str) -> str:
+def profile_address(settings: dict[str, Any], secret: str) -> str:
     """The mailbox's own address (checks the token and the API on connect)."""
-    return str(service(settings, refresh_token).users().getProfile(userId="me").execute()["emailAddress"]).lower()
+    return str(service(settings, secret).users().getProfile(userId="me").execute()["emailAddress"]).lower()
 
 
 def _pages(request_for: Any, key: str) -> Iterator[dict[str, Any]]:
@@ -83,14 +99,26 @@ def _added_since(api: Any, history_id: str) -> list[str]:
 
 def fetch_new(
     settings: dict[str, Any],
-    refresh_token: str,
+    secret: str,
     cursor: dict[str, Any],
     *,
     since: date | None = None,
     batch: int = BATCH,
+    on_tokens: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any], list[FetchedMail]]]:
-    """Yield (FOLDER, the cursor after this batch, the batch); the cursor moves to the new historyId at the end."""
-    api = service(settings, refresh_token)
+    """Yield (FOLDER, the cursor after this batch, the batch); the cursor moves to the new historyId at the end.
+    `on_tokens` receives the token set to store when the access token was refreshed."""
+    credentials = credentials_for(settings, secret)
+    try:
+        yield from _fetch_new(service(settings, credentials), cursor, since, batch)
+    finally:
+        if on_tokens is not None and secret_of(credentials) != secret and credentials.token:
+            on_tokens(secret_of(credentials))
+
+
+def _fetch_new(
+    api: Any, cursor: dict[str, Any], since: date | None, batch: int
+) -> Iterator[tuple[str, dict[str, Any], list[FetchedMail]]]:
     latest = str(api.users().getProfile(userId="me").execute()["historyId"])
     start = cursor.get("history_id")
     ids: list[str]

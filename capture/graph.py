@@ -10,60 +10,78 @@ are read as MIME (`GET /me/messages/{id}/$value`) and parsed like IMAP mail.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 from azure.core.credentials import AccessToken
+from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph.generated.users.item.mail_folders.item.messages.delta.delta_request_builder import DeltaRequestBuilder
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 
+from capture import oauth
 from capture.imap import BATCH, FetchedMail
 
 FOLDERS = ("inbox", "sentitems")
-SCOPES = ["https://graph.microsoft.com/Mail.Read", "offline_access"]
+SCOPES = oauth.SCOPES[(oauth.MICROSOFT, oauth.MAIL)]
+T = TypeVar("T")
 
 
 class GraphAuthError(Exception):
-    pass
+    """Microsoft refused to renew access (the refresh token was revoked or expired): the member must reconnect."""
 
 
 class RefreshTokenCredential:
-    """An azure-core style credential that trades a refresh token for access tokens (and keeps the rotated one)."""
+    """An azure-core style credential over a stored token set: the access token while it lives, else a refresh
+    (keeping the rotated refresh token); `invalidate` after a 401 forces the next call to refresh."""
 
-    def __init__(self, settings: dict[str, Any], refresh_token: str) -> None:
-        self.settings, self.refresh_token = settings, refresh_token
-        self._token: AccessToken | None = None
+    def __init__(self, settings: dict[str, Any], secret: str, scopes: list[str] | None = None) -> None:
+        self.settings, self.tokens = settings, oauth.load(secret)
+        self.scopes = scopes or SCOPES
+
+    @property
+    def secret(self) -> str:
+        return oauth.dump(self.tokens)
+
+    @property
+    def refresh_token(self) -> str:
+        return self.tokens.refresh_token
+
+    def invalidate(self) -> None:
+        self.tokens.access_token = ""
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        if self._token is not None and self._token.expires_on > time.time() + 60:
-            return self._token
-        response = httpx.post(
-            self.settings["token_uri"],
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": self.refresh_token,
-                "client_id": self.settings["client_id"],
-                "client_secret": self.settings["client_secret"],
-                "scope": " ".join(SCOPES),
-            },
-            timeout=30,
-        )
-        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-        if response.status_code != 200 or "access_token" not in body:
-            raise GraphAuthError(body.get("error_description") or body.get("error") or f"HTTP {response.status_code}")
-        self.refresh_token = body.get("refresh_token") or self.refresh_token
-        self._token = AccessToken(body["access_token"], int(time.time()) + int(body.get("expires_in", 3600)))
-        return self._token
+        if not self.tokens.live:
+            try:
+                self.tokens = oauth.refresh(
+                    token_uri=self.settings["token_uri"],
+                    client_id=self.settings["client_id"],
+                    client_secret=self.settings["client_secret"],
+                    tokens=self.tokens,
+                    scopes=self.scopes,
+                )
+            except oauth.OAuthError as exc:
+                raise GraphAuthError(str(exc)) from None
+        return AccessToken(self.tokens.access_token, int(self.tokens.expires_at))
 
 
-def _client(settings: dict[str, Any], credential: RefreshTokenCredential) -> GraphServiceClient:
+def call(credential: RefreshTokenCredential, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run one Graph call; a 401 (the access token was revoked or expired early) refreshes once and retries."""
+    try:
+        return asyncio.run(make())
+    except APIError as exc:
+        if exc.response_status_code != 401:
+            raise
+    credential.invalidate()
+    return asyncio.run(make())
+
+
+def client_for(settings: dict[str, Any], credential: RefreshTokenCredential) -> GraphServiceClient:
     host = urlsplit(settings["api_base"]).hostname or ""
     auth = AzureIdentityAuthenticationProvider(credential, scopes=SCOPES, allowed_hosts=[host])
     adapter = GraphRequestAdapter(auth)
@@ -71,21 +89,22 @@ def _client(settings: dict[str, Any], credential: RefreshTokenCredential) -> Gra
     return GraphServiceClient(request_adapter=adapter)
 
 
-def profile_address(settings: dict[str, Any], refresh_token: str) -> tuple[str, str]:
-    """(the mailbox's address, the refresh token to store: Microsoft may have rotated it on this first use)."""
-    credential = RefreshTokenCredential(settings, refresh_token)
+def profile_address(settings: dict[str, Any], secret: str, scopes: list[str] | None = None) -> tuple[str, str]:
+    """(the account's address, the token set to store: Microsoft may have rotated the refresh token on this use)."""
+    credential = RefreshTokenCredential(settings, secret, scopes)
 
     async def read() -> str:
-        me = await _client(settings, credential).me.get()
+        me = await client_for(settings, credential).me.get()
         return str((me.mail or me.user_principal_name or "") if me else "").lower()
 
-    return asyncio.run(read()), credential.refresh_token
+    return call(credential, read), credential.secret
 
 
 async def _delta(
-    client: GraphServiceClient, folder: str, link: str | None, since: date | None
+    settings: dict[str, Any], credential: RefreshTokenCredential, folder: str, link: str | None, since: date | None
 ) -> tuple[list[str], str]:
     """(ids of messages added or changed since `link`, the new delta link)."""
+    client = client_for(settings, credential)  # one per call: its HTTP pool is bound to this event loop
     builder = client.me.mail_folders.by_mail_folder_id(folder).messages.delta
     config = RequestConfiguration(
         query_parameters=DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(select=["receivedDateTime"])
@@ -106,7 +125,10 @@ async def _delta(
     return ids, link or ""
 
 
-async def _contents(client: GraphServiceClient, ids: list[str]) -> list[tuple[str, bytes]]:
+async def _contents(
+    settings: dict[str, Any], credential: RefreshTokenCredential, ids: list[str]
+) -> list[tuple[str, bytes]]:
+    client = client_for(settings, credential)
     found = []
     for message_id in ids:
         raw = await client.me.messages.by_message_id(message_id).content.get()
@@ -117,26 +139,27 @@ async def _contents(client: GraphServiceClient, ids: list[str]) -> list[tuple[st
 
 def fetch_new(
     settings: dict[str, Any],
-    refresh_token: str,
+    secret: str,
     cursor: dict[str, dict[str, Any]],
     *,
     since: date | None = None,
     on_refresh_token: Callable[[str], None] | None = None,
     batch: int = BATCH,
 ) -> Iterator[tuple[str, dict[str, Any], list[FetchedMail]]]:
-    credential = RefreshTokenCredential(settings, refresh_token)
+    """`on_refresh_token` receives the token set to store (a new access token, a rotated refresh token)."""
+    credential = RefreshTokenCredential(settings, secret)
     try:
         for folder in FOLDERS:
             link = (cursor.get(folder) or {}).get("delta_link") or None
-            ids, new_link = asyncio.run(_delta(_client(settings, credential), folder, link, since))
+            ids, new_link = call(credential, partial(_delta, settings, credential, folder, link, since))
             for first in range(0, len(ids), batch):
                 chunk = ids[first : first + batch]
-                raws = asyncio.run(_contents(_client(settings, credential), chunk))
+                raws = call(credential, partial(_contents, settings, credential, chunk))
                 done = first + batch >= len(ids)
                 mails = [FetchedMail(f"{folder}:{i}"[:200], 0, raw, False) for i, raw in raws]
                 yield folder, {"delta_link": new_link if done else (link or "")}, mails
             if not ids:
                 yield folder, {"delta_link": new_link}, []
     finally:
-        if on_refresh_token is not None and credential.refresh_token != refresh_token:
-            on_refresh_token(credential.refresh_token)
+        if on_refresh_token is not None and credential.secret != secret:
+            on_refresh_token(credential.secret)

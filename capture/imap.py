@@ -149,3 +149,22 @@ def fetch_new(
             for start in range(0, len(uids), batch):
                 chunk = uids[start : start + batch]
                 yield folder, {"uidvalidity": validity, "uid": chunk[-1]}, _fetch(box, folder, chunk)
+
+
+def wait_for_mail(
+    settings: dict[str, object], password: str, folder: str, last_uid: int, timeout: float
+) -> bool | None:
+    """Wait on `folder` with IMAP IDLE (RFC 2177) for at most `timeout` seconds: True when the server announced new
+    mail (or mail past `last_uid` was already there), False on a quiet timeout, None when the server has no IDLE
+    (the caller polls). One connection per wait, so a dropped one is simply opened again on the next."""
+    with _open(settings, password, timeout=timeout + 30) as box:
+        answer, data = box.client.capability()  # after login: servers list more than in their greeting
+        advertised = b" ".join(d for d in data if isinstance(d, bytes)).upper().split() if answer == "OK" else []
+        if b"IDLE" not in advertised:
+            return None
+        box.folder.set(folder, readonly=True)
+        status = box.folder.status(folder, ["UIDNEXT"])
+        if int(status.get("UIDNEXT", 1)) - 1 > last_uid:
+            return True  # arrived while nobody was waiting
+        responses = box.idle.wait(timeout=min(timeout, 29 * 60))
+        return any(b"EXISTS" in line or b"RECENT" in line for line in responses)

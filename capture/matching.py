@@ -32,6 +32,8 @@ class Directory:
     companies_by_domain: dict[str, Company]
     open_deals: dict[int, list[Deal]]  # company id → open deals, oldest first
     touched_threads: set[str] = field(default_factory=set)
+    # Inbound messages stored in this pass, (id, subject, fresh text), for the intent readers after the pass.
+    to_read: list[tuple[int, str, str]] = field(default_factory=list)
 
     @classmethod
     def load(cls, workspace: Workspace) -> Directory:

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import transaction
+from django.utils import timezone
 
-from capture import calendars
+from capture import calendar_apis, calendars, oauth
 from capture.matching import Directory, external_id, suggest
-from capture.models import CalendarConnection, CapturedEvent, CaptureState, EventSource
+from capture.models import CalendarConnection, CalendarKind, CapturedEvent, CaptureState, EventSource
+from capture.providers import provider_settings
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, Direction
 from tenancy.models import Workspace
@@ -32,7 +37,7 @@ def _ingest_event(
         event.save(update_fields=["status"])
         _event_activity_sync(workspace, event, directory)
         return "deleted"
-    parsed = calendars.parse_event(fetched.data)
+    parsed = fetched.parsed or calendars.parse_event(fetched.data)
     if parsed is None:
         return "failed"
     existing = CapturedEvent.objects.filter(workspace=workspace, ical_uid=parsed.uid).first()
@@ -43,7 +48,11 @@ def _ingest_event(
         existing.etag = fetched.etag
         existing.summary, existing.status = parsed.summary, parsed.status
         existing.starts_at, existing.ends_at = parsed.starts_at, parsed.ends_at
-        existing.save(update_fields=["etag", "summary", "status", "starts_at", "ends_at"])
+        # Answers change (an attendee declines): outside parties only, as when it was first stored.
+        known = {a["email"] for a in existing.attendees}
+        answers = [{"email": a, "status": s} for a, s in parsed.attendees if a in known]
+        existing.attendees = answers or existing.attendees
+        existing.save(update_fields=["etag", "summary", "status", "starts_at", "ends_at", "attendees"])
         _event_activity_sync(workspace, existing, directory)
         return "updated"
     participants = [parsed.organizer, *(a for a, _ in parsed.attendees)]
@@ -119,13 +128,33 @@ def _event_activity_sync(
         crm_services.activity_update(activity=activity, **fields)
 
 
+def _changes(
+    connection: CalendarConnection, cursor: dict[str, dict[str, str]]
+) -> Iterator[tuple[str, dict[str, str], list[calendars.FetchedEvent]]]:
+    """The connection's changed events past its cursor, from CalDAV or the provider's calendar API."""
+    settings = connection.settings
+    if connection.kind == CalendarKind.CALDAV:
+        return calendars.fetch_changes(
+            str(settings["url"]), str(settings.get("username", "")), connection.secret, cursor
+        )
+    since = (timezone.now() - timedelta(days=django_settings.CAPTURE_LOOKBACK_DAYS)).date()
+
+    def keep(secret: str) -> None:
+        CalendarConnection.objects.filter(pk=connection.pk).update(secret=secret)  # the field encrypts it
+
+    if connection.kind == CalendarKind.GOOGLE:
+        return calendar_apis.google_fetch_changes(
+            provider_settings(oauth.GOOGLE, oauth.CALENDAR), connection.secret, cursor, since=since, on_tokens=keep
+        )
+    return calendar_apis.graph_fetch_changes(
+        provider_settings(oauth.MICROSOFT, oauth.CALENDAR), connection.secret, cursor, since=since, on_tokens=keep
+    )
+
+
 def capture_calendar(workspace: Workspace, connection: CalendarConnection, directory: Directory) -> Counter[str]:
     counts: Counter[str] = Counter()
     cursor: dict[str, dict[str, str]] = dict(connection.cursor or {})
-    settings = connection.settings
-    for key, new_cursor, events in calendars.fetch_changes(
-        str(settings["url"]), str(settings.get("username", "")), connection.secret, cursor
-    ):
+    for key, new_cursor, events in _changes(connection, cursor):
         with transaction.atomic():
             for fetched in events:
                 counts["seen"] += 1

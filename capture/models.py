@@ -11,9 +11,10 @@ import uuid
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
+from capture.signals import Signals
 from crm.models import Activity, Company, Contact, Deal, WorkspaceQuerySet
 from tenancy.models import Membership, Workspace
 from vectoros.crypto import EncryptedTextField
@@ -41,6 +42,8 @@ class CapturePolicy(models.Model):
 class ConnectionStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     ERROR = "error", "Error"
+    # The provider refused to refresh the OAuth token (revoked, expired): capture stops until the member reconnects.
+    BROKEN = "broken", "Needs reconnecting"
     DISCONNECTED = "disconnected", "Disconnected"
 
 
@@ -137,6 +140,12 @@ class CapturedMessage(models.Model):
     replied_by = models.EmailField(blank=True)  # who answered the other side (set on replies)
     sentiment = models.FloatField(null=True, blank=True)  # VADER compound, -1..1 (inbound only)
     cues = models.JSONField(default=list, blank=True)  # ["pricing", "legal", "competitor", "timing", "not_now"]
+    # A model's reading of the same inbound message (settings.CAPTURE_INTENT_READERS), kept beside the lexicon's;
+    # when set it is the one shown and fed to the engagement signals. "" = not read (no key, budget, an error).
+    # Database defaults: the version still serving during a deploy inserts rows without these columns.
+    llm_sentiment = models.CharField(max_length=8, blank=True, db_default="")  # positive | neutral | negative
+    llm_cues = models.JSONField(default=list, blank=True, db_default=Value([], output_field=models.JSONField()))
+    read_by = models.CharField(max_length=40, blank=True, db_default="")  # the reader ("Claude"); "" = the lexicon
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = WorkspaceQuerySet.as_manager()
@@ -150,6 +159,21 @@ class CapturedMessage(models.Model):
 
     def __str__(self) -> str:
         return self.subject or self.message_id
+
+    @property
+    def reading_source(self) -> str:
+        return self.read_by if self.llm_sentiment else "lexicon"
+
+    @property
+    def sentiment_label(self) -> str | None:
+        """positive | neutral | negative: the model's reading when there is one, else the lexicon's."""
+        if self.llm_sentiment:
+            return self.llm_sentiment
+        return Signals(self.sentiment, []).label if self.sentiment is not None else None
+
+    @property
+    def shown_cues(self) -> list[str]:
+        return list(self.llm_cues) if self.llm_sentiment else list(self.cues)
 
 
 class MessageSource(models.Model):
@@ -172,7 +196,8 @@ class MessageSource(models.Model):
 class MeetingOutcome(models.TextChoices):
     BOOKED = "booked", "Booked"
     HELD = "held", "Held"
-    CANCELLED = "cancelled", "Cancelled / no-show"
+    NO_SHOW = "no_show", "No-show"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class CapturedEvent(models.Model):
@@ -207,10 +232,20 @@ class CapturedEvent(models.Model):
     def __str__(self) -> str:
         return self.summary or self.ical_uid
 
+    @property
+    def outcome_label(self) -> str:
+        return str(MeetingOutcome(self.outcome()).label).lower()
+
     def outcome(self, now: datetime | None = None) -> str:
         if self.status.upper() == "CANCELLED":
             return MeetingOutcome.CANCELLED
-        return MeetingOutcome.BOOKED if self.starts_at > (now or timezone.now()) else MeetingOutcome.HELD
+        if self.starts_at > (now or timezone.now()):
+            return MeetingOutcome.BOOKED
+        # Every outside attendee declined (or the provider marked them absent): nobody from their side came.
+        answers = [str(a.get("status", "")).upper() for a in self.attendees]
+        if answers and all(a in {"DECLINED", "NO-SHOW"} for a in answers):
+            return MeetingOutcome.NO_SHOW
+        return MeetingOutcome.HELD
 
 
 class EventSource(models.Model):

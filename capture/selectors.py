@@ -17,7 +17,6 @@ from capture.models import (
     ContactSuggestion,
     MailboxConnection,
 )
-from capture.signals import Signals
 from crm.models import Deal, DealQuerySet
 from tenancy.models import Membership, Workspace
 
@@ -80,6 +79,7 @@ class DealSignals:
     outbound: int
     median_reply_hours: float | None
     sentiment: str | None  # of the latest inbound message
+    read_by: str  # who read that sentiment: "lexicon" or the model's reader ("Claude")
     cues: list[str]  # seen in inbound mail of the last 30 messages
     senior_attendees: list[tuple[str, str]]  # (contact, title) at director level or above, from captured meetings
 
@@ -95,15 +95,16 @@ def deal_signals(deal: Deal) -> DealSignals:
     }
     inbound = [m for m in messages if m.direction == "inbound"]
     replies = [m.response_seconds / 3600 for m in inbound if m.response_seconds is not None]
-    latest = next((m for m in inbound if m.sentiment is not None), None)
-    cues = sorted({c for m in inbound for c in m.cues})
+    latest = next((m for m in inbound if m.sentiment_label is not None), None)
+    cues = sorted({c for m in inbound for c in m.shown_cues})
     return DealSignals(
         messages=messages[:10],
         meetings=meetings,
         inbound=len(inbound),
         outbound=len(messages) - len(inbound),
         median_reply_hours=round(median(replies), 1) if replies else None,
-        sentiment=Signals(latest.sentiment, []).label if latest and latest.sentiment is not None else None,
+        sentiment=latest.sentiment_label if latest else None,
+        read_by=latest.reading_source if latest else "lexicon",
         cues=cues,
         senior_attendees=sorted(senior.items()),
     )

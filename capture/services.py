@@ -22,12 +22,15 @@ from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from google.auth.exceptions import RefreshError
 
-from capture import calendars, gmail, graph, imap, mime
+from capture import calendar_apis, calendars, gmail, graph, imap, mime, oauth, providers
 from capture.matching import Directory, external_id, policy_get, suggest
 from capture.meetings import capture_calendar
 from capture.models import (
     CalendarConnection,
+    CalendarKind,
     CapturedEvent,
     CapturedMessage,
     CapturePolicy,
@@ -38,7 +41,8 @@ from capture.models import (
     MailboxKind,
     MessageSource,
 )
-from capture.signals import read_signals
+from capture.providers import provider_settings
+from capture.signals import CUES, SENTIMENTS, Reading, read_signals
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, Deal, Direction
 from tenancy.models import Membership, Workspace
@@ -87,58 +91,91 @@ def mailbox_connect(*, workspace: Workspace, member: Membership, imap_url: str) 
         )
 
 
-def _gmail_settings() -> dict[str, Any]:
-    return {
-        "api_endpoint": django_settings.GMAIL_API_ENDPOINT,
-        "token_uri": django_settings.GOOGLE_TOKEN_URI,
-        "client_id": django_settings.GOOGLE_OAUTH_CLIENT_ID,
-        "client_secret": django_settings.GOOGLE_OAUTH_CLIENT_SECRET,
-    }
+def _replace_mailbox(member: Membership, kind: str, address: str, **fields: Any) -> MailboxConnection:
+    with transaction.atomic():
+        MailboxConnection.objects.filter(member=member, kind=kind, address=address).exclude(
+            status=ConnectionStatus.DISCONNECTED
+        ).update(status=ConnectionStatus.DISCONNECTED)
+        return MailboxConnection.objects.create(
+            workspace=member.workspace, member=member, kind=kind, address=address, **fields
+        )
 
 
 def mailbox_connect_gmail(*, workspace: Workspace, member: Membership, refresh_token: str) -> MailboxConnection:
-    """Connect a Gmail mailbox by an OAuth refresh token (scope gmail.readonly) issued to GOOGLE_OAUTH_CLIENT_ID."""
+    """Connect a Gmail mailbox by an OAuth token set (or a bare refresh token; scope gmail.readonly) issued to
+    GOOGLE_OAUTH_CLIENT_ID."""
     _check_member(workspace, member)
-    if not django_settings.GOOGLE_OAUTH_CLIENT_ID:
+    if not providers.configured(oauth.GOOGLE):
         raise ValidationError("Gmail capture needs GOOGLE_OAUTH_CLIENT_ID and GOOGLE_OAUTH_CLIENT_SECRET.")
     try:
-        address = gmail.profile_address(_gmail_settings(), refresh_token)
+        address = gmail.profile_address(provider_settings(oauth.GOOGLE, oauth.MAIL), refresh_token)
     except Exception as exc:  # the token endpoint's or the API's refusal is the user's to read
         raise ValidationError(f"Cannot read the Gmail mailbox: {exc}") from None
-    with transaction.atomic():
-        MailboxConnection.objects.filter(member=member, kind=MailboxKind.GMAIL, address=address).exclude(
-            status=ConnectionStatus.DISCONNECTED
-        ).update(status=ConnectionStatus.DISCONNECTED)
-        return MailboxConnection.objects.create(
-            workspace=workspace, member=member, kind=MailboxKind.GMAIL, address=address, secret=refresh_token
-        )
-
-
-def _graph_settings() -> dict[str, Any]:
-    return {
-        "api_base": django_settings.MS_GRAPH_API_BASE,
-        "token_uri": django_settings.MS_TOKEN_URI,
-        "client_id": django_settings.MS_GRAPH_CLIENT_ID,
-        "client_secret": django_settings.MS_GRAPH_CLIENT_SECRET,
-    }
+    return _replace_mailbox(member, MailboxKind.GMAIL, address, secret=refresh_token)
 
 
 def mailbox_connect_graph(*, workspace: Workspace, member: Membership, refresh_token: str) -> MailboxConnection:
-    """Connect a Microsoft 365 mailbox by a delegated refresh token (Mail.Read offline_access)."""
+    """Connect a Microsoft 365 mailbox by a delegated token set or refresh token (Mail.Read offline_access)."""
     _check_member(workspace, member)
-    if not django_settings.MS_GRAPH_CLIENT_ID:
+    if not providers.configured(oauth.MICROSOFT):
         raise ValidationError("Microsoft 365 capture needs MS_GRAPH_CLIENT_ID and MS_GRAPH_CLIENT_SECRET.")
     try:
-        address, refresh_token = graph.profile_address(_graph_settings(), refresh_token)
+        address, secret = graph.profile_address(provider_settings(oauth.MICROSOFT, oauth.MAIL), refresh_token)
     except Exception as exc:  # the token endpoint's or Graph's refusal is the user's to read
         raise ValidationError(f"Cannot read the Microsoft 365 mailbox: {exc}") from None
+    return _replace_mailbox(member, MailboxKind.GRAPH, address, secret=secret)
+
+
+def calendar_connect_api(*, workspace: Workspace, member: Membership, provider: str, secret: str) -> CalendarConnection:
+    """Connect the member's Google Calendar (primary) or Microsoft 365 calendar by an OAuth token set."""
+    _check_member(workspace, member)
+    if not providers.configured(provider):
+        raise ValidationError(f"The {oauth.LABELS[provider]} app is not configured (client id and secret).")
+    kind = CalendarKind.GOOGLE if provider == oauth.GOOGLE else CalendarKind.GRAPH
+    try:
+        settings = provider_settings(provider, oauth.CALENDAR)
+        if provider == oauth.GOOGLE:
+            address, secret = calendar_apis.google_account(settings, secret)
+        else:
+            address, secret = calendar_apis.graph_account(settings, secret)
+    except Exception as exc:  # the provider's refusal is the user's to read
+        raise ValidationError(f"Cannot read the {oauth.LABELS[provider]} calendar: {exc}") from None
     with transaction.atomic():
-        MailboxConnection.objects.filter(member=member, kind=MailboxKind.GRAPH, address=address).exclude(
+        CalendarConnection.objects.filter(member=member, kind=kind, settings__address=address).exclude(
             status=ConnectionStatus.DISCONNECTED
         ).update(status=ConnectionStatus.DISCONNECTED)
-        return MailboxConnection.objects.create(
-            workspace=workspace, member=member, kind=MailboxKind.GRAPH, address=address, secret=refresh_token
+        return CalendarConnection.objects.create(
+            workspace=workspace,
+            member=member,
+            kind=kind,
+            settings={"url": f"{kind.label} calendar of {address}", "address": address},
+            secret=secret,
         )
+
+
+def oauth_connect(
+    *, member: Membership, provider: str, target: str, code: str, verifier: str, redirect_uri: str
+) -> MailboxConnection | CalendarConnection:
+    """The end of the in-app OAuth flow: the code (with its PKCE verifier) for a token set, then the mailbox or
+    calendar connected with it (the token set stored encrypted)."""
+    settings = provider_settings(provider, target)
+    try:
+        tokens = oauth.exchange_code(
+            token_uri=settings["token_uri"],
+            client_id=settings["client_id"],
+            client_secret=settings["client_secret"],
+            code=code,
+            redirect_uri=redirect_uri,
+            verifier=verifier,
+        )
+    except oauth.OAuthError as exc:
+        raise ValidationError(f"{oauth.LABELS[provider]} refused the sign-in: {exc}") from None
+    secret = oauth.dump(tokens)
+    if target == oauth.CALENDAR:
+        return calendar_connect_api(workspace=member.workspace, member=member, provider=provider, secret=secret)
+    if provider == oauth.GOOGLE:
+        return mailbox_connect_gmail(workspace=member.workspace, member=member, refresh_token=secret)
+    return mailbox_connect_graph(workspace=member.workspace, member=member, refresh_token=secret)
 
 
 def calendar_connect(
@@ -273,6 +310,11 @@ def _ingest_message(
         message.contacts.set(contacts)
     MessageSource.objects.create(message=message, connection=connection, folder=fetched.folder, uid=fetched.uid)
     directory.touched_threads.add(parsed.thread_key)
+    if signals is not None:
+        # What may leave for the model follows the workspace's policy: the new text where bodies are kept, only
+        # the stored snippet where the policy is metadata and a snippet.
+        shown = parsed.fresh_text() if directory.store_bodies else snippet[:300]
+        directory.to_read.append((message.pk, parsed.subject, shown))
     return "matched" if deal is not None else "unassigned"
 
 
@@ -297,22 +339,53 @@ def thread_signals_refresh(*, workspace: Workspace, thread_keys: set[str]) -> No
             previous = message
 
 
+def intent_read(*, workspace: Workspace, items: list[tuple[int, str, str]]) -> int:
+    """Ask each reader of settings.CAPTURE_INTENT_READERS about inbound messages just stored, (id, subject, fresh
+    text) each, and keep the first answer per message beside the lexicon's reading. A reader answers a list as long
+    as `items` (None for a message it could not read) or None when it is unavailable; anything else it does, an
+    exception included, leaves the lexicon's reading. Runs after the messages are committed, so it can lose none.
+    Returns how many messages got a reading."""
+    pending = dict(enumerate(items))
+    for path in django_settings.CAPTURE_INTENT_READERS:
+        if not pending:
+            break
+        asked = list(pending.items())
+        try:
+            answers = import_string(path)(
+                workspace=workspace, texts=[(subject, text) for _, (_, subject, text) in asked]
+            )
+        except Exception:
+            logger.exception("capture: intent reader %s failed; the lexicon's reading stands", path)
+            continue
+        if not isinstance(answers, list) or len(answers) != len(asked):
+            continue
+        for (index, (pk, _, _)), reading in zip(asked, answers, strict=True):
+            if not isinstance(reading, Reading) or reading.sentiment not in SENTIMENTS:
+                continue
+            cues = [cue for cue in CUES if cue in reading.cues]
+            CapturedMessage.objects.filter(workspace=workspace, pk=pk, direction=Direction.INBOUND).update(
+                llm_sentiment=reading.sentiment, llm_cues=cues, read_by=reading.source[:40]
+            )
+            del pending[index]
+    return len(items) - len(pending)
+
+
 def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, directory: Directory) -> Counter[str]:
     counts: Counter[str] = Counter()
     cursor: dict[str, dict[str, Any]] = dict(connection.cursor or {})
     since = (timezone.now() - timedelta(days=django_settings.CAPTURE_LOOKBACK_DAYS)).date()
     batches: Iterator[tuple[str, dict[str, Any], list[imap.FetchedMail]]]
+
+    def keep_tokens(secret: str) -> None:
+        MailboxConnection.objects.filter(pk=connection.pk).update(secret=secret)  # the field encrypts it
+
     if connection.kind == MailboxKind.GMAIL:
         gmail_cursor = cursor.get(gmail.FOLDER) or {}
-        batches = gmail.fetch_new(_gmail_settings(), connection.secret, gmail_cursor, since=since)
+        settings = provider_settings(oauth.GOOGLE, oauth.MAIL)
+        batches = gmail.fetch_new(settings, connection.secret, gmail_cursor, since=since, on_tokens=keep_tokens)
     elif connection.kind == MailboxKind.GRAPH:
-
-        def keep_rotated(token: str) -> None:
-            MailboxConnection.objects.filter(pk=connection.pk).update(secret=token)  # the field encrypts it
-
-        batches = graph.fetch_new(
-            _graph_settings(), connection.secret, cursor, since=since, on_refresh_token=keep_rotated
-        )
+        settings = provider_settings(oauth.MICROSOFT, oauth.MAIL)
+        batches = graph.fetch_new(settings, connection.secret, cursor, since=since, on_refresh_token=keep_tokens)
     else:
         batches = imap.fetch_new(connection.settings, connection.secret, cursor, since=since)
     for folder, folder_cursor, batch in batches:
@@ -337,6 +410,15 @@ def _capture_mailbox(workspace: Workspace, connection: MailboxConnection, direct
 def _run_connection(connection: MailboxConnection | CalendarConnection, run: Any) -> Counter[str]:
     try:
         counts = run()
+    except (RefreshError, graph.GraphAuthError) as exc:
+        # The provider refused to renew access: nothing will work until the member connects again.
+        logger.warning("capture: %s lost its authorisation: %s", connection.uuid, exc)
+        type(connection).objects.filter(pk=connection.pk).update(
+            status=ConnectionStatus.BROKEN,
+            last_error=f"The provider refused to renew access ({str(exc)[:500]}); connect it again.",
+            last_run_at=timezone.now(),
+        )
+        return Counter()
     except Exception as exc:
         logger.warning("capture: %s failed: %s", connection.uuid, exc)
         type(connection).objects.filter(pk=connection.pk).update(
@@ -374,8 +456,9 @@ def capture_run(*, workspace: Workspace, member: Membership | None = None) -> di
 def _capture_pass(workspace: Workspace, member: Membership | None) -> dict[str, Any]:
     started = time.perf_counter()
     directory = Directory.load(workspace)
-    mailboxes = MailboxConnection.objects.for_workspace(workspace).exclude(status=ConnectionStatus.DISCONNECTED)
-    calendars_ = CalendarConnection.objects.for_workspace(workspace).exclude(status=ConnectionStatus.DISCONNECTED)
+    idle = [ConnectionStatus.DISCONNECTED, ConnectionStatus.BROKEN]  # a broken one waits for the member
+    mailboxes = MailboxConnection.objects.for_workspace(workspace).exclude(status__in=idle)
+    calendars_ = CalendarConnection.objects.for_workspace(workspace).exclude(status__in=idle)
     if member is not None:
         mailboxes, calendars_ = mailboxes.filter(member=member), calendars_.filter(member=member)
     mail: Counter[str] = Counter()
@@ -383,6 +466,7 @@ def _capture_pass(workspace: Workspace, member: Membership | None) -> dict[str, 
         mail += _run_connection(mailbox, lambda m=mailbox: _capture_mailbox(workspace, m, directory))
     with transaction.atomic():
         thread_signals_refresh(workspace=workspace, thread_keys=directory.touched_threads)
+    intent_read(workspace=workspace, items=directory.to_read)  # the new inbound mail only: a re-run asks nothing
     meetings: Counter[str] = Counter()
     for calendar in calendars_.select_related("member").order_by("id"):
         meetings += _run_connection(calendar, lambda c=calendar: capture_calendar(workspace, c, directory))

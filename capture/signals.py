@@ -46,6 +46,18 @@ _PATTERNS = {
 }
 
 
+SENTIMENTS = ("positive", "neutral", "negative")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A reader's verdict on one inbound message (settings.CAPTURE_INTENT_READERS), stored beside the lexicon's."""
+
+    sentiment: str  # one of SENTIMENTS
+    cues: list[str]  # a subset of CUES' keys
+    source: str  # who read it, shown on the deal ("Claude")
+
+
 @dataclass(frozen=True)
 class Signals:
     sentiment: float  # VADER compound, -1 (negative) .. 1 (positive)

@@ -3,16 +3,19 @@ the rep to choose a deal, contact suggestions, the workspace policy (admins), an
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from capture import selectors, services
+from capture import oauth, providers, selectors, services
 from capture.forms import AssignForm, CalDavForm, DisconnectForm, ImapForm, PolicyForm
 from capture.models import (
     CalendarConnection,
@@ -23,7 +26,7 @@ from capture.models import (
     MailboxConnection,
 )
 from crm.models import Deal
-from tenancy.access import parse_uuid, require_admin
+from tenancy.access import get_membership_for_user, parse_uuid, require_admin
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
 
@@ -70,6 +73,11 @@ def connections(request: WorkspaceRequest) -> HttpResponse:
         "imap_form": imap_form,
         "caldav_form": caldav_form,
         "disconnect_form": DisconnectForm(),
+        "oauth_configured": [p for p in oauth.LABELS if providers.configured(p)],
+        "oauth_buttons": [
+            (oauth.GOOGLE, ("Connect Gmail", "Connect Google Calendar")),
+            (oauth.MICROSOFT, ("Connect Microsoft 365 mail", "Connect Microsoft 365 calendar")),
+        ],
     }
     return _render(request, "capture/connections.html", context, status=status)
 
@@ -183,3 +191,77 @@ def policy(request: WorkspaceRequest) -> HttpResponse:
 def deal_panel(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     deal = request.scope.get(Deal, deal_uuid)
     return _render(request, "capture/deal_panel.html", {"deal": deal, "signals": selectors.deal_signals(deal)})
+
+
+OAUTH_SESSION_KEY = "capture_oauth"
+
+
+def _callback_url() -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("capture_oauth_callback")
+
+
+@require_POST
+@workspace_view()
+def oauth_start(request: WorkspaceRequest, provider: str, target: str) -> HttpResponse:
+    """ "Connect Gmail / Google Calendar / Microsoft 365": off to the provider's consent page, with a one-time state
+    and a PKCE verifier kept in this session for the callback."""
+    if provider not in oauth.LABELS or target not in (oauth.MAIL, oauth.CALENDAR):
+        raise Http404("No such provider")
+    if not request.membership.can_write:
+        raise PermissionDenied
+    if not providers.configured(provider):
+        messages.error(request, f"The {oauth.LABELS[provider]} app is not configured on this server.")
+        return _home(request)
+    state = secrets.token_urlsafe(24)
+    verifier, challenge = oauth.pkce_pair()
+    request.session[OAUTH_SESSION_KEY] = {
+        "state": state,
+        "verifier": verifier,
+        "slug": request.workspace.slug,
+        "provider": provider,
+        "target": target,
+    }
+    config = providers.provider_settings(provider, target)
+    url = oauth.authorize_url(
+        provider=provider,
+        authorize=config["authorize"],
+        client_id=config["client_id"],
+        redirect_uri=_callback_url(),
+        scopes=oauth.SCOPES[(provider, target)],
+        state=state,
+        challenge=challenge,
+    )
+    return redirect(url)
+
+
+@require_GET
+@login_required
+def oauth_callback(request: HttpRequest) -> HttpResponse:
+    """The provider sends the member back here with a code; the state must be the one this session started."""
+    pending = request.session.pop(OAUTH_SESSION_KEY, None)
+    if not pending or not secrets.compare_digest(str(request.GET.get("state", "")), str(pending["state"])):
+        return HttpResponse(
+            "This sign-in link is stale or was not started here; start again from your settings.", status=400
+        )
+    membership = get_membership_for_user(user=request.user, slug=pending["slug"])
+    target = reverse("capture:connections", args=[pending["slug"]])
+    name = oauth.LABELS[pending["provider"]]
+    if request.GET.get("error"):
+        messages.error(request, f"{name} said no: {request.GET.get('error_description') or request.GET['error']}")
+        return redirect(target)
+    try:
+        connection = services.oauth_connect(
+            member=membership,
+            provider=pending["provider"],
+            target=pending["target"],
+            code=str(request.GET.get("code", "")),
+            verifier=pending["verifier"],
+            redirect_uri=_callback_url(),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(target)
+    what = "mailbox" if pending["target"] == oauth.MAIL else "calendar"
+    address = getattr(connection, "address", "") or connection.settings.get("address", "")
+    messages.success(request, f"{name} {what} {address} connected: capture reads it every few minutes.")
+    return redirect(target)

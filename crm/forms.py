@@ -8,14 +8,20 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.utils import timezone
 
 from crm import categories
-from crm.models import Activity, Company, Contact, Deal, Outcome, Stage
+from crm.models import Activity, Company, Contact, CustomField, CustomFieldKind, Deal, Stage
 from crm.selectors import DEAL_SORTS, DealFilters
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 from vectoros.forms import UUIDChoiceField, limit_choices
+from vectoros.periods import fiscal_quarter_bounds, fiscal_year_bounds, period_label
+
+
+def _next_quarter_day(workspace: Workspace, today: date) -> date:
+    return fiscal_quarter_bounds(workspace, today)[1] + timedelta(days=1)
 
 
 class StageChoiceField(UUIDChoiceField):
@@ -67,6 +73,7 @@ class DealForm(forms.Form):
         # A deal may be given only to someone whose deals the member sees: nobody hands a deal out of sight.
         limit_choices(self, "owner", scope.reps().active())
         self.fields["stage"] = _stage_field(workspace)
+        self._add_custom_fields(workspace, deal)
         # An existing deal's forecast category, for those who may override it (crm.categories.may_set_category).
         if deal is not None and categories.may_set_category(scope.membership, deal):
             self.fields["forecast_category"] = forms.ChoiceField(
@@ -75,6 +82,45 @@ class DealForm(forms.Form):
                 choices=categories.category_choices(workspace, stage_default=deal.stage.forecast_category),
             )
 
+    def _add_custom_fields(self, workspace: Workspace, deal: Deal | None) -> None:
+        """The workspace's typed custom fields (crm.models.CustomField), named `cf_<key>`."""
+        self.custom_keys: list[str] = []
+        for definition in CustomField.objects.for_workspace(workspace):
+            field: forms.Field
+            if definition.kind == CustomFieldKind.NUMBER:
+                field = forms.DecimalField(required=False, max_digits=18, decimal_places=4)
+            elif definition.kind == CustomFieldKind.DATE:
+                field = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+            elif definition.kind == CustomFieldKind.CHOICE:
+                field = forms.ChoiceField(required=False, choices=[("", "—"), *((c, c) for c in definition.choices)])
+            else:
+                field = forms.CharField(required=False, max_length=500)
+            field.label = definition.label
+            name = f"cf_{definition.key}"
+            self.fields[name] = field
+            if deal is not None and not self.is_bound:
+                self.initial[name] = (deal.attributes or {}).get(definition.key)
+            self.custom_keys.append(definition.key)
+
+    @property
+    def custom_fields(self) -> list[forms.BoundField]:
+        return [self[f"cf_{key}"] for key in self.custom_keys]
+
+    def custom_values(self) -> dict[str, Any]:
+        """The custom fields' values as JSON values for the deal's attributes (numbers as numbers, dates ISO)."""
+        values: dict[str, Any] = {}
+        for key in self.custom_keys:
+            value = self.cleaned_data.get(f"cf_{key}")
+            if isinstance(value, Decimal):
+                value = int(value) if value == value.to_integral_value() else float(value)
+            elif isinstance(value, date):
+                value = value.isoformat()
+            values[key] = None if value in ("", None) else value
+        return values
+
+    def custom_changed(self) -> bool:
+        return any(f"cf_{key}" in self.changed_data for key in self.custom_keys)
+
 
 class DealMoveForm(forms.Form):
     stage = UUIDChoiceField(Stage.objects.none())
@@ -82,6 +128,14 @@ class DealMoveForm(forms.Form):
     def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["stage"] = _stage_field(workspace)
+
+
+class DealCloseForm(forms.Form):
+    """What closing a deal asks for (the board's dialog, or its page without JavaScript)."""
+
+    close_date = forms.DateField(label="Close date", widget=forms.DateInput(attrs={"type": "date"}))
+    amount = _money("Final amount")
+    lost_reason = forms.CharField(label="Why it was lost", max_length=200, required=False)
 
 
 class ActivityForm(forms.ModelForm):
@@ -132,8 +186,20 @@ CLOSE_PERIODS = [
     ("", "Any time"),
     ("this_quarter", "This quarter"),
     ("next_quarter", "Next quarter"),
+    ("this_year", "This fiscal year"),
     ("overdue", "Overdue (open, past close date)"),
     ("custom", "Custom dates"),
+]
+# What the deal list shows: open deals unless asked (the closed ones outnumber them many times over).
+OUTCOME_VIEWS = [("open", "Open"), ("won", "Won"), ("lost", "Lost"), ("closed", "Won or lost"), ("all", "All deals")]
+# The deal list's optional columns (the deal's title is always shown).
+DEAL_COLUMNS = [
+    ("company", "Company"),
+    ("stage", "Stage"),
+    ("owner", "Owner"),
+    ("amount", "Amount"),
+    ("close", "Close date"),
+    ("outcome", "Outcome"),
 ]
 _SORT_LABELS = {
     "-amount": "Amount, largest first",
@@ -159,21 +225,54 @@ class DealFilterForm(forms.Form):
     stage = UUIDChoiceField(Stage.objects.none(), required=False)
     # Not offered as a list (a workspace has thousands of companies): the company page links with its id.
     company = forms.UUIDField(required=False)
-    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Outcome.choices], required=False)
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *OUTCOME_VIEWS], required=False, label="Show")
     close = forms.ChoiceField(choices=CLOSE_PERIODS, required=False, label="Close period")
+    cols = forms.MultipleChoiceField(
+        choices=DEAL_COLUMNS, required=False, label="Columns", widget=forms.CheckboxSelectMultiple
+    )
     close_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     close_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
     updated_since = forms.DateTimeField(required=False)
     sort = forms.ChoiceField(choices=SORTS, required=False)
     page = forms.IntegerField(required=False, min_value=1)
 
-    def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, scope: Scope, default_outcome: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.scope = scope
         self.workspace = scope.workspace
+        # A screen that shows open deals by default (the deal list, the board): no `outcome` parameter means open.
+        if default_outcome and isinstance(self.data, QueryDict) and "outcome" not in self.data:
+            data = self.data.copy()
+            data["outcome"] = default_outcome
+            self.data = data
         limit_choices(self, "owner", scope.reps().active())
         limit_choices(self, "team", scope.teams())
         self.fields["stage"] = _stage_field(self.workspace, required=False, empty_label="Any stage")
+        today = self.workspace.today()
+        labels = {
+            "this_quarter": period_label(self.workspace, *fiscal_quarter_bounds(self.workspace, today)),
+            "next_quarter": period_label(
+                self.workspace, *fiscal_quarter_bounds(self.workspace, _next_quarter_day(self.workspace, today))
+            ),
+            "this_year": period_label(self.workspace, *fiscal_year_bounds(self.workspace, today)),
+        }
+        close_field: Any = self.fields["close"]
+        close_field.choices = [
+            (value, f"{text} ({labels[value]})" if value in labels else text) for value, text in CLOSE_PERIODS
+        ]
+
+    def effective_query(self) -> str:
+        """The filters as applied (with the default outcome filled in), as a query string without the page:
+        what the Export link and a saved view carry."""
+        query = self.data.copy() if isinstance(self.data, QueryDict) else QueryDict(mutable=True)
+        query.pop("page", None)
+        query.pop("csrfmiddlewaretoken", None)
+        return query.urlencode()
+
+    def columns(self) -> list[str]:
+        """The optional columns to show: those asked for, else all."""
+        chosen = self.cleaned_data.get("cols") if self.is_bound and not self.errors else None
+        return list(chosen) if chosen else [value for value, _ in DEAL_COLUMNS]
 
     def clean_company(self) -> Company | None:
         value = self.cleaned_data.get("company")
@@ -197,8 +296,9 @@ class DealFilterForm(forms.Form):
         if period == "this_quarter":
             return self.workspace.fiscal_quarter_bounds(today)
         if period == "next_quarter":
-            _, end = self.workspace.fiscal_quarter_bounds(today)
-            return self.workspace.fiscal_quarter_bounds(end + timedelta(days=1))
+            return fiscal_quarter_bounds(self.workspace, _next_quarter_day(self.workspace, today))
+        if period == "this_year":
+            return fiscal_year_bounds(self.workspace, today)
         if period == "overdue":
             return None, today - timedelta(days=1)
         if period == "custom" or self.cleaned_data.get("close_from") or self.cleaned_data.get("close_to"):
@@ -217,7 +317,7 @@ class DealFilterForm(forms.Form):
             team=data.get("team"),
             stage=data.get("stage"),
             company=data.get("company"),
-            outcome=data.get("outcome") or "",
+            outcome="" if data.get("outcome") == "all" else data.get("outcome") or "",
             close_from=close_from,
             close_to=close_to,
             open_only=data.get("close") == "overdue",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Self
 
@@ -261,6 +261,22 @@ class Deal(models.Model):
         return self.outcome == Outcome.OPEN
 
     @property
+    def closed_on(self) -> date | None:
+        """The day a closed deal closed: the close date its owner gave (never after the close was recorded), else
+        the day it was recorded. None for an open deal, so no screen shows a lost deal "closing" in the future."""
+        if self.outcome == Outcome.OPEN or self.closed_at is None:
+            return None
+        recorded = self.closed_at.date()
+        given = self.expected_close_date
+        return given if given is not None and given <= recorded else recorded
+
+    def is_overdue(self, today: date) -> bool:
+        """Still open past its expected close date."""
+        return (
+            self.outcome == Outcome.OPEN and self.expected_close_date is not None and self.expected_close_date < today
+        )
+
+    @property
     def effective_forecast_category(self) -> str:
         """The owner's override, else the stage's default."""
         return self.forecast_category or self.stage.forecast_category
@@ -421,3 +437,76 @@ class ImportJob(models.Model):
         if self.status == ImportStatus.DONE:
             return 100
         return min(99, int(100 * self.done / self.total)) if self.total else 0
+
+
+class SavedViewScreen(models.TextChoices):
+    DEALS = "deals", "Deal list"
+    BOARD = "board", "Board"
+
+
+class SavedViewSharing(models.TextChoices):
+    PERSONAL = "personal", "Only me"
+    TEAM = "team", "My team"
+    WORKSPACE = "workspace", "Everyone in the workspace"
+
+
+class SavedView(models.Model):
+    """A named set of filters, columns and sort of the deal list or the board: the screen's own query string.
+
+    Personal views are their owner's; shared views are seen by a team or the whole workspace and changed by
+    their owner or an admin (crm.services.saved_view_*). The query is re-validated by the screen's form on use,
+    so a view naming an owner or stage that is gone filters nothing rather than failing.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="saved_views")
+    owner = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="saved_views")
+    screen = models.CharField(max_length=8, choices=SavedViewScreen.choices)
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=2000, blank=True)
+    sharing = models.CharField(max_length=10, choices=SavedViewSharing.choices, default=SavedViewSharing.PERSONAL)
+    team = models.ForeignKey("tenancy.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "screen", "name"], name="saved_view_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomFieldKind(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    CHOICE = "choice", "Choice"
+
+
+class CustomField(models.Model):
+    """A typed field of the workspace's deals. Its values live in `Deal.attributes[key]` (imports already put
+    extra columns there), so defining a field over an imported attribute types and labels what is already there."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="custom_fields")
+    key = models.SlugField(max_length=40)
+    label = models.CharField(max_length=80)
+    kind = models.CharField(max_length=8, choices=CustomFieldKind.choices, default=CustomFieldKind.TEXT)
+    choices = models.JSONField(default=list, blank=True)  # the allowed values of a choice field, in order
+    order = models.PositiveSmallIntegerField(default=0)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["order", "label"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="custom_field_unique_key")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+from crm.models_merge import DuplicateDismissal, DuplicateKind, MergeRecord  # noqa: E402, F401  -- merges and dismissals

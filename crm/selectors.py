@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Window
 from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404
+from django.utils.dateformat import format as date_format
 
 from crm import history
 from crm.categories import category_labels
@@ -18,12 +19,15 @@ from crm.models import (
     Activity,
     Company,
     Contact,
+    CustomField,
     Deal,
     DealHistory,
     DealQuerySet,
     ForecastCategory,
     Outcome,
     Pipeline,
+    SavedView,
+    SavedViewSharing,
     Stage,
     StageKind,
     TrackedField,
@@ -191,18 +195,27 @@ def deal_get_for_member(scope: Scope, deal_uuid: object) -> Deal:
     return found
 
 
-def board_for_member(scope: Scope, *, today: date, cards_per_column: int = BOARD_CARDS_PER_COLUMN) -> Board:
-    """The default pipeline as columns: counts and totals per open stage with its largest deals.
+def board_for_member(
+    scope: Scope,
+    *,
+    today: date,
+    filters: DealFilters | None = None,
+    pipeline: Pipeline | None = None,
+    cards_per_column: int = BOARD_CARDS_PER_COLUMN,
+) -> Board:
+    """A pipeline (the default one unless given) as columns: counts and totals per open stage with its largest
+    deals, narrowed by the deal list's `filters` (owner, team, close period) when given.
 
     A fixed number of queries whatever the number of deals: the stages, one aggregate, one windowed
     query for the top cards of every column, and one aggregate for this quarter's closed deals.
     """
     workspace = scope.workspace
-    pipeline = Pipeline.objects.for_workspace(workspace).filter(is_default=True).first()
+    if pipeline is None:
+        pipeline = Pipeline.objects.for_workspace(workspace).filter(is_default=True).first()
     if pipeline is None:
         raise Http404("This workspace has no pipeline")
     stages = list(Stage.objects.filter(pipeline=pipeline).order_by("order"))
-    visible = scope.deals().filter(pipeline=pipeline)
+    visible = (deals_filtered(scope, filters) if filters is not None else scope.deals()).filter(pipeline=pipeline)
     open_deals = visible.filter(outcome=Outcome.OPEN)
     columns = {s.id: BoardColumn(stage=s) for s in stages if s.kind == StageKind.OPEN}
     for row in open_deals.order_by().values("stage_id").annotate(n=Count("id"), total=Sum("amount")):
@@ -213,7 +226,7 @@ def board_for_member(scope: Scope, *, today: date, cards_per_column: int = BOARD
     ranked = (
         open_deals.select_related("company", "owner")
         .only(
-            "uuid", "title", "amount", "currency", "expected_close_date", "stage_id", "forecast_category",
+            "uuid", "title", "amount", "currency", "expected_close_date", "stage_id", "forecast_category", "outcome",
             "company__name", "owner__display_name",
         )
         .annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("amount").desc(), F("id")]))
@@ -271,7 +284,12 @@ def deals_filtered(scope: Scope, filters: DealFilters) -> DealQuerySet:
     """The deals in scope, narrowed by `filters` and sorted (ties broken by id, so pages are stable)."""
     deals = scope.deals().select_related("company", "owner", "stage")
     if q := filters.q.strip():
-        deals = deals.filter(Q(title__icontains=q) | Q(company__name__icontains=q))
+        deals = deals.filter(
+            Q(title__icontains=q)
+            | Q(company__name__icontains=q)
+            | Q(owner__display_name__icontains=q)
+            | Q(owner__email__icontains=q)
+        )
     if filters.owner is not None:
         deals = deals.filter(owner=filters.owner)
     if filters.team is not None:
@@ -280,7 +298,9 @@ def deals_filtered(scope: Scope, filters: DealFilters) -> DealQuerySet:
         deals = deals.filter(stage=filters.stage)
     if filters.company is not None:
         deals = deals.filter(company=filters.company)
-    if filters.outcome:
+    if filters.outcome == "closed":
+        deals = deals.exclude(outcome=Outcome.OPEN)
+    elif filters.outcome:
         deals = deals.filter(outcome=filters.outcome)
     if filters.open_only:
         deals = deals.filter(outcome=Outcome.OPEN)
@@ -307,10 +327,20 @@ class HistoryRow:
 
 
 def _readable(  # value: a JSON value
-    field_name: str, value: Any, stages: dict[int, str], members: dict[int, str], labels: dict[str, str] | None = None
+    field_name: str,
+    value: Any,
+    stages: dict[int, str],
+    members: dict[int, str],
+    labels: dict[str, str] | None = None,
+    currency: str = "",
 ) -> str:
     if value is None or value == "":
         return "—"
+    if field_name == TrackedField.AMOUNT:  # as the deal page writes amounts: "USD 423,000"
+        amount = history.decode(field_name, value)
+        return f"{currency} {amount:,.0f}".strip() if amount == amount.to_integral() else f"{currency} {amount:,.2f}"
+    if field_name == TrackedField.EXPECTED_CLOSE_DATE:
+        return date_format(history.decode(field_name, value), "M j, Y")
     if field_name == TrackedField.STAGE:
         return stages.get(int(value), "(deleted stage)")
     if field_name == TrackedField.OWNER:
@@ -324,7 +354,7 @@ def _readable(  # value: a JSON value
             ForecastCategory(value).label if value in ForecastCategory.values else str(value)
         )
     if field_name == TrackedField.PROBABILITY:
-        return f"{value}%"
+        return f"{format(history.decode(field_name, value).normalize(), 'f')}%"
     return str(value)
 
 
@@ -342,8 +372,8 @@ def deal_history_rows(deal: Deal) -> list[HistoryRow]:
             changed_at=r.changed_at,
             who=r.changed_by.display_name if r.changed_by else "System",
             field=r.get_field_display(),
-            old=_readable(r.field, r.old_value, stages, members, labels),
-            new=_readable(r.field, r.new_value, stages, members, labels),
+            old=_readable(r.field, r.old_value, stages, members, labels, deal.currency),
+            new=_readable(r.field, r.new_value, stages, members, labels, deal.currency),
             source=r.get_source_display(),
         )
         for r in rows
@@ -426,3 +456,21 @@ def deleted_deal_get(workspace: Workspace, deal_uuid: object) -> Deal:
     if found is None:
         raise Http404("No such deleted deal")
     return found
+
+
+def saved_views_for_member(membership: Membership, screen: str) -> QuerySet[SavedView]:
+    """The saved views of a screen this member may apply: their own, their team's and the workspace's."""
+    shared = Q(sharing=SavedViewSharing.WORKSPACE)
+    if membership.team_id is not None:
+        shared |= Q(sharing=SavedViewSharing.TEAM, team_id=membership.team_id)
+    views = SavedView.objects.for_workspace(membership.workspace_id).filter(screen=screen)
+    return views.filter(Q(owner=membership) | shared).select_related("owner").order_by("name", "id")
+
+
+def deal_custom_values(deal: Deal) -> list[tuple[str, Any]]:
+    """(label, value) of each of the workspace's custom fields for this deal, in the fields' order."""
+    attributes = deal.attributes or {}
+    return [
+        (field.label, attributes.get(field.key))
+        for field in CustomField.objects.for_workspace(deal.workspace_id).only("label", "key")
+    ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,13 +22,15 @@ from crm.models import (
     Deal,
     DealHistory,
     Pipeline,
+    SavedView,
+    SavedViewSharing,
     Stage,
     StageKind,
     TrackedField,
     default_forecast_category,
 )
-from tenancy.jobs import enqueue_coalesced
-from tenancy.models import Membership, Workspace
+from tenancy.jobs import BULK_KEY_SUFFIX, enqueue_coalesced
+from tenancy.models import Membership, Role, Workspace
 
 DEFAULT_STAGES: tuple[tuple[str, int, str], ...] = (
     ("Prospecting", 10, StageKind.OPEN),
@@ -74,11 +78,15 @@ def pipeline_create_default(*, workspace: Workspace, name: str = "Sales") -> Pip
     return pipeline
 
 
-def deals_changed(*, workspace_id: int, deal_ids: Iterable[int]) -> None:
-    """After commit, hand the changed deals to every registered handler (coalesced per workspace)."""
+def deals_changed(*, workspace_id: int, deal_ids: Iterable[int], bulk: bool = False) -> None:
+    """After commit, hand the changed deals to every registered handler (coalesced per workspace).
+
+    `bulk` (an import, the demo seed) puts the work on the bulk queue under its own key, so a user's save is not
+    merged into, or queued behind, the rescoring of thousands of imported deals."""
     ids = list(deal_ids)
+    suffix = BULK_KEY_SUFFIX if bulk else ""
     for handler in settings.DEAL_CHANGE_HANDLERS:
-        enqueue_coalesced(key=f"{handler}:{workspace_id}", func=handler, head_args=[workspace_id], ids=ids)
+        enqueue_coalesced(key=f"{handler}:{workspace_id}{suffix}", func=handler, head_args=[workspace_id], ids=ids)
 
 
 def deals_reassign_from_member(
@@ -259,6 +267,78 @@ def deal_move_to_stage(
     return deal_update(deal=deal, actor=actor, changes={"stage": stage}, source_of_change=source_of_change)
 
 
+def deal_close(
+    *,
+    deal: Deal,
+    stage: Stage,
+    actor: Membership | None,
+    close_date: date,
+    amount: Decimal | None = None,
+    lost_reason: str = "",
+    source_of_change: str = ChangeSource.WEB,
+) -> Deal:
+    """Move a deal to a won or lost stage with what closing asks for: the day it closed, and the final amount
+    (won) or the reason (lost). The close date becomes the deal's close date, so no closed deal shows one ahead."""
+    if stage.kind == StageKind.OPEN:
+        raise ValidationError({"stage": f"“{stage.name}” is an open stage; pick a won or lost stage to close."})
+    if close_date > deal.workspace.today():
+        raise ValidationError({"close_date": "A deal cannot close in the future; give the day it closed."})
+    changes: dict[str, Any] = {"stage": stage, "expected_close_date": close_date}
+    if stage.kind == StageKind.WON:
+        if amount is None:
+            raise ValidationError({"amount": "Give the amount the deal was won for."})
+        changes["amount"] = amount
+    else:
+        if not lost_reason.strip():
+            raise ValidationError({"lost_reason": "Say why the deal was lost."})
+        changes["lost_reason"] = lost_reason.strip()
+    return deal_update(deal=deal, actor=actor, changes=changes, source_of_change=source_of_change)
+
+
+@dataclass(frozen=True)
+class MoveUndo:
+    """What a move changed, to put back: the stage it left and the values closing it overwrote."""
+
+    deal_uuid: str
+    moved_to_stage_id: int
+    stage_id: int
+    amount: str
+    expected_close_date: str | None
+    lost_reason: str
+
+    @classmethod
+    def before_move(cls, deal: Deal, *, to_stage: Stage) -> MoveUndo:
+        close = deal.expected_close_date
+        return cls(
+            deal_uuid=str(deal.uuid),
+            moved_to_stage_id=to_stage.id,
+            stage_id=deal.stage_id,
+            amount=str(deal.amount),
+            expected_close_date=close.isoformat() if close else None,
+            lost_reason=deal.lost_reason,
+        )
+
+
+@transaction.atomic
+def deal_move_undo(*, deal: Deal, actor: Membership | None, undo: MoveUndo) -> Deal:
+    """Put a just-moved deal back where it was (stage, amount, close date, lost reason), as one more recorded
+    change in its history. Refused when the deal has moved again since: the undo would overwrite that change."""
+    if undo.deal_uuid != str(deal.uuid):
+        raise ValidationError("This undo is for another deal.")
+    if deal.stage_id != undo.moved_to_stage_id:
+        raise ValidationError("The deal has changed since; nothing was undone.")
+    stage = Stage.objects.filter(pipeline_id=deal.pipeline_id, id=undo.stage_id).first()
+    if stage is None:
+        raise ValidationError("The deal's previous stage no longer exists.")
+    changes: dict[str, Any] = {
+        "stage": stage,
+        "amount": Decimal(undo.amount),
+        "expected_close_date": date.fromisoformat(undo.expected_close_date) if undo.expected_close_date else None,
+        "lost_reason": undo.lost_reason,
+    }
+    return deal_update(deal=deal, actor=actor, changes=changes)
+
+
 @transaction.atomic
 def activity_log(
     *,
@@ -398,3 +478,39 @@ def contact_delete(*, contact: Contact) -> None:
     contact.delete()
     if deal_ids:
         deals_changed(workspace_id=contact.workspace_id, deal_ids=sorted(deal_ids))
+
+
+# ---- Saved views ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def saved_view_save(*, actor: Membership, screen: str, name: str, query: str, sharing: str) -> SavedView:
+    """Save (or overwrite, by name) a view of the deal list or the board; shared with the actor's team or the
+    whole workspace when asked. Sharing with everyone is for managers and admins."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the view a name."})
+    team = None
+    if sharing == SavedViewSharing.TEAM:
+        team = actor.team
+        if team is None:
+            raise ValidationError({"sharing": "You are in no team; keep the view to yourself or share it with all."})
+    if sharing == SavedViewSharing.WORKSPACE and actor.role not in {Role.OWNER, Role.ADMIN, Role.MANAGER}:
+        raise ValidationError({"sharing": "Only managers and admins share views with the whole workspace."})
+    view, _ = SavedView.objects.update_or_create(
+        workspace_id=actor.workspace_id,
+        owner=actor,
+        screen=screen,
+        name=name,
+        defaults={"query": query[:2000], "sharing": sharing, "team": team},
+    )
+    view.full_clean()
+    return view
+
+
+def saved_view_delete(*, view: SavedView, actor: Membership) -> None:
+    """Delete a saved view: its owner may, and an admin may delete a shared one."""
+    own = view.owner_id == actor.id
+    if not own and not (actor.can_administer and view.sharing != SavedViewSharing.PERSONAL):
+        raise PermissionDenied("Only its owner (or an admin, for a shared view) can delete this view.")
+    view.delete()

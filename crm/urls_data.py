@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from crm import views_data
+from crm import views_data, views_duplicates
 
 # Import, export and API-key pages, mounted at /w/<slug>/data/.
 app_name = "crm_data"
@@ -17,6 +17,10 @@ urlpatterns = [
     path("import/<uuid:job_uuid>/start/", views_data.import_run, name="import_start"),
     path("import/<uuid:job_uuid>/progress/", views_data.import_progress, name="import_progress"),
     path("import/<uuid:job_uuid>/errors.csv", views_data.import_errors, name="import_errors"),
+    path("duplicates/<str:kind>/", views_duplicates.duplicates, name="duplicates"),
+    path("duplicates/<str:kind>/merge/", views_duplicates.duplicates_merge, name="duplicates_merge"),
+    path("duplicates/<str:kind>/dismiss/", views_duplicates.duplicates_dismiss, name="duplicates_dismiss"),
+    path("merges/<uuid:merge_uuid>/undo/", views_duplicates.merge_undo_view, name="merge_undo"),
     path("api-keys/", views_data.api_keys, name="api_keys"),
     path("api-keys/<uuid:key_uuid>/revoke/", views_data.api_key_revoke_view, name="api_key_revoke"),
 ]

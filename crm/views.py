@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -10,27 +9,24 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
-from django.utils.html import format_html_join
-from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
 from crm.categories import category_labels
-from crm.forms import ActivityForm, DealFilterForm, DealForm, DealMoveForm
-from crm.models import Deal, Stage
+from crm.forms import ActivityForm, DealFilterForm, DealForm
+from crm.models import Deal, SavedViewScreen, Stage
 from crm.selectors import (
-    BoardColumn,
-    board_for_member,
+    deal_custom_values,
     deal_get_for_member,
     deal_history_rows,
     deals_filtered,
     deleted_deal_get,
     deleted_deals_for_admin,
 )
+from crm.views_saved import saved_views_context
 from tenancy.access import require_admin
 from vectoros.forms import apply_service_errors
-from vectoros.http import WorkspaceRequest, render_screen, safe_next, workspace_view
+from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 
 DEALS_PER_PAGE = 50
 _EDITABLE = (
@@ -39,99 +35,28 @@ _EDITABLE = (
 )
 
 
-@dataclass(frozen=True)
-class BoardCard:
-    deal: Deal
-    url: str
-    amount_text: str
-    close_text: str
-    category_text: str = ""
-
-
-@dataclass(frozen=True)
-class BoardColumnView:
-    column: BoardColumn
-    cards: list[BoardCard]
-    move_options: SafeString  # the stage <option>s, this column's stage selected
-
-
-def _board_context(request: WorkspaceRequest) -> dict[str, Any]:
-    """The board, with per-card strings prepared once: the page has up to 150 cards and must stay fast."""
-    board = board_for_member(request.scope, today=request.workspace.today())
-    deals_url = reverse("crm:deal_list", args=[request.workspace.slug])
-    labels = category_labels(request.workspace)
-    columns = []
-    for column in board.columns:
-        move_options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            ((s.uuid, mark_safe(" selected") if s.id == column.stage.id else "", s.name) for s in board.stages),
-        )
-        cards = [
-            BoardCard(
-                deal=deal,
-                url=f"{deals_url}{deal.uuid}/",
-                amount_text=f"{deal.amount:,.0f}",
-                close_text=f"closes {close:%b} {close.day}" if (close := deal.expected_close_date) else "no close date",
-                category_text=labels.get(deal.forecast_category or column.stage.forecast_category, ""),
-            )
-            for deal in column.cards
-        ]
-        columns.append(BoardColumnView(column=column, cards=cards, move_options=move_options))
-    return {"board": board, "columns": columns, "can_write": request.membership.can_write}
-
-
-@require_GET
-@workspace_view()
-def board(request: WorkspaceRequest) -> HttpResponse:
-    return render_screen(request, "crm/board.html", _board_context(request), partial="board")
-
-
-@require_POST
-@workspace_view()
-def deal_move(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
-    """Move a deal to another stage (history is recorded by the service). Board cards and the deal page use it."""
-    deal = deal_get_for_member(request.scope, deal_uuid)
-    form = DealMoveForm(request.POST, workspace=request.workspace)
-    status = 200
-    if form.is_valid():
-        try:
-            services.deal_move_to_stage(deal=deal, stage=form.cleaned_data["stage"], actor=request.membership)
-        except ValidationError as exc:
-            apply_service_errors(form, exc)
-    if form.errors:
-        text = " ".join(str(e) for errors in form.errors.values() for e in errors)
-        messages.error(request, f"{deal.title} was not moved: {text}")
-        status = 422
-    else:
-        messages.success(request, f"{deal.title} moved to {form.cleaned_data['stage'].name}.")
-    if request.POST.get("from") == "board":
-        if request.htmx:
-            return render_screen(request, "crm/board.html", _board_context(request), partial="board")
-        return redirect("crm:board", request.workspace.slug)
-    fallback = reverse("crm:deal_detail", args=[request.workspace.slug, deal.uuid])
-    if request.htmx:
-        response = HttpResponse(status=status if status != 200 else 204)
-        response["HX-Redirect"] = safe_next(request, fallback)
-        return response
-    return redirect(safe_next(request, fallback))
-
-
 @require_GET
 @workspace_view()
 def deal_list(request: WorkspaceRequest) -> HttpResponse:
-    form = DealFilterForm(request.GET or None, scope=request.scope)
+    """Open deals unless asked otherwise; the Export link and a saved view carry the filters as applied."""
+    form = DealFilterForm(request.GET, scope=request.scope, default_outcome="open")
     valid = form.is_valid()  # an invalid filter shows its message and filters nothing
     # Only the shown columns: the wide ones (description, attributes) made the sort before LIMIT slow.
     deals = deals_filtered(request.scope, form.filters()).only(
         *("uuid", "title", "amount", "currency", "expected_close_date", "outcome", "created_at", "stage_id"),
-        *("company__uuid", "company__name", "owner__display_name", "stage__name"),
+        *("closed_at", "company__uuid", "company__name", "owner__display_name", "stage__name"),
     )
     paginator = Paginator(deals, DEALS_PER_PAGE)
     page = paginator.get_page((valid and form.cleaned_data.get("page")) or 1)
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "total": paginator.count}
+    query = form.effective_query()
+    context = {
+        "form": form,
+        "page": page,
+        "query": query,
+        "total": paginator.count,
+        "columns": form.columns(),
+        **saved_views_context(request.scope, SavedViewScreen.DEALS, query),
+    }
     return render_screen(request, "crm/deal_list.html", context, partial="results")
 
 
@@ -145,8 +70,10 @@ def deal_create(request: WorkspaceRequest) -> HttpResponse:
         initial["stage"] = first.uuid
     form = DealForm(request.POST or None, scope=request.scope, initial=initial)
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
+        data = {name: value for name, value in form.cleaned_data.items() if not name.startswith("cf_")}
         stage = data.pop("stage")
+        if custom := {k: v for k, v in form.custom_values().items() if v is not None}:
+            data["attributes"] = custom
         try:
             deal = services.deal_create(workspace=ws, actor=request.membership, stage=stage, **data)
         except ValidationError as exc:
@@ -169,6 +96,7 @@ def _deal_context(request: WorkspaceRequest, deal: Deal) -> dict[str, Any]:
         "contacts": deal.contacts.select_related("company").all(),
         "can_write": request.membership.can_write,
         "forecast_category_label": category_labels(deal.workspace_id).get(deal.effective_forecast_category, ""),
+        "custom_values": deal_custom_values(deal),
     }
 
 
@@ -193,6 +121,8 @@ def deal_edit(request: WorkspaceRequest, deal_uuid: str) -> HttpResponse:
     form = DealForm(request.POST or None, scope=request.scope, initial=initial, deal=deal)
     if request.method == "POST" and form.is_valid():
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in _EDITABLE}
+        if form.custom_changed():
+            changes["attributes"] = {**(deal.attributes or {}), **form.custom_values()}
         try:
             if changes:
                 deal = services.deal_update(deal=deal, actor=request.membership, changes=changes)

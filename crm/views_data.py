@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm import exports
 from crm.forms import DealFilterForm
+from crm.importers.automap import missing_required
 from crm.importers.forms import DELIMITERS, ENCODINGS, MappingForm, StartForm, UploadForm
 from crm.importers.jobs import (
     UploadRefused,
@@ -167,7 +168,7 @@ def _import_upload(request: WorkspaceRequest) -> HttpResponse:
                 actor=request.membership,
                 upload=form.cleaned_data["file"],
                 fmt=form.cleaned_data["fmt"],
-                mapping=form.mapping(),
+                mapping={},
             )
         except UploadRefused as exc:
             form.add_error("file", str(exc))
@@ -183,6 +184,7 @@ def _job_context(request: WorkspaceRequest, job: ImportJob, **extra: Any) -> dic
     if job.status == ImportStatus.UPLOADED:
         path = import_job_path(job)
         context["preview"] = preview_import(workspace=request.workspace, fmt=job.fmt, path=path, mapping=job.mapping)
+        context["can_start"] = not (job.fmt == "csv" and missing_required(job.mapping))
         if job.fmt == "csv" and "mapping_form" not in extra:
             # Even with an unreadable header the form is shown: its encoding and delimiter can fix that.
             columns = context["preview"].columns or _header(path, job.mapping)
@@ -236,7 +238,10 @@ def import_run(request: WorkspaceRequest, job_uuid: str) -> HttpResponse:
     form = StartForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid form.")
-    import_job_start(job=job, skip_invalid=form.cleaned_data["skip_invalid"])
+    try:
+        import_job_start(job=job, skip_invalid=form.cleaned_data["skip_invalid"])
+    except UploadRefused as exc:
+        messages.error(request, f"Not started: {exc}")
     return redirect("crm_data:import_job", request.workspace.slug, job.uuid)
 
 

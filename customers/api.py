@@ -13,7 +13,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from crm.api.common import ERRORS
-from customers.models import BillingPeriod, Customer, Subscription
+from customers.models import BillingPeriod, Customer, PaymentStatus, Subscription
 from customers.services import customer_key, customer_records_upsert
 from vectoros.apischema import Body, Conflict, CursorPage, Day, PageOut, UnknownReference, decimal_amount, paginate
 from vectoros.http import ApiRequest
@@ -70,6 +70,14 @@ class UsageIn(Body):
     metric: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
     value: float = Field(allow_inf_nan=False)
     team: Short = ""
+
+
+class PaymentIn(Body):
+    external_id: ExternalId
+    due_date: Day
+    paid_on: Day | None = None
+    amount: decimal_amount(digits=12)  # type: ignore[valid-type]
+    status: Literal[tuple(PaymentStatus.values)]  # type: ignore[valid-type]  # paid (on time), late, failed
 
 
 class Written(Schema):
@@ -143,4 +151,23 @@ def usage_upsert(request: ApiRequest, customer_id: UUID, payload: list[UsageIn])
         for item in payload
     }
     created, updated = customer_records_upsert(customer=customer, usage=rows)["usage"]
+    return Written(created=created, updated=updated)
+
+
+@router.post("/{customer_id}/payments/", response={200: Written, **ERRORS})
+def payments_upsert(request: ApiRequest, customer_id: UUID, payload: list[PaymentIn]):
+    """Create or update invoices' outcomes by `external_id`: late and failed payments lower health and, where a
+    workspace records payments, are a churn feature."""
+    customer = _customer(request, customer_id)
+    key = customer_key(customer)
+    rows = {}
+    for item in payload:
+        rows[f"{key}:{item.external_id}"] = {
+            "customer": key,
+            "due_date": item.due_date,
+            "paid_on": item.paid_on,
+            "amount": item.amount,
+            "status": item.status,
+        }
+    created, updated = customer_records_upsert(customer=customer, payments=rows)["payments"]
     return Written(created=created, updated=updated)

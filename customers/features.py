@@ -22,6 +22,7 @@ import numpy as np
 FEATURE_LEAD_DAYS = 60  # a training case is seen as it stood this long before its renewal date
 USAGE_DAYS = 90
 TICKET_DAYS = 180
+PAYMENT_DAYS = 180
 SEAT_METRIC = "active_seats"  # a usage metric that is a reading of seats in use, not activity
 
 
@@ -73,6 +74,7 @@ class Facts:
     activities: dict[int, Events]  # per day: values = activities, extra = inbound ones
     data_end: date
     subscriptions_of: dict[int, list[SubFacts]] = field(default_factory=dict)
+    payments: dict[int, Events] = field(default_factory=dict)  # by due date: values = 1 for late or failed
 
     def __post_init__(self) -> None:
         for sub in self.subscriptions:
@@ -168,6 +170,9 @@ def subscription_features(facts: Facts, sub: SubFacts, t: date, renewal: date) -
             sum(1 for s in facts.subscriptions_of.get(customer, []) if s.id != sub.id and s.start <= t)
         ),
     }
+    if facts.payments:  # only where payments are recorded: elsewhere a constant column says nothing
+        due = facts.payments.get(customer, Events())
+        found["late_or_failed_payments_180d"] = float(due.values[due.before(day, PAYMENT_DAYS)].sum())
     for key, value in facts.customer_attributes.get(customer, {}).items():
         found.setdefault(f"account_{key}", value)
     return found
@@ -239,6 +244,15 @@ def health(facts: Facts, customer: int, today: date, subs: list[SubFacts]) -> tu
             drivers.append(
                 Driver("ticket satisfaction", 5.0 * (float(rated.mean()) - 3.5), f"mean {rated.mean():.1f} of 5")
             )
+    payments = facts.payments.get(customer, Events())
+    due = payments.before(day, PAYMENT_DAYS)
+    if len(due):
+        bad = int(payments.values[due].sum())
+        drivers.append(
+            Driver("payments", -min(20.0, 7.0 * bad), f"{bad} of {len(due)} payments late or failed in 180 days")
+            if bad
+            else Driver("payments", 3.0, f"{len(due)} payments on time in 180 days")
+        )
     if any(s.downgraded for s in subs):
         drivers.append(Driver("plan change", -10.0, "downgraded"))
     elif any(s.upgraded for s in subs):

@@ -180,6 +180,34 @@ class ChurnEvent(models.Model):
         return f"churn on {self.date}: {self.reason}"
 
 
+class PaymentStatus(models.TextChoices):
+    PAID = "paid", "Paid on time"
+    LATE = "late", "Paid late"
+    FAILED = "failed", "Failed"
+
+
+class Payment(models.Model):
+    """An invoice's outcome: paid on time, paid late or failed (a health driver and a churn feature)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="payments")
+    external_id = models.CharField(max_length=255, blank=True)
+    due_date = models.DateField()
+    paid_on = models.DateField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    status = models.CharField(max_length=6, choices=PaymentStatus.choices)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-due_date"]
+        constraints = [_unique_external_id("payment")]
+        indexes = [models.Index(fields=["customer", "due_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} payment due {self.due_date}"
+
+
 class CustomerSettings(models.Model):
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="customer_settings")
     # How long before a renewal date its renewal opportunity is opened.

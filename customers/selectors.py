@@ -31,6 +31,8 @@ from customers.models import (
     ChurnModel,
     Customer,
     CustomerSettings,
+    Payment,
+    PaymentStatus,
     Subscription,
     SupportTicket,
     UsageRecord,
@@ -112,6 +114,12 @@ def load_facts(workspace: Workspace | int, *, customer_ids: list[int] | None = N
         (company_customer[a["company_id"]], a["day"].toordinal(), float(a["n"]), float(a["inbound"]), "", "")
         for a in activities
     ]
+    payment_rows = [
+        (c, d.toordinal(), float(status != PaymentStatus.PAID), 0.0, "", "")
+        for c, d, status in Payment.objects.for_workspace(workspace)
+        .filter(customer_id__in=ids)
+        .values_list("customer_id", "due_date", "status")
+    ]
     churns: dict[int, list[int]] = defaultdict(list)
     for c, d in (
         ChurnEvent.objects.for_workspace(workspace).filter(customer_id__in=ids).values_list("customer_id", "date")
@@ -129,6 +137,7 @@ def load_facts(workspace: Workspace | int, *, customer_ids: list[int] | None = N
         churn_events={c: np.sort(np.array(v, dtype=np.int64)) for c, v in churns.items()},
         activities=_events(activity_rows),
         data_end=data_end,
+        payments=_events(payment_rows),
     )
 
 
@@ -234,35 +243,85 @@ def _next_quarter(day: date) -> date:
     return date(day.year + (day.month > 9), (day.month + 2) % 12 + 1, 1)
 
 
-def renewal_forecast(workspace: Workspace, *, today: date | None = None, quarters: int = 4) -> list[dict[str, Any]]:
-    """Per quarter from this one: ARR up for renewal, renewed ARR (P10/P50/P90), gross and net retention."""
+@dataclass(frozen=True)
+class RenewalInputs:
+    """What the renewal Monte Carlo needs, loaded once and cut by owner for each roll-up row."""
+
+    starts: list[date]
+    live: list[SubFacts]
+    renewals: list[date | None]
+    keep: np.ndarray  # each live subscription's probability of renewing
+    account_owner: list[int | None]  # the owner of each live subscription's company
+    expansion: list[tuple[float, date, float, int | None]]  # amount, expected close, probability, owner
+
+
+def renewal_inputs(workspace: Workspace, *, today: date | None = None, quarters: int = 4) -> RenewalInputs:
     today = today or workspace.today()
     facts = load_facts(workspace)
     starts = [_quarter_start(today)]
     for _ in range(quarters):
         starts.append(_next_quarter(starts[-1]))
     live = [s for s in facts.subscriptions if s.start <= today and (s.end is None or s.end >= today)]
-    renewals = [(s, next_renewal(s, today)) for s in live]
-    keep = np.array(renewal_probabilities(workspace, live, today, facts=facts))
-    expansion = list(
+    owner_of = dict(Customer.objects.for_workspace(workspace).values_list("id", "company__owner_id"))
+    expansion = (
         Deal.objects.for_workspace(workspace)
         .filter(source="expansion", outcome="open", expected_close_date__gte=today, expected_close_date__lt=starts[-1])
-        .values_list("amount", "expected_close_date", "stage__default_probability")
+        .values_list("amount", "expected_close_date", "stage__default_probability", "owner_id")
     )
+    return RenewalInputs(
+        starts=starts,
+        live=live,
+        renewals=[next_renewal(s, today) for s in live],
+        keep=np.array(renewal_probabilities(workspace, live, today, facts=facts)),
+        account_owner=[owner_of.get(s.customer_id) for s in live],
+        expansion=[(float(a), d, float(p) / 100, o) for a, d, p, o in expansion],
+    )
+
+
+def renewal_forecast(
+    workspace: Workspace,
+    *,
+    today: date | None = None,
+    quarters: int = 4,
+    owner_ids: frozenset[int] | None = None,
+    inputs: RenewalInputs | None = None,
+) -> list[dict[str, Any]]:
+    """Per quarter from this one: ARR up for renewal, renewed ARR (P10/P50/P90), gross and net retention.
+
+    `owner_ids` keeps the accounts (and expansion deals) owned by those members, as the dashboard's team and rep
+    filters and a member's scope do for new business; None is the whole workspace."""
+    inputs = inputs or renewal_inputs(workspace, today=today, quarters=quarters)
+
+    def kept(owner: int | None) -> bool:
+        return owner_ids is None or owner in owner_ids
+
     periods = []
-    for lo, hi in itertools.pairwise(starts):
-        due = [i for i, (_, r) in enumerate(renewals) if r is not None and lo <= r < hi]
-        wins = [(float(a), float(p) / 100) for a, d, p in expansion if lo <= d < hi]
+    for lo, hi in itertools.pairwise(inputs.starts):
+        due = [
+            i for i, r in enumerate(inputs.renewals) if r is not None and lo <= r < hi and kept(inputs.account_owner[i])
+        ]
+        wins = [(a, p) for a, d, p, o in inputs.expansion if lo <= d < hi and kept(o)]
         periods.append(
             Period(
                 label=f"{lo:%b %Y}",
-                arr_due=np.array([renewals[i][0].arr for i in due]),
-                p_renew=keep[due] if due else np.zeros(0),
+                arr_due=np.array([inputs.live[i].arr for i in due]),
+                p_renew=inputs.keep[due] if due else np.zeros(0),
                 expansion=np.array([a for a, _ in wins]),
                 p_expansion=np.array([p for _, p in wins]),
             )
         )
     return simulate(periods, seed=workspace.id)
+
+
+def renewal_team_rollups(scope: Scope, inputs: RenewalInputs) -> list[dict[str, Any]]:
+    """This quarter's renewals per team in the member's sight, beside the dashboard's "By team" new business."""
+    rows = []
+    for team in scope.teams():
+        members = frozenset(team.members.values_list("id", flat=True))
+        owners = members if scope.owner_ids is None else members & scope.owner_ids
+        this_quarter = renewal_forecast(scope.workspace, owner_ids=owners, inputs=inputs)[0]
+        rows.append({"name": team.name, **this_quarter})
+    return rows
 
 
 @dataclass(frozen=True)

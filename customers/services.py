@@ -29,6 +29,7 @@ from customers.models import (
     ChurnModel,
     Customer,
     CustomerSettings,
+    Payment,
     RenewalAlertMark,
     Subscription,
     SupportTicket,
@@ -92,6 +93,7 @@ def accounts_upsert(
     usage: dict[str, dict[str, Any]],
     tickets: dict[str, dict[str, Any]],
     churn_events: dict[str, dict[str, Any]],
+    payments: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, tuple[int, int]]:
     """The importers' bulk write, keyed by external ids (a re-import changes nothing). Each customer is a crm
     Company with the same external id (an existing one is reused), and a Customer row linked to it."""
@@ -136,7 +138,10 @@ def accounts_upsert(
         for key, values in usage.items()
     }
     counts["usage"] = _upsert(UsageRecord, workspace, usage_rows, now)[:2]
-    for name, model, rows in (("tickets", SupportTicket, tickets), ("churn_events", ChurnEvent, churn_events)):
+    kinds = [("tickets", SupportTicket, tickets), ("churn_events", ChurnEvent, churn_events)]
+    if payments is not None:  # only the sources that have payments (the API, the CRM sync) report them
+        kinds.append(("payments", Payment, payments))
+    for name, model, rows in kinds:
         mapped = {
             key: {
                 **{k: v for k, v in values.items() if k != "customer"},
@@ -159,8 +164,9 @@ def customer_records_upsert(
     customer: Customer,
     subscriptions: dict[str, dict[str, Any]] | None = None,
     usage: dict[str, dict[str, Any]] | None = None,
+    payments: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, tuple[int, int]]:
-    """Subscriptions and usage of one existing customer (the API), keyed by external id like an import."""
+    """Subscriptions, usage and payments of one existing customer (the API), keyed by external id like an import."""
     key = customer_key(customer)
     if not customer.external_id:  # the upsert keys customers by external id: give this one its own
         customer.external_id = key
@@ -179,6 +185,7 @@ def customer_records_upsert(
         usage=usage or {},
         tickets={},
         churn_events={},
+        payments=payments or {},
     )
 
 

@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 from customers import selectors
 from customers.models import Customer
 from customers.services import customer_settings_save, expansion_deal_create
+from forecasting.forms import DashboardFilterForm
+from forecasting.waterfall import owners_for_member
 from tenancy.access import require_admin
 from vectoros.http import WorkspaceRequest, render_screen, workspace_view
 from vectoros.plots import FigureData, figure_payload
@@ -94,9 +96,21 @@ def expansion_deal(request: WorkspaceRequest, customer_uuid: str) -> HttpRespons
 @require_GET
 @workspace_view()
 def forecast_panel(request: WorkspaceRequest) -> HttpResponse:
-    """The renewals panel the forecast dashboard loads with htmx: renewed ARR, gross and net retention per quarter."""
-    periods = selectors.renewal_forecast(request.workspace)
-    return render(request, "customers/forecast_panel.html", {"periods": periods})
+    """The renewals panel the forecast dashboard loads with htmx: renewed ARR, gross and net retention per quarter,
+    for the dashboard's team or rep (the member's scope by default), and this quarter per team."""
+    # The dashboard's own filter: a team or rep out of sight is a field error and the member's scope is shown.
+    form = DashboardFilterForm(request.GET or None, scope=request.scope)
+    team = rep = None
+    if form.is_bound and form.is_valid():
+        team, rep = form.cleaned_data["team"], form.cleaned_data["rep"]
+    inputs = selectors.renewal_inputs(request.workspace)
+    owners = owners_for_member(request.scope, team=team, rep=rep)
+    context = {
+        "periods": selectors.renewal_forecast(request.workspace, owner_ids=owners, inputs=inputs),
+        "teams": selectors.renewal_team_rollups(request.scope, inputs) if team is None and rep is None else [],
+        "filtered": owners is not None,
+    }
+    return render(request, "customers/forecast_panel.html", context)
 
 
 @require_POST

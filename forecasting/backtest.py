@@ -131,8 +131,7 @@ class RollingBacktest:
     def calibration_now(self) -> Calibration:
         """What a forecast made today should use: learnt from the latest origins, all of them over."""
         past = [(o.model_q, o.throughput_q, o.actual) for o in self.origins if o.actual > 0]
-        record = self.origins[-1].record_days if self.origins else 0.0
-        return learn_calibration(past[-LEARN_FROM_LAST:], record_days=record)
+        return learn_calibration(past[-LEARN_FROM_LAST:])
 
 
 def month_ends(first: date, last: date) -> list[date]:
@@ -257,7 +256,7 @@ def backtest_rolling(
         else:
             throughput_q = model_q  # no record to take a run rate from: the model alone
         past = [(o.model_q, o.throughput_q, o.actual) for o in out.origins if o.period_end <= origin and o.actual > 0]
-        calibration = learn_calibration(past[-LEARN_FROM_LAST:], record_days=record_days)
+        calibration = learn_calibration(past[-LEARN_FROM_LAST:])
         out.origins.append(
             OriginResult(
                 origin=origin,

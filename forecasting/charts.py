@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from vectoros.plots import FigureData, figure_payload
+from vectoros.plots import FigureData, figure_payload, memoized_figure
 
 PALETTE = {"base": "#2f5d8a", "scenario": "#d98b2b", "band": "rgba(47,93,138,0.18)", "actual": "#3a7d44"}
 BAND_COLOURS = {"high": "#3a7d44", "medium": "#2f5d8a", "low": "#d98b2b", "unlikely": "#9a9a9a"}
@@ -48,6 +48,7 @@ def money(value: float, currency: str = "USD") -> str:
     return f"{sign}{prefix}{value:,.0f}"
 
 
+@memoized_figure
 def scenario_bars(
     scenarios: Sequence[tuple[str, dict[str, float]]], target: float | None, currency: str = "USD"
 ) -> FigureData:
@@ -76,6 +77,7 @@ def scenario_bars(
     return _layout(fig, "Scenarios: worst, likely, best")
 
 
+@memoized_figure
 def distribution(
     histogram: dict[str, list[float]], pct: dict[str, float], target: float | None, currency: str = "USD"
 ) -> FigureData:
@@ -114,6 +116,7 @@ def distribution(
     return _layout(fig, "Monte Carlo distribution")
 
 
+@memoized_figure
 def distributions_compared(
     quantiles: Sequence[tuple[str, Sequence[float]]], target: float | None, currency: str = "USD", bins: int = 40
 ) -> FigureData:
@@ -153,6 +156,7 @@ def distributions_compared(
     return _layout(fig, "Base and what-if distributions")
 
 
+@memoized_figure
 def revenue_trend(
     months: Sequence[str],
     actuals: Sequence[float],
@@ -207,6 +211,7 @@ def revenue_trend(
     return _layout(fig, "Revenue trend and projection", legend_on_top=True)
 
 
+@memoized_figure
 def pipeline_by_stage(stages: Sequence[str], values: Sequence[float], currency: str = "USD") -> FigureData:
     total = sum(values) or 1.0
     fig = go.Figure(
@@ -230,6 +235,7 @@ def pipeline_by_stage(stages: Sequence[str], values: Sequence[float], currency: 
     return _layout(fig, "Open pipeline by stage", legend_on_top=True)
 
 
+@memoized_figure
 def pipeline_health(
     bands: Sequence[str], values: Sequence[float], counts: Sequence[int], currency: str = "USD"
 ) -> FigureData:
@@ -248,6 +254,7 @@ def pipeline_health(
     return _layout(fig, "Pipeline health by confidence")
 
 
+@memoized_figure
 def funnel(stages: Sequence[str], reached: Sequence[int], median_days: Sequence[float | None]) -> FigureData:
     labels = [
         f"{name} · {'' if days is None else f'{days:.0f} d median'}".rstrip(" ·")
@@ -258,6 +265,7 @@ def funnel(stages: Sequence[str], reached: Sequence[int], median_days: Sequence[
     return _layout(fig, "Sales funnel: deals that reached each stage")
 
 
+@memoized_figure
 def waterfall(
     start: tuple[str, float], flows: Sequence[tuple[str, float]], end: tuple[str, float], currency: str = "USD"
 ) -> FigureData:

@@ -74,8 +74,9 @@ def forecast_period(
     seed: int = 0,
     what_if: WhatIf | None = None,
     scores: dict[int, float] | None = None,
+    keep_outcomes: bool = False,
 ) -> PeriodForecast:
-    """Closed-won revenue in [start, end], as of `loaded.as_of`."""
+    """Closed-won revenue in [start, end], as of `loaded.as_of` (`keep_outcomes`: see `engine.simulate`)."""
     what_if = what_if or WhatIf()
     as_of_day = loaded.as_of.astimezone(workspace.tz).date()
     w0 = max((start - as_of_day).days, 1)
@@ -139,6 +140,7 @@ def forecast_period(
         seed=seed,
         n_groups=len(owners),
         pace_shape=1.0 / pace_cv**2 if pace_cv > 0 else None,
+        keep_outcomes=keep_outcomes,
     )
     result.extras["owners"] = owners  # type: ignore[assignment]
     return PeriodForecast(

@@ -78,6 +78,8 @@ class ForecastResult:
     group_totals: np.ndarray | None = None  # S x G, new business and realised not included
     group_new_business: np.ndarray | None = None  # per-simulation new business (S,)
     extras: dict[str, float] = field(default_factory=dict)
+    outcomes: np.ndarray | None = None  # N x S: whether each open deal won in each simulation (keep_outcomes)
+    deal_amount: np.ndarray | None = None  # N: the amounts simulated
 
     def chance_of_reaching(self, target: float) -> float:
         return float(np.mean(self.totals >= target))
@@ -109,6 +111,7 @@ def simulate(
     n_groups: int = 0,
     shared_rates: bool = True,
     pace_shape: float | None = None,
+    keep_outcomes: bool = False,
 ) -> ForecastResult:
     """Run `sims` simulations of closed-won revenue in one period.
 
@@ -117,6 +120,9 @@ def simulate(
 
     `shared_rates=False` draws a fresh rate per deal per simulation instead; it exists only to show
     (in tests) how independent draws understate the spread.
+
+    `keep_outcomes` keeps which deal won in which simulation (`result.outcomes`, deals x simulations, one
+    byte each): what insights reads to tell which deals decide the period. Shared rates only.
     """
     if sims < 1:
         raise ValueError("sims must be at least 1")
@@ -146,6 +152,7 @@ def simulate(
     new_totals = np.zeros(sims, dtype=np.float64)
     chunk = max(1, min(sims, CHUNK_CELLS // max(n, 1)))
     kernel = _SharedRateKernel(seg, kernel_weight, amount, grp, n_seg) if (n and shared_rates) else None
+    won_sorted = np.zeros((n, sims), dtype=bool) if keep_outcomes and shared_rates else None
 
     for start in range(0, sims, chunk):
         c = min(chunk, sims - start)
@@ -153,6 +160,8 @@ def simulate(
         pace = rng.gamma(pace_shape, 1.0 / pace_shape, size=(c, 1)) if pace_shape else 1.0
         if kernel is not None:
             revenue = kernel.run(rng, draws * pace * seg_scale[:n_seg])
+            if won_sorted is not None:
+                won_sorted[:, start : start + c] = kernel.last_won
             totals[start : start + c] = revenue.sum(axis=1)
             if group_totals is not None:
                 group_totals[start : start + c] = revenue @ kernel.run_to_group(n_groups)
@@ -168,6 +177,10 @@ def simulate(
     probability = np.empty(n)
     probability[order] = np.clip(mean_rate[seg] * weight, 0, 1)
     expected = probability * deals.amount
+    outcomes = None
+    if won_sorted is not None:
+        outcomes = np.empty_like(won_sorted)
+        outcomes[order] = won_sorted
     return ForecastResult(
         realised=realised,
         **distribution_of(totals),
@@ -176,6 +189,8 @@ def simulate(
         new_business_mean=float(new_totals.mean()),
         group_totals=group_totals,
         group_new_business=new_totals,
+        outcomes=outcomes,
+        deal_amount=np.asarray(deals.amount, dtype=float),
     )
 
 
@@ -277,6 +292,7 @@ class _SharedRateKernel:
         if w_never.any():
             cand[w_never] = False
         np.copyto(won, cand)
+        self.last_won = cand  # deals x simulations of this chunk, in sorted order (read before the next run)
         out = np.empty((len(self.runs), c), dtype=np.float32)
         for k, (a, b) in enumerate(self.runs):
             np.dot(self.amount[a:b], won[a:b], out=out[k])

@@ -82,6 +82,20 @@ class DealForecast(models.Model):
         return f"{self.deal_id}: {self.probability:.2f}"
 
 
+class RunSimulation(models.Model):
+    """A run's simulations (forecasting.simulations): which open deal won in which one, and the totals.
+
+    Kept for the latest runs of a workspace only (`SIMULATIONS_KEPT` in forecasting.services); insights
+    reads them to tell which deals decide the period."""
+
+    run = models.OneToOneField(ForecastRun, on_delete=models.CASCADE, related_name="simulation")
+    data = models.BinaryField()
+    realised_by_owner = models.JSONField(default=dict)  # membership id (0: none) -> won so far in the period
+
+    def __str__(self) -> str:
+        return f"simulations of {self.run}"
+
+
 class Target(models.Model):
     """A revenue target for a period: the workspace's (no team, no rep), a team's, or a rep's."""
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -248,7 +248,7 @@ def dashboard(
         .values("confidence")
         .annotate(v=Sum(converted_amount(workspace, "deal__")), n=Count("id"))
     }
-    funnel_names, funnel_counts, funnel_days = stage_funnel(workspace, stages, owner_ids)
+    funnel_names, funnel_counts, funnel_days = stage_funnel_cached(workspace, stages, owner_ids)
     return {
         "pct": pct,
         "scope_name": scope_name,
@@ -361,6 +361,27 @@ def _projection(
     share = 1 / len(future)
     rest = {k: max(float(pct[k]) - realised, 0.0) * share for k in ("p10", "p50", "p90")}
     return [(m, rest["p10"], rest["p50"], rest["p90"]) for m in future]
+
+
+FUNNEL_CACHE_SECONDS = 3600
+
+
+def stage_funnel_cached(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int] | None):
+    """`stage_funnel` from the shared cache while no deal changed: it reads every stage change of the workspace
+    (about a second on the demo), and a dashboard under load asks for the same funnel again and again. The key
+    holds the newest history row and deal change, so any move, edit, import or deletion gives a new one."""
+    deals = Deal.objects.for_workspace(workspace).aggregate(
+        changed=Max("updated_at"), alive=Count("id", filter=Q(deleted_at__isnull=True))
+    )
+    moved = DealHistory.objects.for_workspace(workspace).aggregate(newest=Max("id"))["newest"]
+    owners = "all" if owner_ids is None else ",".join(map(str, sorted(owner_ids)))
+    parts = [workspace.id, [s.id for s in stages], owners, moved, *deals.values()]
+    key = "funnel:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+    found = cache.get(key)
+    if found is None:
+        found = stage_funnel(workspace, stages, owner_ids)
+        cache.set(key, found, FUNNEL_CACHE_SECONDS)
+    return found
 
 
 def stage_funnel(workspace: Workspace, stages: list[Stage], owner_ids: frozenset[int] | None):

@@ -38,9 +38,11 @@ from forecasting.models import (
     DealForecast,
     ForecastRun,
     RollingBacktest,
+    RunSimulation,
     RunTrigger,
     Target,
 )
+from forecasting.simulations import StoredSimulation, pack
 from scoring.selectors import deal_win_probabilities
 from tenancy.access import require_admin
 from tenancy.jobs import enqueue_coalesced
@@ -127,7 +129,8 @@ def forecast_run(
     loaded, model = fit_as_of(workspace, as_of)
     scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
     quarters = quarters_from(workspace, as_of.astimezone(workspace.tz).date())
-    base = forecast_period(workspace, loaded, model, *quarters[0], sims=sims, seed=0, scores=scores)
+    base = forecast_period(workspace, loaded, model, *quarters[0], sims=sims, seed=0, scores=scores, keep_outcomes=True)
+    raw_totals = base.result.totals
     # Blended with the run rate, as the workspace's stored rolling backtest learnt (no-op without one).
     base, blend_note = blend_live(workspace, loaded, base)
     later = _later_quarters_carried(workspace, quarters) if trigger == RunTrigger.DEAL_CHANGE else None
@@ -166,6 +169,7 @@ def forecast_run(
             },
         )
         _store_deal_parts(run, base)
+        _store_simulation(run, base, raw_totals)
         run.duration_ms = (clock.perf_counter() - started) * 1000
         run.save(update_fields=["duration_ms"])
     return run
@@ -249,6 +253,33 @@ def _store_deal_parts(run: ForecastRun, forecast: PeriodForecast) -> None:
         ("run_id", "deal_id", "probability", "expected", "confidence"),
         ((run.id, deal_id, p, e, confidence_label(p)) for deal_id, p, e in parts),
     )
+
+
+SIMULATIONS_KEPT = 3  # per workspace: insights reads the latest; older runs keep their summaries only
+
+
+def _store_simulation(run: ForecastRun, forecast: PeriodForecast, raw_totals: np.ndarray) -> None:
+    """The run's simulations (forecasting.simulations), and those of all but the last few runs dropped."""
+    result = forecast.result
+    if result.outcomes is None:
+        return
+    stored = StoredSimulation(
+        deal_ids=forecast.deal_ids,
+        owner_ids=forecast.owner_ids,
+        amount=result.deal_amount if result.deal_amount is not None else np.zeros(len(forecast.deal_ids)),
+        probability=result.deal_probability,
+        won=result.outcomes,
+        totals=result.totals,
+        raw_totals=raw_totals,
+        new_business=result.group_new_business if result.group_new_business is not None else np.zeros(len(raw_totals)),
+    )
+    RunSimulation.objects.create(
+        run=run,
+        data=pack(stored),
+        realised_by_owner={str(k): v for k, v in forecast.realised_by_owner.items()},
+    )
+    keep = ForecastRun.objects.for_workspace(run.workspace_id).order_by("-created_at", "-id")[:SIMULATIONS_KEPT]
+    RunSimulation.objects.filter(run__workspace_id=run.workspace_id).exclude(run__in=list(keep)).delete()
 
 
 @transaction.atomic

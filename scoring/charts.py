@@ -47,7 +47,9 @@ def model_figures(versions: list[ScoringModel], active: ScoringModel | None, dri
         figures["reliability"] = _html(fig)
     if active is not None and active.importance:
         items = list(active.importance.items())[:15][::-1]
-        fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h"))
+        # Versions trained before the fix stored an attribute as `owner is “”`: show it as the attribute's name.
+        labels = [k.removesuffix(" is “”") for k, _ in items]
+        fig = go.Figure(go.Bar(x=[v for _, v in items], y=labels, orientation="h"))
         fig.update_layout(title="Feature importance (mean |contribution|)", height=420)
         figures["importance"] = _html(fig)
     if drift is not None and drift.psi:

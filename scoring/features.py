@@ -91,6 +91,9 @@ class RawData:
     act_inbound: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     contact_deal: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # first time a contact
     contact_t: np.ndarray = field(default_factory=lambda: np.zeros(0))  # took part in the deal's activities
+    act_captured: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # written by capture
+    # Captured engagement signals (crm.engagement) by name: (deal positions, days, values).
+    signals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     # Unit-length text embeddings (float32, one row per deal; zeros where none) or None when the
     # workspace has none: then the neighbour won-ratio is NaN.
     embeddings: np.ndarray | None = None
@@ -206,8 +209,45 @@ BASE_FEATURES = [
     "contacts_involved",
     "neighbour_won_ratio",
 ]
+# Captured engagement (email and calendar capture): (signal, window in days or None for all time, mean or sum).
+ENGAGEMENT_FEATURES: dict[str, tuple[str, float | None, str]] = {
+    "reply_hours_90d": ("reply_hours", 90, "mean"),
+    "inbound_sentiment_90d": ("sentiment", 90, "mean"),
+    "not_now_90d": ("not_now", 90, "sum"),
+    "meetings_held_90d": ("meeting_held", 90, "sum"),
+    "meetings_no_show_90d": ("meeting_no_show", 90, "sum"),
+    "senior_contacts": ("senior_contact", None, "sum"),
+}
+BASE_FEATURES += list(ENGAGEMENT_FEATURES)
 # Features that describe the deal's state; meaningless (and leaky) when the deal was already closed at T.
 _STATE_FEATURES = set(BASE_FEATURES) - {"state_known", "owner_win_rate", "company_win_rate", "neighbour_won_ratio"}
+
+
+# What a deal was worth when it appeared: kept for an undated import when the amount can be the one at
+# creation (a win/loss export of creation-time fields), where every other state feature is masked.
+_CREATION_AMOUNT_FEATURES = frozenset({"amount_log", "amount_vs_workspace"})
+# Lost deals at 0 (or blank) this much more often than won ones: the export writes the outcome into
+# the amount (close values), so the amount is not the one at creation and would leak the label.
+_ZERO_CODED_LOSS_SHARE = 0.1
+
+
+def creation_amount_known(raw: RawData) -> np.ndarray:
+    """Per deal: closed the moment it appeared (an undated import), its amount never changed, and the
+    import does not code losses into amounts (non-positive for over 10% of losses and 3x the wins' share)."""
+    undated = ~np.isnan(raw.closed) & (raw.outcome != 0) & (np.nan_to_num(raw.closed) - raw.created < 1.0)
+    if not undated.any():
+        return undated
+    ch = raw.changes("amount")
+    changed = np.zeros(raw.n, dtype=bool)
+    changed[ch.deal[~np.isnan(ch.old)]] = True
+    zero = ~(raw.amount > 0)
+    won = undated & (raw.outcome == 1)
+    lost = undated & (raw.outcome != 1)
+    zero_won = zero[won].mean() if won.any() else 0.0
+    zero_lost = zero[lost].mean() if lost.any() else 0.0
+    if zero_lost > _ZERO_CODED_LOSS_SHARE and zero_lost > 3 * zero_won:
+        return np.zeros(raw.n, dtype=bool)
+    return undated & ~changed
 
 
 def _value_at(ch: Changes, current: np.ndarray, qd: np.ndarray, qt: np.ndarray) -> np.ndarray:
@@ -444,18 +484,46 @@ def build_features(
         np.asarray(neighbour_ratio, dtype=float) if neighbour_ratio is not None else neighbour_won_ratio(raw, qd, qt)
     )
 
+    f.update(engagement_features(raw, qd, qt))
+    amount_known = creation_amount_known(raw)[qd]
     for name in _STATE_FEATURES:
-        f[name] = np.where(state_known, f[name], math.nan)
+        known = state_known | amount_known if name in _CREATION_AMOUNT_FEATURES else state_known
+        f[name] = np.where(known, f[name], math.nan)
     base = np.column_stack([f[name] for name in BASE_FEATURES])
     attrs = vocabulary.encode([raw.attributes[i] for i in qd])
     return np.hstack([base, attrs]), BASE_FEATURES + vocabulary.columns()
 
 
+def engagement_features(raw: RawData, qd: np.ndarray, qt: np.ndarray) -> dict[str, np.ndarray]:
+    """Captured signals dated up to each row's T, summed or averaged over the window (a mean is NaN without any)."""
+    out: dict[str, np.ndarray] = {}
+    for name, (signal, window, how) in ENGAGEMENT_FEATURES.items():
+        deal, t, value = raw.signals.get(signal) or (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
+        keys = deal * _B + t
+        order = np.argsort(keys, kind="stable")
+        keys, cum = keys[order], np.concatenate([[0.0], np.cumsum(value[order])])
+        end = np.searchsorted(keys, qd * _B + qt, side="right")
+        low = qd * _B + (qt - window if window is not None else -0.5 * _B)
+        start = np.searchsorted(keys, low, side="right")
+        total, count = cum[end] - cum[start], end - start
+        out[name] = total if how == "sum" else np.where(count > 0, total / np.maximum(count, 1), math.nan)
+    return out
+
+
+def align_columns(x: np.ndarray, names: list[str], wanted: list[str]) -> np.ndarray:
+    """Columns `wanted` (a model's features) out of `x` built with `names`; NaN for one it no longer has."""
+    at = {n: j for j, n in enumerate(names)}
+    return np.column_stack([x[:, at[n]] if n in at else np.full(len(x), math.nan) for n in wanted])
+
+
 def feature_label(name: str) -> str:
     """A feature's name in plain words, for explanations."""
     if name.startswith("attr:"):
-        key, _, value = name[5:].partition("=")
-        return f"{key.replace('_', ' ')} is “{value}”"
+        key, equals, value = name[5:].partition("=")
+        label = key.replace("_", " ")
+        if not equals:  # a whole attribute (`feature_group`'s name for its one-hot columns): "owner"
+            return label
+        return f"{label} is “{value}”" if value.strip() else f"{label} is (no {label})"  # a blank category
     if name.startswith("attr_num:"):
         return name[9:].replace("_", " ")
     if name.startswith("act_"):
@@ -488,6 +556,12 @@ _LABELS = {
     "engagement_trend": "engagement trend (last 30 days vs before)",
     "contacts_involved": "contacts involved",
     "neighbour_won_ratio": "won share among the most similar closed deals",
+    "reply_hours_90d": "hours the buyer takes to reply (captured mail, 90 days)",
+    "inbound_sentiment_90d": "tone of the buyer's mail (90 days)",
+    "not_now_90d": "“not now” replies (90 days)",
+    "meetings_held_90d": "meetings held (90 days)",
+    "meetings_no_show_90d": "meetings the buyer missed (90 days)",
+    "senior_contacts": "senior contacts engaged",
 }
 
 

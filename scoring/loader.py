@@ -9,6 +9,7 @@ import numpy as np
 from django.apps import apps
 from django.db import connection
 
+from crm import engagement
 from crm import history as deal_history
 from crm.models import Stage, StageKind, TrackedField
 from scoring.features import ACTIVITY_KINDS, OUTCOME_CODES, Changes, RawData, to_days
@@ -87,9 +88,9 @@ def load_raw(workspace_id: int) -> RawData:
         )
         history = cur.fetchall()
         cur.execute(
-            f"""SELECT deal_id, {_DAYS.format("occurred_at")}, kind, direction FROM crm_activity
+            f"""SELECT deal_id, {_DAYS.format("occurred_at")}, kind, direction, external_id LIKE %s FROM crm_activity
                WHERE workspace_id = %s AND deal_id IS NOT NULL""",
-            [workspace_id],
+            [engagement.CAPTURED_PREFIX + "%", workspace_id],
         )
         activities = cur.fetchall()
         cur.execute(
@@ -168,8 +169,8 @@ def load_raw(workspace_id: int) -> RawData:
     embeddings, has_embedding = _embeddings(workspace_id, index)
     kinds = {k: j for j, k in enumerate(ACTIVITY_KINDS)}
     act = [
-        (index[d], _days(t), kinds.get(k, -1), direction == "inbound")
-        for d, t, k, direction in activities
+        (index[d], _days(t), kinds.get(k, -1), direction == "inbound", bool(captured))
+        for d, t, k, direction, captured in activities
         if d in index
     ]
     con = [(index[d], _days(t)) for d, t in contacts if d in index]
@@ -194,6 +195,8 @@ def load_raw(workspace_id: int) -> RawData:
         act_t=np.array([a[1] for a in act], dtype=float),
         act_kind=np.array([a[2] for a in act], dtype=np.int64),
         act_inbound=np.array([a[3] for a in act], dtype=bool),
+        act_captured=np.array([a[4] for a in act], dtype=bool),
+        signals=_signals(workspace_id, index),
         contact_deal=np.array([c[0] for c in con], dtype=np.int64),
         contact_t=np.array([c[1] for c in con], dtype=float),
         embeddings=embeddings,
@@ -224,3 +227,19 @@ def _vector(value: object) -> np.ndarray:
     if isinstance(value, str):
         return np.array(json.loads(value), dtype=np.float32)
     return np.asarray(value, dtype=np.float32)
+
+
+def _signals(workspace_id: int, index: dict[int, int]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Captured engagement signals (crm.engagement) grouped by name, as deal positions, days and values."""
+    grouped: dict[str, list[tuple[int, float, float]]] = {}
+    for deal_id, at, name, value in engagement.signal_rows(workspace_id):
+        if deal_id in index:
+            grouped.setdefault(name, []).append((index[deal_id], to_days(at), float(value)))
+    return {
+        name: (
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[1] for r in rows], dtype=float),
+            np.array([r[2] for r in rows], dtype=float),
+        )
+        for name, rows in grouped.items()
+    }

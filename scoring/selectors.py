@@ -53,6 +53,18 @@ def flags_for_member(scope: Scope, limit: int = 50) -> list[ScoreFlag]:
     return list(flags.select_related("deal", "flagged_by").order_by("-created_at")[:limit])
 
 
+def rollback_target(workspace_id: int) -> ScoringModel | None:
+    """The version a roll back re-activates: the last one active before the current one (None: nothing to roll
+    back to, so the page offers no button)."""
+    current = ScoringModel.objects.filter(workspace_id=workspace_id, status=ModelStatus.ACTIVE).first()
+    return (
+        ScoringModel.objects.filter(workspace_id=workspace_id, status=ModelStatus.RETIRED, activated_at__isnull=False)
+        .exclude(pk__in=[current.pk] if current is not None else [])
+        .order_by("-activated_at")
+        .first()
+    )
+
+
 def model_versions(workspace_id: int) -> list[ScoringModel]:
     return list(ScoringModel.objects.filter(workspace_id=workspace_id).order_by("-version")[:24])
 

@@ -21,6 +21,7 @@ from scoring.baseline import beta_interval
 from scoring.features import (
     RawData,
     Vocabulary,
+    align_columns,
     build_features,
     feature_label,
     open_attributes,
@@ -30,6 +31,7 @@ from scoring.features import (
 from scoring.loader import load_raw
 from scoring.model import Scorer, _baseline_inputs, auc, fit_scorer, metrics, psi
 from scoring.models import DealScore, DriftReport, FlagDirection, ModelStatus, OutcomeRecord, ScoreFlag, ScoringModel
+from scoring.selectors import rollback_target
 from tenancy.jobs import enqueue_coalesced, queue_for
 from tenancy.models import Membership, Workspace
 from vectoros.bulk import copy_rows
@@ -51,6 +53,14 @@ def scorer_load(model: ScoringModel) -> Scorer:
     if model.artifact_path not in _CACHE:
         _CACHE[model.artifact_path] = scorer_read(Path(model.artifact_path))
     return _CACHE[model.artifact_path]
+
+
+def _features_for(scorer: Scorer, raw: RawData, qd: np.ndarray, qt: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Feature rows in the scorer's own columns (a version trained before a feature was added lacks it)."""
+    x, names = build_features(raw, qd, qt, scorer.vocabulary)
+    if names != scorer.feature_names:
+        x, names = align_columns(x, names, scorer.feature_names), list(scorer.feature_names)
+    return x, names
 
 
 def _now_days(at: datetime | None) -> float:
@@ -81,7 +91,7 @@ def _compare_with_active(active: ScoringModel, raw: RawData, snaps, scorer: Scor
             True,
             f"v{active.version} was saved in an older file format and cannot be read; this version replaces it.",
         )
-    x_old, _ = build_features(raw, snaps.deal[held], snaps.t[held], old.vocabulary)
+    x_old, _ = _features_for(old, raw, snaps.deal[held], snaps.t[held])
     y, w = snaps.y[held], snaps.weight[held]
     old_m = metrics(y, old.predict(x_old), w)
     new_m = metrics(y, scorer.heldout_p, w)
@@ -178,12 +188,7 @@ def scorer_activate(*, model: ScoringModel) -> ScoringModel:
 def scorer_rollback(*, workspace: Workspace) -> ScoringModel:
     """Re-activate the version that was active before the current one; this workspace's deals are rescored."""
     current = ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.ACTIVE).first()
-    previous = (
-        ScoringModel.objects.filter(workspace=workspace, status=ModelStatus.RETIRED, activated_at__isnull=False)
-        .exclude(pk__in=[current.pk] if current is not None else [])
-        .order_by("-activated_at")
-        .first()
-    )
+    previous = rollback_target(workspace.id)
     if previous is None:
         raise ValidationError("There is no earlier active version to roll back to.")
     scorer_activate(model=previous)
@@ -223,7 +228,7 @@ def scores_refresh(
     if len(idx) == 0:
         return 0
     now = _now_days(at)
-    x, names = build_features(raw, idx, np.full(len(idx), now), scorer.vocabulary)
+    x, names = _features_for(scorer, raw, idx, np.full(len(idx), now))
     p = scorer.predict(x)
     explanations = scorer.explain(x)
     if scorer.is_fallback:
@@ -354,7 +359,7 @@ def drift_check(*, workspace_id: int, raw: RawData | None = None, at: datetime |
     idx = np.flatnonzero(raw.outcome == 0)
     psi_values: dict[str, float] = {}
     if len(idx) >= 20:
-        x, names = build_features(raw, idx, np.full(len(idx), _now_days(at)), scorer.vocabulary)
+        x, names = _features_for(scorer, raw, idx, np.full(len(idx), _now_days(at)))
         for j, name in enumerate(names):
             ref = scorer.psi_reference.get(name)
             if ref is not None:

@@ -33,6 +33,7 @@ def model_page(request: WorkspaceRequest) -> HttpResponse:
         "drift": drift,
         "flags": selectors.flags_for_member(request.scope),
         "figures": charts.model_figures(versions, active, drift),
+        "rollback_to": selectors.rollback_target(request.workspace.id),
     }
     return render(request, "scoring/model.html", context)
 

@@ -166,6 +166,12 @@ def deal_vector(workspace_id: int, deal_id: int) -> np.ndarray | None:
     return np.asarray(found[0], dtype=np.float32) if found else None
 
 
+def deal_vectors(workspace_id: int, deal_ids: list[int]) -> dict[int, np.ndarray]:
+    """Stored embeddings of these deals (those that have one): settings.DEAL_VECTORS_HOOK, for crm.duplicates."""
+    rows = DealEmbedding.objects.for_workspace(workspace_id).filter(deal_id__in=deal_ids)
+    return {pk: np.asarray(v, dtype=np.float32) for pk, v in rows.values_list("deal_id", "embedding")}
+
+
 def similar_deals(
     workspace_id: int,
     deal_id: int,
@@ -305,24 +311,24 @@ def _group(workspace_id: int, deals: list[SimilarDeal]) -> OutcomeGroup:
 
 
 def deal_panel(
-    workspace_id: int, deal_id: int, *, k: int = 5, ratio_k: int = 10, owner_ids: Iterable[int] | None = None
+    workspace_id: int, deal_id: int, *, ratio_k: int = 10, owner_ids: Iterable[int] | None = None
 ) -> DealPanel:
-    """Similar won and lost deals for the deal page, and the won share of its nearest closed deals."""
+    """The deal's nearest closed deals, split into won and lost: the lists are exactly the deals the
+    "N won, M lost" summary counts, so the two always agree."""
     vector = deal_vector(workspace_id, deal_id)
     empty = OutcomeGroup(deals=[])
     if vector is None:
         return DealPanel(indexed=False, won=empty, lost=empty)
     owners = list(owner_ids) if owner_ids is not None else None
     common = {"workspace_id": workspace_id, "vector": vector, "exclude_deal_id": deal_id, "owner_ids": owners}
-    won = _load(workspace_id, _nearest_ids(k=k, outcome="won", **common))
-    lost = _load(workspace_id, _nearest_ids(k=k, outcome="lost", **common))
     closed = _load(workspace_id, _nearest_ids(k=ratio_k, outcome="closed", **common))
+    won = [d for d in closed if d.outcome == Outcome.WON]
     return DealPanel(
         indexed=True,
         won=_group(workspace_id, won),
-        lost=_group(workspace_id, lost),
+        lost=_group(workspace_id, [d for d in closed if d.outcome != Outcome.WON]),
         nearest_closed=len(closed),
-        nearest_won=sum(1 for d in closed if d.outcome == Outcome.WON),
+        nearest_won=len(won),
     )
 
 

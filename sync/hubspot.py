@@ -14,11 +14,14 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from crm.importers.records import Change, CompanyRecord, ContactRecord, DealRecord, MemberRecord, PipelineSpec
 from crm.models import ChangeSource, Deal, ForecastCategory, Stage
 from crm.services import deal_delete
+from sync.clients import CrmError
 from sync.clients.hubspot import HubSpotClient
 from sync.models import CrmConnection
 
@@ -59,6 +62,19 @@ CATEGORY_TO_HUBSPOT = {
 }
 CATEGORY_FROM_HUBSPOT = {v: k for k, v in CATEGORY_TO_HUBSPOT.items()}
 MODIFIED = {"companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate", "deals": "hs_lastmodifieddate"}
+# HubSpot's commerce subscriptions (HubSpot payments or Stripe): read where the account has them and the app was
+# granted `crm.objects.subscriptions.read`, and handed to settings.SYNC_SUBSCRIPTION_HANDLERS (the customers app).
+SUBSCRIPTION_PROPERTIES = (
+    "hs_name",
+    "hs_status",
+    "hs_mrr",
+    "hs_recurring_billing_start_date",
+    "hs_recurring_billing_end_date",
+    "hs_recurring_billing_frequency",
+    "hs_last_payment_status",
+    "hs_next_payment_due_date",
+)
+BILLING = {"monthly": "monthly", "quarterly": "quarterly", "annually": "annual", "annual": "annual"}
 
 
 def when(value: Any) -> datetime:
@@ -279,6 +295,7 @@ def pull_hubspot(work: Run, client: HubSpotClient) -> None:
         hw["contacts"] = _mark(contacts, "contacts", hw.get("contacts"))
         work.absorb(ctx.report)
         work.save_progress(f"{len(owners)} owners, {len(companies)} companies, {len(contacts)} contacts")
+    pull_subscriptions(work, client)
 
     if hw.get("deals") is None or "after" in (hw.get("deals") or {}):
         # A first run: every deal by id order; the `after` cursor is the resume point.
@@ -324,6 +341,53 @@ def pull_hubspot(work: Run, client: HubSpotClient) -> None:
                 if at and (hw.get("archived") is None or when(at) > when(hw["archived"])):
                     hw["archived"] = at
                 work.save_progress(f"archived {row['id']}")
+
+
+def subscription_record(row: dict[str, Any]) -> dict[str, Any] | None:
+    """A HubSpot subscription as the plain record the handlers take; None without a company or a start date."""
+    props = row.get("properties") or {}
+    companies = ((row.get("associations") or {}).get("companies") or {}).get("results") or []
+    start = _date(props.get("hs_recurring_billing_start_date"))
+    if not companies or start is None:
+        return None
+    return {
+        "key": str(row["id"]),
+        "company_key": str(companies[0]["id"]),
+        "plan": str(props.get("hs_name") or "")[:100],
+        "status": str(props.get("hs_status") or "").lower(),
+        "mrr": _decimal(props.get("hs_mrr")) or Decimal("0"),
+        "start_date": start,
+        "end_date": _date(props.get("hs_recurring_billing_end_date")),
+        "billing_period": BILLING.get(str(props.get("hs_recurring_billing_frequency") or "").lower(), "monthly"),
+        "last_payment_status": str(props.get("hs_last_payment_status") or "").lower(),
+        "next_payment_due": _date(props.get("hs_next_payment_due_date")),
+    }
+
+
+def pull_subscriptions(work: Run, client: HubSpotClient) -> None:
+    """Every subscription, each run (an account holds hundreds, not millions), to the registered handlers.
+
+    An account without commerce subscriptions, or an app without the scope, answers 403 or 404: that is said in
+    the run's counts, not an error."""
+    if not settings.SYNC_SUBSCRIPTION_HANDLERS:
+        return
+    params = {"limit": 100, "properties": ",".join(SUBSCRIPTION_PROPERTIES), "associations": "companies"}
+    try:
+        rows = [r for results, _a in client.list_pages("/crm/v3/objects/subscriptions", params) for r in results]
+    except CrmError as exc:
+        if "(403)" not in str(exc) and "(404)" not in str(exc):
+            raise
+        work.counts["subscriptions"] = {
+            "pulled": 0,
+            "skipped": "HubSpot refused: the account has no commerce subscriptions or the app lacks the scope",
+        }
+        return
+    records = [r for r in map(subscription_record, rows) if r is not None]
+    with transaction.atomic():
+        handlers = [import_string(h) for h in settings.SYNC_SUBSCRIPTION_HANDLERS]
+        written = sum(handler(workspace=work.ws, records=records) for handler in handlers)
+        work.counts["subscriptions"] = {"pulled": written}
+        work.save_progress(f"{written} subscriptions")
 
 
 def _write_deals(

@@ -27,6 +27,10 @@ class WorkspaceSettingsForm(forms.Form):
     time_zone = forms.ChoiceField(choices=[(z, z) for z in _ZONES])
 
 
+class NewWorkspaceForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Workspace name")
+
+
 class MemberForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
     team = UUIDChoiceField(Team.objects.none(), required=False, empty_label="No team")

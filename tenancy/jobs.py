@@ -39,16 +39,22 @@ RUNNING = "#run:"
 LOCK_CLASS = 0x564F53
 
 
-def queue_for(func: str) -> str | None:
-    """The django-q2 cluster for a task function: the bulk one for settings.BULK_TASKS, else None (interactive)."""
-    return settings.Q_BULK_CLUSTER if func in settings.BULK_TASKS else None
+# A coalesced key ending so is bulk work whatever its function (an import's or a seed's thousands of changed deals
+# rescored and re-forecast): it never shares a run, or a queue, with the deal a user just saved.
+BULK_KEY_SUFFIX = ":bulk"
+
+
+def queue_for(func: str, key: str = "") -> str | None:
+    """The django-q2 cluster for a task function: the bulk one for settings.BULK_TASKS or a bulk key, else None
+    (interactive)."""
+    return settings.Q_BULK_CLUSTER if func in settings.BULK_TASKS or key.endswith(BULK_KEY_SUFFIX) else None
 
 
 def _send(key: str, func: str) -> None:
     """Queue the task that runs `key`. A broker outage is logged, not raised: the row is safe in the database and
     `requeue_abandoned` sends its task again, so a deal save never fails because Redis restarts."""
     try:
-        async_task("tenancy.jobs.run_pending", key, task_name=key[:100], cluster=queue_for(func))
+        async_task("tenancy.jobs.run_pending", key, task_name=key[:100], cluster=queue_for(func, key))
     except Exception:
         logger.warning("could not queue %s; it is sent again once the broker answers", key, exc_info=True)
 

@@ -12,7 +12,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from tenancy import services
 from tenancy.access import get_in_workspace, require_admin
-from tenancy.forms import InvitationForm, MemberForm, MemberRemoveForm, TeamForm, WorkspaceSettingsForm
+from tenancy.forms import (
+    InvitationForm,
+    MemberForm,
+    MemberRemoveForm,
+    NewWorkspaceForm,
+    TeamForm,
+    WorkspaceSettingsForm,
+)
 from tenancy.models import ApiKey, Invitation, Membership, Team
 from tenancy.services import invitation_accept as accept_invitation
 from vectoros.forms import apply_service_errors
@@ -27,8 +34,28 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     last_slug = request.session.get("workspace_slug")
     chosen = next((m for m in memberships if m.workspace.slug == last_slug), None) or memberships.first()
     if chosen is None:
-        return render(request, "tenancy/no_workspace.html")
+        return render(request, "tenancy/no_workspace.html", {"form": NewWorkspaceForm()})
     return redirect("crm:board", slug=chosen.workspace.slug)
+
+
+@require_POST
+@login_required
+def workspace_new(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """A signed-in person with no workspace (a superuser, someone whose workspaces were removed) creates one and
+    lands on its onboarding checklist."""
+    if Membership.objects.filter(user=request.user, is_active=True).exists() and not request.user.is_superuser:
+        raise Http404("Ask an owner of your workspace for a new one")
+    form = NewWorkspaceForm(request.POST)
+    if form.is_valid():
+        name = form.cleaned_data["name"]
+        try:
+            workspace = services.workspace_create(name=name, slug=services.unique_slug(name), owner_user=request.user)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Workspace “{workspace.name}” created.")
+            return redirect("crm:onboarding", slug=workspace.slug)
+    return render(request, "tenancy/no_workspace.html", {"form": form}, status=422)
 
 
 @require_http_methods(["GET", "POST"])

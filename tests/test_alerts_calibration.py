@@ -101,3 +101,21 @@ def test_without_activities_the_activity_rules_cannot_run(personas):
     make_deal(personas.workspace, personas.rep, title="Imported deal")
     kinds = {gap["kind"] for gap in data_gaps(personas.workspace)}
     assert {"stale", "engagement", "single_threaded"} <= kinds
+
+
+def test_the_relevance_page_names_each_stages_stalled_threshold(personas):
+    """The per-stage choice is shown by stage name with its evidence, never as a raw dict of stage ids."""
+    stages = list(personas.workspace.pipelines.get(is_default=True).stages.order_by("order"))
+    row = _calibrate(personas.workspace, stalled="earns")
+    row.thresholds = {"stall_percentile_by_stage": {str(stages[0].id): 75.0, str(stages[1].id): None}}
+    row.by_kind["stalled"]["by_stage"] = [
+        {"stage": stages[0].id, "name": stages[0].name, "percentile": 75.0, "flagged": 14, "precision": 0.71,
+         "lift": 1.6, "lift_interval": [1.2, 1.9]},
+        {"stage": stages[1].id, "name": stages[1].name, "percentile": None, "flagged": 12, "precision": 0.3,
+         "lift": 0.9, "lift_interval": [0.5, 1.3]},
+    ]  # fmt: skip
+    row.save()
+    body = personas.client_for(personas.owner).get(reverse("alerts:relevance", args=["acme"])).content.decode()
+    assert f'<th scope="row">{stages[0].name}</th>' in body and "the 75th percentile of stays" in body
+    assert "1.6 (1.2–1.9)" in body and "Off: on your history no threshold predicted losses here" in body
+    assert "stall_percentile_by_stage" not in body and "“stalled” per stage (below)" in body

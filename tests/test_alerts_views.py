@@ -81,6 +81,7 @@ def test_acknowledge_snooze_dismiss(personas, alert):
     assert alert.status == AlertStatus.ACKNOWLEDGED and alert.acknowledged_by == personas.rep
 
     assert client.post(url("snooze", alert.uuid), {"until": NOW.date().isoformat()}).status_code == 400
+    assert client.post(url("snooze", alert.uuid), {}).status_code == 400
     until = (NOW + timedelta(days=7)).date()
     assert client.post(url("snooze", alert.uuid), {"until": until.isoformat()}).status_code == 302
     alert.refresh_from_db()
@@ -94,18 +95,15 @@ def test_acknowledge_snooze_dismiss(personas, alert):
     assert alert.status == AlertStatus.DISMISSED and alert.not_useful and alert.feedback == "Already known"
 
 
-def test_badge_counts_alerts_needing_attention_and_leads_with_urgent_ones(personas, alert):
-    # The large quiet deal is urgent; the small West deal is not, so the owner's badge shows one of two.
+def test_badge_counts_alerts_needing_attention_and_turns_red_for_urgent_ones(personas, alert):
+    # The badge's number is the default list's count; an urgent (High or Critical) alert among them makes it red.
     assert b">1<" in personas.client_for(personas.rep).get(url("badge")).content
     owner_badge = personas.client_for(personas.owner).get(url("badge")).content
-    assert b">1<" in owner_badge and b"of 2 alerts" in owner_badge
+    assert b">2<" in owner_badge and b"(1 High or Critical)" in owner_badge and b"badge-quiet" not in owner_badge
     # Once every alert is Low, the badge still counts them but no longer in the urgent colour.
     Alert.objects.update(priority=Priority.LOW)
     quiet = personas.client_for(personas.owner).get(url("badge")).content
     assert b"badge-quiet" in quiet and b">2<" in quiet
-    Alert.objects.filter(pk=alert.pk).update(priority=Priority.CRITICAL)
-    urgent = personas.client_for(personas.owner).get(url("badge")).content
-    assert b"badge-quiet" not in urgent and b">1<" in urgent
 
 
 def test_deal_panel_lists_the_deals_alerts(personas, alert):

@@ -54,7 +54,7 @@ def test_crm_api_conforms_to_its_schema(personas, transactional_db):
     assert not failures, "\n\n".join(failures)
 
 
-_FILLER = {"title": "Probe", "name": "Probe", "last_name": "Probe", "subject": "Probe", "kind": "call"}
+_FILLER = {"title": "Probe", "name": "Probe", "last_name": "Probe", "subject": "Probe", "kind": "call", "body": "Probe"}
 
 
 def _is_uuid(prop: dict) -> bool:

@@ -155,3 +155,18 @@ def test_background_tasks_are_logged_as_the_task(personas):
     worker(tasks, results, Value("f", -1), timeout=60)
     created = [e for e in _log() if e["changes"].get("name") == [None, "Made by a task"]]
     assert [e["actor"] for e in created] == ["task crm.services.company_save"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_comments_and_tasks_are_in_the_audit_log(personas):
+    """Collab's writes are logged like the CRM's: a comment and a task on a deal, with who made them."""
+    from collab.services import comment_create, task_create
+
+    deal = DealFactory(workspace=personas.workspace, owner=personas.rep)
+    comment_create(author=personas.rep, body="Call them **Monday**", deal=deal)
+    task_create(actor=personas.rep, deal=deal, title="Send the proposal")
+    log = _log("acme", "--since", _minute_ago())
+    created = {e["object"]["model"] for e in log if e["action"] == "created"}
+    assert {"collab.Comment", "collab.Task"} <= created
+    task = next(e for e in log if e["object"]["model"] == "collab.Task")
+    assert task["changes"]["title"] == [None, "Send the proposal"]

@@ -1,5 +1,9 @@
 """Email and calendar capture end to end (issue 15): a real IMAP server (pymap) and a real CalDAV server
-(Radicale) on 127.0.0.1, the commands a user runs, and what lands on the deals."""
+(Radicale) on 127.0.0.1, the commands a user runs, and what lands on the deals.
+
+The Done-when test is the first one: connect_mailbox, connect_calendar, capture_activities --json (every expected
+message and meeting on the right deal, none of the excluded), a second run storing nothing, and run_monitors
+clearing the stale alert once a captured reply arrives, all through the management commands."""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import Alert, AlertKind
-from alerts.services import monitors_run
 from capture.models import CapturedEvent, CapturedMessage, CapturePolicy, ContactSuggestion, MailboxConnection
 from capture.services import capture_assign, connection_disconnect
 from crm.models import Activity, ActivityKind, Company, Deal
@@ -190,7 +193,7 @@ def test_capture_attaches_every_expected_message_and_meeting_and_nothing_exclude
     assert Activity.objects.filter(workspace=personas.workspace).count() == activities
 
     # Alerts: the quiet Stark deal is stale; Umbrella (quiet for a month, a meeting booked) is not.
-    monitors_run(workspace=personas.workspace)
+    call_command("run_monitors", "--workspace", "acme", stdout=StringIO())  # as the worker does
     stale = set(
         Alert.objects.for_workspace(personas.workspace)
         .active()
@@ -234,7 +237,7 @@ def test_capture_attaches_every_expected_message_and_meeting_and_nothing_exclude
     third = _capture()
     assert third["messages"]["new"] == 2 and third["messages"]["matched"] == 2
     assert CapturedMessage.objects.get(message_id="<late-initech@initech.io>").deal == deals["Initech rollout"]
-    monitors_run(workspace=personas.workspace)
+    call_command("run_monitors", "--workspace", "acme", stdout=StringIO())  # as the worker does
     stale_alert = Alert.objects.for_workspace(personas.workspace).get(kind=AlertKind.STALE, deal=deals["Stark upgrade"])
     assert stale_alert.resolved_at is not None
 

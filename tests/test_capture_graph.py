@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from capture import oauth
 from capture.models import CapturedMessage, MailboxConnection
 from tests.capture import corpus as world
 from tests.capture.fake_graph import fake_graph
@@ -57,7 +58,9 @@ def test_graph_capture_by_delta_queries(personas, graph, db):
     )
     assert "Connected rep@acme.test (Microsoft Graph)" in out.getvalue()
     connection = MailboxConnection.objects.get(member=personas.rep)
-    assert connection.secret == graph.refresh_token == "rotated-1"  # Microsoft rotated it on first use: kept
+    stored_tokens = oauth.load(connection.secret)
+    # Microsoft rotated the refresh token on first use: the new one is kept (with the live access token).
+    assert stored_tokens.refresh_token == graph.auth.refresh_token != "refresh-1" and stored_tokens.live
 
     first = _capture()["messages"]
     stored = {m.subject: m for m in CapturedMessage.objects.select_related("deal")}
@@ -69,7 +72,8 @@ def test_graph_capture_by_delta_queries(personas, graph, db):
     assert first["new"] == len(expected)
     assert first["seen"] == len([m for m in rep_mails if m.expect != "too_old"])  # older than the look-back: dropped
     connection.refresh_from_db()
-    assert connection.secret == graph.refresh_token and set(connection.cursor) == {"inbox", "sentitems"}
+    assert oauth.load(connection.secret).refresh_token == graph.auth.refresh_token
+    assert set(connection.cursor) == {"inbox", "sentitems"}
 
     assert _capture()["messages"] == dict.fromkeys(first, 0)  # the delta links: nothing new
 

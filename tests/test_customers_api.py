@@ -97,3 +97,40 @@ def test_another_workspace_key_sees_no_customer(personas, customer):
     post = client.post(f"{API}/{customer.uuid}/subscriptions/", json.dumps(sub), content_type="application/json")
     assert post.status_code == 404 and not Subscription.objects.exists()
     assert post["Content-Type"] == "application/problem+json" and post.json()["title"]
+
+
+def test_late_and_failed_payments_arrive_by_api_and_lower_health(personas, customer):
+    """Payments are upserted by external id; after a refresh the customer's health names the payments driver."""
+    from datetime import timedelta
+
+    from customers.models import Payment
+    from customers.services import customers_refresh
+
+    _key, raw = api_key_create(workspace=personas.workspace, name="t", created_by=personas.owner)
+    client = _client(raw)
+    today = personas.workspace.today()
+    url = f"{API}/{customer.uuid}/payments/"
+    on_time = [
+        {"external_id": f"inv-{i}", "due_date": str(today - timedelta(days=30 * i)), "amount": "500.00",
+         "status": "paid", "paid_on": str(today - timedelta(days=30 * i))}
+        for i in range(1, 4)
+    ]  # fmt: skip
+    response = client.post(url, json.dumps(on_time), content_type="application/json")
+    assert response.status_code == 200 and response.json() == {"created": 3, "updated": 0}
+    customers_refresh(workspace=personas.workspace)
+    customer.refresh_from_db()
+    healthy = customer.health
+    assert {"name": "payments", "points": 3.0, "detail": "3 payments on time in 180 days"} in customer.health_drivers
+
+    failed = [{**on_time[0], "status": "failed", "paid_on": None}, {**on_time[1], "status": "late"}]
+    response = client.post(url, json.dumps(failed), content_type="application/json")
+    assert response.json() == {"created": 0, "updated": 2}
+    assert Payment.objects.filter(customer=customer).count() == 3
+    customers_refresh(workspace=personas.workspace)
+    customer.refresh_from_db()
+    driver = next(d for d in customer.health_drivers if d["name"] == "payments")
+    assert driver["detail"] == "2 of 3 payments late or failed in 180 days" and driver["points"] < 0
+    assert customer.health < healthy
+
+    bad = client.post(url, json.dumps([{**on_time[0], "status": "bounced"}]), content_type="application/json")
+    assert bad.status_code == 422 and Payment.objects.filter(customer=customer, status="failed").count() == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import date
 from io import StringIO
 from pathlib import Path
 
@@ -124,3 +125,17 @@ def test_telco_sanity_check(shared_data, tmp_path):
     assert found["n"] == 7043
     assert found["auc"] >= 0.83 and found["brier"] < found["brier_base_rate"]
     assert found["auc"] >= found["baselines"]["logistic"]["auc"] - 0.005
+
+
+def test_payments_are_a_point_in_time_churn_feature_only_where_recorded():
+    from customers.features import Events, Facts, SubFacts, subscription_features
+
+    sub = SubFacts(1, 7, "Pro", 5, 1200.0, date(2025, 1, 1), None, "annual", True, False, None)
+    base = dict(customer_attributes={}, customer_since={}, usage={}, tickets={}, churn_events={}, activities={})
+    without = Facts(subscriptions=[sub], data_end=date(2026, 1, 1), **base)
+    assert "late_or_failed_payments_180d" not in subscription_features(without, sub, date(2025, 6, 1), date(2026, 1, 1))
+    days = [date(2025, 3, 1), date(2025, 4, 1), date(2025, 7, 1)]  # the last is due after the as-of date
+    payments = {7: Events(days=np.array([d.toordinal() for d in days]), values=np.array([1.0, 0.0, 1.0]))}
+    with_payments = Facts(subscriptions=[sub], data_end=date(2026, 1, 1), payments=payments, **base)
+    found = subscription_features(with_payments, sub, date(2025, 6, 1), date(2026, 1, 1))
+    assert found["late_or_failed_payments_180d"] == 1.0

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import dateformat
 
-from crm.models import Deal
+from crm.models import Company, Deal
 from customers.features import add_years
 from customers.models import Customer, CustomerSettings, Subscription
 from customers.services import accounts_upsert, customers_refresh
@@ -143,3 +143,64 @@ def test_lead_time_is_set_by_admins_only(personas):
     assert CustomerSettings.objects.get(workspace=personas.workspace).renewal_lead_days == 60
     personas.client_for(personas.owner).post(url, {"renewal_lead_days": 0})
     assert CustomerSettings.objects.get(workspace=personas.workspace).renewal_lead_days == 60
+
+
+def _account(name: str, arr: int, renews: date) -> dict:
+    return {
+        "customers": {
+            name: {"name": name, "industry": "", "location": "", "since": None, "churned": None, "attributes": {}}
+        },
+        "subscription": {
+            "customer": name,
+            "plan": "Pro",
+            "seats": 5,
+            "mrr": Decimal(arr) / 12,
+            "arr": Decimal(arr),
+            "start_date": renews - timedelta(days=365),
+            "end_date": renews,
+            "billing_period": "annual",
+            "auto_renew": True,
+            "is_trial": False,
+            "upgraded": False,
+            "downgraded": False,
+            "churned": None,
+            "status": "active",
+        },
+    }
+
+
+def test_renewals_panel_follows_the_dashboard_filter_and_the_members_scope(personas):
+    """Accounts follow their company's owner: the East rep sees East's renewal only, the owner sees both and a
+    row per team, and the rep filter narrows the panel to that rep's accounts."""
+    workspace = personas.workspace
+    today = workspace.today()
+    east, west = _account("Initech", 30000, today), _account("Umbrella", 70000, today)
+    accounts_upsert(
+        workspace=workspace,
+        customers=east["customers"] | west["customers"],
+        subscriptions={"e": east["subscription"], "w": west["subscription"]},
+        usage={},
+        tickets={},
+        churn_events={},
+    )
+    Company.objects.filter(workspace=workspace, name="Initech").update(owner=personas.rep)
+    Company.objects.filter(workspace=workspace, name="Umbrella").update(owner=personas.other_rep)
+    url = reverse("customers:forecast_panel", args=["acme"])
+
+    def panel(member, query: str = "") -> str:
+        client = Client()
+        client.force_login(member.user)
+        response = client.get(url + query, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        return response.content.decode()
+
+    everything = panel(personas.owner)
+    assert "$100,000 (2)" in everything  # both accounts up for renewal this quarter
+    assert "by team" in everything and "$30,000 (1)" in everything and "$70,000 (1)" in everything
+    own = panel(personas.rep)
+    assert "$30,000 (1)" in own and "70,000" not in own and "$100,000" not in own
+    chosen = panel(personas.owner, f"?rep={personas.other_rep.uuid}")
+    assert "$70,000 (1)" in chosen and "30,000" not in chosen
+    # A rep asking for another team's rep gets their own scope, not the other team's accounts.
+    refused = panel(personas.rep, f"?rep={personas.other_rep.uuid}")
+    assert "70,000" not in refused

@@ -18,7 +18,6 @@ from forecasting.scoring_rules import (
     P90,
     QUANTILES,
     crps_quantiles,
-    fixed_model_weight,
     learn_calibration,
     pit,
     rescale,
@@ -50,21 +49,26 @@ def test_calibration_learns_the_better_forecast_and_an_80_percent_interval():
     actuals = rng.normal(100.0, 20.0, size=40)
     # The model knows the truth but is four times too confident; the run rate is biased high.
     past = [(_normal_q(100.0, 5.0), _normal_q(150.0, 20.0), float(a)) for a in actuals]
-    learnt = learn_calibration(past, record_days=400)
+    learnt = learn_calibration(past)
     assert learnt.learnt and learnt.model_weight >= 0.9
     q = [learnt.apply(m, t) for m, t, _ in past]
     coverage = np.mean([x[P10] <= a <= x[P90] for x, a in zip(q, actuals, strict=True)])
     assert 0.7 <= coverage <= 0.9
-    assert learnt.spread_scale > 2.5  # the too-narrow model is widened
+    assert learnt.spread_scale > 2.0  # the too-narrow model is widened (4x needed, shrunk a little toward 1)
 
 
-def test_too_few_past_origins_fall_back_to_a_split_that_follows_the_record():
+def test_too_few_past_origins_fall_back_to_an_even_split_and_few_are_shrunk_toward_it():
     one = [(_normal_q(100.0, 5.0), _normal_q(90.0, 20.0), 100.0)]
-    young, old = learn_calibration(one, record_days=30), learn_calibration(one, record_days=730)
-    assert not young.learnt and young.spread_scale == 1.0
-    assert young.model_weight == pytest.approx(fixed_model_weight(30), abs=1e-3) and young.model_weight > 0.9
-    assert old.model_weight == 0.5
+    prior = learn_calibration(one)
+    assert not prior.learnt and prior.spread_scale == 1.0 and prior.model_weight == 0.5
     assert rescale(_normal_q(10.0, 50.0), 2.0).min() == 0.0  # never below zero
+    # The model is right every time and far too confident: four origins move the weight and the scale
+    # part of the way from the prior, forty nearly all the way.
+    rng = np.random.default_rng(3)
+    past = [(_normal_q(100.0, 5.0), _normal_q(160.0, 20.0), float(a)) for a in rng.normal(100.0, 20.0, size=40)]
+    few, many = learn_calibration(past[:4]), learn_calibration(past)
+    assert few.learnt and 0.5 < few.model_weight < many.model_weight and many.model_weight >= 0.9
+    assert 1.0 < few.spread_scale < many.spread_scale
 
 
 @pytest.mark.shared_data
@@ -80,7 +84,8 @@ def test_backtest_rolling_on_maven(db, shared_data):
     assert set(result) >= KEYS
     assert set(result["baselines"]) == {"weighted_pipeline", "last_period_run_rate"}
     # Closes start on 2017-03-01 in this export, so three month-ends have a record to fit and a quarter
-    # that is over by 2017-06-30. Measured: MAE 9.8% against 43.8% (weighted pipeline) and 46.9% (run rate).
+    # that is over by 2017-06-30. Measured: MAE 14.5% (even split, no origin learnt from; the deal model alone
+    # 10.0%, the run rate 21.0%) against 43.8% (weighted pipeline) and 46.9% (last quarter's run rate).
     assert [o["date"] for o in result["origins"]] == ["2017-03-31", "2017-04-30", "2017-05-31"]
     assert result["mae_pct"] < result["baselines"]["weighted_pipeline"]["mae_pct"]
     assert result["mae_pct"] < result["baselines"]["last_period_run_rate"]["mae_pct"]

@@ -191,7 +191,10 @@ def test_salvirt_imports_with_its_preset(personas, shared_data):
     assert data["created"]["deals"] == 448 and data["errors"] == []
     assert data["deals_by_outcome"]["open"] == 0
     assert any(line.startswith("83 rows are exact copies") for line in data["reconciled"])
-    deal = Deal.objects.get(workspace=personas.workspace, external_id="Salvirt_B2B_ML_dataset.csv#2")
+    # Identities are content keys (the n-th exact copy ends in ~n), never "<file name>#<row>".
+    keys = list(Deal.objects.for_workspace(personas.workspace).order_by("id").values_list("external_id", flat=True))
+    assert len(set(keys)) == 448 and all(k.startswith("key:") and "#" not in k for k in keys)
+    deal = Deal.objects.get(workspace=personas.workspace, external_id=keys[0])
     assert len([k for k in deal.attributes if k != "undated"]) == 22 and deal.attributes["undated"] is True
 
 

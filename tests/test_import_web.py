@@ -97,7 +97,9 @@ def test_without_skip_a_bad_row_refuses_everything(personas, queued, django_capt
     client = personas.client_for(personas.owner)
     client.post(_url("import"), {"fmt": "csv", "file": SimpleUploadedFile("d.csv", CSV.encode())})
     job = ImportJob.objects.get()
-    client.post(_url("import_mapping", job.uuid), {"external_id": "Ref", "created": "Opened", "title": "Deal"})
+    mapping = {"external_id": "Ref", "created": "Opened", "title": "Deal", "amount": "Value"}
+    mapping["outcome_column"] = "Result"  # amount and stage (or an outcome) are required on the page
+    client.post(_url("import_mapping", job.uuid), mapping)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(_url("import_start", job.uuid), {})
     _work(queued)
@@ -218,30 +220,33 @@ def test_progress_is_visible_to_the_polling_page_while_the_import_writes(persona
 
 def test_latin1_upload_is_fixed_by_choosing_the_encoding(personas):
     client = personas.client_for(personas.owner)
-    data = "Ref;Deal;Opened\nL1;Café crème;2024-03-01\n".encode("cp1252")
+    data = "Ref;Deal;Amount;Stage;Opened\nL1;Café crème;1200;Proposal;2024-03-01\n".encode("cp1252")
     client.post(_url("import"), {"fmt": "csv", "file": SimpleUploadedFile("fr.csv", data)})
     job = ImportJob.objects.get()
     page = client.get(_url("import_job", job.uuid)).content.decode()
     assert "not UTF-8 at byte" in page and "Latin-1" in page and 'name="encoding"' in page
     mapping = {"encoding": "cp1252", "delimiter": ";", "external_id": "Ref", "title": "Deal", "created": "Opened"}
+    mapping |= {"amount": "Amount", "stage": "Stage"}
     preview = client.post(_url("import_mapping", job.uuid), mapping, HTTP_HX_REQUEST="true").content.decode()
     assert "No problems in the first 1 rows" in preview and "Café crème" in preview
     job.refresh_from_db()
     assert job.mapping["encoding"] == "cp1252" and job.mapping["delimiter"] == ";"
 
 
-def test_title_template_from_the_preset_is_shown_and_checked(personas):
+def test_title_template_is_checked_and_internal_presets_are_not_offered(personas):
     client = personas.client_for(personas.owner)
-    data = b"Product;Client;Status\nP1;Acme;Won\n"
+    assert "salvirt" not in client.get(_url("import")).content.decode()  # an internal preset (import_crm only)
+    data = b"Product;Client;Status;Amount\nP1;Acme;Won;100\n"
     client.post(_url("import"), {"fmt": "csv", "preset": "salvirt-b2b", "file": SimpleUploadedFile("s.csv", data)})
     job = ImportJob.objects.get()
-    page = client.get(_url("import_job", job.uuid)).content.decode()
-    assert 'value="{Product} – {Client} client, {Deal_type} ({Seller})"' in page  # the preset's template, editable
+    assert "title" not in job.mapping  # the preset was not applied: columns are recognised by name
     bad = client.post(_url("import_mapping", job.uuid), {"delimiter": ";", "title_template": "{Product} {Nope}"})
     assert bad.status_code == 400 and "No such column: Nope." in bad.content.decode()
     client.post(_url("import_mapping", job.uuid), {"delimiter": ";", "title_template": "{Product} for {Client}"})
     job.refresh_from_db()
-    assert job.mapping == {"delimiter": ";", "title": "{Product} for {Client}"}
+    assert job.mapping == {"delimiter": ";", "title": "{Product} for {Client}", "required": ["amount", "stage"]}
+    page = client.get(_url("import_job", job.uuid)).content.decode()
+    assert 'value="{Product} for {Client}"' in page and "no amount column" in page
 
 
 def test_upload_still_needs_the_csrf_token(personas):

@@ -111,3 +111,28 @@ def test_a_broker_outage_does_not_fail_the_save(django_capture_on_commit_callbac
     monkeypatch.setattr("tenancy.jobs.async_task", broker_down)
     _enqueue(django_capture_on_commit_callbacks, [6])
     assert PendingJob.objects.get(key=KEY).args == [[7], [6]]  # kept: requeue_abandoned sends it later
+
+
+@pytest.mark.django_db
+def test_an_imports_changed_deals_go_to_the_bulk_queue_apart_from_a_users_save(
+    django_capture_on_commit_callbacks, settings
+):
+    """A forecast after a user's save stays interactive even while an import's thousands of deals wait: the
+    import's work has its own pending rows (never merged with the save's) on the bulk queue."""
+    from crm.services import deals_changed
+
+    settings.DEAL_CHANGE_HANDLERS = ["forecasting.tasks.on_deals_changed", "scoring.tasks.on_deals_changed"]
+    with django_capture_on_commit_callbacks(execute=True):
+        deals_changed(workspace_id=7, deal_ids=range(1, 3001), bulk=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        deals_changed(workspace_id=7, deal_ids=[42])
+    rows = dict(PendingJob.objects.values_list("key", "args"))
+    assert sorted(rows) == [
+        "forecasting.tasks.on_deals_changed:7",
+        "forecasting.tasks.on_deals_changed:7:bulk",
+        "scoring.tasks.on_deals_changed:7",
+        "scoring.tasks.on_deals_changed:7:bulk",
+    ]
+    assert rows["scoring.tasks.on_deals_changed:7"][1] == [42]
+    assert len(rows["scoring.tasks.on_deals_changed:7:bulk"][1]) == 3000
+    assert sorted(OrmQ.objects.values_list("key", flat=True)) == ["bulk", "bulk", "vectoros", "vectoros"]

@@ -331,6 +331,8 @@ def spread(personas):
 
 
 def _listed(client: Client, query: dict[str, str]) -> list[str]:
+    # The list shows open deals unless told otherwise; export and API filter nothing they are not asked to.
+    query = {"outcome": "all", **query}
     page = client.get(reverse("crm:deal_list", args=["acme"]), query).content.decode()
     return list(dict.fromkeys(re.findall(r'href="/w/acme/deals/([0-9a-f-]{36})/"', page)))
 

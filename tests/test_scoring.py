@@ -211,7 +211,7 @@ def test_views_permissions(personas):
     flag = reverse("scoring:flag", args=[personas.workspace.slug, deal.uuid])
 
     ok = personas.client_for(personas.rep).get(panel)
-    assert ok.status_code == 200 and b"Win probability" in ok.content and b"Flag this score" in ok.content
+    assert ok.status_code == 200 and b"Model: win chance" in ok.content and b"Flag this score" in ok.content
     assert personas.client_for(personas.outsider).get(panel).status_code == 404
     assert (
         personas.client_for(personas.rep)

@@ -55,7 +55,7 @@ def no_handlers(settings, monkeypatch):
     calls: list[list[int]] = []
     monkeypatch.setattr(
         "crm.management.commands.seed_demo.deals_changed",
-        lambda *, workspace_id, deal_ids: calls.append(list(deal_ids)),
+        lambda *, workspace_id, deal_ids, bulk=False: calls.append(list(deal_ids)),
     )
     settings.DEMO_SEED_HOOKS = ["tests.test_seed_demo.record_hook"]
     hook_calls.clear()

@@ -272,3 +272,51 @@ def test_a_revoked_hubspot_refresh_token_breaks_the_connection(db, fake_hs):
             "--client-id", fake.client_id, "--client-secret", fake.client_secret, "--refresh-token", "unknown",
             stdout=StringIO(),
         )  # fmt: skip
+
+
+def test_hubspot_commerce_subscriptions_become_customers_subscriptions_and_payments(db, fake_hs):
+    """Subscriptions arrive through the sync where HubSpot has them: each on its company's customer, ARR from MRR,
+    a cancelled one churned, a failed last payment a payment row; a second sync changes nothing, and an app without
+    the scope syncs deals as before and says why subscriptions were skipped."""
+    from customers.models import Customer, Payment, Subscription
+
+    fake, url = fake_hs
+    seed_synthetic(fake, deals=20, companies=3)
+    company_ids = sorted(fake.objects["companies"], key=int)
+    live = fake.add(
+        "subscriptions",
+        {"hs_name": "Pro", "hs_status": "active", "hs_mrr": "1500", "hs_recurring_billing_start_date": "2025-03-01",
+         "hs_recurring_billing_frequency": "annually", "hs_last_payment_status": "failed",
+         "hs_next_payment_due_date": "2026-03-01"},
+        associations={"companies": [company_ids[0]]},
+    )  # fmt: skip
+    fake.add(
+        "subscriptions",
+        {"hs_name": "Starter", "hs_status": "canceled", "hs_mrr": "200",
+         "hs_recurring_billing_start_date": "2024-01-01", "hs_recurring_billing_end_date": "2025-01-01",
+         "hs_recurring_billing_frequency": "monthly"},
+        associations={"companies": [company_ids[1]]},
+    )  # fmt: skip
+    fake.add("subscriptions", {"hs_name": "Orphan", "hs_mrr": "99", "hs_recurring_billing_start_date": "2025-01-01"})
+    ws = WorkspaceFactory(slug="hs", time_zone="UTC")
+    _connect("hs", url)
+
+    counts = _sync("hs", "--full")
+    assert counts["errors"] == 0 and counts["subscriptions"] == {"pulled": 2}  # the one with no company is left
+    pro = Subscription.objects.get(workspace=ws, external_id=f"crm-{live}")
+    assert (pro.plan, pro.arr, pro.billing_period, pro.churned) == ("Pro", Decimal("18000.00"), "annual", None)
+    assert Customer.objects.get(pk=pro.customer_id).company.external_id == company_ids[0]
+    starter = Subscription.objects.get(workspace=ws, plan="Starter")
+    assert starter.churned is True and starter.status == "churned" and str(starter.end_date) == "2025-01-01"
+    assert list(Payment.objects.filter(workspace=ws).values_list("status", flat=True)) == ["failed"]
+
+    again = _sync("hs")
+    assert again["subscriptions"] == {"pulled": 2}
+    assert Subscription.objects.filter(workspace=ws).count() == 2 and Payment.objects.filter(workspace=ws).count() == 1
+    assert Customer.objects.filter(workspace=ws).count() == 2
+
+    fake.subscriptions_scope = False
+    fake.modify("deals", next(iter(fake.objects["deals"])), {"amount": "777"})
+    refused = _sync("hs")
+    assert refused["errors"] == 0 and refused["pulled"]["deals"] == 1
+    assert refused["subscriptions"]["pulled"] == 0 and "scope" in refused["subscriptions"]["skipped"]

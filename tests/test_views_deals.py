@@ -178,11 +178,15 @@ def test_list_filters_search_and_sort(personas):
         assert response.status_code == 200
         return [d.title for d in response.context["page"]]
 
-    assert titles() == ["Beta", "Alpha", "Gamma"]  # largest first by default
-    assert titles(sort="amount") == ["Gamma", "Alpha", "Beta"]
-    assert titles(q="acme") == ["Alpha"]
-    assert titles(owner=str(personas.manager.uuid)) == ["Gamma"]
-    assert titles(team=str(personas.rep.team.uuid)) == ["Beta", "Alpha", "Gamma"]
+    assert titles() == ["Beta", "Alpha"]  # open deals, largest first by default
+    assert titles(outcome="all") == ["Beta", "Alpha", "Gamma"]
+    assert titles(outcome="all", sort="amount") == ["Gamma", "Alpha", "Beta"]
+    assert titles(q="acme corp") == ["Alpha"]
+    # Search covers owners too: their names and emails.
+    assert titles(q=personas.manager.display_name, outcome="all") == ["Gamma"]
+    assert titles(q="manager@acme", outcome="all") == ["Gamma"]
+    assert titles(owner=str(personas.manager.uuid), outcome="all") == ["Gamma"]
+    assert titles(team=str(personas.rep.team.uuid), outcome="all") == ["Beta", "Alpha", "Gamma"]
     assert titles(stage=str(default_stage(personas.workspace, "Proposal").uuid)) == ["Beta"]
     assert titles(outcome="lost") == ["Gamma"]
     assert titles(close="this_quarter") == ["Alpha"]  # Q1 2026 (calendar fiscal year)
@@ -215,7 +219,7 @@ def test_list_pagination(personas):
     assert len(first.context["page"]) == 50 and first.context["total"] == 55
     second = client.get(url("crm:deal_list", personas), {"page": 2, "sort": "amount"})
     assert [d.title for d in second.context["page"]] == [f"D{i:02}" for i in range(50, 55)]
-    assert "sort=amount&amp;page=1" in second.content.decode()
+    assert "sort=amount&amp;outcome=open&amp;page=1" in second.content.decode()
 
 
 def test_list_visibility_follows_the_sales_hierarchy(personas):

@@ -103,6 +103,7 @@ api.add_router("/forecasts/", "forecasting.api.router")
 api.add_router("/alerts/", "alerts.api.router")
 api.add_router("/customers/", "customers.api.router")
 api.add_router("/sync/", "sync.api.router")
+api.add_router("/collab/", "collab.api.router")
 
 
 class HealthOut(Schema):

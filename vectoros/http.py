@@ -38,10 +38,11 @@ class WorkspaceRequest(AuthenticatedHttpRequest):
 ViewFunc = Callable[..., HttpResponseBase]  # pages and streamed downloads (CSV exports) alike
 
 
-def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
+def workspace_view(*, write: bool = False, own: bool = False) -> Callable[[ViewFunc], ViewFunc]:
     """Resolve `slug` to the signed-in user's membership (404 for outsiders); 403 viewers on writes.
 
-    With `write=True` every request is a write; otherwise only non-safe methods are.
+    With `write=True` every request is a write; otherwise only non-safe methods are. With `own=True` the view
+    changes only the member's own things (their notifications, their preferences), which viewers may do too.
     """
 
     def decorator(view: ViewFunc) -> ViewFunc:
@@ -56,7 +57,7 @@ def workspace_view(*, write: bool = False) -> Callable[[ViewFunc], ViewFunc]:
             # The home page reopens the workspace used last.
             if request.session.get("workspace_slug") != slug:
                 request.session["workspace_slug"] = slug
-            if write or request.method not in {"GET", "HEAD", "OPTIONS"}:
+            if not own and (write or request.method not in {"GET", "HEAD", "OPTIONS"}):
                 require_write(membership)
             return view(typed, *args, **kwargs)
 

@@ -7,9 +7,13 @@ Plotly renders a subset of HTML in labels (`<a href>`, `<b>`, `<br>`), so a stag
 
 from __future__ import annotations
 
+import functools
 import html
 import json
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, ParamSpec
 
 import plotly.graph_objects as go
 import plotly.io
@@ -37,3 +41,33 @@ def figure_payload(fig: go.Figure, config: dict[str, Any] | None = None) -> Figu
             if attribute in trace and not isinstance(trace[attribute], dict):  # dicts here are typed arrays
                 trace[attribute] = _escaped(trace[attribute])
     return {"data": spec.get("data", []), "layout": spec.get("layout", {}), "config": config or {}}
+
+
+P = ParamSpec("P")
+MEMO_SIZE = 256
+
+
+def memoized_figure(build: Callable[P, FigureData]) -> Callable[P, FigureData]:
+    """A figure builder that remembers its last MEMO_SIZE figures (per process, keyed by the arguments' repr).
+
+    Figures are pure functions of their arguments, and plotly's validators make each one cost tens of
+    milliseconds; a dashboard under load draws the same ones again and again. Callers get a copy."""
+    built: OrderedDict[str, str] = OrderedDict()  # as JSON: loading it is cheaper than a deep copy
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> FigureData:
+        key = repr((args, sorted(kwargs.items())))
+        with lock:
+            found = built.get(key)
+            if found is not None:
+                built.move_to_end(key)
+                return json.loads(found)  # type: ignore[no-any-return]
+        figure = build(*args, **kwargs)
+        with lock:
+            built[key] = json.dumps(figure)
+            while len(built) > MEMO_SIZE:
+                built.popitem(last=False)
+        return figure
+
+    return wrapper

@@ -264,6 +264,7 @@ VECTOROS_RATE_LIMITS = {
     "what_if": "30/60",  # what-if scenarios per member
     "retrain": "3/3600",  # retrain button presses per workspace
     "export": "30/3600",  # CSV exports per member
+    "ai": env_str("RATE_LIMIT_AI", "20/60"),  # LLM-backed briefs and questions per member
 }
 
 # django-q2 with the ORM broker: the worker needs nothing but the database.
@@ -326,6 +327,12 @@ GOOGLE_OAUTH_CLIENT_ID = env_str("GOOGLE_OAUTH_CLIENT_ID", "")
 GOOGLE_OAUTH_CLIENT_SECRET = env_str("GOOGLE_OAUTH_CLIENT_SECRET", "")
 GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token")
 GMAIL_API_ENDPOINT = env_str("GMAIL_API_ENDPOINT", "https://gmail.googleapis.com/")
+# In-app OAuth (callback SITE_URL/capture/oauth/callback/) and Google Calendar.
+GOOGLE_AUTHORIZE_URL = env_str("GOOGLE_AUTHORIZE_URL", "https://accounts.google.com/o/oauth2/v2/auth")
+GOOGLE_CALENDAR_API_ENDPOINT = env_str("GOOGLE_CALENDAR_API_ENDPOINT", "https://www.googleapis.com/calendar/v3/")
+MS_AUTHORIZE_URL = env_str("MS_AUTHORIZE_URL", "https://login.microsoftonline.com/common/oauth2/v2.0/authorize")
+# Worker-side IMAP IDLE (capture_idle): the longest a wait lasts before the connection is renewed (RFC 2177: < 29 min).
+CAPTURE_IDLE_SECONDS = env_int("CAPTURE_IDLE_SECONDS", 24 * 60, minimum=5)
 # Microsoft 365 (Graph) capture: the app registration the refresh tokens were issued to.
 MS_GRAPH_CLIENT_ID = env_str("MS_GRAPH_CLIENT_ID", "")
 MS_GRAPH_CLIENT_SECRET = env_str("MS_GRAPH_CLIENT_SECRET", "")
@@ -361,7 +368,14 @@ SYNC_HUBSPOT_SCOPES = env_str(
     "oauth crm.objects.deals.read crm.objects.deals.write crm.objects.companies.read crm.objects.contacts.read "
     "crm.objects.owners.read",
 )
+# HubSpot commerce subscriptions pulled by the sync go to these `handler(workspace=, records=) -> int` (sync sits
+# beside customers, so customers registers here rather than sync importing it). Needs the HubSpot app scope
+# crm.objects.subscriptions.read (add it to SYNC_HUBSPOT_SCOPES); without it they are skipped, not an error.
+SYNC_SUBSCRIPTION_HANDLERS = ["customers.crm_sync.subscriptions_from_crm"]
 SYNC_HUBSPOT_AUTHORIZE_URL = env_str("SYNC_HUBSPOT_AUTHORIZE_URL", "https://app.hubspot.com/oauth/authorize")
+# crm.duplicates compares deals' stored embeddings through this (crm cannot import similarity).
+DEAL_VECTORS_HOOK = "similarity.selectors.deal_vectors"
+
 # Run inside `tenancy.services.workspace_create`'s transaction as `hook(workspace=workspace)`: tenancy sits below
 # every app, so apps that give a new workspace something of theirs register here instead of tenancy importing them.
 WORKSPACE_CREATED_HOOKS: list[str] = []
@@ -369,6 +383,9 @@ WORKSPACE_CREATED_HOOKS.append("crm.services.pipeline_create_default")  # the de
 # Run inside `tenancy.services.membership_remove`'s transaction as `hook(membership=, reassign_to=, actor=)`: their
 # deals go to `reassign_to` (a Membership) or to nobody, through crm's services so history is written.
 MEMBER_REMOVED_HOOKS: list[str] = []
+# The board's cards show the scoring model's win chance: `reader(workspace_id, deal_ids) -> {deal_id: 0..1}`;
+# scoring sits above crm, so crm reads it by this dotted path. Empty: cards show no score.
+DEAL_WIN_CHANCE_READER = "scoring.selectors.deal_win_probabilities"
 MEMBER_REMOVED_HOOKS.append("crm.services.deals_reassign_from_member")
 # Run by `seed_demo` after the demo CRM data exists: `hook(workspace_id)`, e.g. demo targets, a first model.
 DEMO_SEED_HOOKS: list[str] = []
@@ -381,8 +398,16 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# AI briefs and Ask VectorOS (insights.llm): no key means the labelled deterministic briefs, never an error.
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY", "")
+ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-sonnet-4-6")
+ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL", "")  # blank: the SDK's own endpoint
+ANTHROPIC_TIMEOUT_SECONDS = env_int("ANTHROPIC_TIMEOUT_SECONDS", 30, minimum=1, maximum=600)
+ANTHROPIC_MONTHLY_BUDGET_USD = env_int("ANTHROPIC_MONTHLY_BUDGET_USD", 50, minimum=0)  # per workspace, per month
 SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL", "")
+# Sentiment and intent of captured inbound mail read by a model, beside capture's lexicon (no key: the lexicon only).
+CAPTURE_INTENT_READERS: list[str] = []
+CAPTURE_INTENT_READERS.append("insights.intent.read_intent")
 
 LOGGING = {
     "version": 1,
@@ -411,3 +436,12 @@ RETENTION_DAYS = {
     "digests": env_int("VECTOROS_RETENTION_DAYS_DIGESTS", 90, minimum=1),
     "audit": env_int("VECTOROS_RETENTION_DAYS_AUDIT", 730, minimum=1),
 }
+
+# --- Comments, mentions, notifications, tasks (issue 18, collab) -----------------------------------------------------
+DEAL_CHANGE_HANDLERS.append("collab.tasks.on_deals_changed")  # "you are now the owner of …" notifications
+# Run by alerts' outbox after a monitor pass or a raised alert, as `hook(workspace=, created=, escalated=, ...)`.
+ALERTS_CHANGED_HOOKS: list[str] = ["collab.services.on_alerts_changed"]  # High/Critical alerts to the deal's owner
+# Web Push (VAPID): a PEM or base64url private key; empty generates one into the data folder on first use.
+VAPID_PRIVATE_KEY = env_str("VAPID_PRIVATE_KEY", "")
+VAPID_SUBJECT = env_str("VAPID_SUBJECT", "")  # "mailto:…" or "https://…"; empty uses DEFAULT_FROM_EMAIL
+COLLAB_PUSH_ALLOW_LOOPBACK_URLS = False  # only the tests' local push service turns this on

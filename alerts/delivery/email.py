@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -21,6 +24,24 @@ from tenancy.models import Membership
 from tenancy.scope import Scope
 
 DIGEST_SIZE = 10
+# Sections higher apps add to the weekly digest (registered in their AppConfig.ready, e.g. insights' five deals that
+# decide the period): `section(member, today)` returns {"title", "lines": [{"text", "url"}], "url"} or None.
+DIGEST_SECTIONS: list[Callable[[Membership, date], dict[str, Any] | None]] = []
+logger = logging.getLogger(__name__)
+
+
+def digest_sections(member: Membership, today: date) -> list[dict[str, Any]]:
+    """The registered sections for this member; one that fails is left out (logged), never the whole digest."""
+    found = []
+    for section in DIGEST_SECTIONS:
+        try:
+            result = section(member, today)
+        except Exception:  # a broken section must not stop the member's digest
+            logger.exception("digest section %s failed for member %s", getattr(section, "__name__", section), member.id)
+            continue
+        if result:
+            found.append(result)
+    return found
 
 
 def period_key(frequency: str, now: datetime) -> str:
@@ -67,7 +88,11 @@ def since_last_week(member: Membership, today: date, cache: dict[int, Snapshots]
 
 
 def render_digest(
-    member: Membership, alerts: list, frequency: str, since: dict[str, object] | None = None
+    member: Membership,
+    alerts: list,
+    frequency: str,
+    since: dict[str, object] | None = None,
+    sections: list[dict[str, Any]] | None = None,
 ) -> dict[str, str]:
     workspace = member.workspace
     items = [
@@ -86,6 +111,7 @@ def render_digest(
         "items": items,
         "frequency": frequency,
         "since": since,
+        "sections": sections or [],
         "list_url": absolute(reverse("alerts:list", args=[workspace.slug])),
         "preferences_url": absolute(reverse("alerts:preferences", args=[workspace.slug])),
         # The weekly forecast call: the member's submission status and when the next call is due.
@@ -114,6 +140,8 @@ def digests_enqueue(*, frequency: str, now: datetime) -> int:
         alerts = selectors.digest_alerts(member, today=now.date(), min_priority=min_priority, limit=DIGEST_SIZE)
         if not alerts:
             continue
+        today = now.astimezone(member.workspace.tz).date()
+        weekly = frequency == DigestFrequency.WEEKLY
         rows.append(
             Delivery(
                 workspace=member.workspace,
@@ -125,9 +153,8 @@ def digests_enqueue(*, frequency: str, now: datetime) -> int:
                     member,
                     alerts,
                     frequency,
-                    since_last_week(member, now.astimezone(member.workspace.tz).date(), snapshots)
-                    if frequency == DigestFrequency.WEEKLY
-                    else None,
+                    since_last_week(member, today, snapshots) if weekly else None,
+                    digest_sections(member, today) if weekly else None,
                 ),
             )
         )

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
 from alerts.delivery import email, slack, webhooks
@@ -90,7 +92,9 @@ def alerts_changed(
     escalated: list[int],
     **_: Any,
 ) -> None:
-    """Queue the webhook events and Slack posts that a monitor pass calls for."""
+    """Queue the webhook events and Slack posts that a monitor pass calls for; tell ALERTS_CHANGED_HOOKS."""
+    for hook in getattr(settings, "ALERTS_CHANGED_HOOKS", []):  # higher apps (collab's notifications)
+        import_string(hook)(workspace=workspace, created=created, resolved=resolved, escalated=escalated)
     endpoints = list(WebhookEndpoint.objects.filter(workspace=workspace, is_active=True, send_alert_events=True))
     slack = settings_row.slack_enabled and bool(settings_row.slack_webhook_url)
     if not endpoints and not slack:

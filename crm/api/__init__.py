@@ -6,7 +6,7 @@ id that does not exist. Deal writes go through crm.services, so they leave histo
 
 from __future__ import annotations
 
-from crm.api import activities, companies, contacts, deals, reference  # noqa: F401  -- registers the endpoints
+from crm.api import activities, companies, contacts, deals, merge, reference  # noqa: F401  -- registers the endpoints
 from crm.api.common import router
 
 __all__ = ["router"]

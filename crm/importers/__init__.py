@@ -17,10 +17,11 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from crm.importers.automap import auto_mapping
 from crm.importers.hubspot import HubSpotFormat
 from crm.importers.mapped_csv import MappedCsvFormat
 from crm.importers.maven import MavenFormat
-from crm.importers.reading import FileProblem
+from crm.importers.reading import CsvSource, FileProblem
 from crm.importers.records import Context, DealRecord, ImportFormat
 from crm.importers.report import ImportReport, RowError
 from crm.importers.salesforce import SalesforceFormat
@@ -95,6 +96,8 @@ def _run(
     formats = _formats()
     if fmt not in formats:
         raise FileProblem(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "csv" and not mapping:
+        mapping = mapping_found_automatically(path, ctx)
     source = formats[fmt](path=path, mapping=mapping, ctx=ctx)
 
     # Pass 1: check every row, write nothing.
@@ -121,6 +124,7 @@ def _run(
             progress("checking", rows, 0)
     del seen
     report.rows = rows
+    report.refused = rows - valid
     companies, contacts, teams, members = source.companies(), source.contacts(), source.teams(), source.members()
     if report.error_count:
         if not skip_invalid:
@@ -144,7 +148,7 @@ def _run(
             if ctx.report.dry_run:
                 transaction.set_rollback(True)
             elif report.deal_ids:
-                deals_changed(workspace_id=workspace.id, deal_ids=report.deal_ids)
+                deals_changed(workspace_id=workspace.id, deal_ids=report.deal_ids, bulk=True)
     except DatabaseError as exc:
         ctx.muted = False
         _reset_counts(report)
@@ -155,8 +159,17 @@ def _run(
     report.written = not report.dry_run
 
 
+def mapping_found_automatically(path: Path, ctx: Context) -> dict[str, Any]:
+    """The mapping of a CSV given without one: its columns recognised by name, amount and stage required."""
+    mapping = auto_mapping(CsvSource(path).columns if not path.is_dir() else [])
+    found = [f"{field} ← “{column}”" for field, column in mapping.items() if isinstance(column, str)]
+    if found:
+        ctx.reconcile("columns recognised by name: " + ", ".join(found))
+    return mapping
+
+
 def _reset_counts(report: ImportReport) -> None:
-    for counts in (report.created, report.updated):
+    for counts in (report.created, report.updated, report.unchanged):
         for key in counts:
             counts[key] = 0
     report.deals_by_outcome = dict.fromkeys(report.deals_by_outcome, 0)

@@ -2,48 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 from django import forms
 
-PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+from crm.importers.automap import REQUIRED, auto_mapping
+
 FORMAT_CHOICES = [
-    ("csv", "CSV file with a column mapping"),
+    ("csv", "CSV file (columns recognised by name; you can change the mapping next)"),
     ("maven", "Maven “CRM Sales Opportunities” folder (.zip)"),
     ("salesforce", "Salesforce export folder (.zip of Opportunity.csv, OpportunityHistory.csv, …)"),
     ("hubspot", "HubSpot deals export (.csv, or a .zip with deals/companies/contacts)"),
 ]
 
 
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
-
-
-def load_preset(name: str) -> dict[str, Any]:
-    if name not in preset_names():
-        raise ValueError(f"no preset called {name!r}")
-    return json.loads((PRESETS_DIR / f"{name}.json").read_text(encoding="utf-8"))
-
-
 class UploadForm(forms.Form):
-    file = forms.FileField(help_text="The file (or the .zip of a folder) exported from your CRM.")
+    """The file and its format. The shipped mapping presets (e.g. salvirt-b2b, a research data set) are for
+    `import_crm --mapping`; people map their own columns on the next step."""
+
+    file = forms.FileField(help_text="The file (or the .zip of a folder) exported from your CRM or spreadsheet.")
     fmt = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES, initial="csv")
-    preset = forms.ChoiceField(
-        label="CSV mapping", required=False, help_text="A shipped preset, or map the columns yourself on the next step."
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        preset = self.fields["preset"]
-        assert isinstance(preset, forms.ChoiceField)
-        preset.choices = [("", "I will map the columns"), *[(n, n) for n in preset_names()]]
-
-    def mapping(self) -> dict[str, Any]:
-        preset = self.cleaned_data.get("preset")
-        return load_preset(preset) if preset and self.cleaned_data["fmt"] == "csv" else {}
 
 
 ENCODINGS = [("utf-8", "UTF-8"), ("cp1252", "Windows-1252 (Excel, Western Europe)"), ("latin-1", "ISO-8859-1")]
@@ -79,6 +58,7 @@ class MappingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.base_mapping = {k: v for k, v in mapping.items() if k == "date_formats"}
         self.columns = set(columns)
+        self.column_list = list(columns)
         if "{" in str(mapping.get("title", "")):  # a title template, e.g. "{Product} for {Client}"
             initial["title_template"], initial["title"] = mapping["title"], ""
         self.fields["encoding"] = forms.ChoiceField(label="Encoding", choices=ENCODINGS, required=False)
@@ -115,8 +95,11 @@ class MappingForm(forms.Form):
         return data
 
     def mapping(self) -> dict[str, Any]:
+        """What the person picked; with no column picked at all, the columns recognised by name.
+        Amount and stage are required either way (the preview says so and the import is refused without them)."""
         data = self.cleaned_data
-        found: dict[str, Any] = dict(self.base_mapping)
+        picked = any(data.get(k) for k, _label in _COLUMN_FIELDS) or data.get("title_template")
+        found: dict[str, Any] = dict(self.base_mapping) if picked else auto_mapping(self.column_list)
         if data.get("encoding") and data["encoding"] != "utf-8":
             found["encoding"] = data["encoding"]
         if data.get("delimiter"):
@@ -132,6 +115,7 @@ class MappingForm(forms.Form):
             }
         if data.get("attributes"):
             found["attributes"] = list(data["attributes"])
+        found["required"] = list(REQUIRED)
         return found
 
 

@@ -18,6 +18,8 @@ from django.utils.text import get_valid_filename
 from django_q.tasks import async_task
 
 from crm.importers import run_import
+from crm.importers.automap import REQUIRED, auto_mapping, missing_message, missing_required
+from crm.importers.reading import CsvSource, FileProblem
 from crm.models import ImportJob, ImportStatus
 from tenancy.jobs import queue_for
 from tenancy.models import Membership, Workspace
@@ -74,10 +76,21 @@ def import_job_create(
     except UploadRefused:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+    if fmt == "csv" and not mapping:
+        job.mapping = _mapping_by_column_names(saved)
     job.path = str(saved.relative_to(Path(settings.UPLOADS_DIR)))
     job.size_bytes = size
     job.save()
     return job
+
+
+def _mapping_by_column_names(path: Path) -> dict[str, Any]:
+    """The columns recognised by their names; an unreadable header maps nothing yet (the page offers the encoding),
+    but amount and stage stay required."""
+    try:
+        return auto_mapping(CsvSource(path).columns)
+    except FileProblem:
+        return {"required": list(REQUIRED)}
 
 
 def _unzip(archive: Path, target: Path, *, limit: int) -> None:
@@ -132,6 +145,8 @@ def import_job_set_mapping(*, job: ImportJob, mapping: dict[str, Any]) -> Import
 
 def import_job_start(*, job: ImportJob, skip_invalid: bool) -> bool:
     """Queue the job once (a second click changes nothing); the worker picks it up after commit."""
+    if job.fmt == "csv" and (missing := missing_required(job.mapping)):
+        raise UploadRefused(missing_message(missing))
     claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(
         status=ImportStatus.QUEUED, skip_invalid=skip_invalid
     )

@@ -8,9 +8,12 @@ default pipeline), "currency", "title" may be a template like "{Product} for {Cl
 "date_formats" (strptime formats, tried in order), "probability_is_manual" (a yes/no column: whether a
 person set that row's probability; without it an imported probability is not a person's).
 
-Without an external_id column, a deal's id is "<file name>#<row number>", so re-importing the same
-file updates rather than duplicates; identical rows are reported, not dropped. Without dates, deals
-are stamped with the import time and carry `attributes.undated = true`.
+Without an external_id column, a deal's id is its content key (`automap.content_key`: normalised title,
+company and creation date, "key:…"), so re-importing the same file updates rather than duplicates, and
+another file that happens to have the same name never overwrites deals by row number; the n-th exact repeat
+of a key in one file gets "~n". "required" lists fields the file must have a column for (automatic and
+web mappings list amount and stage): without one, the file is refused before a row is read. Without dates,
+deals are stamped with the import time and carry `attributes.undated = true`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from crm.importers.automap import REQUIRED, content_key, missing_message, missing_required
 from crm.importers.reading import CsvSource, FileProblem
 from crm.importers.records import (
     Change,
@@ -63,6 +67,7 @@ MAPPING_KEYS = {
     "probability",
     "probability_is_manual",
     "source",
+    "required",
 }
 _TEMPLATE_FIELD = re.compile(r"\{([^{}]+)\}")
 _COLUMN_KEYS = ("external_id", "amount", "stage", "owner", "company", "created", "closed", "expected_close")
@@ -94,6 +99,9 @@ def check_mapping(mapping: dict[str, Any]) -> list[str]:
     attributes = mapping.get("attributes", [])
     if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
         problems.append("“attributes” must be a list of column names")
+    required = mapping.get("required", [])
+    if not isinstance(required, list) or not set(required) <= set(REQUIRED):
+        problems.append(f"“required” must be a list of {', '.join(REQUIRED)}")
     formats = mapping.get("date_formats", [])
     if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
         problems.append("“date_formats” must be a list of strptime formats")
@@ -110,6 +118,9 @@ class MappedCsvFormat:
         self.ctx = ctx
         self.m = mapping
         self.src = CsvSource(path, delimiter=mapping.get("delimiter"), encoding=mapping.get("encoding", "utf-8"))
+        missing = missing_required(mapping)
+        if missing:
+            raise FileProblem(f"{path.name}: {missing_message(missing)}", row=1, file=path.name)
         title = mapping.get("title", "")
         self.title_template = title if _TEMPLATE_FIELD.search(title or "") else None
         template_columns = _TEMPLATE_FIELD.findall(title) if self.title_template else []
@@ -147,6 +158,7 @@ class MappedCsvFormat:
         text_columns = [c for c in text_columns if c in self.src.columns]
         duplicates = 0
         seen_rows: set[bytes] | None = None if m.get("external_id") else set()
+        seen_keys: dict[str, int] = {}
         undated = 0
         col_amount = m.get("amount")
         col_closed = m.get("closed")
@@ -201,9 +213,18 @@ class MappedCsvFormat:
                 problems.append((m["probability_is_manual"], "is not yes or no"))
             if created is not None and closed is not None and closed < created:
                 problems.append((m["closed"], f"closed {closed:%Y-%m-%d} is before created {created:%Y-%m-%d}"))
-            external_id = (r[col_external_id].strip() if col_external_id else "") or f"{file}#{row}"
-            if m.get("external_id") and not (r[col_external_id].strip() if col_external_id else ""):
-                problems.append((m["external_id"], "is blank"))
+            if col_external_id:
+                external_id = r[col_external_id].strip()
+                if not external_id:
+                    problems.append((m["external_id"], "is blank"))
+            else:
+                key = content_key(
+                    title=self._title(r, ""),
+                    company=r[col_company] if col_company else "",
+                    created=f"{created:%Y-%m-%d}" if created is not None else "",
+                )
+                seen_keys[key] = repeat = seen_keys.get(key, 0) + 1
+                external_id = key if repeat == 1 else f"{key} ~{repeat}"
             if problems:
                 for column, message in problems:
                     ctx.error(row, column, message, file)
@@ -232,7 +253,7 @@ class MappedCsvFormat:
             record = DealRecord(
                 row=row,
                 external_id=external_id,
-                title=self._title(r, external_id),
+                title=self._title(r, external_id if col_external_id else "") or company or "Untitled deal",
                 created_at=created,
                 stage=(r[col_stage].strip() if col_stage else "") or None,
                 outcome=None if outcome == "open" and (r[col_stage].strip() if col_stage else "") else outcome,
@@ -246,6 +267,7 @@ class MappedCsvFormat:
                 source=(r[col_source].strip() if col_source else ""),
                 description=(r[col_description].strip() if col_description else ""),
                 attributes=attributes,
+                legacy_external_id="" if col_external_id else f"{file}#{row}",
             )
             if outcome in {"won", "lost"}:
                 # Created open, closed later: that is what history should say when we know both dates.
@@ -260,7 +282,7 @@ class MappedCsvFormat:
         if duplicates:
             ctx.reconcile(
                 f"{duplicates} rows are exact copies of an earlier row; with no id column they are kept as "
-                "distinct deals (ids are file name and row number)"
+                "distinct deals (the n-th copy's key ends in ~n)"
             )
         if undated:
             ctx.reconcile(
@@ -270,7 +292,7 @@ class MappedCsvFormat:
     def _title(self, r: dict[str, str], external_id: str) -> str:
         if self.title_template:
             return _TEMPLATE_FIELD.sub(lambda match: r.get(match.group(1), "").strip(), self.title_template).strip()
-        return self._cell(r, "title") or f"Deal {external_id}"
+        return self._cell(r, "title") or (f"Deal {external_id}" if external_id else "")
 
     def companies(self) -> list[CompanyRecord]:
         return [CompanyRecord(key=key, name=name, store_key=False) for key, name in sorted(self.company_names.items())]

@@ -100,6 +100,8 @@ class DealRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
     contact_keys: list[str] = field(default_factory=list)
+    # The id this row had before content keys ("<file>#<row>"): a deal imported under it is taken over, not doubled.
+    legacy_external_id: str = ""
 
 
 @dataclass

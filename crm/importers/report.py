@@ -30,7 +30,10 @@ class ImportReport:
     dry_run: bool = False
     created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENTITIES, 0))
     updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENTITIES, 0))
+    # Found by their id or content key and already the same: matched, nothing written.
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENTITIES, 0))
     skipped: int = 0
+    refused: int = 0  # rows with a problem (all of them refused unless skip_invalid)
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0
     deals_by_outcome: dict[str, int] = field(default_factory=lambda: {"won": 0, "lost": 0, "open": 0})
@@ -57,7 +60,9 @@ class ImportReport:
         return {
             "created": dict(self.created),
             "updated": dict(self.updated),
+            "unchanged": dict(self.unchanged),
             "skipped": self.skipped,
+            "refused": self.refused,
             "errors": [e.as_dict() for e in self.errors],
             "error_count": self.error_count,
             "deals_by_outcome": dict(self.deals_by_outcome),

@@ -200,6 +200,8 @@ class Writer:
                     setattr(found, f, values[f])
                 changed_rows.append(found)
                 changed_fields.update(changed)
+            else:
+                self.report.unchanged["companies"] += 1
             self.companies[record.key] = found.id
         attnames = [f.attname for f in Company._meta.concrete_fields if not f.primary_key]
         ids = _copy_dicts(Company, [{a: getattr(c, a) for a in attnames} for _, c in new], now=self.ctx.now)
@@ -247,6 +249,8 @@ class Writer:
                         setattr(contact, f, values[f])
                     contact.save(update_fields=changed)
                     self.report.updated["contacts"] += 1
+                else:
+                    self.report.unchanged["contacts"] += 1
             self.contacts[record.key] = contact.id
 
     # --- deals ---------------------------------------------------------------------------------------
@@ -313,6 +317,8 @@ class Writer:
             if self._deals_may_exist
             else {}
         )
+        if self._deals_may_exist:
+            existing |= self._adopt_legacy_ids(records, existing)
         new_rows: list[dict[str, Any]] = []
         new_events: list[tuple[DealRecord, DealState, list]] = []
         to_update: list[Deal] = []
@@ -365,6 +371,8 @@ class Writer:
                 to_update.append(deal)
                 self.report.updated["deals"] += 1
                 self.report.deal_ids.append(deal.id)
+            else:
+                self.report.unchanged["deals"] += 1
         new_ids = _copy_dicts(Deal, new_rows, now=self.ctx.now)
         for deal_id, (record, initial, events) in zip(new_ids, new_events, strict=True):
             rows.extend((deal_id, f, old, new, record.created_at) for f, old, new in history.creation_changes(initial))
@@ -385,6 +393,22 @@ class Writer:
         ids_by_external = {d.external_id: d.id for d in existing.values()}
         ids_by_external.update({row["external_id"]: pk for row, pk in zip(new_rows, new_ids, strict=True)})
         self._link_contacts(records, ids_by_external)
+
+    def _adopt_legacy_ids(self, records: list[DealRecord], existing: dict[str, Deal]) -> dict[str, Deal]:
+        """Deals imported before content keys carry "<file>#<row>": the row that is still the same deal (same
+        title and company) takes it over under its content key; any other deal on that row number is left alone."""
+        legacy = {r.legacy_external_id: r for r in records if r.legacy_external_id and r.external_id not in existing}
+        if not legacy:
+            return {}
+        adopted: dict[str, Deal] = {}
+        for deal in Deal.all_objects.filter(workspace=self.ws, external_id__in=list(legacy)):
+            record = legacy[deal.external_id]
+            company_id = self.companies.get(record.company_key) if record.company_key else None
+            if deal.title.strip().casefold() == record.title.strip().casefold() and deal.company_id == company_id:
+                Deal.all_objects.filter(pk=deal.pk).update(external_id=record.external_id[:255])
+                deal.external_id = record.external_id[:255]
+                adopted[record.external_id] = deal
+        return adopted
 
     def _link_contacts(self, records: list[DealRecord], ids_by_external: dict[str, int]) -> None:
         if not any(r.contact_keys for r in records):

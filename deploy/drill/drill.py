@@ -49,6 +49,13 @@ PG_BIN = Path(find_spec("pgserver").origin).parent / "pginstall" / "bin"  # type
 PG_USER = "pgserver" if os.geteuid() == 0 else None  # PostgreSQL refuses to run as root
 
 
+DIGEST_BACKLOG = (
+    "from datetime import timedelta; from django.utils import timezone; "
+    "from alerts.delivery.email import digests_enqueue as q; "
+    "print(sum(q(frequency='weekly', now=timezone.now() - timedelta(weeks=w)) for w in range(12)))"
+)
+
+
 def log(message: str) -> None:
     print(f"[drill {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -390,7 +397,12 @@ def run_drill(stack: Stack) -> None:
 
     windows: list[tuple[float, float]] = []
     recovery: dict[str, float] = {}
-    time.sleep(SECONDS * 0.2)
+    time.sleep(SECONDS * 0.1)
+    # Emails in flight when the worker dies: a backlog of weekly digests (12 past weeks, one per member and week,
+    # each its own idempotency key) queued now, sent by the workers while the SIGKILL below lands.
+    digests = threading.Thread(target=lambda: log(f"digests queued: {manage('shell', '-c', DIGEST_BACKLOG).strip()}"))
+    digests.start()
+    time.sleep(max(0.0, load_start + SECONDS * 0.2 - time.time()))
     running = query("SELECT count(*) FROM tenancy_pendingjob WHERE key LIKE 'similarity.%%#run:%%'")[0][0]
     log(f"fault: SIGKILL worker0 ({running} embedding run(s) in flight)")
     killed_mid_backfill = running > 0
@@ -407,6 +419,7 @@ def run_drill(stack: Stack) -> None:
 
     recovery["redis_restart"] = measure_recovery("Redis restart", restart_redis, api_key, windows)
     stack.procs["locust"].wait(timeout=SECONDS + 120)
+    digests.join(timeout=120)
     stop.set()
     log("load done; waiting for the queues to drain (the backfill completes)")
     drained = drain(ws_id)

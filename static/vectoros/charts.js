@@ -22,5 +22,11 @@
 
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
   window.addEventListener("load", fit);
+  // A phone turned sideways, or a window resized: refit once the resizing stops.
+  let resizing = 0;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(fit, 150);
+  });
   document.addEventListener("htmx:afterSettle", function () { draw(document); fit(); });
 })();

@@ -1,7 +1,10 @@
-"""A local server speaking the parts of the Gmail REST API (v1) and Google's OAuth token endpoint that capture uses,
-as documented: POST /token (grant_type=refresh_token), GET gmail/v1/users/me/profile, .../messages (q=after:,
-pageToken), .../messages/{id}?format=raw, .../history (startHistoryId, historyTypes=messageAdded; 404 for a history
-id no longer kept). The real google-api-python-client and google-auth talk to it; nothing of theirs is patched.
+"""A local server speaking the parts of the Gmail REST API (v1), the Google Calendar API (v3) and Google's OAuth
+endpoints that capture uses, as documented: GET /authorize and POST /token (authorization_code with PKCE,
+refresh_token; see fake_oauth); GET calendar/v3/calendars/primary and .../events (pageToken, syncToken: changes
+since, deleted ones as bare cancelled resources; 410 for a sync token no longer kept); GET
+gmail/v1/users/me/profile, .../messages (q=after:, pageToken), .../messages/{id}?format=raw, .../history
+(startHistoryId, historyTypes=messageAdded; 404 for a history id no longer kept). The real
+google-api-python-client and google-auth talk to it; nothing of theirs is patched.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.capture.fake_oauth import AuthServer
+
 PAGE = 50
-ACCESS_TOKEN = "fake-access-token"
+EVENTS_PAGE = 20
 
 
 @dataclass
@@ -41,6 +46,30 @@ class FakeGmail:
     oldest_history: int = 0  # history ids below this are "no longer available" (404)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    auth: AuthServer = field(init=False)
+    # Google Calendar: events resources (primary calendar) with the sequence of their last change.
+    events: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    event_seq: int = 0
+    oldest_sync: int = 0  # sync tokens below this get 410 Gone
+
+    def __post_init__(self) -> None:
+        self.auth = AuthServer(self.client_id, self.refresh_token)
+
+    def put_event(self, event: dict) -> None:
+        """Add or change an event (an events resource: id, iCalUID, summary, start, end, status, attendees...)."""
+        with self.lock:
+            self.event_seq += 1
+            body = {"kind": "calendar#event", "etag": f'"{self.event_seq}"', "status": "confirmed", **event}
+            self.events[event["id"]] = (self.event_seq, body)
+
+    def delete_event(self, event_id: str) -> None:
+        """Deleted: incremental listings return it as a bare cancelled resource, as Google does."""
+        with self.lock:
+            self.event_seq += 1
+            self.events[event_id] = (self.event_seq, {"kind": "calendar#event", "id": event_id, "status": "cancelled"})
+
+    def forget_sync_tokens(self) -> None:
+        self.oldest_sync = self.event_seq + 1
 
     def add(self, raw: bytes, labels: list[str]) -> str:
         head = BytesHeaderParser().parsebytes(raw)
@@ -80,17 +109,15 @@ def _handler(box: FakeGmail) -> type[BaseHTTPRequestHandler]:
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             if urlsplit(self.path).path != "/token":
                 return self._error(404, "Not found", "NOT_FOUND")
-            if (
-                form.get("grant_type") != "refresh_token"
-                or form.get("refresh_token") != box.refresh_token
-                or form.get("client_id") != box.client_id
-            ):
-                return self._send(400, {"error": "invalid_grant", "error_description": "Token has been revoked."})
-            return self._send(200, {"access_token": ACCESS_TOKEN, "expires_in": 3599, "token_type": "Bearer"})
+            return self._send(*box.auth.token(form))
 
         def do_GET(self) -> None:
-            if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            if urlsplit(self.path).path == "/authorize":
+                return box.auth.answer_authorize(self)
+            if not box.auth.authorized(self.headers.get("Authorization")):
                 return self._error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
+            if self.path.startswith("/calendar/v3/"):
+                return self._calendar()
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             path = parts.path.removeprefix("/gmail/v1/users/me/")
@@ -158,6 +185,32 @@ def _handler(box: FakeGmail) -> type[BaseHTTPRequestHandler]:
                     body["history"] = records
                 return self._send(200, body)
             return self._error(404, "Not found", "NOT_FOUND")
+
+        def _calendar(self) -> None:
+            parts = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            path = parts.path.removeprefix("/calendar/v3/")
+            if path == "calendars/primary":
+                return self._send(200, {"kind": "calendar#calendar", "id": box.address, "timeZone": "UTC"})
+            if path != "calendars/primary/events":
+                return self._error(404, "Not Found", "NOT_FOUND")
+            with box.lock:
+                events = sorted(box.events.values(), key=lambda pair: pair[0])
+                current = box.event_seq
+            if "syncToken" in query:
+                since = int(query["syncToken"].removeprefix("sync-"))
+                if since < box.oldest_sync:
+                    return self._error(410, "Sync token is no longer valid, a full sync is required.", "GONE")
+                chosen = [body for seq, body in events if seq > since]
+            else:
+                chosen = [body for _, body in events if body.get("status") != "cancelled"]
+            start = int(query.get("pageToken") or 0)
+            body: dict = {"kind": "calendar#events", "items": chosen[start : start + EVENTS_PAGE]}
+            if start + EVENTS_PAGE < len(chosen):
+                body["nextPageToken"] = str(start + EVENTS_PAGE)
+            else:
+                body["nextSyncToken"] = f"sync-{current}"
+            return self._send(200, body)
 
     return Handler
 

@@ -18,6 +18,8 @@ from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.capture.fake_oauth import AuthServer
+
 PAGE = 40
 
 
@@ -37,9 +39,27 @@ class FakeGraph:
     client_id: str
     messages: list[_Message] = field(default_factory=list)
     seq: int = 0
-    issued: int = 0
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    auth: AuthServer = field(init=False)
+    events: dict[str, tuple[int, dict]] = field(default_factory=dict)  # event id → (change sequence, resource)
+    event_seq: int = 0
+
+    def __post_init__(self) -> None:
+        self.auth = AuthServer(self.client_id, self.refresh_token, rotate=True)  # Microsoft rotates refresh tokens
+
+    def put_event(self, event: dict) -> None:
+        """Add or change an event resource (id, iCalUId, subject, start/end {dateTime, timeZone}, isCancelled,
+        organizer, attendees [{emailAddress, status {response}}])."""
+        with self.lock:
+            self.event_seq += 1
+            body = {"@odata.type": "#microsoft.graph.event", "@odata.etag": f'W/"{self.event_seq}"', **event}
+            self.events[event["id"]] = (self.event_seq, body)
+
+    def delete_event(self, event_id: str) -> None:
+        with self.lock:
+            self.event_seq += 1
+            self.events[event_id] = (self.event_seq, {"id": event_id, "@removed": {"reason": "deleted"}})
 
     def add(self, raw: bytes, folder: str) -> None:
         head = BytesHeaderParser().parsebytes(raw)
@@ -72,23 +92,15 @@ def _handler(box: FakeGraph) -> type[BaseHTTPRequestHandler]:
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()).items()}
             if urlsplit(self.path).path != "/token":
                 return self._error(404, "NotFound", "no such endpoint")
-            if form.get("refresh_token") != box.refresh_token or form.get("client_id") != box.client_id:
-                return self._send(400, {"error": "invalid_grant", "error_description": "AADSTS70000: invalid grant"})
-            box.issued += 1
-            box.refresh_token = f"rotated-{box.issued}"  # Microsoft may hand out a new refresh token each time
-            return self._send(
-                200,
-                {
-                    "token_type": "Bearer",
-                    "scope": "Mail.Read",
-                    "expires_in": 3599,
-                    "access_token": f"graph-at-{box.issued}",
-                    "refresh_token": box.refresh_token,
-                },
-            )
+            status, body = box.auth.token(form)
+            if status != 200:
+                body = {"error": body.get("error", "invalid_grant"), "error_description": f"AADSTS70000: {body}"}
+            return self._send(status, body)
 
         def do_GET(self) -> None:
-            if self.headers.get("Authorization") != f"Bearer graph-at-{box.issued}":
+            if urlsplit(self.path).path == "/authorize":
+                return box.auth.answer_authorize(self)
+            if not box.auth.authorized(self.headers.get("Authorization")):
                 return self._error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
             parts = urlsplit(self.path)
             path = unquote(parts.path).removeprefix("/v1.0/").removesuffix("()")  # the SDK calls delta() as a function
@@ -97,6 +109,8 @@ def _handler(box: FakeGraph) -> type[BaseHTTPRequestHandler]:
             with box.lock:
                 messages = list(box.messages)
                 seq = box.seq
+            if path.startswith("me/calendarView/delta"):
+                return self._calendar_delta(query, base)
             if path == "me":
                 return self._send(200, {"id": "u1", "mail": box.address, "userPrincipalName": box.address})
             if path.startswith("me/messages/") and path.endswith("/$value"):
@@ -131,6 +145,38 @@ def _handler(box: FakeGraph) -> type[BaseHTTPRequestHandler]:
                     body["@odata.deltaLink"] = f"{link}?$deltatoken={upto}"
                 return self._send(200, body)
             return self._error(404, "NotFound", f"no such resource {path}")
+
+        def _calendar_delta(self, query: dict[str, str], base: str) -> None:
+            """calendarView/delta: a first round over [startDateTime, endDateTime] (pages, then a deltaLink), later
+            rounds what changed since, removed events as `@removed`."""
+            link = f"{base}me/calendarView/delta"
+            with box.lock:
+                events = sorted(box.events.values(), key=lambda pair: pair[0])
+                current = box.event_seq
+            if "$deltatoken" in query:
+                since, window = int(query["$deltatoken"].split(".")[0]), query["$deltatoken"].split(".", 1)[1]
+                chosen = [body for seq, body in events if seq > since]
+                offset = 0
+            elif "$skiptoken" in query:
+                offset_text, since_text, window = query["$skiptoken"].split(".", 2)
+                offset, since = int(offset_text), int(since_text)
+                chosen = [body for seq, body in events if seq > since]
+                chosen = [b for b in chosen if "@removed" not in b] if since == 0 else chosen
+            else:
+                if "startDateTime" not in query or "endDateTime" not in query:
+                    return self._error(400, "ErrorInvalidParameter", "startDateTime and endDateTime are required.")
+                window, since, offset = f"{query['startDateTime']}_{query['endDateTime']}", 0, 0
+                chosen = [body for _, body in events if "@removed" not in body]
+            if since == 0:
+                low, high = window.split("_")
+                chosen = [b for b in chosen if low <= b["start"]["dateTime"][:19] + "Z" <= high]
+            page = chosen[offset : offset + PAGE]
+            body: dict = {"@odata.context": f"{base}$metadata#Collection(event)", "value": page}
+            if offset + PAGE < len(chosen):
+                body["@odata.nextLink"] = f"{link}?$skiptoken={offset + PAGE}.{since}.{window}"
+            else:
+                body["@odata.deltaLink"] = f"{link}?$deltatoken={current}.{window}"
+            return self._send(200, body)
 
     return Handler
 

@@ -7,6 +7,8 @@
 - POST /crm/v3/objects/{type}/batch/read with inputs, properties, propertiesWithHistory.
 - PATCH /crm/v3/objects/deals/{id} {"properties": {...}} → 200 and the object.
 - GET /crm/v3/owners, GET /crm/v3/pipelines/deals.
+- Commerce subscriptions at /crm/v3/objects/subscriptions (hs_name, hs_status, hs_mrr, hs_recurring_billing_*,
+  hs_last_payment_status, ...); 403 MISSING_SCOPES when the app was not granted crm.objects.subscriptions.read.
 - 401 {"status": "error", "category": "INVALID_AUTHENTICATION"}; 429 {"errorType": "RATE_LIMIT"} with Retry-After.
 - OAuth (developers.hubspot.com/docs/api/oauth-quickstart-guide): GET /oauth/authorize?client_id&redirect_uri&scope
   &state (the admin approves at once: 302 to redirect_uri?code&state); POST /oauth/v1/token form-encoded with
@@ -41,7 +43,12 @@ PIPELINE = {
         )
     ],
 }
-MODIFIED = {"deals": "hs_lastmodifieddate", "companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
+MODIFIED = {
+    "deals": "hs_lastmodifieddate",
+    "companies": "hs_lastmodifieddate",
+    "contacts": "lastmodifieddate",
+    "subscriptions": "hs_lastmodifieddate",
+}
 
 
 def iso(value: datetime) -> str:
@@ -59,7 +66,13 @@ class FakeHubSpot:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.tokens = {"pat-1"}
-        self.objects: dict[str, dict[str, dict[str, Any]]] = {"deals": {}, "companies": {}, "contacts": {}}
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {
+            "deals": {},
+            "companies": {},
+            "contacts": {},
+            "subscriptions": {},
+        }
+        self.subscriptions_scope = True  # False: 403 MISSING_SCOPES on subscriptions, as an app without it gets
         self.owners: list[dict[str, Any]] = []
         self.clock = datetime(2026, 1, 1, tzinfo=UTC)
         self.calls = 0
@@ -200,6 +213,8 @@ class FakeHubSpot:
                 return self._list(self.owners, query, lambda o: o)
             if path == "/crm/v3/pipelines/deals":
                 return "200 OK", {"results": [PIPELINE]}, []
+            if parts[:4] == ["crm", "v3", "objects", "subscriptions"] and not self.subscriptions_scope:
+                return "403 Forbidden", {"status": "error", "category": "MISSING_SCOPES", "message": "scope"}, []
             if parts[:3] == ["crm", "v3", "objects"] and len(parts) >= 4 and parts[3] in self.objects:
                 kind = parts[3]
                 if len(parts) == 4 and method == "GET":

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from alerts.ablation import engagement_ablation
 from alerts.backtest import backtest
 from alerts.calibration import Calibration, calibration_measure, thresholds_with
 from alerts.management.commands.run_monitors import parse_as_of
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         configured = thresholds_for(settings_row)
         uncalibrated = backtest(workspace, as_of, horizon, configured)  # type: ignore[arg-type]
         result = uncalibrated
+        thresholds, calibration = configured, None
         if not options["no_calibration"]:
             # Calibrated as the monitors would have been on DATE: only on outcomes known by then.
             measured = calibration_measure(workspace=workspace, as_of=as_of, horizon_days=horizon)
@@ -50,10 +52,13 @@ class Command(BaseCommand):
                 "origins": measured["origins"],
                 "thresholds": measured["thresholds"],
                 "verdicts": {kind: row["verdict"] for kind, row in measured["by_kind"].items()},
+                "stalled_by_stage": measured["by_kind"].get("stalled", {}).get("by_stage", []),
             }
             uncalibrated.pop("_context")
             result["uncalibrated"] = {k: uncalibrated[k] for k in ("high_critical", "by_priority", "by_kind")}
         context = result.pop("_context")
+        graded_by = (thresholds, calibration) if not options["no_calibration"] else (configured, None)
+        result["engagement_ablation"] = engagement_ablation(workspace, as_of, horizon, *graded_by, measured=result)
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return

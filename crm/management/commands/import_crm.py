@@ -38,7 +38,10 @@ class Command(BaseCommand):
         parser.add_argument("path")
         parser.add_argument("--workspace", required=True, help="workspace slug")
         parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
-        parser.add_argument("--mapping", help="JSON mapping file (csv format) or a preset name, e.g. salvirt-b2b")
+        parser.add_argument(
+            "--mapping",
+            help="JSON mapping file (csv format) or a preset name; without it the columns are recognised by name",
+        )
         parser.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
         parser.add_argument("--skip-invalid", action="store_true", help="import good rows, report bad ones")
         parser.add_argument("--json", action="store_true")
@@ -59,7 +62,8 @@ class Command(BaseCommand):
         else:
             self._print(report)
         if report.error_count and not report.written and not options["dry_run"]:
-            raise CommandError(f"{report.error_count} problems; nothing was imported")
+            count = report.error_count
+            raise CommandError(f"{count} problem{'' if count == 1 else 's'}; nothing was imported")
 
     def _print(self, report: Any) -> None:
         data = report.as_dict()
@@ -67,6 +71,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{verb} in {data['seconds']} s")
         self.stdout.write(f"  created: {data['created']}")
         self.stdout.write(f"  updated: {data['updated']}")
+        self.stdout.write(f"  unchanged: {data['unchanged']}; refused rows: {data['refused']}")
         self.stdout.write(f"  deals by outcome: {data['deals_by_outcome']}; skipped rows: {data['skipped']}")
         for line in data["reconciled"]:
             self.stdout.write(f"  reconciled: {line}")

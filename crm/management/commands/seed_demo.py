@@ -78,7 +78,7 @@ class Command(BaseCommand):
                 except Exception as exc:  # a broken hook must not hide the others or the seeded data
                     hook_errors.append(f"{path}: {type(exc).__name__}: {exc}")
                 result.seconds[f"hook {path}"] = round(time.perf_counter() - hook_started, 2)
-            deals_changed(workspace_id=result.workspace_id, deal_ids=result.deal_ids)
+            deals_changed(workspace_id=result.workspace_id, deal_ids=result.deal_ids, bulk=True)
         result.seconds["total"] = round(time.perf_counter() - started, 2)
         stats = demo_statistics(Workspace.objects.get(pk=result.workspace_id))
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time
+from functools import partial
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date
 
+from scoring.ablation import engagement_ablation
 from scoring.evaluation import default_repeats, evaluate_as_of, evaluate_cv_repeated
 from scoring.features import to_days
 from scoring.loader import load_raw
@@ -48,8 +50,10 @@ class Command(BaseCommand):
                 if day is None:
                     raise CommandError(f"--as-of {options['as_of']!r} is not a date (YYYY-MM-DD).")
                 # The whole day counts as known.
-                result = evaluate_as_of(raw, to_days(datetime.combine(day, time.max, tzinfo=UTC)), seed=options["seed"])
+                at = to_days(datetime.combine(day, time.max, tzinfo=UTC))
+                result = evaluate_as_of(raw, at, seed=options["seed"])
                 result["as_of"] = day.isoformat()
+                again = partial(evaluate_as_of, as_of=at, seed=options["seed"])
             else:
                 if options["cv"] < 2:
                     raise CommandError("--cv needs K >= 2.")
@@ -58,13 +62,16 @@ class Command(BaseCommand):
                     repeats = default_repeats(int((raw.outcome != 0).sum()))
                 if repeats < 1:
                     raise CommandError("--repeats needs at least 1.")
-                result = evaluate_cv_repeated(
-                    raw,
-                    options["cv"],
+                again = partial(
+                    evaluate_cv_repeated,
+                    k=options["cv"],
                     repeats=repeats,
                     seed=options["seed"],
                     group_duplicates=options["group_duplicates"],
                 )
+                result = again(raw)
+            if result["n_test"]:
+                result["engagement_ablation"] = engagement_ablation(raw, result, again)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         if result["n_test"] == 0:
