@@ -100,9 +100,7 @@ def forecast_panel(request: WorkspaceRequest) -> HttpResponse:
     for the dashboard's team or rep (the member's scope by default), and this quarter per team."""
     # The dashboard's own filter: a team or rep out of sight is a field error and the member's scope is shown.
     form = DashboardFilterForm(request.GET or None, scope=request.scope)
-    team = rep = None
-    if form.is_bound and form.is_valid():
-        team, rep = form.cleaned_data["team"], form.cleaned_data["rep"]
+    team, rep = form.chosen()
     inputs = selectors.renewal_inputs(request.workspace)
     owners = owners_for_member(request.scope, team=team, rep=rep)
     context = {

@@ -22,6 +22,13 @@ class DashboardFilterForm(forms.Form):
         limit_choices(self, "team", scope.teams(), empty_label="All teams")
         limit_choices(self, "rep", scope.reps(), empty_label="All reps")
 
+    def chosen(self) -> tuple[Team | None, Membership | None]:
+        """The team and rep asked for, or (None, None) when none was or one is out of sight (the member's own
+        view is then shown, and the form carries the error)."""
+        if self.is_bound and self.is_valid():
+            return self.cleaned_data["team"], self.cleaned_data["rep"]
+        return None, None
+
 
 _DAY = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")  # what <input type=date> reads
 

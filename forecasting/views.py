@@ -21,9 +21,7 @@ from vectoros.http import WorkspaceRequest, workspace_view
 def dashboard(request: WorkspaceRequest) -> HttpResponse:
     # A team or rep out of the member's sight is a field error: the page then shows the member's own scope.
     form = DashboardFilterForm(request.GET or None, scope=request.scope)
-    team = rep = None
-    if form.is_bound and form.is_valid():
-        team, rep = form.cleaned_data["team"], form.cleaned_data["rep"]
+    team, rep = form.chosen()
     run = selectors.latest_run(request.workspace)
     context: dict[str, object] = {"form": form, "run": run, "what_if_form": WhatIfForm(), "target_form": None}
     if run is not None:

@@ -17,9 +17,7 @@ from vectoros.http import WorkspaceRequest, workspace_view
 def insights_page(request: WorkspaceRequest) -> HttpResponse:
     # As on the dashboard: a team or rep out of the member's sight is a field error, and the page shows their own view.
     form = DashboardFilterForm(request.GET or None, scope=request.scope)
-    team = rep = None
-    if form.is_bound and form.is_valid():
-        team, rep = form.cleaned_data["team"], form.cleaned_data["rep"]
+    team, rep = form.chosen()
     context = {"form": form, **selectors.insights_page(request.scope, team=team, rep=rep)}
     return render(request, "insights/insights.html", context)
 
