@@ -38,7 +38,7 @@ from customers.models import (
     UsageRecord,
 )
 from customers.retention import Period, simulate
-from tenancy.models import Workspace
+from tenancy.models import Membership, Workspace
 from tenancy.scope import Scope
 
 _URGENT = {"high", "urgent"}
@@ -285,6 +285,7 @@ def renewal_forecast(
     quarters: int = 4,
     owner_ids: frozenset[int] | None = None,
     inputs: RenewalInputs | None = None,
+    periods: int | None = None,
 ) -> list[dict[str, Any]]:
     """Per quarter from this one: ARR up for renewal, renewed ARR (P10/P50/P90), gross and net retention.
 
@@ -295,13 +296,14 @@ def renewal_forecast(
     def kept(owner: int | None) -> bool:
         return owner_ids is None or owner in owner_ids
 
-    periods = []
-    for lo, hi in itertools.pairwise(inputs.starts):
+    wanted = list(itertools.pairwise(inputs.starts))[:periods]  # `periods` first quarters only (None: all)
+    built = []
+    for lo, hi in wanted:
         due = [
             i for i, r in enumerate(inputs.renewals) if r is not None and lo <= r < hi and kept(inputs.account_owner[i])
         ]
         wins = [(a, p) for a, d, p, o in inputs.expansion if lo <= d < hi and kept(o)]
-        periods.append(
+        built.append(
             Period(
                 label=f"{lo:%b %Y}",
                 arr_due=np.array([inputs.live[i].arr for i in due]),
@@ -310,16 +312,21 @@ def renewal_forecast(
                 p_expansion=np.array([p for _, p in wins]),
             )
         )
-    return simulate(periods, seed=workspace.id)
+    return simulate(built, seed=workspace.id)
 
 
 def renewal_team_rollups(scope: Scope, inputs: RenewalInputs) -> list[dict[str, Any]]:
     """This quarter's renewals per team in the member's sight, beside the dashboard's "By team" new business."""
+    teams = list(scope.teams())
+    members: dict[int, set[int]] = defaultdict(set)  # one query for every team's members, not one per team
+    for team_id, member_id in Membership.objects.filter(team__in=teams).values_list("team_id", "id"):
+        members[team_id].add(member_id)
     rows = []
-    for team in scope.teams():
-        members = frozenset(team.members.values_list("id", flat=True))
-        owners = members if scope.owner_ids is None else members & scope.owner_ids
-        this_quarter = renewal_forecast(scope.workspace, owner_ids=owners, inputs=inputs)[0]
+    for team in teams:
+        owners = (
+            frozenset(members[team.id]) if scope.owner_ids is None else frozenset(members[team.id]) & scope.owner_ids
+        )
+        this_quarter = renewal_forecast(scope.workspace, owner_ids=owners, inputs=inputs, periods=1)[0]
         rows.append({"name": team.name, **this_quarter})
     return rows
 
