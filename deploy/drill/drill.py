@@ -332,7 +332,7 @@ def run_drill(stack: Stack) -> None:
     wait_until(lambda: subprocess.run(ping, capture_output=True, check=False).returncode == 0, 30, "redis")  # noqa: S603
     log("migrate, seed_demo, sync_schedules")
     manage("migrate", "--noinput", "-v", "0")
-    manage("seed_demo")
+    manage("seed_demo", "--allow-production")  # a throwaway host on loopback
     manage("sync_schedules")
     api_key = manage("create_api_key", "--workspace", SLUG, "--name", "drill", "--scope", "write").strip()
     ws_id = query("SELECT id FROM tenancy_workspace WHERE slug = %s", (SLUG,))[0][0]

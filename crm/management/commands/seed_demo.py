@@ -43,13 +43,19 @@ class Command(BaseCommand):
             help="run DEMO_SEED_HOOKS and the deal-change handlers again on an existing demo (e.g. after a new hook)",
         )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="seed even with DEBUG off: only for a throwaway drill host (`make drill`), since the demo's "
+            "logins have a published password",
+        )
 
     def handle(self, *args: object, **options: Any) -> None:
-        if not settings.DEBUG:
+        if not settings.DEBUG and not options["allow_production"]:
             # The demo's logins have a published password: never on a host that is not the local demo.
             raise CommandError(
                 "The demo is only seeded with DEBUG=true (the local demo, as `make run` sets it); "
-                "this is a production configuration."
+                "this is a production configuration (a throwaway drill host may pass --allow-production)."
             )
         as_of = _as_of(options["as_of"]) if options["as_of"] else timezone.localdate()
         scale = options["scale"]
