@@ -26,7 +26,7 @@ from msgraph.generated.users.item.calendar_view.delta.delta_request_builder impo
 from msgraph.graph_service_client import GraphServiceClient
 
 from capture import gmail, graph, oauth
-from capture.calendars import FetchedEvent, ParsedEvent
+from capture.calendars import FetchedEvent, ParsedEvent, occurrence_uid
 
 GOOGLE_SCOPES = oauth.SCOPES[(oauth.GOOGLE, oauth.CALENDAR)]
 GRAPH_SCOPES = oauth.SCOPES[(oauth.MICROSOFT, oauth.CALENDAR)]
@@ -73,6 +73,9 @@ def google_event(item: dict[str, Any]) -> ParsedEvent | None:
     uid = str(item.get("iCalUID") or "").strip()
     if starts_at is None or not uid:
         return None
+    original = _google_moment(item.get("originalStartTime")) if item.get("recurringEventId") else None
+    if original is not None:  # one occurrence of a recurring meeting (singleEvents): they all share the iCalUID
+        uid = occurrence_uid(uid, original)
     attendees = [
         (str(a["email"]).lower(), _GOOGLE_STATUS.get(str(a.get("responseStatus")), "NEEDS-ACTION"))
         for a in item.get("attendees") or []
@@ -142,7 +145,8 @@ def _google_list(api: Any, sync_token: str | None) -> tuple[list[dict[str, Any]]
     items: list[dict[str, Any]] = []
     page_token = None
     while True:
-        params: dict[str, Any] = {"calendarId": GOOGLE_CALENDAR, "maxResults": 250}
+        # singleEvents: a recurring meeting comes as its occurrences, each a meeting of its own.
+        params: dict[str, Any] = {"calendarId": GOOGLE_CALENDAR, "maxResults": 250, "singleEvents": True}
         if page_token:
             params["pageToken"] = page_token
         if sync_token:

@@ -2,7 +2,8 @@
 
 Plain module (no Django). Incremental by the collection's WebDAV sync token (RFC 6578); a server without
 sync-collection falls back, inside `caldav`, to a full listing, and the caller skips events whose ETag it has.
-The cursor is `{calendar_url: {"sync_token": str}}`.
+The cursor is `{calendar_url: {"sync_token": str}}`. A recurring event is one object on the server; it is expanded
+into its occurrences (`parse_occurrences`, recurring-ical-events), each a meeting of its own.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import cast
+from typing import Any, cast
 
+import recurring_ical_events
 from caldav.collection import Calendar as DavCalendar
 from caldav.collection import SynchronizableCalendarObjectCollection
 from caldav.davclient import DAVClient
@@ -55,38 +57,72 @@ def _moment(value: object) -> datetime | None:
     return None
 
 
-def parse_event(data: str | bytes) -> ParsedEvent | None:
-    """The first VEVENT (the series master of a recurring one); None for anything unreadable or without a start."""
+def _parsed(component: Any, uid: str) -> ParsedEvent | None:
+    starts_at = _moment(component.get("DTSTART"))
+    if starts_at is None or not uid:
+        return None
+    raw_attendees = component.get("ATTENDEE") or []
+    if not isinstance(raw_attendees, list):
+        raw_attendees = [raw_attendees]
+    attendees = []
+    for attendee in raw_attendees:
+        address = _address(attendee)
+        if address:
+            params = getattr(attendee, "params", {})
+            attendees.append((address, str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()))
+    return ParsedEvent(
+        uid=uid[:500],
+        summary=str(component.get("SUMMARY") or "")[:200],
+        starts_at=starts_at,
+        ends_at=_moment(component.get("DTEND")),
+        status=str(component.get("STATUS") or "").upper(),
+        organizer=_address(component.get("ORGANIZER")),
+        attendees=attendees,
+    )
+
+
+def _calendar(data: str | bytes) -> Calendar | None:
     try:
-        calendar = Calendar.from_ical(data)
+        return Calendar.from_ical(data)
     except Exception:
         return None
-    for component in calendar.walk("VEVENT"):
+
+
+def parse_event(data: str | bytes) -> ParsedEvent | None:
+    """The first VEVENT (the series master of a recurring one); None for anything unreadable or without a start."""
+    calendar = _calendar(data)
+    for component in calendar.walk("VEVENT") if calendar is not None else []:
         if component.get("RECURRENCE-ID") is not None:
             continue
-        starts_at = _moment(component.get("DTSTART"))
-        uid = str(component.get("UID") or "").strip()
-        if starts_at is None or not uid:
-            return None
-        raw_attendees = component.get("ATTENDEE") or []
-        if not isinstance(raw_attendees, list):
-            raw_attendees = [raw_attendees]
-        attendees = []
-        for attendee in raw_attendees:
-            address = _address(attendee)
-            if address:
-                params = getattr(attendee, "params", {})
-                attendees.append((address, str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()))
-        return ParsedEvent(
-            uid=uid[:500],
-            summary=str(component.get("SUMMARY") or "")[:200],
-            starts_at=starts_at,
-            ends_at=_moment(component.get("DTEND")),
-            status=str(component.get("STATUS") or "").upper(),
-            organizer=_address(component.get("ORGANIZER")),
-            attendees=attendees,
-        )
+        return _parsed(component, str(component.get("UID") or "").strip())
     return None
+
+
+def is_recurring(data: str | bytes) -> bool:
+    calendar = _calendar(data)
+    components = calendar.walk("VEVENT") if calendar is not None else []
+    return any(c.get("RRULE") is not None or c.get("RDATE") is not None for c in components)
+
+
+def occurrence_uid(uid: str, original_start: datetime) -> str:
+    """One occurrence of a series: the series UID and the occurrence's original start (its RECURRENCE-ID)."""
+    return f"{uid[:470]}#{original_start.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def parse_occurrences(data: str | bytes, since: datetime, until: datetime) -> list[ParsedEvent]:
+    """Every occurrence of a recurring event that starts in [since, until), with the series' exceptions (EXDATE,
+    moved or cancelled instances) applied, each under its own UID (`occurrence_uid`)."""
+    calendar = _calendar(data)
+    if calendar is None:
+        return []
+    out: list[ParsedEvent] = []
+    for component in recurring_ical_events.of(calendar).between(since, until):
+        uid = str(component.get("UID") or "").strip()
+        original = _moment(component.get("RECURRENCE-ID")) or _moment(component.get("DTSTART"))
+        parsed = _parsed(component, occurrence_uid(uid, original)) if uid and original else None
+        if parsed is not None:
+            out.append(parsed)
+    return out
 
 
 def _client(url: str, username: str, password: str) -> DAVClient:

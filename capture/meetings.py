@@ -1,12 +1,17 @@
 """Meetings: CalDAV events stored once per workspace by UID, kept in step with their calendar (moved, cancelled,
-deleted), each live one a meeting activity on its deal (future ones too)."""
+deleted), each live one a meeting activity on its deal (future ones too).
+
+A recurring meeting is stored as its occurrences, from `CAPTURE_LOOKBACK_DAYS` back to `CAPTURE_MEETINGS_AHEAD_DAYS`
+ahead, each under its own UID (the series' UID and the occurrence's original start). The series is kept
+(`CalendarSeries`) so later passes add the occurrences that come into that window; a changed series updates its
+occurrences and cancels the ones it no longer has (an EXDATE, a shortened series)."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -15,7 +20,14 @@ from django.utils import timezone
 
 from capture import calendar_apis, calendars, oauth
 from capture.matching import Directory, external_id, suggest
-from capture.models import CalendarConnection, CalendarKind, CapturedEvent, CaptureState, EventSource
+from capture.models import (
+    CalendarConnection,
+    CalendarKind,
+    CalendarSeries,
+    CapturedEvent,
+    CaptureState,
+    EventSource,
+)
 from capture.providers import provider_settings
 from crm import services as crm_services
 from crm.models import ActivityKind, Contact, Direction
@@ -29,13 +41,12 @@ def _ingest_event(
 ) -> str:
     """Store or update one meeting: matched | unassigned | unrelated | excluded | unchanged | updated | deleted."""
     if fetched.deleted:
-        source = EventSource.objects.filter(connection=connection, href=fetched.href).select_related("event").first()
-        if source is None:
+        sources = EventSource.objects.filter(connection=connection, href=fetched.href).select_related("event")
+        if not sources:
             return "unchanged"
-        event = source.event
-        event.status = "CANCELLED"
-        event.save(update_fields=["status"])
-        _event_activity_sync(workspace, event, directory)
+        for source in sources:  # a recurring meeting: every occurrence
+            _cancel(workspace, source.event, directory)
+        CalendarSeries.objects.filter(connection=connection, href=fetched.href).delete()
         return "deleted"
     parsed = fetched.parsed or calendars.parse_event(fetched.data)
     if parsed is None:
@@ -84,6 +95,74 @@ def _ingest_event(
     EventSource.objects.create(event=event, connection=connection, href=fetched.href)
     _event_activity_sync(workspace, event, directory, contacts=contacts)
     return "matched" if deal is not None else "unassigned"
+
+
+def _cancel(workspace: Workspace, event: CapturedEvent, directory: Directory) -> None:
+    event.status = "CANCELLED"
+    event.save(update_fields=["status"])
+    _event_activity_sync(workspace, event, directory)
+
+
+def _window() -> tuple[datetime, datetime]:
+    now = timezone.now()
+    return (
+        now - timedelta(days=django_settings.CAPTURE_LOOKBACK_DAYS),
+        now + timedelta(days=django_settings.CAPTURE_MEETINGS_AHEAD_DAYS),
+    )
+
+
+def _occurrences(
+    connection: CalendarConnection, fetched: calendars.FetchedEvent
+) -> list[calendars.FetchedEvent] | None:
+    """A recurring CalDAV event as one item per occurrence in the window (its series kept); None for anything else."""
+    if fetched.deleted or fetched.parsed is not None or not calendars.is_recurring(fetched.data):
+        return None
+    since, until = _window()
+    CalendarSeries.objects.update_or_create(
+        connection=connection,
+        href=fetched.href,
+        defaults={"etag": fetched.etag, "data": fetched.data, "expanded_until": until},
+    )
+    return [
+        calendars.FetchedEvent(href=fetched.href, etag=fetched.etag, data="", parsed=parsed)
+        for parsed in calendars.parse_occurrences(fetched.data, since, until)
+    ]
+
+
+def _cancel_vanished(
+    workspace: Workspace,
+    connection: CalendarConnection,
+    directory: Directory,
+    href: str,
+    kept: list[calendars.FetchedEvent],
+) -> None:
+    """Occurrences of a changed series that it no longer has (inside the window) are cancelled."""
+    since, _ = _window()
+    uids = {item.parsed.uid for item in kept if item.parsed is not None}
+    gone = (
+        CapturedEvent.objects.filter(
+            workspace=workspace, sources__connection=connection, sources__href=href, starts_at__gte=since
+        )
+        .exclude(ical_uid__in=uids)
+        .exclude(status="CANCELLED")
+    )
+    for event in gone:
+        _cancel(workspace, event, directory)
+
+
+def _roll_series_forward(
+    workspace: Workspace, connection: CalendarConnection, directory: Directory, counts: Counter[str]
+) -> None:
+    """Store the occurrences that came into the window since a series was last expanded (once a day at most)."""
+    _, until = _window()
+    for series in CalendarSeries.objects.filter(connection=connection, expanded_until__lt=until - timedelta(days=1)):
+        with transaction.atomic():
+            for parsed in calendars.parse_occurrences(series.data, series.expanded_until, until):
+                item = calendars.FetchedEvent(href=series.href, etag=series.etag, data="", parsed=parsed)
+                counts["seen"] += 1
+                counts[_ingest_event(workspace, connection, directory, item)] += 1
+            series.expanded_until = until
+            series.save(update_fields=["expanded_until"])
 
 
 def _meeting_direction(event: CapturedEvent, directory: Directory) -> str:
@@ -157,13 +236,18 @@ def capture_calendar(workspace: Workspace, connection: CalendarConnection, direc
     for key, new_cursor, events in _changes(connection, cursor):
         with transaction.atomic():
             for fetched in events:
-                counts["seen"] += 1
                 try:
                     with transaction.atomic():
-                        counts[_ingest_event(workspace, connection, directory, fetched)] += 1
+                        occurrences = _occurrences(connection, fetched)
+                        for item in [fetched] if occurrences is None else occurrences:
+                            counts["seen"] += 1
+                            counts[_ingest_event(workspace, connection, directory, item)] += 1
+                        if occurrences is not None:
+                            _cancel_vanished(workspace, connection, directory, fetched.href, occurrences)
                 except Exception:
                     logger.exception("capture: event %s of %s skipped", fetched.href, connection.uuid)
                     counts["failed"] += 1
             cursor[key] = new_cursor
             CalendarConnection.objects.filter(pk=connection.pk).update(cursor=cursor)
+    _roll_series_forward(workspace, connection, directory, counts)
     return counts

@@ -260,6 +260,23 @@ class EventSource(models.Model):
         return self.href
 
 
+class CalendarSeries(models.Model):
+    """A recurring meeting as its calendar holds it (one object, many occurrences). Kept so that each pass can add
+    the occurrences that came into the capture window since, without the server sending the series again."""
+
+    connection = models.ForeignKey(CalendarConnection, on_delete=models.CASCADE, related_name="series")
+    href = models.CharField(max_length=500)
+    etag = models.CharField(max_length=200, blank=True)
+    data = models.TextField()
+    expanded_until = models.DateTimeField()  # occurrences starting before this are stored
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "href"], name="capture_series_once")]
+
+    def __str__(self) -> str:
+        return self.href
+
+
 class ContactSuggestion(models.Model):
     """An unknown address at a known company's domain, seen in captured mail: offered, never created silently."""
 

@@ -113,3 +113,23 @@ def test_capture_runs_every_few_minutes_on_the_bulk_queue(settings):
 )
 def test_seniority_of_a_title(title, level):
     assert seniority(title) == level
+
+
+def test_occurrences_of_a_recurring_google_meeting_are_meetings_of_their_own() -> None:
+    from capture.calendar_apis import google_event
+
+    def instance(day: str) -> dict:
+        return {
+            "id": f"abc_{day.replace('-', '')}",
+            "iCalUID": "abc@google.com",  # every instance of a series shares it
+            "recurringEventId": "abc",
+            "originalStartTime": {"dateTime": f"{day}T15:00:00Z"},
+            "start": {"dateTime": f"{day}T15:00:00Z"},
+            "attendees": [{"email": "alice@umbrella.org", "responseStatus": "accepted"}],
+        }
+
+    first, second = google_event(instance("2026-11-02")), google_event(instance("2026-11-09"))
+    assert first and second and first.uid != second.uid
+    assert first.uid.startswith("abc@google.com#")
+    single = google_event({"id": "x", "iCalUID": "x@google.com", "start": {"dateTime": "2026-11-02T15:00:00Z"}})
+    assert single and single.uid == "x@google.com"  # a one-off meeting keeps its UID

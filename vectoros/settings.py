@@ -322,6 +322,8 @@ BULK_TASKS = [
 BULK_TASKS += ["capture.tasks.capture_all", "capture.tasks.capture_workspace"]  # IMAP/CalDAV reads (issue 15)
 # A newly connected mailbox is read back this far (later passes read whatever is new, however old its date).
 CAPTURE_LOOKBACK_DAYS = env_int("CAPTURE_LOOKBACK_DAYS", 180, minimum=1)
+# Occurrences of a recurring meeting are stored this far ahead (a booked meeting keeps its deal from going stale).
+CAPTURE_MEETINGS_AHEAD_DAYS = env_int("CAPTURE_MEETINGS_AHEAD_DAYS", 60, minimum=1)
 # Gmail API capture: the OAuth client the refresh tokens were issued to (the endpoints change only in tests).
 GOOGLE_OAUTH_CLIENT_ID = env_str("GOOGLE_OAUTH_CLIENT_ID", "")
 GOOGLE_OAUTH_CLIENT_SECRET = env_str("GOOGLE_OAUTH_CLIENT_SECRET", "")
