@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "vectoros.ratelimit.RateLimitMiddleware",  # a view's RateLimited is a 429; every 429 has Retry-After
+    "ops.middleware.DatabaseUnavailableMiddleware",  # a database restart answers 503 + Retry-After, not 500
 ]
 
 ROOT_URLCONF = "vectoros.urls"
