@@ -156,13 +156,17 @@ def _roll_series_forward(
     """Store the occurrences that came into the window since a series was last expanded (once a day at most)."""
     _, until = _window()
     for series in CalendarSeries.objects.filter(connection=connection, expanded_until__lt=until - timedelta(days=1)):
-        with transaction.atomic():
-            for parsed in calendars.parse_occurrences(series.data, series.expanded_until, until):
-                item = calendars.FetchedEvent(href=series.href, etag=series.etag, data="", parsed=parsed)
-                counts["seen"] += 1
-                counts[_ingest_event(workspace, connection, directory, item)] += 1
-            series.expanded_until = until
-            series.save(update_fields=["expanded_until"])
+        try:
+            with transaction.atomic():
+                for parsed in calendars.parse_occurrences(series.data, series.expanded_until, until):
+                    item = calendars.FetchedEvent(href=series.href, etag=series.etag, data="", parsed=parsed)
+                    counts["seen"] += 1
+                    counts[_ingest_event(workspace, connection, directory, item)] += 1
+                series.expanded_until = until
+                series.save(update_fields=["expanded_until"])
+        except Exception:
+            logger.exception("capture: series %s of %s not rolled forward", series.href, connection.uuid)
+            counts["failed"] += 1
 
 
 def _meeting_direction(event: CapturedEvent, directory: Directory) -> str:
