@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from crm.demo.services import demo_workspace_seed
-from forecasting.compute import replay
+from forecasting.backtest import replay
 from tenancy.models import Workspace
 
 pytestmark = pytest.mark.slow
