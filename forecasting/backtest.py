@@ -38,10 +38,10 @@ from tenancy.models import Workspace
 
 HORIZONS = ("this", "next")
 EVERY = ("month", "week")
-MIN_CLOSED_AT_ORIGIN = 20
+MIN_CLOSED_AT_ORIGIN = 20  # an origin with fewer closes on record has nothing to fit a win rate on
 # Weights and spread are learnt from the latest past origins only: a young CRM's first months say
 # little about how the model does once the record is long.
-LEARN_FROM_LAST = 8  # an origin with fewer closes on record has nothing to fit a win rate on
+LEARN_FROM_LAST = 8  # months of origins
 
 
 @dataclass
@@ -131,8 +131,15 @@ class RollingBacktest:
 
     def calibration_now(self) -> Calibration:
         """What a forecast made today should use: learnt from the latest origins, all of them over."""
-        past = [(o.model_q, o.throughput_q, o.actual) for o in self.origins if o.actual > 0]
-        return learn_calibration(past[-LEARN_FROM_LAST:])
+        return learnt_from([o for o in self.origins if o.actual > 0])
+
+
+def learnt_from(past: list[OriginResult]) -> Calibration:
+    """The calibration learnt from the origins of the latest `LEARN_FROM_LAST` months among `past`; the
+    origins of one month (weekly ones) count together as one piece of evidence."""
+    months = sorted({(o.origin.year, o.origin.month) for o in past})[-LEARN_FROM_LAST:]
+    kept = [o for o in past if (o.origin.year, o.origin.month) in set(months)]
+    return learn_calibration([(o.model_q, o.throughput_q, o.actual) for o in kept], evidence=float(len(months)))
 
 
 def month_ends(first: date, last: date) -> list[date]:
@@ -159,7 +166,9 @@ def week_ends(first: date, last: date) -> list[date]:
 
 
 def origin_days(first: date, last: date, every: str) -> list[date]:
-    return week_ends(first, last) if every == "week" else month_ends(first, last)
+    """Month-ends; with `week`, every Sunday as well (so the month-end origins are still there to compare)."""
+    ends = month_ends(first, last)
+    return sorted(set(ends) | set(week_ends(first, last))) if every == "week" else ends
 
 
 def period_for(workspace: Workspace, origin: date, horizon: str) -> tuple[date, date]:
@@ -296,8 +305,7 @@ def backtest_rolling(
         record_days = won_record(loaded)[2]
         throughput = throughput_for(workspace, loaded, start, end, forecast.result.realised)
         throughput_q = model_q if throughput is None else throughput  # no record to take a run rate from
-        past = [(o.model_q, o.throughput_q, o.actual) for o in out.origins if o.period_end <= origin and o.actual > 0]
-        calibration = learn_calibration(past[-LEARN_FROM_LAST:])
+        calibration = learnt_from([o for o in out.origins if o.period_end <= origin and o.actual > 0])
         out.origins.append(
             OriginResult(
                 origin=origin,

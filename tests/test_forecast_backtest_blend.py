@@ -1,8 +1,8 @@
-"""`backtest` shows the forecast a live one would have shown that day: blended out of sample; imports learn the blend."""
+"""`backtest` shows what a live forecast would have shown that day (blended out of sample); imports learn the blend."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -19,7 +19,7 @@ from tenancy.jobs import queue_for, run_pending
 from tenancy.models import PendingJob
 from tests.factories import WorkspaceFactory
 
-NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 AS_OF = date(2026, 3, 31)
 SIMS = 300
 
@@ -74,9 +74,8 @@ def test_a_backtest_blends_as_a_live_forecast_would_have_that_day_and_sees_nothi
 def test_the_next_quarter_is_blended_with_what_the_backtest_of_next_learnt(steady):
     assert horizon_of(steady, AS_OF, date(2026, 6, 30)) == "this"
     assert horizon_of(steady, date(2026, 2, 28), date(2026, 6, 30)) == "next"
-    result = backtest_run(
-        workspace=steady, as_of=date(2026, 2, 28), period_start=date(2026, 4, 1), period_end=date(2026, 6, 30), sims=SIMS
-    )
+    period = {"period_start": date(2026, 4, 1), "period_end": date(2026, 6, 30)}
+    result = backtest_run(workspace=steady, as_of=date(2026, 2, 28), sims=SIMS, **period)
     assert result.blend["horizon"] == "next"
     assert result.blend["model_weight"] == calibration_as_of(steady, date(2026, 2, 28), "next", sims=SIMS).model_weight
 
