@@ -434,7 +434,8 @@ def backtest_rolling_run(
 ) -> dict[str, Any]:
     """Rolling-origin backtest of the workspace (see forecasting.backtest); kept per horizon for the accuracy page.
 
-    A run restricted with `first`/`last` is printed but not kept: the page shows every origin's evidence.
+    A run restricted with `first`/`last` is printed but not kept: the page shows every origin's evidence. Nor is
+    a weekly one (`every="week"`, for diagnosis): the live blend is learnt from month-ends, as `backtest_run`'s is.
     """
     if horizon not in HORIZONS:
         raise ValidationError(f"The horizon must be one of: {', '.join(HORIZONS)}.")
@@ -450,7 +451,7 @@ def backtest_rolling_run(
         every=every,
         progress=progress,
     ).summary()
-    if first is None and last is None:
+    if first is None and last is None and every == "month":
         RollingBacktest.objects.update_or_create(
             workspace=workspace,
             horizon=horizon,

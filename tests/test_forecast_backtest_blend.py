@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import json
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 import time_machine
+from django.core.management import call_command
 
 from crm.models import Stage, StageKind
 from crm.services import deal_create, deal_move_to_stage
@@ -104,3 +107,17 @@ def test_an_import_queues_the_rolling_backtest_on_the_bulk_queue_and_the_forecas
     with time_machine.travel(NOW, tick=False), django_capture_on_commit_callbacks(execute=True):
         on_deals_changed(steady.id, ids[:1])
     assert not PendingJob.objects.filter(key=key).exists()
+
+
+def test_weekly_origins_are_printed_not_kept_and_each_month_of_them_counts_once(steady):
+    out = StringIO()
+    with time_machine.travel(NOW, tick=False):
+        args = ("--workspace", "steady", "--every", "week", "--sims", "200", "--json")
+        call_command("backtest_rolling", *args, stdout=out)
+    result = json.loads(out.getvalue())
+    days = [date.fromisoformat(o["date"]) for o in result["origins"]]
+    assert any(d.weekday() == 6 for d in days) and any((d + timedelta(days=1)).day == 1 for d in days)
+    learnt = result["calibration_now"]
+    # Four or five overlapping origins a month are one piece of evidence, not four or five.
+    assert learnt["learnt"] and learnt["evidence"] == 8 and learnt["learnt_from"] > 3 * learnt["evidence"]
+    assert not RollingBacktest.objects.exists()  # the live blend is learnt from month-ends only
