@@ -5,7 +5,11 @@ same as-of machinery the live forecast uses), for the rest of the quarter that s
 (`this`) or the quarter after (`next`). Beside it, on the same origins, the two answers a sales team
 would give without a model: the weighted pipeline and last period's run rate. The blend of the deal
 model with a throughput model and the interval's scale are learnt, at each origin, only from earlier
-origins whose period was already over, so the scores below are out of sample. No writes here.
+origins whose period was already over, so the scores below are out of sample. `calibration_as_of` is
+what a run on a past day would have learnt: `services.backtest_run` blends with it, so a backtest shows
+the forecast the live one would have shown that day. Origins can also be every Sunday (`every="week"`,
+for diagnosis): those overlap, so their scores are not independent, and a month of them counts as one
+piece of evidence for the blend. No writes here.
 """
 
 from __future__ import annotations
