@@ -5,7 +5,11 @@ same as-of machinery the live forecast uses), for the rest of the quarter that s
 (`this`) or the quarter after (`next`). Beside it, on the same origins, the two answers a sales team
 would give without a model: the weighted pipeline and last period's run rate. The blend of the deal
 model with a throughput model and the interval's scale are learnt, at each origin, only from earlier
-origins whose period was already over, so the scores below are out of sample. No writes here.
+origins whose period was already over, so the scores below are out of sample. `calibration_as_of` is
+what a run on a past day would have learnt: `services.backtest_run` blends with it, so a backtest shows
+the forecast the live one would have shown that day. Origins can also be every Sunday (`every="week"`,
+for diagnosis): those overlap, so their scores are not independent, and a month of them counts as one
+piece of evidence for the blend. No writes here.
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ from forecasting.survival import WON
 from tenancy.models import Workspace
 
 HORIZONS = ("this", "next")
-MIN_CLOSED_AT_ORIGIN = 20
+EVERY = ("month", "week")
+MIN_CLOSED_AT_ORIGIN = 20  # an origin with fewer closes on record has nothing to fit a win rate on
 # Weights and spread are learnt from the latest past origins only: a young CRM's first months say
 # little about how the model does once the record is long.
-LEARN_FROM_LAST = 8  # an origin with fewer closes on record has nothing to fit a win rate on
+LEARN_FROM_LAST = 8  # months of origins
 
 
 @dataclass
@@ -130,8 +135,15 @@ class RollingBacktest:
 
     def calibration_now(self) -> Calibration:
         """What a forecast made today should use: learnt from the latest origins, all of them over."""
-        past = [(o.model_q, o.throughput_q, o.actual) for o in self.origins if o.actual > 0]
-        return learn_calibration(past[-LEARN_FROM_LAST:])
+        return learnt_from([o for o in self.origins if o.actual > 0])
+
+
+def learnt_from(past: list[OriginResult]) -> Calibration:
+    """The calibration learnt from the origins of the latest `LEARN_FROM_LAST` months among `past`; the
+    origins of one month (weekly ones) count together as one piece of evidence."""
+    months = sorted({(o.origin.year, o.origin.month) for o in past})[-LEARN_FROM_LAST:]
+    kept = [o for o in past if (o.origin.year, o.origin.month) in set(months)]
+    return learn_calibration([(o.model_q, o.throughput_q, o.actual) for o in kept], evidence=float(len(months)))
 
 
 def month_ends(first: date, last: date) -> list[date]:
@@ -145,6 +157,22 @@ def month_ends(first: date, last: date) -> list[date]:
         if end >= first:
             out.append(end)
         day = nxt
+
+
+def week_ends(first: date, last: date) -> list[date]:
+    """Sundays from `first` to `last`."""
+    day = first + timedelta(days=(6 - first.weekday()) % 7)
+    out: list[date] = []
+    while day <= last:
+        out.append(day)
+        day += timedelta(days=7)
+    return out
+
+
+def origin_days(first: date, last: date, every: str) -> list[date]:
+    """Month-ends; with `week`, every Sunday as well (so the month-end origins are still there to compare)."""
+    ends = month_ends(first, last)
+    return sorted(set(ends) | set(week_ends(first, last))) if every == "week" else ends
 
 
 def period_for(workspace: Workspace, origin: date, horizon: str) -> tuple[date, date]:
@@ -162,8 +190,10 @@ def data_end(workspace: Workspace) -> date | None:
     return latest.astimezone(workspace.tz).date() if latest else None
 
 
-def default_origins(workspace: Workspace, final: LoadedHistory, horizon: str, last_day: date) -> list[date]:
-    """Month-ends with enough closes on record whose period is over by `last_day`."""
+def default_origins(
+    workspace: Workspace, final: LoadedHistory, horizon: str, last_day: date, every: str = "month"
+) -> list[date]:
+    """Month-ends (or week-ends) with enough closes on record whose period is over by `last_day`."""
     h = final.history
     closed = np.sort(h.closed[~np.isnan(h.closed)])
     if len(closed) < MIN_CLOSED_AT_ORIGIN:
@@ -173,7 +203,7 @@ def default_origins(workspace: Workspace, final: LoadedHistory, horizon: str, la
     first_created = final_day + timedelta(days=int(np.floor(h.created.min())))
     return [
         d
-        for d in month_ends(max(first_ready, first_created), last_day)
+        for d in origin_days(max(first_ready, first_created), last_day, every)
         if period_for(workspace, d, horizon)[1] <= last_day
     ]
 
@@ -211,6 +241,30 @@ def won_record(loaded: LoadedHistory) -> tuple[np.ndarray, np.ndarray, float]:
     return h.closed[won], h.amount[won], record_days
 
 
+def throughput_for(
+    workspace: Workspace, loaded: LoadedHistory, start: date, end: date, realised: float
+) -> np.ndarray | None:
+    """The throughput model's quantiles of the period's won revenue (`realised`: already won in it), or None
+    when the record of closes is too short to take a run rate from or nothing of the period is left."""
+    won_day, won_amount, record_days = won_record(loaded)
+    as_of_day = loaded.as_of.astimezone(workspace.tz).date()
+    days = (end - max(start - timedelta(days=1), as_of_day)).days
+    if record_days < MIN_RECORD_DAYS or days < 1:
+        return None
+    return realised + throughput_quantiles(won_day, won_amount, record_days=record_days, period_days=days)
+
+
+def horizon_of(workspace: Workspace, as_of: date, end: date) -> str:
+    """`this` when the period ends in the quarter that starts the day after `as_of` (or earlier), else `next`."""
+    return "this" if end <= period_for(workspace, as_of, "this")[1] else "next"
+
+
+def calibration_as_of(workspace: Workspace, as_of: date, horizon: str, *, sims: int = 2000) -> Calibration:
+    """What a rolling backtest run at the end of `as_of` would have stored for `horizon`: learnt only from
+    origins whose period was over by then (the record is cut at `as_of`, so nothing later is seen)."""
+    return backtest_rolling(workspace, horizon=horizon, sims=sims, record_end=as_of).calibration_now()
+
+
 def run_rate(loaded: LoadedHistory, origin: date, workspace: Workspace, start: date, end: date) -> float:
     """Won in the quarter-length just before the origin, prorated to the days forecast."""
     q_start, q_end = workspace.fiscal_quarter_bounds(end)
@@ -227,18 +281,22 @@ def backtest_rolling(
     last: date | None = None,
     sims: int = 2000,
     record_end: date | None = None,
+    every: str = "month",
     progress: Callable[[int, int], None] | None = None,
 ) -> RollingBacktest:
     """`record_end`: the last day the record is complete to (default: the day of its latest change).
-    `progress(done, total)` is told after each origin (the accuracy page's job shows it)."""
+    `every`: an origin at each month-end or each week-end (Sunday); weekly origins overlap, so their
+    scores are not independent. `progress(done, total)` is told after each origin (the accuracy page's job)."""
     if horizon not in HORIZONS:
         raise ValueError(f"horizon must be one of {', '.join(HORIZONS)}")
+    if every not in EVERY:
+        raise ValueError(f"every must be one of {', '.join(EVERY)}")
     end_day = record_end or data_end(workspace)
     out = RollingBacktest(workspace_slug=workspace.slug, horizon=horizon)
     if end_day is None:
         return out
     final = load_history(workspace, end_of_day(end_day, workspace))
-    origins = default_origins(workspace, final, horizon, end_day)
+    origins = default_origins(workspace, final, horizon, end_day, every)
     origins = [d for d in origins if (first is None or d >= first) and (last is None or d <= last)]
     probability = _stage_probability(workspace)
     if progress is not None:
@@ -248,15 +306,10 @@ def backtest_rolling(
         loaded, model = fit_as_of(workspace, end_of_day(origin, workspace))
         forecast = forecast_period(workspace, loaded, model, start, end, sims=sims, seed=seed)
         model_q = quantiles_of(forecast.result.totals)
-        won_day, won_amount, record_days = won_record(loaded)
-        if record_days >= MIN_RECORD_DAYS:
-            throughput_q = forecast.result.realised + throughput_quantiles(
-                won_day, won_amount, record_days=record_days, period_days=(end - max(start, origin)).days
-            )
-        else:
-            throughput_q = model_q  # no record to take a run rate from: the model alone
-        past = [(o.model_q, o.throughput_q, o.actual) for o in out.origins if o.period_end <= origin and o.actual > 0]
-        calibration = learn_calibration(past[-LEARN_FROM_LAST:])
+        record_days = won_record(loaded)[2]
+        throughput = throughput_for(workspace, loaded, start, end, forecast.result.realised)
+        throughput_q = model_q if throughput is None else throughput  # no record to take a run rate from
+        calibration = learnt_from([o for o in out.origins if o.period_end <= origin and o.actual > 0])
         out.origins.append(
             OriginResult(
                 origin=origin,
@@ -275,3 +328,23 @@ def backtest_rolling(
         if progress is not None:
             progress(seed + 1, len(origins))
     return out
+
+
+def replay(workspace: Workspace, *, last_day: date, months: int, sims: int = 2000) -> list[dict[str, object]]:
+    """The forecasts the live one would have shown at each month-end of the last `months` (the rest of that
+    quarter and the next one; blended as learnt from earlier origins only), beside what landed.
+
+    Only periods that are over by `last_day` are included; nothing is stored.
+    """
+    since = date(last_day.year, last_day.month, 1)
+    for _ in range(months):
+        since = date(since.year - (since.month == 1), (since.month - 2) % 12 + 1, 1)
+    rows: list[dict[str, object]] = []
+    for horizon in HORIZONS:
+        for o in backtest_rolling(workspace, horizon=horizon, sims=sims, record_end=last_day).origins:
+            if o.origin >= since:
+                rows.append(
+                    {"as_of": o.origin, "start": o.period_start, "end": o.period_end, "actual": o.actual}
+                    | {k: float(o.final_q[i]) for k, i in (("p10", P10), ("p50", P50), ("p90", P90))}
+                )
+    return sorted(rows, key=lambda r: (r["as_of"], r["start"]))

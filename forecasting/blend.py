@@ -3,23 +3,25 @@
 `backtest_rolling` stores, per horizon, the blend weight and interval scale learnt from its latest
 origins (`calibration_now`). A live forecast of the current quarter applies them to its simulations:
 each simulation keeps its rank and moves to the blended, rescaled quantile at that rank, so the
-headline percentiles, the histogram and every chance of reaching a target stay one distribution.
-Without a stored backtest nothing changes.
+headline percentiles, the histogram and every chance of reaching a target stay one distribution;
+the next quarter's summary applies what the backtest of `next` learnt. Without a stored backtest
+nothing changes. A backtest of a past day (`services.backtest_run`) blends with the calibration a
+rolling backtest run that day would have stored (`backtest.calibration_as_of`), so it shows the
+forecast the live one would have shown then.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 import numpy as np
 
-from forecasting.backtest import won_record
+from forecasting.backtest import throughput_for
 from forecasting.compute import PeriodForecast
 from forecasting.engine import ForecastResult, distribution_of
 from forecasting.inputs import LoadedHistory
 from forecasting.models import RollingBacktest
-from forecasting.scoring_rules import MIN_RECORD_DAYS, QUANTILES, Calibration, throughput_quantiles
+from forecasting.scoring_rules import QUANTILES, Calibration
 from tenancy.models import Workspace
 
 
@@ -45,21 +47,28 @@ def with_totals(result: ForecastResult, totals: np.ndarray) -> ForecastResult:
     return replace(result, **distribution_of(totals))
 
 
-def blend_live(
-    workspace: Workspace, loaded: LoadedHistory, forecast: PeriodForecast
+def blend_calibrated(
+    workspace: Workspace, loaded: LoadedHistory, forecast: PeriodForecast, calibration: Calibration
 ) -> tuple[PeriodForecast, dict[str, object] | None]:
-    """The forecast blended as the stored backtest says (and a note of what was applied), or unchanged."""
-    calibration = stored_calibration(workspace)
-    won_day, won_amount, record_days = won_record(loaded)
-    if calibration is None or record_days < MIN_RECORD_DAYS:
+    """The deal model's forecast blended with the throughput model as `calibration` says, and a note of its
+    parts; unchanged (and no note) when the record is too short for a run rate or the period is over."""
+    throughput_q = throughput_for(workspace, loaded, forecast.start, forecast.end, forecast.result.realised)
+    if throughput_q is None:
         return forecast, None
-    as_of_day = loaded.as_of.astimezone(workspace.tz).date()
-    days = (forecast.end - max(forecast.start - timedelta(days=1), as_of_day)).days
-    if days < 1:
-        return forecast, None
-    throughput_q = forecast.result.realised + throughput_quantiles(
-        won_day, won_amount, record_days=record_days, period_days=days
-    )
     result = with_totals(forecast.result, blended_totals(forecast.result.totals, throughput_q, calibration))
-    note = {**calibration.__dict__, "throughput_p50": round(float(np.median(throughput_q)), 2)}
+    note = {
+        **calibration.__dict__,
+        "model_p50": round(float(np.median(forecast.result.totals)), 2),
+        "throughput_p50": round(float(np.median(throughput_q)), 2),
+    }
     return replace(forecast, result=result), note
+
+
+def blend_live(
+    workspace: Workspace, loaded: LoadedHistory, forecast: PeriodForecast, horizon: str = "this"
+) -> tuple[PeriodForecast, dict[str, object] | None]:
+    """The forecast blended as the stored backtest of `horizon` says (and a note of what was applied), or unchanged."""
+    calibration = stored_calibration(workspace, horizon)
+    if calibration is None:
+        return forecast, None
+    return blend_calibrated(workspace, loaded, forecast, calibration)

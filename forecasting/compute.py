@@ -172,26 +172,3 @@ def crps(samples: np.ndarray, actual: float) -> float:
     weights = 2 * np.arange(1, n + 1) - n - 1
     term2 = 2 * np.sum(weights * x) / (n * n)
     return float(term1 - 0.5 * term2)
-
-
-def replay(workspace: Workspace, *, last_day: date, months: int, sims: int = 2000) -> list[dict[str, object]]:
-    """Backtests at every month-end over the last `months`: the rest of that quarter and the next one.
-
-    Only periods that are over by `last_day` are included; nothing is stored.
-    """
-    rows: list[dict[str, object]] = []
-    month_end = date(last_day.year, last_day.month, 1) - timedelta(days=1)
-    for _ in range(months):
-        loaded, model = fit_as_of(workspace, end_of_day(month_end, workspace))
-        tomorrow = month_end + timedelta(days=1)
-        _, quarter_end = workspace.fiscal_quarter_bounds(tomorrow)
-        periods = [(tomorrow, quarter_end), workspace.fiscal_quarter_bounds(quarter_end + timedelta(days=1))]
-        for start, end in periods:
-            if end > last_day:
-                continue
-            forecast = forecast_period(workspace, loaded, model, start, end, sims=sims)
-            actual = actual_won(workspace, start, end)
-            pct = forecast.result.percentiles
-            rows.append({"as_of": month_end, "start": start, "end": end, **pct, "actual": actual})
-        month_end = date(month_end.year, month_end.month, 1) - timedelta(days=1)
-    return rows

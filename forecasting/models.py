@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from crm.models import Deal, WorkspaceQuerySet
@@ -142,6 +142,8 @@ class BacktestResult(models.Model):
     in_p10_p90 = models.BooleanField()
     crps = models.FloatField()
     baselines = models.JSONField(default=dict)
+    # The parts of the shown forecast: the deal model's and the throughput model's P50, the weight and scale used.
+    blend = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()))
 
     objects = WorkspaceQuerySet.as_manager()
 

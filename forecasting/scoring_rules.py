@@ -95,6 +95,7 @@ class Calibration:
     spread_scale: float
     learnt_from: int  # past origins with a known actual
     learnt: bool  # False: too few origins, the fixed defaults are used
+    evidence: float | None = None  # what those origins count for (overlapping ones less than one each)
 
     def apply(self, model_q: np.ndarray, throughput_q: np.ndarray) -> np.ndarray:
         return rescale(blend(model_q, throughput_q, self.model_weight), self.spread_scale)
@@ -110,17 +111,22 @@ def rescale(q: np.ndarray, scale: float) -> np.ndarray:
     return np.maximum(median + scale * (q - median), 0.0)
 
 
-def learn_calibration(past: list[tuple[np.ndarray, np.ndarray, float]]) -> Calibration:
+def learn_calibration(past: list[tuple[np.ndarray, np.ndarray, float]], evidence: float | None = None) -> Calibration:
     """Weights by the lowest mean CRPS over past (model, throughput, actual), then a conformal scale,
     both shrunk toward the prior (an even split, the simulated spread) by `PRIOR_ORIGINS`.
+
+    `evidence`: how many independent origins `past` amounts to (default: one each). Weekly origins of the
+    same month forecast overlapping periods from nearly the same record, so together they count as one.
 
     The scale is the 80% quantile of how far each actual sat from the blended median, in units of the
     P10/P90 half-width on its side (split-conformal scaling): scaling by it would have put 80% of the
     past actuals inside P10-P90.
     """
-    n = len(past)
+    n = float(len(past) if evidence is None else evidence)
     if n < MIN_PAST_ORIGINS:
-        return Calibration(model_weight=PRIOR_MODEL_WEIGHT, spread_scale=1.0, learnt_from=n, learnt=False)
+        return Calibration(
+            model_weight=PRIOR_MODEL_WEIGHT, spread_scale=1.0, learnt_from=len(past), learnt=False, evidence=n
+        )
     scores = [np.mean([crps_quantiles(blend(m, t, w), a) for m, t, a in past]) for w in WEIGHT_GRID]
     weight = float(WEIGHT_GRID[int(np.argmin(scores))])
     needed = []
@@ -135,6 +141,7 @@ def learn_calibration(past: list[tuple[np.ndarray, np.ndarray, float]]) -> Calib
     return Calibration(
         model_weight=round(share * weight + (1 - share) * PRIOR_MODEL_WEIGHT, 3),
         spread_scale=share * scale + (1 - share) * 1.0,
-        learnt_from=n,
+        learnt_from=len(past),
         learnt=True,
+        evidence=n,
     )

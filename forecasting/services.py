@@ -15,8 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from forecasting import compute
-from forecasting.backtest import HORIZONS, backtest_rolling
-from forecasting.blend import blend_live
+from forecasting.backtest import EVERY, HORIZONS, backtest_rolling, calibration_as_of, horizon_of
+from forecasting.blend import blend_calibrated, blend_live
 from forecasting.compute import (
     DEFAULT_SIMS,
     PeriodForecast,
@@ -45,7 +45,7 @@ from forecasting.models import (
 from forecasting.simulations import StoredSimulation, pack
 from scoring.selectors import deal_win_probabilities
 from tenancy.access import require_admin
-from tenancy.jobs import enqueue_coalesced
+from tenancy.jobs import BULK_KEY_SUFFIX, enqueue_coalesced
 from tenancy.models import Membership, Team, Workspace
 from tenancy.scope import Scope
 from vectoros.bulk import copy_rows
@@ -137,12 +137,13 @@ def forecast_run(
     if later is None:
         # The next three quarters are stored as summaries only: fewer simulations give their percentiles
         # to well under a percent.
-        later = [
-            _quarter_summary(
-                forecast_period(workspace, loaded, model, start, end, sims=min(sims, 2000), seed=i, scores=scores)
-            )
+        ahead = [
+            forecast_period(workspace, loaded, model, start, end, sims=min(sims, 2000), seed=i, scores=scores)
             for i, (start, end) in enumerate(quarters[1:], start=1)
         ]
+        # The next quarter blended as the backtest of `next` learnt; the two after it: the deal model alone.
+        ahead[0] = blend_live(workspace, loaded, ahead[0], "next")[0]
+        later = [_quarter_summary(f) for f in ahead]
     with transaction.atomic():
         run = ForecastRun.objects.create(
             workspace=workspace,
@@ -344,10 +345,18 @@ def target_delete(*, target: Target) -> None:
     target.delete()
 
 
+ROLLING_SIMS = 2000  # per origin of a rolling backtest, as the schedule runs it
+
+
 def backtest_run(
     *, workspace: Workspace, as_of: date, period_start: date, period_end: date, sims: int = DEFAULT_SIMS
 ) -> BacktestResult:
-    """Forecast the period with only what was known at the end of `as_of`; compare with what landed."""
+    """Forecast the period with only what was known at the end of `as_of`; compare with what landed.
+
+    The forecast is the one a live forecast made that day would show: the deal model blended with the
+    throughput model by what a rolling backtest run that day would have learnt (origins whose period was
+    over by `as_of` only). `blend` keeps its parts: the deal model's and the throughput model's P50 and
+    the weight and interval scale used."""
     if period_end < period_start:
         raise ValidationError("The period ends before it starts.")
     if period_end < as_of:
@@ -355,10 +364,13 @@ def backtest_run(
     moment = end_of_day(as_of, workspace)
     loaded, model = fit_as_of(workspace, moment)
     forecast = forecast_period(workspace, loaded, model, period_start, period_end, sims=sims)
+    # Blended as a live forecast made that day would be: with what a rolling backtest run that day learnt.
+    horizon = horizon_of(workspace, as_of, period_end)
+    calibration = calibration_as_of(workspace, as_of, horizon, sims=min(sims, ROLLING_SIMS))
+    forecast, note = blend_calibrated(workspace, loaded, forecast, calibration)
     actual = actual_won(workspace, period_start, period_end)
     result = forecast.result
     realised = result.realised
-    open_amount = float(loaded.history.amount[loaded.history.is_open].sum())
     # Baselines as a sales team would compute them: open pipeline x the stage's historical win rate,
     # and the revenue of the same-length period just before as_of.
     weighted = realised + _weighted_pipeline(loaded)
@@ -375,8 +387,8 @@ def backtest_run(
             "weighted_pipeline": _baseline(weighted, actual),
             "last_period_run_rate": _baseline(previous, actual),
         },
+        "blend": {"horizon": horizon, "applied": note is not None, **(note or calibration.__dict__)},
     }
-    del open_amount
     backtest, _ = BacktestResult.objects.update_or_create(
         workspace=workspace,
         as_of=as_of,
@@ -417,18 +429,29 @@ def backtest_rolling_run(
     last: date | None = None,
     sims: int = 2000,
     record_end: date | None = None,
+    every: str = "month",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Rolling-origin backtest of the workspace (see forecasting.backtest); kept per horizon for the accuracy page.
 
-    A run restricted with `first`/`last` is printed but not kept: the page shows every origin's evidence.
+    A run restricted with `first`/`last` is printed but not kept: the page shows every origin's evidence. Nor is
+    a weekly one (`every="week"`, for diagnosis): the live blend is learnt from month-ends, as `backtest_run`'s is.
     """
     if horizon not in HORIZONS:
         raise ValidationError(f"The horizon must be one of: {', '.join(HORIZONS)}.")
+    if every not in EVERY:
+        raise ValidationError(f"Origins are every {' or '.join(EVERY)}.")
     result = backtest_rolling(
-        workspace, horizon=horizon, first=first, last=last, sims=sims, record_end=record_end, progress=progress
+        workspace,
+        horizon=horizon,
+        first=first,
+        last=last,
+        sims=sims,
+        record_end=record_end,
+        every=every,
+        progress=progress,
     ).summary()
-    if first is None and last is None:
+    if first is None and last is None and every == "month":
         RollingBacktest.objects.update_or_create(
             workspace=workspace,
             horizon=horizon,
@@ -440,6 +463,16 @@ def backtest_rolling_run(
             },
         )
     return result
+
+
+BACKTEST_AFTER_CHANGES = 100  # deals changed at once (an import, a sync's backfill): the blend is learnt again
+BACKTEST_REFRESH_TASK = "forecasting.tasks.backtest_rolling_refresh"
+
+
+def backtest_rolling_request(*, workspace: Workspace) -> None:
+    """Queue both horizons' rolling backtests and a forecast after them (bulk queue, coalesced per workspace)."""
+    key = f"{BACKTEST_REFRESH_TASK}:{workspace.id}{BULK_KEY_SUFFIX}"
+    enqueue_coalesced(key=key, func=BACKTEST_REFRESH_TASK, head_args=[workspace.id])
 
 
 # ---- backtests started from the accuracy page ---------------------------------------------------------

@@ -7,18 +7,40 @@ from decimal import Decimal
 from django.utils import timezone
 
 from forecasting.compute import quarters_from
-from forecasting.models import RunTrigger
-from forecasting.services import backtest_job_run, backtest_rolling_run, forecast_run, target_set
+from forecasting.models import RollingBacktest, RunTrigger
+from forecasting.services import (
+    BACKTEST_AFTER_CHANGES,
+    backtest_job_run,
+    backtest_rolling_request,
+    backtest_rolling_run,
+    forecast_run,
+    target_set,
+)
 from tenancy.models import Workspace
 from tenancy.scope import Scope
 
 
 def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
-    """A DEAL_CHANGE_HANDLERS entry: one fresh forecast for the workspace, whatever the burst size."""
+    """A DEAL_CHANGE_HANDLERS entry: one fresh forecast for the workspace, whatever the burst size.
+
+    An import (or any burst of `BACKTEST_AFTER_CHANGES` deals or more), or a workspace with no rolling backtest
+    yet, also queues one (bulk queue), so the live forecast's blend does not wait for the monthly schedule."""
     workspace = Workspace.objects.filter(id=workspace_id).first()
     if workspace is None:
         return
     forecast_run(workspace=workspace, trigger=RunTrigger.DEAL_CHANGE)
+    if len(deal_ids) >= BACKTEST_AFTER_CHANGES or not RollingBacktest.objects.for_workspace(workspace).exists():
+        backtest_rolling_request(workspace=workspace)
+
+
+def backtest_rolling_refresh(workspace_id: int, _ids: list[int]) -> None:
+    """Queued by `backtest_rolling_request`: both horizons' rolling backtests, then a forecast that applies them."""
+    workspace = Workspace.objects.filter(id=workspace_id).first()
+    if workspace is None:
+        return
+    for horizon in ("this", "next"):
+        backtest_rolling_run(workspace=workspace, horizon=horizon)
+    forecast_run(workspace=workspace, trigger=RunTrigger.SCHEDULE)
 
 
 def forecast_requested(workspace_id: int, _ids: list[int]) -> None:

@@ -53,6 +53,7 @@ class Command(BaseCommand):
             "in_p10_p90": result.in_p10_p90,
             "crps": result.crps,
             "baselines": result.baselines,
+            "blend": result.blend,
         }
         if options["json"]:
             self.stdout.write(json.dumps(payload))

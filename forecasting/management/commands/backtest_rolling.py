@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from forecasting.backtest import HORIZONS
+from forecasting.backtest import EVERY, HORIZONS
 from forecasting.services import backtest_rolling_run
 from tenancy.commands import workspace_named
 
@@ -34,6 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="first", help="first origin considered, YYYY-MM-DD")
         parser.add_argument("--to", dest="last", help="last origin considered, YYYY-MM-DD")
         parser.add_argument("--horizon", choices=HORIZONS, default="this")
+        parser.add_argument(
+            "--every", choices=EVERY, default="month", help="an origin at each month-end (default) or week-end"
+        )
         parser.add_argument("--sims", type=int, default=2000)
         parser.add_argument(
             "--record-end", help="YYYY-MM-DD: the record is complete to this day (default: its latest change)"
@@ -58,6 +61,7 @@ class Command(BaseCommand):
                 last=last,
                 sims=sims,
                 record_end=record_end,
+                every=str(options["every"]),
             )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
