@@ -53,8 +53,8 @@ def quarters_from(workspace: Workspace, day: date, count: int = 4) -> list[tuple
     return out
 
 
-def fit_as_of(workspace: Workspace, as_of: datetime) -> tuple[LoadedHistory, FittedModel]:
-    loaded = load_history(workspace, as_of)
+def fit_as_of(workspace: Workspace, as_of: datetime, *, live: bool = False) -> tuple[LoadedHistory, FittedModel]:
+    loaded = load_history(workspace, as_of, live=live)
     return loaded, fit(loaded.history)
 
 

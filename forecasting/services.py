@@ -125,8 +125,9 @@ def forecast_run(
     """Forecast this quarter (stored with per-deal parts and roll-ups) and the next three (summaries)."""
     started = clock.perf_counter()
     sims = sims or compute.DEFAULT_SIMS  # looked up per call, so a test can run fewer
+    live = as_of is None
     as_of = as_of or timezone.now()
-    loaded, model = fit_as_of(workspace, as_of)
+    loaded, model = fit_as_of(workspace, as_of, live=live)
     scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
     quarters = quarters_from(workspace, as_of.astimezone(workspace.tz).date())
     base = forecast_period(workspace, loaded, model, *quarters[0], sims=sims, seed=0, scores=scores, keep_outcomes=True)
