@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import psycopg
 from django.apps import apps
 from django.db import connection
 
@@ -208,8 +209,12 @@ def _embeddings(workspace_id: int, index: dict[int, int]) -> tuple[np.ndarray | 
     """The similarity app's deal embeddings as one float32 matrix (one query); (None, None) without any."""
     if not apps.is_installed("similarity"):
         return None, None
-    with connection.cursor() as cur:
-        cur.execute("SELECT deal_id, embedding FROM similarity_dealembedding WHERE workspace_id = %s", [workspace_id])
+    connection.ensure_connection()
+    # In binary: pgvector's own form, read straight into NumPy. As text, formatting and parsing every deal's 384
+    # numbers was most of what rescoring one changed deal cost.
+    with psycopg.Cursor(connection.connection) as cur:  # Django's own cursors bind client-side: text only
+        sql = "SELECT deal_id, embedding FROM similarity_dealembedding WHERE workspace_id = %s"
+        cur.execute(sql, [workspace_id], binary=True)
         rows = cur.fetchall()
     vectors = [(index[d], _vector(v)) for d, v in rows if d in index]
     if not vectors:
@@ -223,7 +228,10 @@ def _embeddings(workspace_id: int, index: dict[int, int]) -> tuple[np.ndarray | 
 
 
 def _vector(value: object) -> np.ndarray:
-    # pgvector's psycopg adapter hands back NumPy arrays; without it the value is the text '[x,y,...]'.
+    # Binary without pgvector's psycopg adapter: vector_send's bytes (dimensions and an unused int16, then big-endian
+    # float4s); with the adapter a NumPy array; as text '[x,y,...]'.
+    if isinstance(value, bytes | memoryview):
+        return np.frombuffer(value, dtype=">f4", offset=4).astype(np.float32)
     if isinstance(value, str):
         return np.array(json.loads(value), dtype=np.float32)
     return np.asarray(value, dtype=np.float32)
