@@ -30,3 +30,16 @@ def test_load_raw_reads_each_deals_stored_embedding(personas):
         assert np.array_equal(raw.embeddings[raw.index[deal.id]], stored[deal.id])
     assert raw.has_embedding.tolist() == [True, True, False]
     assert not raw.embeddings[raw.index[deals[2].id]].any()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['null', '12', '"Negotiation"', '"2026-01-31"', '"12500.00"', '12.5', '-3', '""', '"say \\"hi\\""', '"caf\\u00e9"',
+     '{"a": 1}', '[1, 2]', 'true'],
+)  # fmt: skip
+def test_history_values_read_as_json_reads_them(text):
+    import json
+
+    from scoring.loader import _json
+
+    assert _json(text) == json.loads(text) and type(_json(text)) is type(json.loads(text))
