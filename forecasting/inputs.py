@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -61,8 +62,11 @@ _live: dict[int, _LiveSnapshots] = {}
 _live_lock = threading.Lock()
 
 
-def live_pipeline(workspace: Workspace, as_of: datetime) -> list[DealSnapshot]:
-    """`pipeline_as_of(workspace, as_of)` for a live run: the same snapshots, folded again only for changed deals."""
+def live_pipeline(workspace: Workspace, as_of: datetime, *, changed_ids: Iterable[int] = ()) -> list[DealSnapshot]:
+    """`pipeline_as_of(workspace, as_of)` for a live run: the same snapshots, folded again only for changed deals.
+
+    `changed_ids`: deals known to have changed (a deal-change handler's ids), folded again whatever their dates say
+    (an import writes history dated in the past)."""
     key = (workspace.id, str(workspace.uuid))
     with _live_lock:
         last = _live.get(workspace.id)
@@ -73,7 +77,7 @@ def live_pipeline(workspace: Workspace, as_of: datetime) -> list[DealSnapshot]:
         deals = Deal.objects.for_workspace(workspace).filter(created_at__lte=as_of)
         since = last.as_of - CHANGE_SLACK
         current = set(deals.values_list("id", flat=True))
-        changed = set(deals.filter(updated_at__gte=since).values_list("id", flat=True))
+        changed = set(deals.filter(updated_at__gte=since).values_list("id", flat=True)) | set(changed_ids)
         changed |= set(
             DealHistory.objects.for_workspace(workspace).filter(changed_at__gte=since).values_list("deal_id", flat=True)
         )
@@ -87,9 +91,11 @@ def live_pipeline(workspace: Workspace, as_of: datetime) -> list[DealSnapshot]:
     return snapshots
 
 
-def load_history(workspace: Workspace, as_of: datetime, *, live: bool = False) -> LoadedHistory:
+def load_history(
+    workspace: Workspace, as_of: datetime, *, live: bool = False, changed_ids: Iterable[int] = ()
+) -> LoadedHistory:
     """`live`: as_of is now (a re-forecast), whose deal snapshots `live_pipeline` keeps between runs."""
-    snapshots = live_pipeline(workspace, as_of) if live else pipeline_as_of(workspace, as_of)
+    snapshots = live_pipeline(workspace, as_of, changed_ids=changed_ids) if live else pipeline_as_of(workspace, as_of)
     # Amounts in the workspace currency (the admins' rates table), for the engine and every sum of won revenue.
     snapshots = convert_snapshots(workspace, snapshots)
     stages = list(

@@ -18,7 +18,7 @@ def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
     workspace = Workspace.objects.filter(id=workspace_id).first()
     if workspace is None:
         return
-    forecast_run(workspace=workspace, trigger=RunTrigger.DEAL_CHANGE)
+    forecast_run(workspace=workspace, trigger=RunTrigger.DEAL_CHANGE, changed_ids=deal_ids)
 
 
 def forecast_requested(workspace_id: int, _ids: list[int]) -> None:

@@ -65,3 +65,23 @@ def test_a_past_as_of_or_another_workspace_never_reads_the_live_snapshots(person
     deal_update(deal=deal, actor=owner, changes={"amount": Decimal("900")})
     assert [s.amount for s in live_pipeline(ws, week_ago)] == [Decimal("100")]
     assert [s.amount for s in live_pipeline(ws, timezone.now())] == [Decimal("900")]
+
+
+def test_a_change_dated_in_the_past_is_seen_when_its_deal_is_named(personas):
+    # An import writes history dated when the change happened in the other CRM: the handler's ids say which deals.
+    ws, owner = personas.workspace, personas.owner
+    old = timezone.now() - timedelta(days=90)
+    deal = make_deal(ws, amount=100, at=old, actor=owner)
+    live_pipeline(ws, timezone.now())
+    inputs._live[ws.id].as_of -= inputs.CHANGE_SLACK * 2
+    Deal.objects.filter(id=deal.id).update(amount=Decimal("250"), updated_at=old)
+    DealHistory.objects.create(
+        workspace=ws,
+        deal=deal,
+        field="amount",
+        old_value="100.00",
+        new_value="250.00",
+        changed_at=old + timedelta(days=1),
+    )
+
+    assert [s.amount for s in live_pipeline(ws, timezone.now(), changed_ids=[deal.id])] == [Decimal("250")]
