@@ -12,6 +12,7 @@ from alerts.services import alerts_resolve_for_deleted_deals, monitors_run
 from tenancy.models import Workspace
 
 logger = logging.getLogger(__name__)
+DEAL_EVENTS_SENT_INLINE = 50
 
 
 def run_monitors_all() -> dict[str, int]:
@@ -35,10 +36,15 @@ def send_digests(frequency: str) -> dict[str, int]:
 
 
 def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
-    """DEAL_CHANGE_HANDLERS entry: resolve deleted deals' alerts, webhook "deal.updated" events, then send them."""
+    """DEAL_CHANGE_HANDLERS entry: resolve deleted deals' alerts, webhook "deal.updated" events, then send them.
+
+    Only these changes' events are sent here (at most DEAL_EVENTS_SENT_INLINE): this runs on the interactive
+    queue, and a backlog (an import's thousands of events, retries, digests) is the bulk sender's
+    (`deliver_pending`, woken by `outbox.enqueue`), so a re-forecast is never queued behind it."""
     alerts_resolve_for_deleted_deals(workspace_id=workspace_id, deal_ids=deal_ids)
-    if outbox.deal_events_enqueue(workspace_id=workspace_id, deal_ids=deal_ids):
-        outbox.deliver_due()
+    events = outbox.deal_events(workspace_id=workspace_id, deal_ids=deal_ids)
+    if outbox.enqueue(events):
+        outbox.deliver_due(keys=[e.idempotency_key for e in events], limit=DEAL_EVENTS_SENT_INLINE)
 
 
 def send_daily_digests() -> dict[str, int]:

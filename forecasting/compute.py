@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -53,8 +54,10 @@ def quarters_from(workspace: Workspace, day: date, count: int = 4) -> list[tuple
     return out
 
 
-def fit_as_of(workspace: Workspace, as_of: datetime) -> tuple[LoadedHistory, FittedModel]:
-    loaded = load_history(workspace, as_of)
+def fit_as_of(
+    workspace: Workspace, as_of: datetime, *, live: bool = False, changed_ids: Iterable[int] = ()
+) -> tuple[LoadedHistory, FittedModel]:
+    loaded = load_history(workspace, as_of, live=live, changed_ids=changed_ids)
     return loaded, fit(loaded.history)
 
 

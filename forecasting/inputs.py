@@ -6,14 +6,17 @@ so the same code serves live forecasts and backtests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from django.db.models.expressions import RawSQL
 
 from crm import history as deal_history
-from crm.models import DealHistory, Outcome, Stage, StageKind, TrackedField
+from crm.models import Deal, DealHistory, Outcome, Stage, StageKind, TrackedField
 from crm.selectors import DealSnapshot, pipeline_as_of
 from forecasting.currency import convert_snapshots
 from forecasting.model import History
@@ -39,9 +42,62 @@ def _days(moment: datetime, as_of: datetime) -> float:
     return (moment - as_of).total_seconds() / DAY
 
 
-def load_history(workspace: Workspace, as_of: datetime) -> LoadedHistory:
+# A live re-forecast (as of now) after a save reuses the previous live run's snapshots of the deals that did not
+# change since (this process, this workspace): folding every deal's history again was most of its CPU. A deal
+# counts as changed when its row or a history row of it was written within CHANGE_SLACK before the previous run
+# (a transaction still open then commits later); every LIVE_FULL_EVERY all deals are folded again.
+CHANGE_SLACK = timedelta(seconds=60)
+LIVE_FULL_EVERY = 60.0  # seconds
+
+
+@dataclass
+class _LiveSnapshots:
+    key: tuple[int, str]  # the workspace's id and uuid
+    as_of: datetime
+    folded_at: float  # time.monotonic() of the last full fold
+    by_id: dict[int, DealSnapshot]
+
+
+_live: dict[int, _LiveSnapshots] = {}
+_live_lock = threading.Lock()
+
+
+def live_pipeline(workspace: Workspace, as_of: datetime, *, changed_ids: Iterable[int] = ()) -> list[DealSnapshot]:
+    """`pipeline_as_of(workspace, as_of)` for a live run: the same snapshots, folded again only for changed deals.
+
+    `changed_ids`: deals known to have changed (a deal-change handler's ids), folded again whatever their dates say
+    (an import writes history dated in the past)."""
+    key = (workspace.id, str(workspace.uuid))
+    with _live_lock:
+        last = _live.get(workspace.id)
+    if last is None or last.key != key or as_of < last.as_of or time.monotonic() - last.folded_at > LIVE_FULL_EVERY:
+        snapshots = pipeline_as_of(workspace, as_of)
+        entry = _LiveSnapshots(key, as_of, time.monotonic(), {s.id: s for s in snapshots})
+    else:
+        deals = Deal.objects.for_workspace(workspace).filter(created_at__lte=as_of)
+        since = last.as_of - CHANGE_SLACK
+        current = set(deals.values_list("id", flat=True))
+        changed = set(deals.filter(updated_at__gte=since).values_list("id", flat=True)) | set(changed_ids)
+        changed |= set(
+            DealHistory.objects.for_workspace(workspace).filter(changed_at__gte=since).values_list("deal_id", flat=True)
+        )
+        again = sorted((current - last.by_id.keys()) | (changed & current))
+        by_id = {i: replace(s, as_of=as_of) for i, s in last.by_id.items() if i in current and i not in again}
+        by_id.update((s.id, s) for s in (pipeline_as_of(workspace, as_of, deal_ids=again) if again else ()))
+        snapshots = sorted(by_id.values(), key=lambda s: s.id)
+        entry = _LiveSnapshots(key, as_of, last.folded_at, by_id)
+    with _live_lock:
+        _live[workspace.id] = entry
+    return snapshots
+
+
+def load_history(
+    workspace: Workspace, as_of: datetime, *, live: bool = False, changed_ids: Iterable[int] = ()
+) -> LoadedHistory:
+    """`live`: as_of is now (a re-forecast), whose deal snapshots `live_pipeline` keeps between runs."""
+    snapshots = live_pipeline(workspace, as_of, changed_ids=changed_ids) if live else pipeline_as_of(workspace, as_of)
     # Amounts in the workspace currency (the admins' rates table), for the engine and every sum of won revenue.
-    snapshots = convert_snapshots(workspace, pipeline_as_of(workspace, as_of))
+    snapshots = convert_snapshots(workspace, snapshots)
     stages = list(
         Stage.objects.for_workspace(workspace)
         .order_by("pipeline_id", "order")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time as clock
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -121,12 +121,16 @@ def forecast_run(
     trigger: str = RunTrigger.MANUAL,
     as_of: datetime | None = None,
     sims: int | None = None,
+    changed_ids: Sequence[int] = (),
 ) -> ForecastRun:
-    """Forecast this quarter (stored with per-deal parts and roll-ups) and the next three (summaries)."""
+    """Forecast this quarter (stored with per-deal parts and roll-ups) and the next three (summaries).
+
+    `changed_ids`: the deals whose change asked for this run (a live run folds their history again)."""
     started = clock.perf_counter()
     sims = sims or compute.DEFAULT_SIMS  # looked up per call, so a test can run fewer
+    live = as_of is None
     as_of = as_of or timezone.now()
-    loaded, model = fit_as_of(workspace, as_of)
+    loaded, model = fit_as_of(workspace, as_of, live=live, changed_ids=changed_ids)
     scores = deal_win_probabilities(workspace.id, [int(d) for d in loaded.deal_ids[loaded.history.is_open]])
     quarters = quarters_from(workspace, as_of.astimezone(workspace.tz).date())
     base = forecast_period(workspace, loaded, model, *quarters[0], sims=sims, seed=0, scores=scores, keep_outcomes=True)

@@ -28,7 +28,7 @@ def on_deals_changed(workspace_id: int, deal_ids: list[int]) -> None:
     workspace = Workspace.objects.filter(id=workspace_id).first()
     if workspace is None:
         return
-    forecast_run(workspace=workspace, trigger=RunTrigger.DEAL_CHANGE)
+    forecast_run(workspace=workspace, trigger=RunTrigger.DEAL_CHANGE, changed_ids=deal_ids)
     if len(deal_ids) >= BACKTEST_AFTER_CHANGES or not RollingBacktest.objects.for_workspace(workspace).exists():
         backtest_rolling_request(workspace=workspace)
 

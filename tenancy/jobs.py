@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -37,6 +38,9 @@ RESEND_AFTER = "60 seconds"
 RUNNING = "#run:"
 # First half of the two-int advisory lock of a run ("VOS"): keeps these locks apart from any other user's.
 LOCK_CLASS = 0x564F53
+# ... and of the lock an interactive key's runs hold ("VOT", with the key's hash): one run of a key at a time.
+KEY_LOCK_CLASS = 0x564F54
+KEY_DRAIN_SECONDS = 10.0  # how long one worker keeps running a busy key's new rows before handing them on
 
 
 # A coalesced key ending so is bulk work whatever its function (an import's or a seed's thousands of changed deals
@@ -107,7 +111,41 @@ def _json_args(head_args: Sequence[object], ids: Sequence[int]) -> str:
 
 
 def run_pending(key: str) -> None:
-    """Worker side: claim the pending row for `key` and run its function once.
+    """Worker side: run the pending row of `key`; for an interactive key, one run at a time across all workers.
+
+    Two workers re-forecasting the same workspace at once would spend two cores on results of which the older is
+    replaced at once. So an interactive key's runs hold a key lock: a task that finds it taken returns, and the
+    holder, when its run ends, runs whatever became pending meanwhile (all of it merged into one row) for up to
+    KEY_DRAIN_SECONDS, then leaves the rest to a fresh task. Bulk keys (a backfill's chunks) run side by side.
+    """
+    if queue_for(key.split(":", 1)[0], key) is not None:
+        _run_one(key)
+        return
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [KEY_LOCK_CLASS, key])
+            if not cursor.fetchone()[0]:
+                return  # another worker runs this key; it runs our row when its run ends (see below)
+        deadline = time.monotonic() + KEY_DRAIN_SECONDS
+        try:
+            while _run_one(key) and time.monotonic() < deadline:
+                pass
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [KEY_LOCK_CLASS, key])
+        # A row that arrived while the lock was held may have had its task turned away: run it (or hand it on).
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT func FROM tenancy_pendingjob WHERE key = %s", [key])
+            row = cursor.fetchone()
+        if row is None:
+            return
+        if time.monotonic() >= deadline:
+            _send(key, row[0])
+            return
+
+
+def _run_one(key: str) -> bool:
+    """Claim the pending row for `key` and run its function once; False when there was none to claim.
 
     The claim renames the row and takes an advisory lock on this connection in the same statement; the row is
     deleted when the run ends, and put back under `key` when it fails (or by `requeue_abandoned` when the worker
@@ -122,7 +160,7 @@ def run_pending(key: str) -> None:
         )
         row = cursor.fetchone()
     if row is None:
-        return  # already claimed by another run
+        return False  # already claimed by another run
     job_id, func_path, args, _ = row
     if isinstance(args, str):
         args = json.loads(args)
@@ -134,6 +172,7 @@ def run_pending(key: str) -> None:
         _release(job_id, key=key, func=func_path, head_args=head_args, ids=ids)
         raise
     _release(job_id)
+    return True
 
 
 def _release(job_id: int, *, key: str = "", func: str = "", head_args: Sequence[object] = (), ids=()) -> bool:

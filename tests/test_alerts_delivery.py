@@ -237,3 +237,32 @@ def test_deal_events_reach_endpoints_that_asked_for_them_once(critical, receiver
     _, headers, body = receiver.requests[0]
     payload = Webhook(endpoint.secret).verify(body, headers)
     assert payload["type"] == "deal.updated" and payload["data"]["title"] == "Quiet big deal"
+
+
+def test_a_deal_change_sends_its_own_events_and_leaves_a_backlog_to_the_bulk_sender(critical, receiver):
+    # The handler runs on the interactive queue: a backlog (an import's thousands of events) must not hold it.
+    from alerts.tasks import on_deals_changed
+    from crm.models import Deal
+
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=critical.workspace, url=receiver.url + "/deals", send_alert_events=False, send_deal_events=True
+    )
+    backlog = [
+        Delivery(
+            workspace=critical.workspace,
+            channel="webhook",
+            endpoint=endpoint,
+            event_type="deal.updated",
+            idempotency_key=f"webhook:{endpoint.uuid}:deal.updated:backlog-{i}",
+            payload={"type": "deal.updated", "data": {"title": f"Imported {i}"}},
+        )
+        for i in range(5)
+    ]
+    outbox.enqueue(backlog)
+    deal = Deal.objects.get(title="Quiet big deal")
+    on_deals_changed(critical.workspace.id, [deal.id])
+
+    assert [json.loads(body)["data"]["title"] for _, _, body in receiver.requests] == ["Quiet big deal"]
+    assert Delivery.objects.filter(idempotency_key__contains="backlog", status=DeliveryStatus.PENDING).count() == 5
+    outbox.deliver_due()  # the bulk sender
+    assert len(receiver.requests) == 6

@@ -190,3 +190,27 @@ def test_a_deleted_makers_workspace_wide_key_does_not_live_on_without_a_maker(pe
     assert _api(raw).get(f"{API}/deals/").status_code == 200
     personas.manager.user.delete()
     assert _api(raw).get(f"{API}/deals/").status_code == 401
+
+
+def test_a_key_in_use_records_its_last_use_once_a_minute_not_on_every_call(personas, deals):
+    # An integration's concurrent calls must not all queue on a write to the same key row.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    key, raw = api_key_create(workspace=personas.workspace, name="BI", scope=ApiKeyScope.READ, created_by=None)
+    client = _api(raw)
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        assert client.get(f"{API}/deals/").status_code == 200
+        key.refresh_from_db()
+        first = key.last_used_at
+        assert first is not None
+        traveller.shift(timedelta(seconds=30))
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(f"{API}/deals/").status_code == 200
+        assert not [q for q in ctx.captured_queries if q["sql"].startswith("UPDATE") and "tenancy_apikey" in q["sql"]]
+        key.refresh_from_db()
+        assert key.last_used_at == first
+        traveller.shift(timedelta(seconds=31))
+        assert client.get(f"{API}/deals/").status_code == 200
+        key.refresh_from_db()
+        assert key.last_used_at == first + timedelta(seconds=61)

@@ -81,11 +81,13 @@ def test_mapped_csv_imports_deals_with_history_and_attributes(personas, tmp_path
 def test_changed_row_updates_the_deal_and_records_history(personas, tmp_path):
     ws = personas.workspace
     run_import(workspace=ws, fmt="csv", path=_write(tmp_path, HEADER + GOOD), mapping=MAPPING)
+    first_written = Deal.objects.get(workspace=ws, external_id="A1").updated_at
     changed = GOOD.replace('"12,500.00"', "15000")
     report = run_import(workspace=ws, fmt="csv", path=_write(tmp_path, HEADER + changed), mapping=MAPPING)
     assert report.as_dict()["updated"]["deals"] == 1 and report.as_dict()["created"]["deals"] == 0
     deal = Deal.objects.get(workspace=ws, external_id="A1")
     assert deal.amount == Decimal("15000")
+    assert deal.updated_at > first_written  # "last changed" moves (the live re-forecast reads it)
     assert DealHistory.objects.filter(deal=deal, field="amount", old_value="12500", new_value="15000").exists()
 
 

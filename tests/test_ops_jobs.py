@@ -136,3 +136,67 @@ def test_an_imports_changed_deals_go_to_the_bulk_queue_apart_from_a_users_save(
     assert rows["scoring.tasks.on_deals_changed:7"][1] == [42]
     assert len(rows["scoring.tasks.on_deals_changed:7:bulk"][1]) == 3000
     assert sorted(OrmQ.objects.values_list("key", flat=True)) == ["bulk", "bulk", "vectoros", "vectoros"]
+
+
+SLOW_KEY = "tests.test_ops_jobs.slow_record:7"
+running: list[int] = []
+overlaps: list[list[int]] = []
+
+
+def slow_record(workspace_id: int, ids: list[int]) -> None:
+    """A handler that takes a while (a re-forecast) and notes whether another run of it was going on."""
+    import time
+
+    if running:
+        overlaps.append(list(ids))
+    running.append(1)
+    time.sleep(0.8)
+    running.pop()
+    calls.append((workspace_id, ids))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interactive_key_runs_once_at_a_time_and_its_holder_runs_what_arrived_meanwhile(
+    django_capture_on_commit_callbacks,
+):
+    # Two workers re-forecasting one workspace at once would burn two cores; the second task leaves it to the first.
+    import threading
+    import time
+
+    from django.db import connections
+
+    overlaps.clear()
+    _enqueue(django_capture_on_commit_callbacks, [1], func="tests.test_ops_jobs.slow_record", key=SLOW_KEY)
+    OrmQ.objects.all().delete()
+
+    def worker() -> None:
+        try:
+            run_pending(SLOW_KEY)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=worker)
+    first.start()
+    time.sleep(0.3)  # the first run is under way: a save arrives, and its task reaches another worker
+    _enqueue(django_capture_on_commit_callbacks, [2], func="tests.test_ops_jobs.slow_record", key=SLOW_KEY)
+    started = time.monotonic()
+    run_pending(SLOW_KEY)
+    assert time.monotonic() - started < 0.5, "the second task must not wait for, or repeat, the running one"
+    first.join(timeout=10)
+
+    assert calls == [(7, [1]), (7, [2])]  # the save that came during the run was run next, by the first worker
+    assert overlaps == []
+    assert not PendingJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_keys_still_run_side_by_side(django_capture_on_commit_callbacks):
+    # A backfill's chunks use every bulk worker: no key lock for them (another worker holding one changes nothing).
+    other_worker = _other_connection()
+    other_worker.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [0x564F54, KEY + ":bulk"])
+    try:
+        _enqueue(django_capture_on_commit_callbacks, [3], key=KEY + ":bulk")
+        run_pending(KEY + ":bulk")
+    finally:
+        other_worker.close()
+    assert calls == [(7, [3])]

@@ -47,6 +47,11 @@ def slow_first_attempt(folder: str, ids: list[int]) -> None:
     Path(folder, "done.json").write_text(json.dumps(ids))
 
 
+def record_priority(folder: str, name: str) -> None:
+    """Write the CPU priority (nice value) of the worker process that runs this task."""
+    Path(folder, f"{name}.nice").write_text(str(os.nice(0)))
+
+
 def _wait_for(condition: Callable[[], object], timeout: float, what: str) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -104,6 +109,19 @@ def test_a_reforecast_is_picked_up_while_a_long_bulk_task_runs(personas, start_w
     )
     assert not (tmp_path / "hold-finished").exists(), "the re-forecast must not have waited for the bulk task"
     assert waited < 15
+
+
+def test_bulk_work_runs_at_a_lower_cpu_priority_than_interactive_work(personas, start_worker, tmp_path):
+    # An embedding backfill on the bulk queue takes only the CPU that pages and re-forecasts leave idle.
+    start_worker()
+    async_task("tests.test_ops_workers.record_priority", str(tmp_path), "bulk", cluster=settings.Q_BULK_CLUSTER)
+    async_task("tests.test_ops_workers.record_priority", str(tmp_path), "interactive")
+    _wait_for(lambda: len(list(tmp_path.glob("*.nice"))) == 2, 60, "both queues run their task")
+
+    ours = os.nice(0)
+    assert int((tmp_path / "interactive.nice").read_text()) == ours
+    assert int((tmp_path / "bulk.nice").read_text()) == min(ours + settings.Q_BULK_NICE, 19)
+    assert settings.Q_BULK_NICE > 0
 
 
 def test_a_killed_worker_loses_no_job_and_a_database_restart_is_survived(personas, start_worker, tmp_path):

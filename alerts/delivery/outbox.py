@@ -14,7 +14,7 @@ marked "unknown" and never sent again: at most once rather than a possible dupli
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -139,9 +139,14 @@ def deal_events_enqueue(*, workspace_id: int, deal_ids: list[int]) -> int:
 
     The key includes the deal's `updated_at`, so a re-run for the same change queues nothing.
     """
+    return enqueue(deal_events(workspace_id=workspace_id, deal_ids=deal_ids))
+
+
+def deal_events(*, workspace_id: int, deal_ids: list[int]) -> list[Delivery]:
+    """The unsaved "deal.updated" deliveries of `deal_events_enqueue`."""
     endpoints = list(WebhookEndpoint.objects.filter(workspace_id=workspace_id, is_active=True, send_deal_events=True))
     if not endpoints or not deal_ids:
-        return 0
+        return []
     rows = []
     deals = Deal.objects.for_workspace(workspace_id).filter(id__in=deal_ids).select_related("stage", "workspace")
     for deal in deals:
@@ -171,7 +176,7 @@ def deal_events_enqueue(*, workspace_id: int, deal_ids: list[int]) -> int:
                     payload=payload,
                 )
             )
-    return enqueue(rows)
+    return rows
 
 
 def _sender(channel: str) -> Callable[[Delivery], None]:
@@ -224,8 +229,10 @@ def _destination(channel: str, endpoint_id: int | None, workspace_id: int) -> tu
     return (channel, endpoint_id if channel == Channel.WEBHOOK else workspace_id)
 
 
-def deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
-    """Send every due delivery once. Safe to run in several workers at the same time.
+def deliver_due(
+    *, now: datetime | None = None, limit: int = 200, keys: Collection[str] | None = None
+) -> dict[str, int]:
+    """Send every due delivery once (only those of `keys` when given). Safe to run in several workers at once.
 
     One slow receiver must not hold up everyone else's: workspaces take turns (each workspace's oldest due
     delivery before any workspace's second), every send has an overall deadline (alerts.delivery.http), and a
@@ -234,9 +241,11 @@ def deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, i
     now = now or timezone.now()
     recover_stuck(now)
     turn = Window(RowNumber(), partition_by=[F("workspace_id")], order_by=[F("next_attempt_at").asc(), F("id").asc()])
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    if keys is not None:
+        pending = pending.filter(idempotency_key__in=list(keys))
     due = list(
-        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .annotate(turn=turn)
+        pending.annotate(turn=turn)
         .order_by("turn", "next_attempt_at", "id")
         .values_list("id", "channel", "endpoint_id", "workspace_id")[:limit]
     )

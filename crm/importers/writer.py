@@ -9,6 +9,7 @@ from operator import itemgetter
 from typing import Any
 
 from django.db.models import Max, Model
+from django.utils import timezone
 
 from crm import history
 from crm.history import DealState
@@ -381,6 +382,9 @@ class Writer:
         self.report.created["deals"] += len(new_ids)
         if to_update:
             update_fields.add("updated_at")
+            touched = timezone.now()  # bulk_update skips auto_now: set it, so readers of recent changes see these
+            for deal in to_update:
+                deal.updated_at = touched
             Deal.all_objects.bulk_update(to_update, sorted(update_fields), batch_size=1000)
         actor_id = self.actor.id if self.actor else None
         copy_rows(

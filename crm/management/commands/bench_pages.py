@@ -1,4 +1,5 @@
-"""Server time of the board and the deal list against the real database, as the workspace owner."""
+"""Server time of the drill's pages (board, deal list, a deal, the forecast dashboard) against the real database, as
+the workspace owner."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _p95(values: list[float]) -> float:
 
 
 class Command(BaseCommand):
-    help = "Render the board and the deal list N times each (Django test client, real DB) and print ms and queries."
+    help = "Render the board, the deal list, a deal and the forecast dashboard N times each (test client, real DB)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--workspace", default="demo")
@@ -47,6 +48,10 @@ class Command(BaseCommand):
             "deal_list_filtered": reverse("crm:deal_list", args=[workspace.slug])
             + "?outcome=open&close=this_quarter&sort=expected_close_date",
         }
+        deal = workspace.deals.open().order_by("id").first()
+        if deal is not None:
+            pages["deal_page"] = reverse("crm:deal_detail", args=[workspace.slug, deal.uuid])
+        pages["forecast_dashboard"] = reverse("forecasting:dashboard", args=[workspace.slug])
         results: dict[str, dict[str, Any]] = {}
         for name, path in pages.items():
             client.get(path)  # warm: templates compiled, session written, connection open

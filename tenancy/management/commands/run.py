@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,19 @@ def queue_clusters(queue: str) -> list[str]:
     """django-q2 cluster names for `--queue`: the default cluster is the interactive queue."""
     names = {"interactive": [str(settings.Q_CLUSTER["name"])], "bulk": [settings.Q_BULK_CLUSTER]}
     return names[queue] if queue in names else names["interactive"] + names["bulk"]
+
+
+def _priority(cluster: str) -> Callable[[], None] | None:
+    """The bulk cluster (its sentinel, pusher and every worker it forks) starts `settings.Q_BULK_NICE` lower in CPU
+    priority, so embedding backfills, imports and training use what pages and re-forecasts leave idle."""
+    increment = int(settings.Q_BULK_NICE) if cluster == settings.Q_BULK_CLUSTER else 0
+    if not increment:
+        return None
+
+    def lower() -> None:  # runs in the child between fork and exec
+        os.nice(increment)
+
+    return lower
 
 
 def _sweep() -> None:
@@ -95,7 +109,9 @@ class Command(BaseCommand):
             for cluster in queue_clusters(str(options["queue"])):
                 env = {**os.environ, "Q_CLUSTER_NAME": cluster}
                 qcluster = [sys.executable, "manage.py", "qcluster"]
-                children.append(subprocess.Popen(qcluster, cwd=settings.BASE_DIR, env=env))  # noqa: S603 (our own python)
+                children.append(
+                    subprocess.Popen(qcluster, cwd=settings.BASE_DIR, env=env, preexec_fn=_priority(cluster))  # noqa: S603 (our own python)
+                )
         if role in ("web", "all"):
             _wait_for_port(host, port, children)
             self.stdout.write(self.style.SUCCESS(f"\nVectorOS ({role}) is running at http://{host}:{port}/\n"))
