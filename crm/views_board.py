@@ -3,8 +3,7 @@ each card's menu, closing with its date and amount (or reason), and an undo for 
 
 from __future__ import annotations
 
-import html
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
@@ -14,7 +13,6 @@ from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, QueryDict
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -46,73 +44,6 @@ class BoardCard:
     category_text: str = ""
     overdue: bool = False
     win_chance: int | None = None  # the scoring model's win chance in percent, when it has one
-    markup: str = ""  # the card's <li>, a SafeString (`_card_html`)
-
-
-# A card's markup, filled with escaped values (`_e`; the stage options are already HTML): as template nodes, up to
-# 150 cards were most of the board's CPU.
-_CARD = """
-        <li class="card{overdue_class}" data-deal="{uuid}" data-title="{title}" data-amount="{amount}"{draggable}>
-          <a class="card-title" href="{url}">{title}</a>
-          <div class="card-meta"><span>{company}</span><span class="card-amount">{currency} {amount_text}</span></div>
-          <div class="card-meta"><span class="card-owner">{owner} \u00b7 <span class="card-category" title="Forecast category">{category}</span></span>{score}</div>
-          <div class="card-meta"><span class="card-close">{close}</span>{overdue_flag}</div>
-          {move}
-        </li>
-        """  # noqa: E501
-_MOVE_FORM = """
-          <form class="move" method="post" action="{url}move/" hx-post="{url}move/" hx-target="#board" hx-swap="outerHTML">
-            <input type="hidden" name="csrfmiddlewaretoken" value="{csrf_token}"><input type="hidden" name="from" value="board"><input type="hidden" name="board_query" value="{board_query}">
-            <input type="hidden" name="close_date" value=""><input type="hidden" name="amount" value=""><input type="hidden" name="lost_reason" value="">
-            <label class="visually-hidden" for="move-{uuid}">Move {title} to stage</label>
-            <select name="stage" id="move-{uuid}" data-current="{stage_uuid}">{options}</select>
-            <button type="submit" class="secondary small">Move</button>
-          </form>
-          """  # noqa: E501
-_SCORE = '<span class="card-score" title="The scoring model\'s win chance">{}% win</span>'
-_OVERDUE = '<span class="flag-overdue" title="Still open past its expected close date">Overdue</span>'
-
-
-def _e(value: object) -> str:
-    """What Django's `escape` does (html.escape of the text), without its lazy-string wrapper: ~20 values a card."""
-    return html.escape(str(value))
-
-
-def _card_html(card: BoardCard, *, move: tuple[str, str, str, SafeString] | None) -> SafeString:
-    """`move`: (csrf token, board query, column stage uuid, stage options) when the member may move deals."""
-    deal = card.deal
-    uuid, title, url = _e(deal.uuid), _e(deal.title), _e(card.url)
-    move_form = ""
-    if move is not None:
-        csrf_token, board_query, stage_uuid, options = move
-        move_form = _MOVE_FORM.format(
-            url=url,
-            csrf_token=_e(csrf_token),
-            board_query=_e(board_query),
-            uuid=uuid,
-            title=title,
-            stage_uuid=_e(stage_uuid),
-            options=options,
-        )
-    return SafeString(
-        _CARD.format(
-            overdue_class=" overdue" if card.overdue else "",
-            uuid=uuid,
-            title=title,
-            amount=_e(deal.amount),
-            draggable=' draggable="true"' if move is not None else "",
-            url=url,
-            company=_e((deal.company.name if deal.company else "") or "No company"),
-            currency=_e(deal.currency),
-            amount_text=_e(card.amount_text),
-            owner=_e((deal.owner.display_name if deal.owner else "") or "Unassigned"),
-            category=_e(card.category_text),
-            score=_SCORE.format(card.win_chance) if card.win_chance is not None else "",
-            close=_e(card.close_text),
-            overdue_flag=_OVERDUE if card.overdue else "",
-            move=move_form,
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -161,7 +92,6 @@ def _board_context(
     deals_url = reverse("crm:deal_list", args=[request.workspace.slug])
     labels = category_labels(request.workspace)
     chances = _win_chances(request.workspace.id, [d.id for column in board.columns for d in column.cards])
-    can_write, board_query, csrf_token = request.membership.can_write, query.urlencode(), get_token(request)
     columns = []
     for column in board.columns:
         move_options = format_html_join(
@@ -169,10 +99,8 @@ def _board_context(
             '<option value="{}" data-kind="{}"{}>{}</option>',
             ((s.uuid, s.kind, " selected" if s.id == column.stage.id else "", s.name) for s in board.stages),
         )
-        move = (csrf_token, board_query, str(column.stage.uuid), move_options) if can_write else None
-        cards = []
-        for deal in column.cards:
-            card = BoardCard(
+        cards = [
+            BoardCard(
                 deal=deal,
                 url=f"{deals_url}{deal.uuid}/",
                 amount_text=f"{deal.amount:,.0f}",
@@ -181,16 +109,17 @@ def _board_context(
                 category_text=labels.get(deal.forecast_category or column.stage.forecast_category, ""),
                 overdue=deal.is_overdue(today),
                 win_chance=round(100 * chances[deal.id]) if deal.id in chances else None,
-            )  # fmt: skip
-            cards.append(replace(card, markup=_card_html(card, move=move)))
+            )
+            for deal in column.cards
+        ]  # fmt: skip
         columns.append(BoardColumnView(column=column, cards=cards, move_options=move_options))
     return {
         "board": board,
         "columns": columns,
         "filter_form": form,
-        "board_query": board_query,
+        "board_query": query.urlencode(),
         "today": today,
-        "can_write": can_write,
+        "can_write": request.membership.can_write,
         "undo": undo,
         "undo_seconds": UNDO_SECONDS,
         **saved_views_context(request.scope, SavedViewScreen.BOARD, query.urlencode()),
