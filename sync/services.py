@@ -17,7 +17,7 @@ from alerts.models import Channel, Delivery
 from alerts.services import webhook_endpoint_create, webhook_endpoint_delete
 from forecasting.models import ForecastRun
 from sync import salesforce as sf
-from sync.clients import AuthBroken, CrmError, RateLimited
+from sync.clients import AuthBroken, Backoff, CrmError, RateLimited
 from sync.clients import hubspot as hs_client
 from sync.clients.hubspot import HubSpotClient
 from sync.clients.salesforce import SalesforceClient, exchange_code
@@ -78,7 +78,7 @@ def connection_save(
     conn.state.pop(TOKEN_EXPIRES, None)
     conn.full_clean(exclude=["instance_url"])
     if check:
-        client = client_for(conn, save_tokens=False)
+        client = client_for(conn, save_tokens=False, interactive=True)
         try:
             if isinstance(client, SalesforceClient):
                 client.refresh()
@@ -125,7 +125,17 @@ def oauth_connect(
     )
 
 
-def client_for(conn: CrmConnection, *, save_tokens: bool = True) -> SalesforceClient | HubSpotClient:
+# A check made while someone waits on the settings page: one try and a short timeout (a sync run backs off for
+# about 30 s before it gives up on an unreachable CRM, which would hold the page and a web thread that long).
+CHECK_BACKOFF = Backoff(attempts=0)
+CHECK_TIMEOUT = 15.0
+
+
+def client_for(
+    conn: CrmConnection, *, save_tokens: bool = True, interactive: bool = False
+) -> SalesforceClient | HubSpotClient:
+    """`interactive`: one try and a short timeout, for a check someone is waiting for."""
+    limits: dict[str, Any] = {"backoff": CHECK_BACKOFF, "timeout": CHECK_TIMEOUT} if interactive else {}
     if conn.provider == Provider.HUBSPOT:
 
         def hs_saved(access_token: str, refresh_token: str, expires_at: float) -> None:
@@ -144,6 +154,7 @@ def client_for(conn: CrmConnection, *, save_tokens: bool = True) -> SalesforceCl
             refresh_token=conn.refresh_token,
             expires_at=float(conn.state.get(TOKEN_EXPIRES) or 0),
             on_token=hs_saved,
+            **limits,
         )
 
     def saved(access_token: str, instance_url: str) -> None:
@@ -159,6 +170,7 @@ def client_for(conn: CrmConnection, *, save_tokens: bool = True) -> SalesforceCl
         access_token=conn.access_token,
         instance_url=conn.instance_url,
         on_token=saved,
+        **limits,
     )
 
 
