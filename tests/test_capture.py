@@ -82,6 +82,24 @@ def _load(servers, now):
     return mails, events
 
 
+def connect_calendar(dav) -> None:
+    """`connect_calendar` for the rep, as a user runs it."""
+    call_command(
+        "connect_calendar",
+        "--workspace",
+        "acme",
+        "--member",
+        world.REP,
+        "--caldav-url",
+        dav.url,
+        "--username",
+        dav.user,
+        "--password",
+        dav.password,
+        stdout=StringIO(),
+    )
+
+
 def _connect(servers) -> None:
     rep_imap, west_imap, dav = servers
     out = StringIO()
@@ -99,20 +117,7 @@ def _connect(servers) -> None:
         west_imap.url("INBOX"),
         stdout=out,
     )
-    call_command(
-        "connect_calendar",
-        "--workspace",
-        "acme",
-        "--member",
-        world.REP,
-        "--caldav-url",
-        dav.url,
-        "--username",
-        dav.user,
-        "--password",
-        dav.password,
-        stdout=out,
-    )
+    connect_calendar(dav)
 
 
 def test_capture_attaches_every_expected_message_and_meeting_and_nothing_excluded(personas, servers, db):

@@ -14,7 +14,7 @@ from capture.models import CapturedEvent
 from crm.models import Activity, ActivityKind
 from tests.capture import corpus as world
 from tests.capture.servers import caldav_server
-from tests.test_capture import _crm
+from tests.test_capture import _crm, connect_calendar
 
 
 def _events() -> dict:
@@ -32,20 +32,7 @@ def test_a_moved_then_cancelled_meeting_is_followed(personas, tmp_path, db):
         )
         attendees = [("alice@umbrella.org", "ACCEPTED")]
         calendar.save_event(world.event("mtg-1", "Umbrella pricing", now + timedelta(days=3), world.REP, attendees))
-        call_command(
-            "connect_calendar",
-            "--workspace",
-            "acme",
-            "--member",
-            world.REP,
-            "--caldav-url",
-            dav.url,
-            "--username",
-            dav.user,
-            "--password",
-            dav.password,
-            stdout=StringIO(),
-        )
+        connect_calendar(dav)
 
         assert _events() == {"seen": 1, "new": 1, "matched": 1}
         activity = Activity.objects.get(kind=ActivityKind.MEETING)
@@ -92,20 +79,7 @@ def test_a_recurring_meeting_is_captured_as_its_occurrences(personas, tmp_path, 
             caldav.DAVClient(url=dav.url, username=dav.user, password=dav.password).principal().make_calendar(name="W")
         )
         calendar.save_event(_weekly("weekly-1", first, [skipped]))
-        call_command(
-            "connect_calendar",
-            "--workspace",
-            "acme",
-            "--member",
-            world.REP,
-            "--caldav-url",
-            dav.url,
-            "--username",
-            dav.user,
-            "--password",
-            dav.password,
-            stdout=StringIO(),
-        )
+        connect_calendar(dav)
 
         held = len(expected) - 1
         assert _events() == {"seen": held, "new": held, "matched": held}
