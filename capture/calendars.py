@@ -3,7 +3,7 @@
 Plain module (no Django). Incremental by the collection's WebDAV sync token (RFC 6578); a server without
 sync-collection falls back, inside `caldav`, to a full listing, and the caller skips events whose ETag it has.
 The cursor is `{calendar_url: {"sync_token": str}}`. A recurring event is one object on the server; it is expanded
-into its occurrences (`parse_occurrences`, recurring-ical-events), each a meeting of its own.
+into its occurrences (`read_meetings`, recurring-ical-events), each a meeting of its own.
 """
 
 from __future__ import annotations
@@ -88,20 +88,18 @@ def _calendar(data: str | bytes) -> Calendar | None:
         return None
 
 
-def parse_event(data: str | bytes) -> ParsedEvent | None:
-    """The first VEVENT (the series master of a recurring one); None for anything unreadable or without a start."""
-    calendar = _calendar(data)
-    for component in calendar.walk("VEVENT") if calendar is not None else []:
-        if component.get("RECURRENCE-ID") is not None:
-            continue
-        return _parsed(component, str(component.get("UID") or "").strip())
+def _master(calendar: Calendar) -> ParsedEvent | None:
+    """The first VEVENT that is not an exception of a series (the series master of a recurring one)."""
+    for component in calendar.walk("VEVENT"):
+        if component.get("RECURRENCE-ID") is None:
+            return _parsed(component, str(component.get("UID") or "").strip())
     return None
 
 
-def is_recurring(data: str | bytes) -> bool:
+def parse_event(data: str | bytes) -> ParsedEvent | None:
+    """The first VEVENT (the series master of a recurring one); None for anything unreadable or without a start."""
     calendar = _calendar(data)
-    components = calendar.walk("VEVENT") if calendar is not None else []
-    return any(c.get("RRULE") is not None or c.get("RDATE") is not None for c in components)
+    return _master(calendar) if calendar is not None else None
 
 
 def occurrence_uid(uid: str, original_start: datetime) -> str:
@@ -109,12 +107,7 @@ def occurrence_uid(uid: str, original_start: datetime) -> str:
     return f"{uid[:470]}#{original_start.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
 
-def parse_occurrences(data: str | bytes, since: datetime, until: datetime) -> list[ParsedEvent]:
-    """Every occurrence of a recurring event that starts in [since, until), with the series' exceptions (EXDATE,
-    moved or cancelled instances) applied, each under its own UID (`occurrence_uid`)."""
-    calendar = _calendar(data)
-    if calendar is None:
-        return []
+def _occurrences(calendar: Calendar, since: datetime, until: datetime) -> list[ParsedEvent]:
     out: list[ParsedEvent] = []
     for component in recurring_ical_events.of(calendar).between(since, until):
         uid = str(component.get("UID") or "").strip()
@@ -123,6 +116,25 @@ def parse_occurrences(data: str | bytes, since: datetime, until: datetime) -> li
         if parsed is not None:
             out.append(parsed)
     return out
+
+
+def parse_occurrences(data: str | bytes, since: datetime, until: datetime) -> list[ParsedEvent]:
+    """Every occurrence of a recurring event that starts in [since, until), with the series' exceptions (EXDATE,
+    moved or cancelled instances) applied, each under its own UID (`occurrence_uid`)."""
+    calendar = _calendar(data)
+    return _occurrences(calendar, since, until) if calendar is not None else []
+
+
+def read_meetings(data: str | bytes, since: datetime, until: datetime) -> tuple[list[ParsedEvent], bool]:
+    """The meetings in one calendar object, read once, and whether it is a recurring series: a series'
+    occurrences in [since, until) (`parse_occurrences`), else its one event (none when unreadable)."""
+    calendar = _calendar(data)
+    if calendar is None:
+        return [], False
+    if any(c.get("RRULE") is not None or c.get("RDATE") is not None for c in calendar.walk("VEVENT")):
+        return _occurrences(calendar, since, until), True
+    event = _master(calendar)
+    return ([event] if event is not None else []), False
 
 
 def _client(url: str, username: str, password: str) -> DAVClient:

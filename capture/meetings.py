@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,22 +112,24 @@ def _window() -> tuple[datetime, datetime]:
     )
 
 
-def _occurrences(
+def _meetings_in(
     connection: CalendarConnection, fetched: calendars.FetchedEvent
-) -> list[calendars.FetchedEvent] | None:
-    """A recurring CalDAV event as one item per occurrence in the window (its series kept); None for anything else."""
-    if fetched.deleted or fetched.parsed is not None or not calendars.is_recurring(fetched.data):
-        return None
+) -> tuple[list[calendars.FetchedEvent], bool]:
+    """The items to store for one fetched calendar object, and whether it is a recurring series (then one item per
+    occurrence in the window, and the series kept). The object is parsed once here."""
+    if fetched.deleted or fetched.parsed is not None:
+        return [fetched], False
     since, until = _window()
+    meetings, series = calendars.read_meetings(fetched.data, since, until)
+    if not series:
+        # Unreadable: passed on as it came, so it is counted as failed.
+        return [replace(fetched, parsed=meetings[0]) if meetings else fetched], False
     CalendarSeries.objects.update_or_create(
         connection=connection,
         href=fetched.href,
         defaults={"etag": fetched.etag, "data": fetched.data, "expanded_until": until},
     )
-    return [
-        calendars.FetchedEvent(href=fetched.href, etag=fetched.etag, data="", parsed=parsed)
-        for parsed in calendars.parse_occurrences(fetched.data, since, until)
-    ]
+    return [replace(fetched, data="", parsed=parsed) for parsed in meetings], True
 
 
 def _cancel_vanished(
@@ -242,12 +245,12 @@ def capture_calendar(workspace: Workspace, connection: CalendarConnection, direc
             for fetched in events:
                 try:
                     with transaction.atomic():
-                        occurrences = _occurrences(connection, fetched)
-                        for item in [fetched] if occurrences is None else occurrences:
+                        items, series = _meetings_in(connection, fetched)
+                        for item in items:
                             counts["seen"] += 1
                             counts[_ingest_event(workspace, connection, directory, item)] += 1
-                        if occurrences is not None:
-                            _cancel_vanished(workspace, connection, directory, fetched.href, occurrences)
+                        if series:
+                            _cancel_vanished(workspace, connection, directory, fetched.href, items)
                 except Exception:
                     logger.exception("capture: event %s of %s skipped", fetched.href, connection.uuid)
                     counts["failed"] += 1

@@ -141,8 +141,8 @@ class RollingBacktest:
 def learnt_from(past: list[OriginResult]) -> Calibration:
     """The calibration learnt from the origins of the latest `LEARN_FROM_LAST` months among `past`; the
     origins of one month (weekly ones) count together as one piece of evidence."""
-    months = sorted({(o.origin.year, o.origin.month) for o in past})[-LEARN_FROM_LAST:]
-    kept = [o for o in past if (o.origin.year, o.origin.month) in set(months)]
+    months = set(sorted({(o.origin.year, o.origin.month) for o in past})[-LEARN_FROM_LAST:])
+    kept = [o for o in past if (o.origin.year, o.origin.month) in months]
     return learn_calibration([(o.model_q, o.throughput_q, o.actual) for o in kept], evidence=float(len(months)))
 
 
