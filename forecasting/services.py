@@ -167,6 +167,7 @@ def forecast_run(
                 "deals_known": len(loaded.deal_ids),
                 "scored_deals": len(scores),
                 "pooled_win_rate": round(model.rates.pooled, 4),
+                "recent_win_rate_level": round(model.recent_level, 3),
                 "arrivals_per_day": round(model.arrivals.mean, 3),
                 "new_business_mean": round(base.result.new_business_mean, 2),
                 "max_close_age_days": model.pooled_curve.max_close_age,

@@ -26,6 +26,11 @@ class CloseTimeModel:
     max_close_age: int
     n_deals: int
     n_closed: int
+    # Revenue counterparts of `cif_won` (when amounts were given): the expected won amount, and amount
+    # squared, per deal from wins by t days. Their increments over a range of ages divided by the CIF's give the
+    # mean (and second moment) of what a win at those ages brings, with censoring handled like the counts.
+    cif_won_amount: np.ndarray | None = None
+    cif_won_amount_sq: np.ndarray | None = None
 
     @property
     def horizon(self) -> int:
@@ -68,11 +73,13 @@ def fit_close_times(
     *,
     entry: np.ndarray | None = None,
     horizon: int | None = None,
+    amounts: np.ndarray | None = None,
 ) -> CloseTimeModel:
     """Aalen-Johansen on whole days.
 
     `durations`: days from creation to close (closed deals) or to the as-of date (open deals, censored).
     `events`: CENSORED, WON or LOST. `entry`: age at which each deal came under observation (0 if none).
+    `amounts`: each deal's amount (only wins' are read), for the revenue curves.
     """
     durations = np.maximum(np.asarray(durations, dtype=np.int64), 0)
     events = np.asarray(events, dtype=np.int64)
@@ -81,6 +88,7 @@ def fit_close_times(
         raise ValueError("durations, events and entry must have the same length")
     keep = entry <= durations
     durations, events, entry = durations[keep], events[keep], entry[keep]
+    amounts = None if amounts is None else np.asarray(amounts, dtype=float)[keep]
     closed = events != CENSORED
     max_close_age = int(durations[closed].max()) if closed.any() else 0
     top = int(horizon if horizon is not None else max(int(durations.max(initial=0)), max_close_age) + 1)
@@ -98,6 +106,19 @@ def fit_close_times(
     surv = np.cumprod(1.0 - hazard)
     surv_before = np.concatenate(([1.0], surv[:-1]))
     cif_won = np.cumsum(surv_before * hazard_won)
+    revenue: list[np.ndarray | None] = [None, None]
+    if amounts is not None:
+        won_at = np.minimum(durations[events == WON], size - 1)
+        for power in (1, 2):
+            per_day = np.bincount(won_at, weights=amounts[events == WON] ** power, minlength=size)
+            hazard_amount = np.where(at_risk > 0, per_day / np.maximum(at_risk, 1), 0.0)
+            revenue[power - 1] = np.cumsum(surv_before * hazard_amount)
     return CloseTimeModel(
-        surv=surv, cif_won=cif_won, max_close_age=max_close_age, n_deals=len(durations), n_closed=int(closed.sum())
+        surv=surv,
+        cif_won=cif_won,
+        max_close_age=max_close_age,
+        n_deals=len(durations),
+        n_closed=int(closed.sum()),
+        cif_won_amount=revenue[0],
+        cif_won_amount_sq=revenue[1],
     )

@@ -102,3 +102,61 @@ def test_deals_that_keep_slipping_are_learnt_to_win_less():
     _, deals = open_deal_inputs(history, model, window=(1, 90))
     chance = model.rates.mean[deals.segment] * deals.weight
     assert chance[1] < 0.5 * chance[0]
+
+
+def _closed_history(created: np.ndarray, closed: np.ndarray, won: np.ndarray, amount: np.ndarray):
+    from forecasting.model import History
+
+    n = len(created)
+    return History(
+        created=created,
+        closed=closed,
+        outcome=np.where(won, WON, LOST),
+        amount=amount,
+        stage=np.zeros(n, dtype=np.int64),
+        reached=np.ones((n, 1), dtype=bool),
+        entered_stage_age=np.zeros(n, dtype=np.int64),
+        team=np.zeros(n, dtype=np.int64),
+        n_teams=1,
+        entered=np.zeros((n, 1)),
+    )
+
+
+def test_new_business_is_worth_what_wins_of_that_speed_bring():
+    """Half the wins take 10 days and bring 1,000; half take 80 days and bring 10,000. A deal created inside a
+    91-day window has far more days to win fast than slow, so what new business brings is mostly small wins:
+    (81 x 1,000 + 11 x 10,000) / 92 = 2,076 a win, not the 5,500 average of every win no longer than the window."""
+    from forecasting.model import fit, new_business_inputs
+
+    rng = np.random.default_rng(4)
+    n = 2000
+    slow = rng.random(n) < 0.5
+    created = -rng.uniform(200, 600, n)
+    history = _closed_history(
+        created, created + np.where(slow, 80.0, 10.0), np.ones(n, dtype=bool), np.where(slow, 10_000.0, 1_000.0)
+    )
+    nb = new_business_inputs(fit(history), window=(1, 91))
+    assert 1_900 < nb.amount_mean < 2_300
+    # Next quarter (days 31-121): slow wins of deals created in the first 41 days count too.
+    later = new_business_inputs(fit(history), window=(31, 121))
+    assert 3_500 < later.amount_mean < 4_100  # (41 x 10,000 + 91 x 1,000) / 132 = 3,795
+
+
+def test_the_win_rate_follows_the_last_quarter():
+    """Deals closed more than a quarter ago won 80% of the time, those of the last quarter 50%: next period's rate
+    is the recent one, not the 65% of the whole record."""
+    from forecasting.model import fit
+
+    rng = np.random.default_rng(5)
+    n = 6000  # about 1,400 closes in the last quarter
+    closed = -rng.uniform(0, 400, n)
+    recent = closed > -91
+    won = rng.random(n) < np.where(recent, 0.5, 0.8)
+    model = fit(_closed_history(closed - 30, closed, won, np.full(n, 1000.0)))
+    overall = won.mean()
+    assert 0.55 < model.recent_level * overall / 0.5 < 1.1  # the recent rate (shrunk a little toward the whole)
+    pooled = model.rates.mean[model.pooled_segment]
+    assert pooled < 0.58, pooled
+    # A record no longer than a quarter has nothing older to differ from.
+    short = fit(_closed_history(closed[recent] - 30, closed[recent], won[recent], np.full(recent.sum(), 1000.0)))
+    assert short.recent_level == 1.0
