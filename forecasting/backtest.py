@@ -22,7 +22,7 @@ import numpy as np
 from django.db.models import Max
 
 from crm.models import DealHistory, Outcome, Stage
-from forecasting.compute import end_of_day, fit_as_of, forecast_period
+from forecasting.compute import calendar_factor, end_of_day, fit_as_of, forecast_period
 from forecasting.inputs import LoadedHistory, load_history, won_between
 from forecasting.scoring_rules import (
     MIN_RECORD_DAYS,
@@ -251,7 +251,9 @@ def throughput_for(
     days = (end - max(start - timedelta(days=1), as_of_day)).days
     if record_days < MIN_RECORD_DAYS or days < 1:
         return None
-    return realised + throughput_quantiles(won_day, won_amount, record_days=record_days, period_days=days)
+    # The run rate is a quarter's average pace; the days left may sit in a quarter's faster or slower months.
+    pace = calendar_factor(workspace, loaded, start, end)
+    return realised + pace * throughput_quantiles(won_day, won_amount, record_days=record_days, period_days=days)
 
 
 def horizon_of(workspace: Workspace, as_of: date, end: date) -> str:

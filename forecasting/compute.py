@@ -8,9 +8,11 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
+from forecasting import seasonality
 from forecasting.engine import ForecastResult, simulate
 from forecasting.inputs import LoadedHistory, load_history, won_between
 from forecasting.model import FittedModel, fit, new_business_inputs, open_deal_inputs
+from forecasting.survival import WON
 from tenancy.models import Workspace
 
 DEFAULT_SIMS = 10_000
@@ -61,6 +63,23 @@ def fit_as_of(
     return loaded, fit(loaded.history)
 
 
+def calendar_factor(workspace: Workspace, loaded: LoadedHistory, start: date, end: date) -> float:
+    """How much faster than the quarter's average pace deals win over the days of [start, end] still to come,
+    learnt from the wins on record by month of the fiscal quarter (`forecasting.seasonality`)."""
+    h = loaded.history
+    closed = h.closed[~np.isnan(h.closed)]
+    if not len(closed):
+        return 1.0
+    local = loaded.as_of.astimezone(workspace.tz)
+    as_of_day = local.date()
+    # Days relative to the as-of moment, moved to the local midnight that starts its day, give each close's day.
+    since_midnight = (local - datetime.combine(as_of_day, time(), tzinfo=local.tzinfo)).total_seconds() / 86400
+    won_offsets = np.floor(h.closed[h.outcome == WON] + since_midnight).astype(np.int64)
+    first = as_of_day + timedelta(days=int(np.floor(closed.min() + since_midnight)))
+    intensity = seasonality.month_intensity(workspace, as_of_day.toordinal() + won_offsets, first, as_of_day)
+    return seasonality.window_factor(workspace, intensity, max(start, as_of_day + timedelta(days=1)), end)
+
+
 def active_rep_count(loaded: LoadedHistory, days: int = 90) -> int:
     recent = loaded.history.created > -days
     return max(len(set(loaded.owner_ids[recent].tolist()) - {0}), 1)
@@ -107,14 +126,23 @@ def forecast_period(
         deals = type(deals)(amount=deals.amount[:0], segment=deals.segment[:0], weight=deals.weight[:0])
         nb = None
     else:
+        # The quarter-end rush scales the pace of wins in the window, not the what-if's win rate.
+        pace = calendar_factor(workspace, loaded, start, end)
         idx, deals = open_deal_inputs(
-            h, model, window=(w0, w1), slip_days=slip, rate_scale=what_if.win_rate_scale, fixed_probability=fixed
+            h,
+            model,
+            window=(w0, w1),
+            slip_days=slip,
+            rate_scale=what_if.win_rate_scale * pace,
+            fixed_probability=fixed,
         )
         multiplier = 1.0
         if what_if.add_reps:
             ramp = np.minimum(np.arange(1, w1 + 1) / max(what_if.ramp_days, 1), 1.0).mean()
             multiplier += what_if.add_reps * ramp / active_rep_count(loaded)
-        nb = new_business_inputs(model, window=(w0, w1), rate_multiplier=multiplier, rate_scale=what_if.win_rate_scale)
+        nb = new_business_inputs(
+            model, window=(w0, w1), rate_multiplier=multiplier, rate_scale=what_if.win_rate_scale * pace
+        )
     deal_ids = loaded.deal_ids[idx]
     owner_ids = loaded.owner_ids[idx]
     if what_if.exclude_deal_ids:

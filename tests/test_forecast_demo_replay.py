@@ -29,8 +29,9 @@ def test_demo_replay_coverage_and_bias(db):
     mape = float(np.mean(np.abs(p50 - actual) / actual))
     # The issue asks for about 80% and a bias within 5%. The replay shows what the live forecast would have
     # shown (the deal model blended with the run rate as learnt from earlier origins only). Measured here:
-    # coverage 86% (18 of 21), bias +3.6%, MAPE 21.9%; the deal model alone: 95%, +6.8%, 18.0% (its
-    # intervals wider than needed, its median high). The bounds are what is reached with a little room.
+    # coverage 86% (18 of 21), bias -0.5%, MAPE 22.0%; before new business was priced by the speed of its wins,
+    # the win rate taken from the last quarter and the quarter-end rush learnt: 86%, +3.6%, 21.9%. The bounds are
+    # what is reached with a little room.
     assert 0.7 <= coverage <= 0.95, (coverage, bias, mape)
     assert abs(bias) < 0.05, (coverage, bias, mape)
     assert mape < 0.25, (coverage, bias, mape)

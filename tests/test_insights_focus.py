@@ -88,9 +88,15 @@ def pipeline(personas, monkeypatch):
     for deal in deals.values():
         deal_update(deal=deal, actor=None, changes={"expected_close_date": close})
     run = forecast_run(workspace=ws)
-    # Between the totals' point masses (sums of a few amounts), so only real swings cross it.
+    # Between the totals' point masses (sums of a few amounts), so only real swings cross it: beyond Mid and what
+    # else may close (60k + 20k deals), below either big deal (800k, 900k), beside what already closed in the
+    # period. Not at the median: with each big deal's chance near 0.3 the median sits where both are lost (49%),
+    # and it jumps between masses with any small change of the chances.
     Target.objects.create(
-        workspace=ws, period_start=run.period_start, period_end=run.period_end, amount=Decimal(round(run.p50) + 10_000)
+        workspace=ws,
+        period_start=run.period_start,
+        period_end=run.period_end,
+        amount=Decimal(round(run.realised) + 400_000),
     )
     return deals
 
@@ -106,8 +112,9 @@ def test_focus_ranks_by_the_stored_simulations_in_the_members_sight(personas, pi
     found = _by_title(result)
     if "Tiny one" in found:  # winning or losing 50 moves almost no simulation across the target: last, far behind
         assert titles[-1] == "Tiny one" and found["Tiny one"].impact < found["Big one"].impact / 50
-    # 15x the amount: far more impact (9.7x to 11x as the forecast's rates moved between versions).
-    assert found["Big one"].swing > 0.3 and found["Big one"].impact > 5 * found["Mid one"].impact
+    assert found["Big one"].swing > 0.3
+    if "Mid one" in found:  # 60k next to a 400k gap: far less impact, or none worth listing
+        assert found["Big one"].impact > 10 * found["Mid one"].impact
     assert "chance of reaching the target" in found["Big one"].reason
 
     # The figures are the stored simulations': the deal set won / lost in every one of them, recomputed by hand.
@@ -129,13 +136,13 @@ def test_focus_ranks_by_the_stored_simulations_in_the_members_sight(personas, pi
 
 
 def test_changing_a_deals_amount_changes_its_impact(personas, pipeline):
-    before = _by_title(focus_for_member(Scope.for_member(personas.owner)))["Mid one"]
+    before = _by_title(focus_for_member(Scope.for_member(personas.owner))).get("Mid one")  # may be too small to list
     deal_update(deal=pipeline["mid"], actor=None, changes={"amount": Decimal("700000")})
     forecast_run(workspace=personas.workspace)
     after = _by_title(focus_for_member(Scope.for_member(personas.owner)))["Mid one"]
-    assert (before.amount, after.amount) == (60_000, 700_000)
-    assert after.swing > before.swing + 0.1
-    assert after.impact > 3 * before.impact
+    assert after.amount == 700_000 and (before is None or before.amount == 60_000)
+    assert after.swing > (before.swing if before else 0.0) + 0.1
+    assert before is None or after.impact > 3 * before.impact
 
 
 def test_no_stored_run_means_no_focus(personas):
