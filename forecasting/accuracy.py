@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
-from forecasting.models import BacktestJob, BacktestJobStatus, RollingBacktest
+from forecasting.models import BacktestJob, BacktestJobStatus, ForecastRun, RollingBacktest
 from forecasting.scoring_rules import MIN_PAST_ORIGINS, PIT_BINS
 from tenancy.models import Workspace
 
 HORIZON_LABELS = {"this": "Rest of this quarter", "next": "Next quarter"}
+MONTHS_OF_QUARTER = ("First month", "Second month", "Third month")
+RUSH_SHOWN = 0.05  # a month of the quarter this much faster or slower than average is called a pattern
+
+
+def learnt_now(workspace: Workspace) -> dict[str, object] | None:
+    """What the latest forecast run took from the workspace's history beside the blend: the last quarter's win
+    rate against the whole record's, and the pace of wins by month of the quarter (None before any run)."""
+    run = ForecastRun.objects.for_workspace(workspace).first()
+    if run is None:
+        return None
+    inputs = run.inputs or {}
+    pace = inputs.get("month_pace") or [1.0, 1.0, 1.0]
+    return {
+        "run": run,
+        "win_rate_level": inputs.get("recent_win_rate_level", 1.0),
+        "pooled_win_rate": inputs.get("pooled_win_rate"),
+        "months": [{"name": name, "pace": value} for name, value in zip(MONTHS_OF_QUARTER, pace, strict=False)],
+        "rush_learnt": any(abs(float(v) - 1.0) >= RUSH_SHOWN for v in pace),
+    }
 
 
 def rolling_backtests(workspace: Workspace) -> list[dict[str, object]]:

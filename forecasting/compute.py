@@ -63,21 +63,28 @@ def fit_as_of(
     return loaded, fit(loaded.history)
 
 
-def calendar_factor(workspace: Workspace, loaded: LoadedHistory, start: date, end: date) -> float:
-    """How much faster than the quarter's average pace deals win over the days of [start, end] still to come,
-    learnt from the wins on record by month of the fiscal quarter (`forecasting.seasonality`)."""
+def month_pace(workspace: Workspace, loaded: LoadedHistory) -> np.ndarray:
+    """Wins per day in the first, second and third month of a fiscal quarter against the quarter's average, learnt
+    from the wins on record (`forecasting.seasonality`; ones when nothing is learnt)."""
     h = loaded.history
     closed = h.closed[~np.isnan(h.closed)]
     if not len(closed):
-        return 1.0
+        return seasonality.NO_EFFECT
     local = loaded.as_of.astimezone(workspace.tz)
     as_of_day = local.date()
     # Days relative to the as-of moment, moved to the local midnight that starts its day, give each close's day.
     since_midnight = (local - datetime.combine(as_of_day, time(), tzinfo=local.tzinfo)).total_seconds() / 86400
     won_offsets = np.floor(h.closed[h.outcome == WON] + since_midnight).astype(np.int64)
     first = as_of_day + timedelta(days=int(np.floor(closed.min() + since_midnight)))
-    intensity = seasonality.month_intensity(workspace, as_of_day.toordinal() + won_offsets, first, as_of_day)
-    return seasonality.window_factor(workspace, intensity, max(start, as_of_day + timedelta(days=1)), end)
+    return seasonality.month_intensity(workspace, as_of_day.toordinal() + won_offsets, first, as_of_day)
+
+
+def calendar_factor(workspace: Workspace, loaded: LoadedHistory, start: date, end: date) -> float:
+    """How much faster than the quarter's average pace deals win over the days of [start, end] still to come."""
+    as_of_day = loaded.as_of.astimezone(workspace.tz).date()
+    return seasonality.window_factor(
+        workspace, month_pace(workspace, loaded), max(start, as_of_day + timedelta(days=1)), end
+    )
 
 
 def active_rep_count(loaded: LoadedHistory, days: int = 90) -> int:

@@ -25,6 +25,7 @@ from forecasting.compute import (
     end_of_day,
     fit_as_of,
     forecast_period,
+    month_pace,
     quarters_from,
     summary,
 )
@@ -168,6 +169,7 @@ def forecast_run(
                 "scored_deals": len(scores),
                 "pooled_win_rate": round(model.rates.pooled, 4),
                 "recent_win_rate_level": round(model.recent_level, 3),
+                "month_pace": [round(float(x), 3) for x in month_pace(workspace, loaded)],
                 "arrivals_per_day": round(model.arrivals.mean, 3),
                 "new_business_mean": round(base.result.new_business_mean, 2),
                 "max_close_age_days": model.pooled_curve.max_close_age,

@@ -138,6 +138,7 @@ def history(request: WorkspaceRequest) -> HttpResponse:
             "runs": selectors.past_runs_vs_actuals(request.workspace),
             "backtests": selectors.backtests(request.workspace),
             "rolling": accuracy.rolling_backtests(request.workspace),
+            "learnt": accuracy.learnt_now(request.workspace),
             "jobs": accuracy.backtest_jobs(request.workspace),
             "horizons": accuracy.HORIZON_LABELS,
         },

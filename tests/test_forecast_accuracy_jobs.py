@@ -88,3 +88,24 @@ def test_deal_page_shows_when_an_open_deal_may_close(personas, history):
     assert rep.get(reverse("forecasting:deal_timing", args=["acme", closed_deal.uuid])).status_code == 404
     outsider = personas.client_for(personas.outsider)
     assert outsider.get(url).status_code == 404
+
+
+def test_the_accuracy_page_says_what_the_forecast_learnt_from_the_history(personas, history):
+    from forecasting.models import ForecastRun
+    from forecasting.services import forecast_run
+
+    owner = personas.client_for(personas.owner)
+    url = reverse("forecasting:history", args=["acme"])
+    assert "What the forecast learnt" not in owner.get(url).content.decode()  # no run yet
+    with time_machine.travel(NOW, tick=False):
+        run = forecast_run(workspace=personas.workspace)
+    # 13 wins over a few months: nothing to tell a quarter-end rush from chance.
+    assert all(abs(v - 1) < 0.05 for v in run.inputs["month_pace"])
+    page = owner.get(url).content.decode()
+    assert "What the forecast learnt" in page and "No\nquarter-end rush is learnt yet" in page
+    assert f"won {round(run.inputs['recent_win_rate_level'] * 100)}% as" in page
+    # A run that learnt one shows it, month by month.
+    ForecastRun.objects.filter(id=run.id).update(inputs={**run.inputs, "month_pace": [0.73, 1.03, 1.23]})
+    page = owner.get(url).content.decode()
+    assert "First month ×0.73, Second month ×1.03, Third month ×1.23" in page
+    assert "a whole quarter is unchanged" in page
