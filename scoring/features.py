@@ -98,6 +98,9 @@ class RawData:
     # workspace has none: then the neighbour won-ratio is NaN.
     embeddings: np.ndarray | None = None
     has_embedding: np.ndarray | None = None
+    # Deal positions whose own events were loaded (load_raw's deal_ids: rescoring after a save); None for all.
+    # Other deals' events are only those the features of these deals read, so only these deals can be rows.
+    scope: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.index = {int(d): i for i, d in enumerate(self.deal_ids)}
@@ -390,6 +393,8 @@ def build_features(
     """Feature rows for deal positions `qd` as of days `qt` (one T per row). Only data stamped <= T is read."""
     qd = np.asarray(qd, dtype=np.int64)
     qt = np.asarray(qt, dtype=float)
+    if raw.scope is not None and not np.isin(qd, raw.scope).all():
+        raise ValueError("rows of deals outside this RawData's scope: load_raw without deal_ids loads them all")
     m = len(qd)
     f: dict[str, np.ndarray] = {}
     outcome_t = _value_at(raw.changes("outcome"), raw.outcome.astype(float), qd, qt)
