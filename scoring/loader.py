@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import psycopg
@@ -46,6 +46,24 @@ def _num(field: str, value: object, stage_index: dict[int, int]) -> float:
 # thousands of timestamps in Python was most of the time it takes to score a workspace.
 _DAYS = "EXTRACT(EPOCH FROM {})::float8 / 86400.0"
 _DATE_DAYS = "({} - DATE '1970-01-01')::float8"
+
+
+def _numbers(stage_index: dict[int, int]) -> Callable[[str, object], float]:
+    """`_num` of a stored history value as the cursor gives it, remembered per field and value: a workspace's
+    history repeats a few hundred stages, probabilities and amounts tens of thousands of times."""
+    memo: dict[tuple[str, type, object], float] = {}
+
+    def number(field: str, stored: object) -> float:
+        key = (field, type(stored), stored)
+        try:
+            return memo[key]
+        except KeyError:
+            memo[key] = value = _num(field, _json(stored), stage_index)
+            return value
+        except TypeError:  # a driver that hands JSON back decoded: a dict or list is no key
+            return _num(field, _json(stored), stage_index)
+
+    return number
 
 
 def _days(value: float | None) -> float:
@@ -109,8 +127,8 @@ def load_raw(workspace_id: int, deal_ids: Iterable[int] | None = None) -> RawDat
             [*only_args, workspace_id],
         )
         deals = cur.fetchall()
-        history_where = "h.workspace_id = %s"
-        history_args: list[object] = [workspace_id]
+        history_where = "h.workspace_id = %s AND h.field = ANY(%s)"  # not the owner's changes: no feature reads them
+        history_args: list[object] = [workspace_id, list(_FIELDS)]
         if ids is not None:
             history_where += f""" AND (h.deal_id = ANY(%s) OR h.field = '{TrackedField.AMOUNT}'
                 OR (h.field IN ('{TrackedField.STAGE}', '{TrackedField.PROBABILITY}') AND h.deal_id IN (
@@ -177,27 +195,26 @@ def load_raw(workspace_id: int, deal_ids: Iterable[int] | None = None) -> RawDat
     initial_amount = arr["amount"].copy()
     seen_initial: set[int] = set()
     cols: dict[str, tuple[list, list, list, list, list]] = {f: ([], [], [], [], []) for f in _FIELDS}
+    created = arr["created"].tolist()
+    number = _numbers(stage_index)
     for deal_id, fld, old, new, changed_at, changed_by in history:
-        if (found := index.get(deal_id)) is None:
+        if fld not in cols or (found := index.get(deal_id)) is None:
             continue
         i = found
-        old, new = _json(old), _json(new)
-        if fld not in cols:
-            continue
-        if deal_history.is_creation_row(old, changed_at, arr["created"][i]):
+        if deal_history.is_creation_row(None if old is None or old == "null" else old, changed_at, created[i]):
             # The deal's initial values, not a change: they only give the amount it started with.
             if fld == TrackedField.AMOUNT:
-                initial_amount[i] = _num(fld, new, stage_index)
+                initial_amount[i] = number(fld, new)
                 seen_initial.add(i)
             continue
         if fld == "amount" and i not in seen_initial:
-            initial_amount[i] = _num("amount", old, stage_index)
+            initial_amount[i] = number("amount", old)
             seen_initial.add(i)
         d, t, o, nw, m = cols[fld]
         d.append(i)
         t.append(_days(changed_at))
-        o.append(_num(fld, old, stage_index))
-        nw.append(_num(fld, new, stage_index))
+        o.append(number(fld, old))
+        nw.append(number(fld, new))
         m.append(changed_by is not None)
     hist = {("close_date" if f == "expected_close_date" else f): Changes.build(*cols[f]) for f in _FIELDS}
     initial_amount = np.where(np.isnan(initial_amount), arr["amount"], initial_amount)
