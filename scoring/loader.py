@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -128,7 +129,7 @@ def load_raw(workspace_id: int, deal_ids: Iterable[int] | None = None) -> RawDat
         )
         deals = cur.fetchall()
         history_where = "h.workspace_id = %s AND h.field = ANY(%s)"  # not the owner's changes: no feature reads them
-        history_args: list[object] = [workspace_id, list(_FIELDS)]
+        history_args: list[Any] = [workspace_id, list(_FIELDS)]
         if ids is not None:
             history_where += f""" AND (h.deal_id = ANY(%s) OR h.field = '{TrackedField.AMOUNT}'
                 OR (h.field IN ('{TrackedField.STAGE}', '{TrackedField.PROBABILITY}') AND h.deal_id IN (

@@ -64,7 +64,9 @@ def _workspace(personas):
             at=at,
             changes={"stage": default_stage(ws, "Negotiation"), "probability": 30 + 5 * i, "amount": 1000 + 50 * i},
         )
-        activity_log(workspace=ws, actor=personas.rep, kind=ActivityKind.CALL, subject="call", deal=deal, occurred_at=at)
+        activity_log(
+            workspace=ws, actor=personas.rep, kind=ActivityKind.CALL, subject="call", deal=deal, occurred_at=at
+        )
         won = i % 4 in (1, 2)
         deal_update(  # closing sets the probability too: the rep's error is about the one before
             deal=deal,
@@ -137,7 +139,7 @@ def test_every_feature_of_the_partial_load_equals_the_full_loads(personas):
     x_partial, _ = build_features(partial, np.array([partial.index[target.id]]), t, vocabulary)
 
     assert np.array_equal(x_full, x_partial, equal_nan=True), [
-        (n, a, b) for n, a, b in zip(names, x_full[0], x_partial[0], strict=True) if not (a == b or a != a and b != b)
+        (n, a, b) for n, a, b in zip(names, x_full[0], x_partial[0], strict=True) if not (a == b or (a != a and b != b))
     ]
 
 
