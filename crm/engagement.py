@@ -12,14 +12,15 @@ CAPTURED_PREFIX), so the alerts backtest and the scorer's evaluation can measure
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
 CAPTURED_PREFIX = "capture:"  # the external id of every activity capture wrote
 SignalRow = tuple[int, datetime, str, float]
-SignalSource = Callable[[int], Iterable[SignalRow]]
+# (workspace id, deal ids or None for every deal) -> rows
+SignalSource = Callable[[int, Collection[int] | None], Iterable[SignalRow]]
 
 _SOURCES: list[SignalSource] = []
 _ENABLED: ContextVar[bool] = ContextVar("capture_signals_enabled", default=True)
@@ -43,8 +44,8 @@ def without_capture() -> Iterator[None]:
         _ENABLED.reset(token)
 
 
-def signal_rows(workspace_id: int) -> list[SignalRow]:
-    """Every registered source's rows for the workspace (none while `without_capture`)."""
+def signal_rows(workspace_id: int, deal_ids: Collection[int] | None = None) -> list[SignalRow]:
+    """Every registered source's rows for the workspace, or for those of its deals (none while `without_capture`)."""
     if not enabled():
         return []
-    return [row for source in _SOURCES for row in source(workspace_id)]
+    return [row for source in _SOURCES for row in source(workspace_id, deal_ids)]

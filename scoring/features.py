@@ -98,6 +98,9 @@ class RawData:
     # workspace has none: then the neighbour won-ratio is NaN.
     embeddings: np.ndarray | None = None
     has_embedding: np.ndarray | None = None
+    # Deal positions whose own events were loaded (load_raw's deal_ids: rescoring after a save); None for all.
+    # Other deals' events are only those the features of these deals read, so only these deals can be rows.
+    scope: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.index = {int(d): i for i, d in enumerate(self.deal_ids)}
@@ -319,16 +322,13 @@ def _stage_visits(raw: RawData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     closed = np.flatnonzero(~np.isnan(raw.closed))
     if len(closed) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
-    pairs = set()
     first_stage = _value_at(ch, raw.stage, closed, raw.created[closed])
-    for d, s in zip(closed, first_stage, strict=True):
-        if not math.isnan(s):
-            pairs.add((int(d), int(s)))
     mask = np.isin(ch.deal, closed)
-    for d, s in zip(ch.deal[mask], ch.new[mask], strict=True):
-        if not math.isnan(s):
-            pairs.add((int(d), int(s)))
-    pairs_arr = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    deal = np.concatenate([closed, ch.deal[mask]]).astype(np.int64)
+    stage = np.concatenate([first_stage, ch.new[mask]])
+    known = ~np.isnan(stage)
+    # Each (deal, stage) once, in (deal, stage) order (a Python set of pairs cost most of scoring one deal's features).
+    pairs_arr = np.unique(np.column_stack([deal[known], stage[known].astype(np.int64)]), axis=0).reshape(-1, 2)
     keep = raw.stage_is_open[pairs_arr[:, 1]]
     pairs_arr = pairs_arr[keep]
     d, s = pairs_arr[:, 0], pairs_arr[:, 1]
@@ -390,6 +390,8 @@ def build_features(
     """Feature rows for deal positions `qd` as of days `qt` (one T per row). Only data stamped <= T is read."""
     qd = np.asarray(qd, dtype=np.int64)
     qt = np.asarray(qt, dtype=float)
+    if raw.scope is not None and not np.isin(qd, raw.scope).all():
+        raise ValueError("rows of deals outside this RawData's scope: load_raw without deal_ids loads them all")
     m = len(qd)
     f: dict[str, np.ndarray] = {}
     outcome_t = _value_at(raw.changes("outcome"), raw.outcome.astype(float), qd, qt)

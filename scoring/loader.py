@@ -1,9 +1,15 @@
-"""Loads one workspace's deals, history, activities and deal embeddings into `features.RawData` with six queries."""
+"""Loads one workspace's deals, history, activities and deal embeddings into `features.RawData` with six queries.
+
+Rescoring a few changed deals (`load_raw(..., deal_ids=...)`) reads only what scoring those deals needs: see
+`load_raw`.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -43,6 +49,24 @@ _DAYS = "EXTRACT(EPOCH FROM {})::float8 / 86400.0"
 _DATE_DAYS = "({} - DATE '1970-01-01')::float8"
 
 
+def _numbers(stage_index: dict[int, int]) -> Callable[[str, object], float]:
+    """`_num` of a stored history value as the cursor gives it, remembered per field and value: a workspace's
+    history repeats a few hundred stages, probabilities and amounts tens of thousands of times."""
+    memo: dict[tuple[str, type, object], float] = {}
+
+    def number(field: str, stored: object) -> float:
+        key = (field, type(stored), stored)
+        try:
+            return memo[key]
+        except KeyError:
+            memo[key] = value = _num(field, _json(stored), stage_index)
+            return value
+        except TypeError:  # a driver that hands JSON back decoded: a dict or list is no key
+            return _num(field, _json(stored), stage_index)
+
+    return number
+
+
 def _days(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -61,8 +85,18 @@ def _json(value: object) -> object:
     return json.loads(value)
 
 
-def load_raw(workspace_id: int) -> RawData:
-    """Every deal of the workspace with its full history and activities (filtering by T is the core's job)."""
+def load_raw(workspace_id: int, deal_ids: Iterable[int] | None = None) -> RawData:
+    """Every deal of the workspace with its full history and activities (filtering by T is the core's job).
+
+    With `deal_ids` (rescoring after a save), what `build_features` reads to score those deals, and no more: every
+    deal's own row (outcomes, owners, companies, creation times and amounts feed the workspace's, owners',
+    companies' and stages' rates), but other deals' events only where a feature of these deals reads them: amount
+    changes (each deal's first amount: the workspace's usual deal size), and the stage and probability changes and
+    embeddings of closed deals (stage win rates, the rep's past error, the similar closed deals' outcomes).
+    Activities, contacts, signals, attributes and the other changes are those deals' only. Their features come out
+    the same as from the full load; the bundle's `scope` marks it, and `build_features` refuses other deals' rows.
+    """
+    ids = None if deal_ids is None else sorted({int(d) for d in deal_ids})
     stages = list(
         Stage.objects.filter(workspace_id=workspace_id)
         .order_by("pipeline_id", "order")
@@ -80,35 +114,46 @@ def load_raw(workspace_id: int) -> RawData:
         for rank, i in enumerate(members):
             stage_order[i] = rank / max(len(members) - 1, 1)
 
+    # With deal ids: "AND <their rows>" for the per-deal queries, and which history rows other deals keep.
+    only = "" if ids is None else " AND deal_id = ANY(%s)"
+    only_args = [] if ids is None else [ids]
+    attributes_sql = "d.attributes" if ids is None else "CASE WHEN d.id = ANY(%s) THEN d.attributes END"
     with connection.cursor() as cur:
         cur.execute(
             f"""SELECT d.id, {_DAYS.format("d.created_at")}, {_DAYS.format("d.closed_at")}, d.outcome, d.owner_id,
                       d.company_id, d.stage_id, d.amount, {_DATE_DAYS.format("d.expected_close_date")}, d.probability,
-                      d.probability_is_manual, d.attributes, m.display_name
+                      d.probability_is_manual, {attributes_sql}, m.display_name
                FROM crm_deal d LEFT JOIN tenancy_membership m ON m.id = d.owner_id
                WHERE d.workspace_id = %s AND d.deleted_at IS NULL ORDER BY d.id""",
-            [workspace_id],
+            [*only_args, workspace_id],
         )
         deals = cur.fetchall()
+        history_where = "h.workspace_id = %s AND h.field = ANY(%s)"  # not the owner's changes: no feature reads them
+        history_args: list[Any] = [workspace_id, list(_FIELDS)]
+        if ids is not None:
+            history_where += f""" AND (h.deal_id = ANY(%s) OR h.field = '{TrackedField.AMOUNT}'
+                OR (h.field IN ('{TrackedField.STAGE}', '{TrackedField.PROBABILITY}') AND h.deal_id IN (
+                    SELECT id FROM crm_deal WHERE workspace_id = %s AND outcome <> 'open')))"""
+            history_args += [ids, workspace_id]
         cur.execute(
             f"""SELECT h.deal_id, h.field, h.old_value, h.new_value, {_DAYS.format("h.changed_at")}, h.changed_by_id
-               FROM crm_dealhistory h WHERE h.workspace_id = %s
+               FROM crm_dealhistory h WHERE {history_where}
                ORDER BY h.deal_id, {deal_history.ORDER_SQL.format("h.")}""",
-            [workspace_id],
+            history_args,
         )
         history = cur.fetchall()
         cur.execute(
             f"""SELECT deal_id, {_DAYS.format("occurred_at")}, kind, direction, external_id LIKE %s FROM crm_activity
-               WHERE workspace_id = %s AND deal_id IS NOT NULL""",
-            [engagement.CAPTURED_PREFIX + "%", workspace_id],
+               WHERE workspace_id = %s AND deal_id IS NOT NULL{only}""",
+            [engagement.CAPTURED_PREFIX + "%", workspace_id, *only_args],
         )
         activities = cur.fetchall()
         cur.execute(
             f"""SELECT a.deal_id, {_DAYS.format("MIN(a.occurred_at)")} FROM crm_activity_contacts ac
                JOIN crm_activity a ON a.id = ac.activity_id
-               WHERE a.workspace_id = %s AND a.deal_id IS NOT NULL
+               WHERE a.workspace_id = %s AND a.deal_id IS NOT NULL{only.replace("deal_id", "a.deal_id")}
                GROUP BY a.deal_id, ac.contact_id""",
-            [workspace_id],
+            [workspace_id, *only_args],
         )
         contacts = cur.fetchall()
 
@@ -151,32 +196,31 @@ def load_raw(workspace_id: int) -> RawData:
     initial_amount = arr["amount"].copy()
     seen_initial: set[int] = set()
     cols: dict[str, tuple[list, list, list, list, list]] = {f: ([], [], [], [], []) for f in _FIELDS}
+    created = arr["created"].tolist()
+    number = _numbers(stage_index)
     for deal_id, fld, old, new, changed_at, changed_by in history:
-        if (found := index.get(deal_id)) is None:
+        if fld not in cols or (found := index.get(deal_id)) is None:
             continue
         i = found
-        old, new = _json(old), _json(new)
-        if fld not in cols:
-            continue
-        if deal_history.is_creation_row(old, changed_at, arr["created"][i]):
+        if deal_history.is_creation_row(None if old is None or old == "null" else old, changed_at, created[i]):
             # The deal's initial values, not a change: they only give the amount it started with.
             if fld == TrackedField.AMOUNT:
-                initial_amount[i] = _num(fld, new, stage_index)
+                initial_amount[i] = number(fld, new)
                 seen_initial.add(i)
             continue
         if fld == "amount" and i not in seen_initial:
-            initial_amount[i] = _num("amount", old, stage_index)
+            initial_amount[i] = number("amount", old)
             seen_initial.add(i)
         d, t, o, nw, m = cols[fld]
         d.append(i)
         t.append(_days(changed_at))
-        o.append(_num(fld, old, stage_index))
-        nw.append(_num(fld, new, stage_index))
+        o.append(number(fld, old))
+        nw.append(number(fld, new))
         m.append(changed_by is not None)
     hist = {("close_date" if f == "expected_close_date" else f): Changes.build(*cols[f]) for f in _FIELDS}
     initial_amount = np.where(np.isnan(initial_amount), arr["amount"], initial_amount)
 
-    embeddings, has_embedding = _embeddings(workspace_id, index)
+    embeddings, has_embedding = _embeddings(workspace_id, index, ids)
     kinds = {k: j for j, k in enumerate(ACTIVITY_KINDS)}
     act = [
         (index[d], _days(t), kinds.get(k, -1), direction == "inbound", bool(captured))
@@ -206,16 +250,22 @@ def load_raw(workspace_id: int) -> RawData:
         act_kind=np.array([a[2] for a in act], dtype=np.int64),
         act_inbound=np.array([a[3] for a in act], dtype=bool),
         act_captured=np.array([a[4] for a in act], dtype=bool),
-        signals=_signals(workspace_id, index),
+        signals=_signals(workspace_id, index, ids),
         contact_deal=np.array([c[0] for c in con], dtype=np.int64),
         contact_t=np.array([c[1] for c in con], dtype=float),
         embeddings=embeddings,
         has_embedding=has_embedding,
+        scope=None if ids is None else np.array(sorted(index[d] for d in ids if d in index), dtype=np.int64),
     )
 
 
-def _embeddings(workspace_id: int, index: dict[int, int]) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The similarity app's deal embeddings as one float32 matrix (one query); (None, None) without any."""
+def _embeddings(
+    workspace_id: int, index: dict[int, int], ids: list[int] | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The similarity app's deal embeddings as one float32 matrix (one query); (None, None) without any.
+
+    With `ids`: those deals' and the closed deals' (the only ones a neighbour can be).
+    """
     if not apps.is_installed("similarity"):
         return None, None
     connection.ensure_connection()
@@ -223,16 +273,30 @@ def _embeddings(workspace_id: int, index: dict[int, int]) -> tuple[np.ndarray | 
     # numbers was most of what rescoring one changed deal cost.
     with psycopg.Cursor(connection.connection) as cur:  # Django's own cursors bind client-side: text only
         sql = "SELECT deal_id, embedding FROM similarity_dealembedding WHERE workspace_id = %s"
-        cur.execute(sql, [workspace_id], binary=True)
+        args: list[object] = [workspace_id]
+        if ids is not None:  # the deal's own outcome (the embedding's copy of it is refreshed later, in bulk)
+            sql += """ AND (deal_id = ANY(%s) OR deal_id IN (
+                SELECT id FROM crm_deal WHERE workspace_id = %s AND outcome <> 'open'))"""
+            args += [ids, workspace_id]
+        cur.execute(sql, args, binary=True)
         rows = cur.fetchall()
-    vectors = [(index[d], _vector(v)) for d, v in rows if d in index]
-    if not vectors:
+    kept = [(index[d], v) for d, v in rows if d in index]
+    if not kept:
         return None, None
-    matrix = np.zeros((len(index), len(vectors[0][1])), dtype=np.float32)
+    positions = np.array([i for i, _ in kept], dtype=np.int64)
+    values = [v for _, v in kept]
+    sizes = {len(v) for v in values if isinstance(v, bytes | memoryview)}
+    if len(sizes) == 1 and all(isinstance(v, bytes | memoryview) for v in values):
+        # vector_send's bytes of every row in one buffer: each row's 4-byte header is one float4 column to drop
+        # (per-row conversion was most of the time to read a workspace's embeddings).
+        width = sizes.pop() // 4
+        block = np.frombuffer(b"".join(values), dtype=">f4").reshape(len(values), width)[:, 1:].astype(np.float32)
+    else:
+        block = np.stack([_vector(v) for v in values])
+    matrix = np.zeros((len(index), block.shape[1]), dtype=np.float32)
     has = np.zeros(len(index), dtype=bool)
-    for i, v in vectors:
-        matrix[i] = v
-        has[i] = True
+    matrix[positions] = block
+    has[positions] = True
     return matrix, has
 
 
@@ -246,10 +310,12 @@ def _vector(value: object) -> np.ndarray:
     return np.asarray(value, dtype=np.float32)
 
 
-def _signals(workspace_id: int, index: dict[int, int]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _signals(
+    workspace_id: int, index: dict[int, int], ids: list[int] | None
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Captured engagement signals (crm.engagement) grouped by name, as deal positions, days and values."""
     grouped: dict[str, list[tuple[int, float, float]]] = {}
-    for deal_id, at, name, value in engagement.signal_rows(workspace_id):
+    for deal_id, at, name, value in engagement.signal_rows(workspace_id, deal_ids=ids):
         if deal_id in index:
             grouped.setdefault(name, []).append((index[deal_id], to_days(at), float(value)))
     return {

@@ -131,6 +131,13 @@ def test_captured_signals_raise_and_clear_alerts_and_feed_the_scorer_point_in_ti
         assert 70 < after["reply_hours_90d"][0] < 74  # Tony answered three days after the proposal
         assert after["senior_contacts"].tolist() == [0, 1]  # Bruce is a VP
         assert before["senior_contacts"].tolist() == [0, 0]
+        # Rescoring one changed deal reads that deal's signals only, and gets the same features from them.
+        one = load_raw(personas.workspace.id, deal_ids=[wayne.id])
+        alone = engagement_features(one, np.array([one.index[wayne.id]]), np.full(1, to_days(now)))
+        for name, values in after.items():
+            np.testing.assert_array_equal(alone[name], values[1:], err_msg=name)
+        assert alone["senior_contacts"].tolist() == [1]
+        assert all(one.index[stark.id] not in positions for positions, _, _ in one.signals.values())
         assert engagement_features(without_capture(raw), i, np.full(2, to_days(now)))["not_now_90d"].tolist() == [0, 0]
 
         # Tony warms up: the engagement alert clears on the next run.
