@@ -266,3 +266,27 @@ def test_a_deal_change_sends_its_own_events_and_leaves_a_backlog_to_the_bulk_sen
     assert Delivery.objects.filter(idempotency_key__contains="backlog", status=DeliveryStatus.PENDING).count() == 5
     outbox.deliver_due()  # the bulk sender
     assert len(receiver.requests) == 6
+
+
+@pytest.mark.django_db(transaction=True)  # a worker's autocommit connection, which can be closed and opened again
+def test_a_webhook_sent_while_the_database_restarts_is_recorded_once_it_is_back(critical, receiver):
+    """The send succeeded, then the database went away for a moment: the outcome is written when it is back, so the
+    row is not left "sending" (retried after the lease: the same webhook twice)."""
+    from django.db import OperationalError, connection
+
+    WebhookEndpoint.objects.create(workspace=critical.workspace, url=receiver.url + "/hook")
+    monitors_run(workspace=critical.workspace, as_of=NOW)
+    failures = []
+
+    def database_restarting(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "alerts_delivery"') and len(failures) < 2 and "sent_at" in sql:
+            failures.append(sql)
+            raise OperationalError("terminating connection due to administrator command")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(database_restarting):
+        outbox.deliver_due()
+    assert len(failures) == 2 and len(receiver.requests) == 1
+    assert Delivery.objects.get().status == DeliveryStatus.SENT
+    outbox.deliver_due(now=timezone.now() + outbox.LEASE + timedelta(minutes=1))
+    assert len(receiver.requests) == 1

@@ -14,12 +14,13 @@ marked "unknown" and never sent again: at most once rather than a possible dupli
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -38,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 LEASE = timedelta(minutes=10)
+# Once a message is out, its outcome is written even if the database is away for a moment (a restart takes a
+# few seconds): a row left "sending" is retried after the lease (a webhook: sent twice with the same id) or
+# never re-sent (an email: marked unknown).
+RECORD_RETRY_SECONDS = (0.5, 1, 2, 4, 8)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -214,15 +219,31 @@ def deliver_one(delivery_id: int, now: datetime | None = None) -> str | None:
     except DeliveryError as exc:
         give_up = exc.permanent or delivery.attempts >= MAX_ATTEMPTS
         wait = timedelta(seconds=exc.retry_after) if exc.retry_after else backoff(delivery.attempts)
-        mine.update(
+        _record(
+            mine,
             status=DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING,
             next_attempt_at=now + wait,
             last_error=str(exc)[:500],
         )
         logger.info("delivery %s failed (%s): %s", delivery.idempotency_key, delivery.attempts, exc)
         return DeliveryStatus.FAILED if give_up else DeliveryStatus.PENDING
-    mine.update(status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")
+    _record(mine, status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")
     return DeliveryStatus.SENT
+
+
+def _record(claimed: Any, **fields: Any) -> None:
+    """Write a sent (or failed) delivery's outcome, waiting out a database that is briefly away (see
+    RECORD_RETRY_SECONDS). Inside a transaction nothing can be retried: the error is raised."""
+    for wait in (*RECORD_RETRY_SECONDS, None):
+        try:
+            claimed.update(**fields)
+            return
+        except (OperationalError, InterfaceError):
+            if wait is None or connection.in_atomic_block:
+                raise
+            logger.warning("delivery outcome not written (database unavailable); retrying in %ss", wait)
+            connection.close()
+            time.sleep(wait)
 
 
 def _destination(channel: str, endpoint_id: int | None, workspace_id: int) -> tuple[str, int | None]:
