@@ -33,6 +33,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,6 +291,70 @@ def reforecast_probe(api_key: str, deals: list[str], workspace_id: int, stop: th
             log(f"re-forecast probe skipped: {exc}")
 
 
+def _part(info: dict[str, object]) -> str | None:
+    """Which part of the stack a process is, from its command line (None: not the drill's)."""
+    cmd = " ".join(info.get("cmdline") or [])  # type: ignore[arg-type]
+    name = str(info.get("name") or "")
+    if "gunicorn" in cmd:
+        return "web (gunicorn)"
+    if "qcluster" in cmd:
+        return "worker, bulk queue" if int(info.get("nice") or 0) > 0 else "worker, interactive queue"  # type: ignore[call-overload]
+    if "run --role" in cmd:
+        return "supervisors (run --role)"
+    if name == "postgres" or cmd.startswith(str(PG_BIN)):
+        return "postgresql"
+    if "redis-server" in cmd:
+        return "redis"
+    if name == "nginx":
+        return "nginx"
+    if "locust" in cmd:
+        return "locust (the load)"
+    if "manage.py" in cmd or info.get("pid") == os.getpid():
+        return "the drill itself"
+    return None
+
+
+class CpuMeter:
+    """CPU seconds per part of the stack while the load runs: every process's user + system time, read every second
+    (a process that dies, the SIGKILLed worker, keeps what was last read of it)."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.part: dict[int, str] = {}
+        self.started = self.stopped = 0.0
+
+    def sample(self) -> None:
+        for proc in psutil.process_iter(["pid", "name", "cmdline", "nice", "cpu_times"]):
+            times = proc.info.get("cpu_times")
+            part = _part(proc.info)
+            if times is None or part is None:
+                continue
+            used = float(times.user + times.system)
+            self.first.setdefault(proc.pid, used)
+            self.last[proc.pid] = used
+            self.part[proc.pid] = part
+
+    def run(self, stop: threading.Event) -> None:
+        self.started = time.monotonic()
+        while not stop.wait(1.0):
+            self.sample()
+        self.stopped = time.monotonic()
+
+    def summary(self) -> dict[str, object]:
+        by_part: dict[str, float] = defaultdict(float)
+        for pid, used in self.last.items():
+            by_part[self.part[pid]] += used - self.first[pid]
+        wall = max(self.stopped - self.started, 1e-9)
+        cores = psutil.cpu_count() or 1
+        return {
+            "seconds_by_part": {k: round(v, 1) for k, v in sorted(by_part.items(), key=lambda kv: -kv[1])},
+            "share_of_machine": round(sum(by_part.values()) / (wall * cores), 3),
+            "wall_seconds": round(wall, 1),
+            "cores": cores,
+        }
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -394,6 +459,9 @@ def run_drill(stack: Stack) -> None:
     latencies: list[float] = []
     probe = threading.Thread(target=reforecast_probe, args=(api_key, deals, ws_id, stop, latencies), daemon=True)
     probe.start()
+    cpu = CpuMeter()
+    metering = threading.Thread(target=cpu.run, args=(stop,), daemon=True)
+    metering.start()
 
     windows: list[tuple[float, float]] = []
     recovery: dict[str, float] = {}
@@ -421,11 +489,16 @@ def run_drill(stack: Stack) -> None:
     stack.procs["locust"].wait(timeout=SECONDS + 120)
     digests.join(timeout=120)
     stop.set()
+    metering.join(timeout=10)
     log("load done; waiting for the queues to drain (the backfill completes)")
     drained = drain(ws_id)
     summary = summarise(record, windows, latencies, recovery, ws_id, drained)
     summary.update(
-        users=USERS, seconds=SECONDS, setup_seconds=round(setup_seconds), killed_mid_backfill=killed_mid_backfill
+        users=USERS,
+        seconds=SECONDS,
+        setup_seconds=round(setup_seconds),
+        killed_mid_backfill=killed_mid_backfill,
+        cpu_during_load=cpu.summary(),
     )
     print(json.dumps(summary, indent=2))
 
