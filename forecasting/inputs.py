@@ -108,6 +108,11 @@ def load_history(
     stage_pipeline = np.array([s["pipeline_id"] for s in open_stages] or [0])
     stage_order = np.array([s["order"] for s in open_stages] or [0])
     n_stages = max(len(open_stages), 1)
+    # Per open stage: the stages a deal passes by reaching it (its pipeline's, up to its order), as plain indices.
+    passes = [
+        np.flatnonzero((stage_pipeline == stage_pipeline[s]) & (stage_order <= stage_order[s])).tolist()
+        for s in range(len(open_stages))
+    ]
 
     owner_team = dict(Membership.objects.for_workspace(workspace).values_list("id", "team_id"))
     team_ids: list[int | None] = [None, *Team.objects.filter(workspace=workspace).values_list("id", flat=True)]
@@ -160,6 +165,9 @@ def load_history(
     team = np.zeros(n, dtype=np.int64)
     deal_ids = np.empty(n, dtype=np.int64)
     owner_ids = np.zeros(n, dtype=np.int64)
+    reach_rows: list[int] = []
+    reach_cols: list[int] = []
+    reach_ages: list[float] = []
     for i, snap in enumerate(snapshots):
         deal_ids[i] = snap.id
         owner_ids[i] = snap.owner_id or 0
@@ -179,11 +187,18 @@ def load_history(
                 seen = [(created[i], stage[i])]
         elif seen:
             stage[i] = max(seen, key=lambda v: stage_order[v[1]])[1]
+        first_entry: dict[int, float] = {}
         for when, s in sorted(seen):
             # Skipping a stage counts as passing it: every earlier stage of the pipeline is reached too.
-            passed = (stage_pipeline == stage_pipeline[s]) & (stage_order <= stage_order[s]) & ~reached[i]
-            entered[i, passed] = max(when - created[i], 0.0)
-            reached[i] |= passed
+            for passed in passes[s]:
+                if passed not in first_entry:
+                    first_entry[passed] = max(when - created[i], 0.0)
+        for passed, age in first_entry.items():
+            reach_rows.append(i)
+            reach_cols.append(passed)
+            reach_ages.append(age)
+    reached[reach_rows, reach_cols] = True
+    entered[reach_rows, reach_cols] = reach_ages
     width = min(max((len(v) for v in slip_times.values()), default=0), MAX_SLIPS_KEPT)
     slips = np.full((n, width), np.nan)
     for i, deal_id in enumerate(deal_ids.tolist()):
