@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -62,6 +62,13 @@ _live: dict[int, _LiveSnapshots] = {}
 _live_lock = threading.Lock()
 
 
+def _moved(snapshot: DealSnapshot, as_of: datetime) -> DealSnapshot:
+    """`dataclasses.replace(snapshot, as_of=as_of)` without its per-field work: thousands per re-forecast."""
+    moved = object.__new__(DealSnapshot)
+    moved.__dict__.update(snapshot.__dict__, as_of=as_of)
+    return moved
+
+
 def live_pipeline(workspace: Workspace, as_of: datetime, *, changed_ids: Iterable[int] = ()) -> list[DealSnapshot]:
     """`pipeline_as_of(workspace, as_of)` for a live run: the same snapshots, folded again only for changed deals.
 
@@ -82,7 +89,7 @@ def live_pipeline(workspace: Workspace, as_of: datetime, *, changed_ids: Iterabl
             DealHistory.objects.for_workspace(workspace).filter(changed_at__gte=since).values_list("deal_id", flat=True)
         )
         again = sorted((current - last.by_id.keys()) | (changed & current))
-        by_id = {i: replace(s, as_of=as_of) for i, s in last.by_id.items() if i in current and i not in again}
+        by_id = {i: _moved(s, as_of) for i, s in last.by_id.items() if i in current and i not in again}
         by_id.update((s.id, s) for s in (pipeline_as_of(workspace, as_of, deal_ids=again) if again else ()))
         snapshots = sorted(by_id.values(), key=lambda s: s.id)
         entry = _LiveSnapshots(key, as_of, last.folded_at, by_id)
@@ -154,49 +161,66 @@ def load_history(
             slip_times.setdefault(deal_id, []).append(_days(changed_at, as_of))
 
     n = len(snapshots)
-    created = np.empty(n)
-    closed = np.full(n, np.nan)
-    outcome = np.empty(n, dtype=np.int64)
-    amount = np.empty(n)
-    stage = np.zeros(n, dtype=np.int64)
+    # Filled as plain lists (one NumPy write per deal and field was much of a re-forecast's load time).
+    created_l: list[float] = []
+    closed_l: list[float] = []
+    outcome_l: list[int] = []
+    amount_l: list[float] = []
+    stage_l: list[int] = []
+    entered_age_l: list[int] = []
+    team_l: list[int] = []
+    deal_ids_l: list[int] = []
+    owner_ids_l: list[int] = []
     reached = np.zeros((n, n_stages), dtype=bool)
     entered = np.zeros((n, n_stages))
-    current_entered_age = np.zeros(n, dtype=np.int64)
-    team = np.zeros(n, dtype=np.int64)
-    deal_ids = np.empty(n, dtype=np.int64)
-    owner_ids = np.zeros(n, dtype=np.int64)
     reach_rows: list[int] = []
     reach_cols: list[int] = []
     reach_ages: list[float] = []
+    order_of = stage_order.tolist()
+    nan = float("nan")
     for i, snap in enumerate(snapshots):
-        deal_ids[i] = snap.id
-        owner_ids[i] = snap.owner_id or 0
-        created[i] = min(_days(snap.created_at, as_of), 0.0)
-        amount[i] = float(snap.amount)
-        team[i] = team_index.get(owner_team.get(snap.owner_id or 0), 0)  # 0: no member, so no team
+        deal_ids_l.append(snap.id)
+        owner_ids_l.append(snap.owner_id or 0)
+        created_i = min(_days(snap.created_at, as_of), 0.0)
+        created_l.append(created_i)
+        amount_l.append(float(snap.amount))
+        team_l.append(team_index.get(owner_team.get(snap.owner_id or 0), 0))  # 0: no member, so no team
         if snap.outcome == Outcome.OPEN:
-            outcome[i] = CENSORED
+            outcome_l.append(CENSORED)
+            closed_l.append(nan)
         else:
-            outcome[i] = WON if snap.outcome == Outcome.WON else LOST
-            closed[i] = min(_days(snap.closed_at or snap.as_of, as_of), 0.0)
+            outcome_l.append(WON if snap.outcome == Outcome.WON else LOST)
+            closed_l.append(min(_days(snap.closed_at or snap.as_of, as_of), 0.0))
         seen = list(visits.get(snap.id, []))
+        stage_i, entered_age_i = 0, 0
         if snap.outcome == Outcome.OPEN and snap.stage_id in stage_index:
-            stage[i] = stage_index[snap.stage_id]
-            current_entered_age[i] = max(int(_days(snap.stage_entered_at, as_of) - created[i]), 0)
+            stage_i = stage_index[snap.stage_id]
+            entered_age_i = max(int(_days(snap.stage_entered_at, as_of) - created_i), 0)
             if not seen:
-                seen = [(created[i], stage[i])]
+                seen = [(created_i, stage_i)]
         elif seen:
-            stage[i] = max(seen, key=lambda v: stage_order[v[1]])[1]
+            stage_i = max(seen, key=lambda v: order_of[v[1]])[1]
+        stage_l.append(stage_i)
+        entered_age_l.append(entered_age_i)
         first_entry: dict[int, float] = {}
         for when, s in sorted(seen):
             # Skipping a stage counts as passing it: every earlier stage of the pipeline is reached too.
             for passed in passes[s]:
                 if passed not in first_entry:
-                    first_entry[passed] = max(when - created[i], 0.0)
+                    first_entry[passed] = max(when - created_i, 0.0)
         for passed, age in first_entry.items():
             reach_rows.append(i)
             reach_cols.append(passed)
             reach_ages.append(age)
+    created = np.array(created_l, dtype=float)
+    closed = np.array(closed_l, dtype=float)
+    outcome = np.array(outcome_l, dtype=np.int64)
+    amount = np.array(amount_l, dtype=float)
+    stage = np.array(stage_l, dtype=np.int64)
+    current_entered_age = np.array(entered_age_l, dtype=np.int64)
+    team = np.array(team_l, dtype=np.int64)
+    deal_ids = np.array(deal_ids_l, dtype=np.int64)
+    owner_ids = np.array(owner_ids_l, dtype=np.int64)
     reached[reach_rows, reach_cols] = True
     entered[reach_rows, reach_cols] = reach_ages
     width = min(max((len(v) for v in slip_times.values()), default=0), MAX_SLIPS_KEPT)
