@@ -61,6 +61,30 @@ class CloseTimeModel:
             out = np.where(start > 1e-12, 1.0 - end / np.maximum(start, 1e-12), 0.0)
         return np.clip(out, 0.0, 1.0)
 
+    def gained_within(
+        self, age: np.ndarray, start: np.ndarray, end: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For deals still open at `age`: P(win) and P(close) from `start` to `end` days on (`start` 0: from now).
+
+        The same numbers as `win_within(age, end) - win_within(age, start)` (likewise `close_within`, the second
+        term only where `start > 0`), from one lookup of each curve value: a forecast evaluates this per group of
+        open deals for every period."""
+        now = self._at(self.surv, age)
+        won_now = self._at(self.cif_won, age)
+        at_end = np.clip(np.asarray(age) + np.asarray(end), 0, self.horizon)
+        at_start = np.clip(np.asarray(age) + np.asarray(start), 0, self.horizon)
+        alive = now > 1e-12
+        base = np.maximum(now, 1e-12)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            win_end = np.where(alive, (self.cif_won[at_end] - won_now) / base, 0.0)
+            win_start = np.where(alive, (self.cif_won[at_start] - won_now) / base, 0.0)
+            close_end = np.where(alive, 1.0 - self.surv[at_end] / base, 0.0)
+            close_start = np.where(alive, 1.0 - self.surv[at_start] / base, 0.0)
+        later = np.asarray(start) > 0
+        win = np.clip(win_end, 0.0, 1.0) - np.where(later, np.clip(win_start, 0.0, 1.0), 0.0)
+        close = np.clip(close_end, 0.0, 1.0) - np.where(later, np.clip(close_start, 0.0, 1.0), 0.0)
+        return win, close
+
     def win_share(self) -> float:
         """Share of eventual closes that are wins (the pooled win rate implied by the fit)."""
         closed = 1.0 - self.surv[-1]
