@@ -111,21 +111,27 @@ def fit_close_times(
     if durations.shape != events.shape or durations.shape != entry.shape:
         raise ValueError("durations, events and entry must have the same length")
     keep = entry <= durations
-    durations, events, entry = durations[keep], events[keep], entry[keep]
+    if not keep.all():
+        durations, events, entry = durations[keep], events[keep], entry[keep]
     amounts = None if amounts is None else np.asarray(amounts, dtype=float)[keep]
     closed = events != CENSORED
     max_close_age = int(durations[closed].max()) if closed.any() else 0
     top = int(horizon if horizon is not None else max(int(durations.max(initial=0)), max_close_age) + 1)
     size = top + 1
+    if horizon is not None:  # otherwise every day is below `size` already
+        durations_in, entry_in = np.minimum(durations, size - 1), np.minimum(entry, size - 1)
+    else:
+        durations_in, entry_in = durations, entry
     # Risk set at day t: entered at or before t and not yet closed/censored before t.
-    enter_counts = np.bincount(np.minimum(entry, size - 1), minlength=size)
-    exit_counts = np.bincount(np.minimum(durations, size - 1), minlength=size)
+    enter_counts = np.bincount(entry_in, minlength=size)
+    # Closes and censorings per day and event (one count: day * 3 + event).
+    by_event = np.bincount(durations_in * 3 + events, minlength=3 * size).reshape(size, 3)
+    exit_counts = by_event.sum(axis=1)
     at_risk = np.cumsum(enter_counts) - np.concatenate(([0], np.cumsum(exit_counts)[:-1]))
-    won_counts = np.bincount(np.minimum(durations[events == WON], size - 1), minlength=size)
-    lost_counts = np.bincount(np.minimum(durations[events == LOST], size - 1), minlength=size)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hazard_won = np.where(at_risk > 0, won_counts / np.maximum(at_risk, 1), 0.0)
-        hazard_lost = np.where(at_risk > 0, lost_counts / np.maximum(at_risk, 1), 0.0)
+    risk = at_risk > 0
+    per_risk = np.maximum(at_risk, 1)
+    hazard_won = np.where(risk, by_event[:, WON] / per_risk, 0.0)
+    hazard_lost = np.where(risk, by_event[:, LOST] / per_risk, 0.0)
     hazard = np.minimum(hazard_won + hazard_lost, 1.0)
     surv = np.cumprod(1.0 - hazard)
     surv_before = np.concatenate(([1.0], surv[:-1]))
@@ -135,7 +141,7 @@ def fit_close_times(
         won_at = np.minimum(durations[events == WON], size - 1)
         for power in (1, 2):
             per_day = np.bincount(won_at, weights=amounts[events == WON] ** power, minlength=size)
-            hazard_amount = np.where(at_risk > 0, per_day / np.maximum(at_risk, 1), 0.0)
+            hazard_amount = np.where(risk, per_day / per_risk, 0.0)
             revenue[power - 1] = np.cumsum(surv_before * hazard_amount)
     return CloseTimeModel(
         surv=surv,
