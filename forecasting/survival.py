@@ -61,9 +61,7 @@ class CloseTimeModel:
             out = np.where(start > 1e-12, 1.0 - end / np.maximum(start, 1e-12), 0.0)
         return np.clip(out, 0.0, 1.0)
 
-    def gained_within(
-        self, age: np.ndarray, start: np.ndarray, end: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def gained_within(self, age: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For deals still open at `age`: P(win) and P(close) from `start` to `end` days on (`start` 0: from now).
 
         The same numbers as `win_within(age, end) - win_within(age, start)` (likewise `close_within`, the second

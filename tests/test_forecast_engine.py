@@ -174,9 +174,7 @@ def test_gained_within_is_the_difference_of_the_curves_chances():
     end = start + rng.integers(0, 90, 300)
     win, close = curve.gained_within(age, start, end)
     later = start > 0
-    np.testing.assert_array_equal(
-        win, curve.win_within(age, end) - np.where(later, curve.win_within(age, start), 0.0)
-    )
+    np.testing.assert_array_equal(win, curve.win_within(age, end) - np.where(later, curve.win_within(age, start), 0.0))
     np.testing.assert_array_equal(
         close, curve.close_within(age, end) - np.where(later, curve.close_within(age, start), 0.0)
     )
