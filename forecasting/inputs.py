@@ -233,9 +233,10 @@ def load_history(
     entered[reach_rows, reach_cols] = reach_ages
     width = min(max((len(v) for v in slip_times.values()), default=0), MAX_SLIPS_KEPT)
     slips = np.full((n, width), np.nan)
-    for i, deal_id in enumerate(deal_ids.tolist()):
-        times = sorted(slip_times.get(deal_id, ()))[:width]
-        slips[i, : len(times)] = np.maximum(np.array(times) - created[i], 0.0)
+    for i, deal_id in enumerate(deal_ids_l):
+        if deal_id in slip_times:
+            times = sorted(slip_times[deal_id])[:width]
+            slips[i, : len(times)] = [max(t - created_l[i], 0.0) for t in times]
     history = History(
         slips=slips,
         created=created,

@@ -153,6 +153,8 @@ def _landmark_curves(
     borrowed = np.zeros((len(STAGE_LANDMARKS), SLIP_BANDS), dtype=bool)
     for i, landmark in enumerate(STAGE_LANDMARKS):
         keep = subset & (exit_in_stage >= landmark) & (since_entry >= landmark)
+        n_closed = int((keep & closed).sum())
+        slip_band = np.minimum(slips_at[i], SLIP_BANDS - 1)
 
         def fitted(mask: np.ndarray, lm: int = landmark) -> CloseTimeModel:
             return fit_close_times(
@@ -161,7 +163,7 @@ def _landmark_curves(
                 entry=np.maximum(seen_from[mask], lm).astype(np.int64),
             )
 
-        if (keep & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE or (not out and fallback is None):
+        if n_closed >= MIN_CLOSED_FOR_OWN_CURVE or (not out and fallback is None):
             base = fitted(keep)
         elif fallback is not None:
             base = fallback[i][0]
@@ -171,7 +173,7 @@ def _landmark_curves(
             borrowed[i, 0] = borrowed[i - 1, 0]
         bands = [base]
         for k in range(1, SLIP_BANDS):
-            in_band = keep & (np.minimum(slips_at[i], SLIP_BANDS - 1) == k)
+            in_band = keep & (slip_band == k)
             if (in_band & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
                 bands.append(fitted(in_band))
             elif fallback is not None:
@@ -180,7 +182,7 @@ def _landmark_curves(
             else:
                 bands.append(bands[-1])
                 borrowed[i, k] = borrowed[i, k - 1]
-        if (keep & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
+        if n_closed >= MIN_CLOSED_FOR_OWN_CURVE:
             # Band 0 (no push yet) is its own group once pushes are split out.
             no_push = keep & (slips_at[i] == 0)
             if (no_push & closed).sum() >= MIN_CLOSED_FOR_OWN_CURVE:
