@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from django.db.models.expressions import RawSQL
@@ -24,6 +24,8 @@ from forecasting.survival import CENSORED, LOST, WON
 from tenancy.models import Membership, Team, Workspace
 
 DAY = 86400.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 MAX_SLIPS_KEPT = 4  # more pushes than this say nothing new
 
 
@@ -62,6 +64,13 @@ _live: dict[int, _LiveSnapshots] = {}
 _live_lock = threading.Lock()
 
 
+def _moved(snapshot: DealSnapshot, as_of: datetime) -> DealSnapshot:
+    """`dataclasses.replace(snapshot, as_of=as_of)` without its per-field work: thousands per re-forecast."""
+    moved = object.__new__(DealSnapshot)
+    moved.__dict__.update(snapshot.__dict__, as_of=as_of)
+    return moved
+
+
 def live_pipeline(workspace: Workspace, as_of: datetime, *, changed_ids: Iterable[int] = ()) -> list[DealSnapshot]:
     """`pipeline_as_of(workspace, as_of)` for a live run: the same snapshots, folded again only for changed deals.
 
@@ -82,7 +91,7 @@ def live_pipeline(workspace: Workspace, as_of: datetime, *, changed_ids: Iterabl
             DealHistory.objects.for_workspace(workspace).filter(changed_at__gte=since).values_list("deal_id", flat=True)
         )
         again = sorted((current - last.by_id.keys()) | (changed & current))
-        by_id = {i: replace(s, as_of=as_of) for i, s in last.by_id.items() if i in current and i not in again}
+        by_id = {i: _moved(s, as_of) for i, s in last.by_id.items() if i in current and i not in again}
         by_id.update((s.id, s) for s in (pipeline_as_of(workspace, as_of, deal_ids=again) if again else ()))
         snapshots = sorted(by_id.values(), key=lambda s: s.id)
         entry = _LiveSnapshots(key, as_of, last.folded_at, by_id)
@@ -108,6 +117,11 @@ def load_history(
     stage_pipeline = np.array([s["pipeline_id"] for s in open_stages] or [0])
     stage_order = np.array([s["order"] for s in open_stages] or [0])
     n_stages = max(len(open_stages), 1)
+    # Per open stage: the stages a deal passes by reaching it (its pipeline's, up to its order), as plain indices.
+    passes = [
+        np.flatnonzero((stage_pipeline == stage_pipeline[s]) & (stage_order <= stage_order[s])).tolist()
+        for s in range(len(open_stages))
+    ]
 
     owner_team = dict(Membership.objects.for_workspace(workspace).values_list("id", "team_id"))
     team_ids: list[int | None] = [None, *Team.objects.filter(workspace=workspace).values_list("id", flat=True)]
@@ -134,61 +148,95 @@ def load_history(
 
     # Close-date slips: every push of the expected close date to a later day, up to as_of.
     slip_times: dict[int, list[float]] = {}
+    close_date = TrackedField.EXPECTED_CLOSE_DATE
     slip_rows = (
         DealHistory.objects.for_workspace(workspace)
-        .filter(changed_at__lte=as_of, field=TrackedField.EXPECTED_CLOSE_DATE, old_value__isnull=False)
-        .values_list("deal_id", "old_value", "new_value", "changed_at")
+        .filter(changed_at__lte=as_of, field=close_date, old_value__isnull=False)
+        # Both dates decoded and the moment in whole microseconds by SQL (as for the stage rows above): the same
+        # values `crm.history.decode` and `_days` give, without parsing JSON and timestamps in Python.
+        .annotate(
+            old_day=RawSQL(deal_history.sql_value(close_date, "old_value"), ()),  # noqa: S611 (constant SQL)
+            new_day=RawSQL(deal_history.sql_value(close_date, "new_value"), ()),  # noqa: S611 (constant SQL)
+            micros=RawSQL("(EXTRACT(EPOCH FROM changed_at) * 1000000)::bigint", ()),
+        )
+        .values_list("deal_id", "old_day", "new_day", "micros")
         .order_by()
     )
-    for deal_id, old, new, changed_at in slip_rows:
-        old, new = (
-            deal_history.decode(TrackedField.EXPECTED_CLOSE_DATE, old),
-            deal_history.decode(TrackedField.EXPECTED_CLOSE_DATE, new),
-        )
+    as_of_micros = (as_of - _EPOCH) // _MICROSECOND
+    for deal_id, old, new, micros in slip_rows:
         if old is not None and new is not None and new > old:
-            slip_times.setdefault(deal_id, []).append(_days(changed_at, as_of))
+            # What `_days` gives: timedelta.total_seconds() is the exact microseconds over 10**6.
+            slip_times.setdefault(deal_id, []).append((micros - as_of_micros) / 10**6 / DAY)
 
     n = len(snapshots)
-    created = np.empty(n)
-    closed = np.full(n, np.nan)
-    outcome = np.empty(n, dtype=np.int64)
-    amount = np.empty(n)
-    stage = np.zeros(n, dtype=np.int64)
+    # Filled as plain lists (one NumPy write per deal and field was much of a re-forecast's load time).
+    created_l: list[float] = []
+    closed_l: list[float] = []
+    outcome_l: list[int] = []
+    amount_l: list[float] = []
+    stage_l: list[int] = []
+    entered_age_l: list[int] = []
+    team_l: list[int] = []
+    deal_ids_l: list[int] = []
+    owner_ids_l: list[int] = []
     reached = np.zeros((n, n_stages), dtype=bool)
     entered = np.zeros((n, n_stages))
-    current_entered_age = np.zeros(n, dtype=np.int64)
-    team = np.zeros(n, dtype=np.int64)
-    deal_ids = np.empty(n, dtype=np.int64)
-    owner_ids = np.zeros(n, dtype=np.int64)
+    reach_rows: list[int] = []
+    reach_cols: list[int] = []
+    reach_ages: list[float] = []
+    order_of = stage_order.tolist()
+    nan = float("nan")
     for i, snap in enumerate(snapshots):
-        deal_ids[i] = snap.id
-        owner_ids[i] = snap.owner_id or 0
-        created[i] = min(_days(snap.created_at, as_of), 0.0)
-        amount[i] = float(snap.amount)
-        team[i] = team_index.get(owner_team.get(snap.owner_id or 0), 0)  # 0: no member, so no team
+        deal_ids_l.append(snap.id)
+        owner_ids_l.append(snap.owner_id or 0)
+        created_i = min(_days(snap.created_at, as_of), 0.0)
+        created_l.append(created_i)
+        amount_l.append(float(snap.amount))
+        team_l.append(team_index.get(owner_team.get(snap.owner_id or 0), 0))  # 0: no member, so no team
         if snap.outcome == Outcome.OPEN:
-            outcome[i] = CENSORED
+            outcome_l.append(CENSORED)
+            closed_l.append(nan)
         else:
-            outcome[i] = WON if snap.outcome == Outcome.WON else LOST
-            closed[i] = min(_days(snap.closed_at or snap.as_of, as_of), 0.0)
+            outcome_l.append(WON if snap.outcome == Outcome.WON else LOST)
+            closed_l.append(min(_days(snap.closed_at or snap.as_of, as_of), 0.0))
         seen = list(visits.get(snap.id, []))
+        stage_i, entered_age_i = 0, 0
         if snap.outcome == Outcome.OPEN and snap.stage_id in stage_index:
-            stage[i] = stage_index[snap.stage_id]
-            current_entered_age[i] = max(int(_days(snap.stage_entered_at, as_of) - created[i]), 0)
+            stage_i = stage_index[snap.stage_id]
+            entered_age_i = max(int(_days(snap.stage_entered_at, as_of) - created_i), 0)
             if not seen:
-                seen = [(created[i], stage[i])]
+                seen = [(created_i, stage_i)]
         elif seen:
-            stage[i] = max(seen, key=lambda v: stage_order[v[1]])[1]
+            stage_i = max(seen, key=lambda v: order_of[v[1]])[1]
+        stage_l.append(stage_i)
+        entered_age_l.append(entered_age_i)
+        first_entry: dict[int, float] = {}
         for when, s in sorted(seen):
             # Skipping a stage counts as passing it: every earlier stage of the pipeline is reached too.
-            passed = (stage_pipeline == stage_pipeline[s]) & (stage_order <= stage_order[s]) & ~reached[i]
-            entered[i, passed] = max(when - created[i], 0.0)
-            reached[i] |= passed
+            for passed in passes[s]:
+                if passed not in first_entry:
+                    first_entry[passed] = max(when - created_i, 0.0)
+        for passed, age in first_entry.items():
+            reach_rows.append(i)
+            reach_cols.append(passed)
+            reach_ages.append(age)
+    created = np.array(created_l, dtype=float)
+    closed = np.array(closed_l, dtype=float)
+    outcome = np.array(outcome_l, dtype=np.int64)
+    amount = np.array(amount_l, dtype=float)
+    stage = np.array(stage_l, dtype=np.int64)
+    current_entered_age = np.array(entered_age_l, dtype=np.int64)
+    team = np.array(team_l, dtype=np.int64)
+    deal_ids = np.array(deal_ids_l, dtype=np.int64)
+    owner_ids = np.array(owner_ids_l, dtype=np.int64)
+    reached[reach_rows, reach_cols] = True
+    entered[reach_rows, reach_cols] = reach_ages
     width = min(max((len(v) for v in slip_times.values()), default=0), MAX_SLIPS_KEPT)
     slips = np.full((n, width), np.nan)
-    for i, deal_id in enumerate(deal_ids.tolist()):
-        times = sorted(slip_times.get(deal_id, ()))[:width]
-        slips[i, : len(times)] = np.maximum(np.array(times) - created[i], 0.0)
+    for i, deal_id in enumerate(deal_ids_l):
+        if deal_id in slip_times:
+            times = sorted(slip_times[deal_id])[:width]
+            slips[i, : len(times)] = [max(t - created_l[i], 0.0) for t in times]
     history = History(
         slips=slips,
         created=created,

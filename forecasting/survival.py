@@ -61,6 +61,28 @@ class CloseTimeModel:
             out = np.where(start > 1e-12, 1.0 - end / np.maximum(start, 1e-12), 0.0)
         return np.clip(out, 0.0, 1.0)
 
+    def gained_within(self, age: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For deals still open at `age`: P(win) and P(close) from `start` to `end` days on (`start` 0: from now).
+
+        The same numbers as `win_within(age, end) - win_within(age, start)` (likewise `close_within`, the second
+        term only where `start > 0`), from one lookup of each curve value: a forecast evaluates this per group of
+        open deals for every period."""
+        now = self._at(self.surv, age)
+        won_now = self._at(self.cif_won, age)
+        at_end = np.clip(np.asarray(age) + np.asarray(end), 0, self.horizon)
+        at_start = np.clip(np.asarray(age) + np.asarray(start), 0, self.horizon)
+        alive = now > 1e-12
+        base = np.maximum(now, 1e-12)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            win_end = np.where(alive, (self.cif_won[at_end] - won_now) / base, 0.0)
+            win_start = np.where(alive, (self.cif_won[at_start] - won_now) / base, 0.0)
+            close_end = np.where(alive, 1.0 - self.surv[at_end] / base, 0.0)
+            close_start = np.where(alive, 1.0 - self.surv[at_start] / base, 0.0)
+        later = np.asarray(start) > 0
+        win = np.clip(win_end, 0.0, 1.0) - np.where(later, np.clip(win_start, 0.0, 1.0), 0.0)
+        close = np.clip(close_end, 0.0, 1.0) - np.where(later, np.clip(close_start, 0.0, 1.0), 0.0)
+        return win, close
+
     def win_share(self) -> float:
         """Share of eventual closes that are wins (the pooled win rate implied by the fit)."""
         closed = 1.0 - self.surv[-1]
@@ -87,21 +109,27 @@ def fit_close_times(
     if durations.shape != events.shape or durations.shape != entry.shape:
         raise ValueError("durations, events and entry must have the same length")
     keep = entry <= durations
-    durations, events, entry = durations[keep], events[keep], entry[keep]
+    if not keep.all():
+        durations, events, entry = durations[keep], events[keep], entry[keep]
     amounts = None if amounts is None else np.asarray(amounts, dtype=float)[keep]
     closed = events != CENSORED
     max_close_age = int(durations[closed].max()) if closed.any() else 0
     top = int(horizon if horizon is not None else max(int(durations.max(initial=0)), max_close_age) + 1)
     size = top + 1
+    if horizon is not None:  # otherwise every day is below `size` already
+        durations_in, entry_in = np.minimum(durations, size - 1), np.minimum(entry, size - 1)
+    else:
+        durations_in, entry_in = durations, entry
     # Risk set at day t: entered at or before t and not yet closed/censored before t.
-    enter_counts = np.bincount(np.minimum(entry, size - 1), minlength=size)
-    exit_counts = np.bincount(np.minimum(durations, size - 1), minlength=size)
+    enter_counts = np.bincount(entry_in, minlength=size)
+    # Closes and censorings per day and event (one count: day * 3 + event).
+    by_event = np.bincount(durations_in * 3 + events, minlength=3 * size).reshape(size, 3)
+    exit_counts = by_event.sum(axis=1)
     at_risk = np.cumsum(enter_counts) - np.concatenate(([0], np.cumsum(exit_counts)[:-1]))
-    won_counts = np.bincount(np.minimum(durations[events == WON], size - 1), minlength=size)
-    lost_counts = np.bincount(np.minimum(durations[events == LOST], size - 1), minlength=size)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hazard_won = np.where(at_risk > 0, won_counts / np.maximum(at_risk, 1), 0.0)
-        hazard_lost = np.where(at_risk > 0, lost_counts / np.maximum(at_risk, 1), 0.0)
+    risk = at_risk > 0
+    per_risk = np.maximum(at_risk, 1)
+    hazard_won = np.where(risk, by_event[:, WON] / per_risk, 0.0)
+    hazard_lost = np.where(risk, by_event[:, LOST] / per_risk, 0.0)
     hazard = np.minimum(hazard_won + hazard_lost, 1.0)
     surv = np.cumprod(1.0 - hazard)
     surv_before = np.concatenate(([1.0], surv[:-1]))
@@ -111,7 +139,7 @@ def fit_close_times(
         won_at = np.minimum(durations[events == WON], size - 1)
         for power in (1, 2):
             per_day = np.bincount(won_at, weights=amounts[events == WON] ** power, minlength=size)
-            hazard_amount = np.where(at_risk > 0, per_day / np.maximum(at_risk, 1), 0.0)
+            hazard_amount = np.where(risk, per_day / per_risk, 0.0)
             revenue[power - 1] = np.cumsum(surv_before * hazard_amount)
     return CloseTimeModel(
         surv=surv,

@@ -160,3 +160,22 @@ def test_the_win_rate_follows_the_last_quarter():
     # A record no longer than a quarter has nothing older to differ from.
     short = fit(_closed_history(closed[recent] - 30, closed[recent], won[recent], np.full(recent.sum(), 1000.0)))
     assert short.recent_level == 1.0
+
+
+def test_gained_within_is_the_difference_of_the_curves_chances():
+    """What a forecast reads per group of open deals: exactly win_within / close_within at the window's two ends."""
+    rng = np.random.default_rng(5)
+    n = 400
+    durations = rng.integers(0, 200, n)
+    events = rng.choice([CENSORED, WON, LOST], n, p=[0.3, 0.3, 0.4])
+    curve = fit_close_times(durations, events, entry=rng.integers(0, 20, n))
+    age = rng.integers(0, 260, 300)  # some beyond every close seen (a dead curve: zero)
+    start = np.where(rng.random(300) < 0.5, 0, rng.integers(1, 60, 300))
+    end = start + rng.integers(0, 90, 300)
+    win, close = curve.gained_within(age, start, end)
+    later = start > 0
+    np.testing.assert_array_equal(win, curve.win_within(age, end) - np.where(later, curve.win_within(age, start), 0.0))
+    np.testing.assert_array_equal(
+        close, curve.close_within(age, end) - np.where(later, curve.close_within(age, start), 0.0)
+    )
+    assert win.max() > 0 and (win[age > curve.max_close_age] == 0).all()

@@ -61,3 +61,20 @@ def test_only_the_latest_runs_keep_their_simulations(personas):
     assert ForecastRun.objects.filter(workspace=personas.workspace).count() == SIMULATIONS_KEPT + 1
     stored = unpack(RunSimulation.objects.get(run=runs[-1]).data)
     assert stored.sims == 200 and list(stored.amount) == [50000.0]
+
+
+def test_runs_stored_by_earlier_versions_still_unpack():
+    """Earlier versions stored `np.savez_compressed`'s archive at zlib's default level; the same members read back."""
+    import io
+
+    rng = np.random.default_rng(1)
+    won = rng.random((4, 300)) < 0.4
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, format=np.array([1, 300]), deal_ids=np.arange(4), owner_ids=np.zeros(4, np.int64),
+        amount=np.ones(4), probability=np.full(4, 0.4), won=np.packbits(won, axis=1), totals=np.arange(300.0),
+        raw_totals=np.arange(300.0), new_business=np.zeros(300),
+    )  # fmt: skip
+    back = unpack(buffer.getvalue())
+    np.testing.assert_array_equal(back.won, won)
+    np.testing.assert_array_equal(back.totals, np.arange(300.0))
