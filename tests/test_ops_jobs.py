@@ -104,6 +104,24 @@ def test_a_row_waiting_past_a_minute_has_its_task_resent_and_a_duplicate_task_do
 
 
 @pytest.mark.django_db
+def test_interactive_work_whose_task_was_lost_waits_seconds_bulk_work_a_minute(django_capture_on_commit_callbacks):
+    """A save's re-forecast row whose task failed with the database (or was lost) is sent again after 10 s; a bulk
+    row, whose task may simply be waiting behind a backfill, after a minute."""
+    bulk_key = "similarity.tasks.on_deals_changed:7"
+    assert queue_for("similarity.tasks.on_deals_changed", bulk_key) is not None
+    _enqueue(django_capture_on_commit_callbacks, [5])
+    _enqueue(django_capture_on_commit_callbacks, [6], func="similarity.tasks.on_deals_changed", key=bulk_key)
+    OrmQ.objects.all().delete()  # both tasks gone
+    PendingJob.objects.update(created_at=timezone.now() - timedelta(seconds=15))
+    assert requeue_abandoned() == {"recovered": 0, "resent": 1}
+    assert requeue_abandoned() == {"recovered": 0, "resent": 0}  # sent once, not at every sweep
+    run_pending(KEY)
+    assert calls == [(7, [5])]
+    PendingJob.objects.filter(key=bulk_key).update(created_at=timezone.now() - timedelta(seconds=90))
+    assert requeue_abandoned() == {"recovered": 0, "resent": 1}
+
+
+@pytest.mark.django_db
 def test_a_broker_outage_does_not_fail_the_save(django_capture_on_commit_callbacks, monkeypatch):
     def broker_down(*args, **kwargs):
         raise ConnectionError("redis is restarting")
