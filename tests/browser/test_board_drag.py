@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
 from crm.models import Deal
 from crm.services import deal_create
@@ -70,7 +71,8 @@ def test_cancelling_the_dialog_moves_nothing(page, live_server, deals):
     page.locator("#close-dialog").wait_for(state="visible")
     page.locator("#close-dialog").get_by_role("button", name="Cancel").click()
     page.locator("#close-dialog").wait_for(state="hidden")
-    assert card.locator("select[name=stage]").input_value() == str(
-        default_stage(deals["Moon base"].workspace, "Negotiation").uuid
+    # The dialog's "close" event, which puts the menu back, fires after it is hidden: wait for it (it raced here).
+    expect(card.locator("select[name=stage]")).to_have_value(
+        str(default_stage(deals["Moon base"].workspace, "Negotiation").uuid)
     )
     assert Deal.objects.get(pk=deals["Moon base"].pk).outcome == "open"
