@@ -20,18 +20,14 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from vectoros.periods import FiscalCalendar
+from vectoros.periods import FiscalCalendar, add_months
 
 PRIOR_WINS = 50.0
 NO_EFFECT = np.ones(3)
 
 
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 def _next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return add_months(day.replace(day=1), 1)
 
 
 def position(calendar: FiscalCalendar, day: date) -> int:
@@ -65,7 +61,7 @@ def month_intensity(calendar: FiscalCalendar, won_ordinals: np.ndarray, first: d
 def window_factor(calendar: FiscalCalendar, intensity: np.ndarray, start: date, end: date) -> float:
     """The intensity averaged over the days from `start` to `end` (1 for an empty window)."""
     total, days = 0.0, 0
-    month = _month_start(start)
+    month = start.replace(day=1)
     while month <= end:
         nxt = _next_month(month)
         n = (min(nxt - timedelta(days=1), end) - max(month, start)).days + 1

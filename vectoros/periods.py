@@ -37,11 +37,11 @@ def fiscal_quarter(calendar: FiscalCalendar, day: date) -> int:
 def fiscal_quarter_bounds(calendar: FiscalCalendar, day: date) -> tuple[date, date]:
     year_start, _ = fiscal_year_bounds(calendar, day)
     months = (fiscal_quarter(calendar, day) - 1) * 3
-    start = _add_months(year_start, months)
-    return start, _add_months(start, 3) - timedelta(days=1)
+    start = add_months(year_start, months)
+    return start, add_months(start, 3) - timedelta(days=1)
 
 
-def _add_months(day: date, months: int) -> date:
+def add_months(day: date, months: int) -> date:
     index = day.month - 1 + months
     return date(day.year + index // 12, index % 12 + 1, 1)
 
@@ -52,7 +52,7 @@ def period_label(calendar: FiscalCalendar, start: date, end: date) -> str:
         return f"Q{fiscal_quarter(calendar, start)} FY{fiscal_year(calendar, start)}"
     if (start, end) == fiscal_year_bounds(calendar, start):
         return f"FY{fiscal_year(calendar, start)}"
-    if start.day == 1 and end == _add_months(start, 1) - timedelta(days=1):
+    if start.day == 1 and end == add_months(start, 1) - timedelta(days=1):
         return start.strftime("%b %Y")
     if start.year == end.year:
         return f"{start:%b} {start.day} – {end:%b} {end.day}, {end.year}"
