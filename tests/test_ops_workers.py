@@ -48,8 +48,11 @@ def slow_first_attempt(folder: str, ids: list[int]) -> None:
 
 
 def record_priority(folder: str, name: str) -> None:
-    """Write the CPU priority (nice value) of the worker process that runs this task."""
+    """Write the CPU priority (nice value) of the worker process that runs this task, and of its autogroup."""
     Path(folder, f"{name}.nice").write_text(str(os.nice(0)))
+    autogroup = Path("/proc/self/autogroup")
+    if autogroup.exists():
+        Path(folder, f"{name}.autogroup").write_text(autogroup.read_text())
 
 
 def _wait_for(condition: Callable[[], object], timeout: float, what: str) -> float:
@@ -122,6 +125,12 @@ def test_bulk_work_runs_at_a_lower_cpu_priority_than_interactive_work(personas, 
     assert int((tmp_path / "interactive.nice").read_text()) == ours
     assert int((tmp_path / "bulk.nice").read_text()) == min(ours + settings.Q_BULK_NICE, 19)
     assert settings.Q_BULK_NICE > 0
+    if (tmp_path / "bulk.autogroup").exists():
+        # With autogroup scheduling, CPU is shared between sessions before nice counts: the bulk cluster runs in a
+        # session of its own, at the lower priority, not in the interactive workers' session.
+        bulk, interactive = (tmp_path / "bulk.autogroup").read_text(), (tmp_path / "interactive.autogroup").read_text()
+        assert bulk.split()[0] != interactive.split()[0]
+        assert bulk.split()[-1] == str(min(settings.Q_BULK_NICE, 19))
 
 
 def test_a_killed_worker_loses_no_job_and_a_database_restart_is_survived(personas, start_worker, tmp_path):

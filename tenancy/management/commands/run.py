@@ -11,6 +11,8 @@ Any number of web and worker processes, on any hosts, can share one database (DA
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -31,6 +33,7 @@ from tenancy.jobs import requeue_abandoned
 from vectoros import embedded_db
 
 DEMO_SIGN_IN = ("demo@example.com", "vectoros-demo")
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 REQUEUE_EVERY = 5.0  # seconds between two sweeps for abandoned work (worker role)
 logger = logging.getLogger(__name__)
 
@@ -58,17 +61,40 @@ def queue_clusters(queue: str) -> list[str]:
     return names[queue] if queue in names else names["interactive"] + names["bulk"]
 
 
+def _lower_priority(increment: int) -> None:
+    """Between fork and exec of the bulk cluster, which `Popen(start_new_session=True)` put in a session of its own.
+
+    On Linux with autogroup scheduling (the default on desktops and many servers), the CPU is shared between
+    sessions first and `nice` only orders the processes inside one; the web, the interactive workers and the
+    database each run in their own session, so a niced bulk worker in theirs would still take an equal share.
+    Its own session's autogroup therefore gets the same lower priority; where there is no autogroup, the
+    process's nice value is what counts. The cluster also stops when this supervisor dies (PR_SET_PDEATHSIG),
+    as it would have with the supervisor's session.
+    """
+    os.nice(increment)
+    for _attempt in range(5):  # the kernel takes one such change per 100 ms from unprivileged users (EAGAIN)
+        try:
+            with open("/proc/self/autogroup", "w") as autogroup:
+                autogroup.write(str(min(19, increment)))
+        except BlockingIOError:
+            time.sleep(0.1)
+        except OSError:  # not Linux or no autogroup: the nice value above is what counts
+            break
+        else:
+            break
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def _priority(cluster: str) -> Callable[[], None] | None:
     """The bulk cluster (its sentinel, pusher and every worker it forks) starts `settings.Q_BULK_NICE` lower in CPU
     priority, so embedding backfills, imports and training use what pages and re-forecasts leave idle."""
     increment = int(settings.Q_BULK_NICE) if cluster == settings.Q_BULK_CLUSTER else 0
     if not increment:
         return None
-
-    def lower() -> None:  # runs in the child between fork and exec
-        os.nice(increment)
-
-    return lower
+    return functools.partial(_lower_priority, increment)
 
 
 def _sweep() -> None:
@@ -109,8 +135,11 @@ class Command(BaseCommand):
             for cluster in queue_clusters(str(options["queue"])):
                 env = {**os.environ, "Q_CLUSTER_NAME": cluster}
                 qcluster = [sys.executable, "manage.py", "qcluster"]
+                lower = _priority(cluster)
                 children.append(
-                    subprocess.Popen(qcluster, cwd=settings.BASE_DIR, env=env, preexec_fn=_priority(cluster))  # noqa: S603 (our own python)
+                    subprocess.Popen(  # noqa: S603 (our own python)
+                        qcluster, cwd=settings.BASE_DIR, env=env, preexec_fn=lower, start_new_session=lower is not None
+                    )
                 )
         if role in ("web", "all"):
             _wait_for_port(host, port, children)
