@@ -6,6 +6,7 @@ coalesced job; a PostgreSQL restart is survived by the workers and the web app w
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -53,6 +54,11 @@ def record_priority(folder: str, name: str) -> None:
     autogroup = Path("/proc/self/autogroup")
     if autogroup.exists():
         Path(folder, f"{name}.autogroup").write_text(autogroup.read_text())
+
+
+def record_frozen(folder: str, name: str) -> None:
+    """Write how many objects the worker process running this task has taken out of garbage collection."""
+    Path(folder, f"{name}.frozen").write_text(str(gc.get_freeze_count()))
 
 
 def _wait_for(condition: Callable[[], object], timeout: float, what: str) -> float:
@@ -131,6 +137,17 @@ def test_bulk_work_runs_at_a_lower_cpu_priority_than_interactive_work(personas, 
         bulk, interactive = (tmp_path / "bulk.autogroup").read_text(), (tmp_path / "interactive.autogroup").read_text()
         assert bulk.split()[0] != interactive.split()[0]
         assert bulk.split()[-1] == str(min(settings.Q_BULK_NICE, 19))
+
+
+def test_workers_keep_start_up_objects_out_of_full_collections(personas, start_worker, tmp_path):
+    # A full collection walks every long-lived object (~270 ms on the demo) and stops the worker's re-forecast
+    # meanwhile; both queues' workers freeze what start-up and their first tasks' imports left alive.
+    start_worker()
+    async_task("tests.test_ops_workers.record_frozen", str(tmp_path), "bulk", cluster=settings.Q_BULK_CLUSTER)
+    async_task("tests.test_ops_workers.record_frozen", str(tmp_path), "interactive")
+    _wait_for(lambda: len(list(tmp_path.glob("*.frozen"))) == 2, 60, "both queues run their task")
+    for name in ("bulk", "interactive"):
+        assert int((tmp_path / f"{name}.frozen").read_text()) > 50_000, name
 
 
 def test_a_killed_worker_loses_no_job_and_a_database_restart_is_survived(personas, start_worker, tmp_path):
