@@ -6,6 +6,7 @@ coalesced job; a PostgreSQL restart is survived by the workers and the web app w
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import psutil
 import pytest
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -98,8 +100,22 @@ def start_worker() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     yield start
     for process in started:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)  # nothing to finish gracefully here
-            process.wait()
+            kill_node(process)  # nothing to finish gracefully here
+
+
+def kill_node(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL every process of a worker node, like a crashed host: the supervisor's process group and the bulk
+    cluster, which runs in a session of its own (tenancy/management/commands/run.py)."""
+    try:
+        tree = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        tree = []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    for child in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    process.wait()
 
 
 def _reforecast(workspace_id: int, deal_id: int) -> None:
@@ -155,8 +171,7 @@ def test_a_killed_worker_loses_no_job_and_a_database_restart_is_survived(persona
     key = f"tests.test_ops_workers.slow_first_attempt:{personas.workspace.id}"
     enqueue_coalesced(key=key, func="tests.test_ops_workers.slow_first_attempt", head_args=[str(tmp_path)], ids=[3, 1])
     _wait_for(lambda: (tmp_path / "attempt-1").exists(), 60, "the first worker starts the job")
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+    kill_node(first)
 
     start_worker("interactive")  # what systemd or Docker does; its sweep finds the dead run and queues it again
     _wait_for(lambda: (tmp_path / "done.json").exists(), 60, "the job runs again on the new worker")

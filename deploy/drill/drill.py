@@ -113,16 +113,22 @@ class Stack:
         )
 
     def kill(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM: the process group (a `run` supervisor stops its children itself). SIGKILL: every process of
+        it, like a crashed host; a worker's bulk cluster runs in a session of its own."""
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
+        tree = psutil.Process(proc.pid).children(recursive=True) if sig == signal.SIGKILL else []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
+        for child in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            self.procs[name] = proc
+            self.kill(name, signal.SIGKILL)
 
     # PostgreSQL ----------------------------------------------------------------------------------------------
     def pg(self, *args: str) -> None:
