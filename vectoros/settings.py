@@ -301,7 +301,7 @@ Q_BULK_CLUSTER = "bulk"
 Q_CLUSTER["ALT_CLUSTERS"] = {Q_BULK_CLUSTER: {"workers": env_int("Q_BULK_WORKERS", 1, minimum=1, maximum=16)}}
 # The bulk cluster's processes run at this lower CPU priority (os.nice increment, 0 = same as the web): a backfill
 # takes only the CPU that pages and re-forecasts leave idle, however many bulk workers run.
-Q_BULK_NICE = env_int("Q_BULK_NICE", 10, minimum=0, maximum=19)
+Q_BULK_NICE = env_int("Q_BULK_NICE", 19, minimum=0, maximum=19)
 BULK_TASKS = [
     "forecasting.tasks.backtest_jobs_run",  # a rolling backtest started from the accuracy page
     "similarity.tasks.on_deals_changed",  # embedding backfills (256 deals a run)
