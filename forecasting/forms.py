@@ -8,14 +8,14 @@ from django import forms
 
 from tenancy.models import Membership, Team
 from tenancy.scope import Scope
-from vectoros.forms import limit_choices
+from vectoros.forms import UUIDChoiceField, limit_choices
 
 
 class DashboardFilterForm(forms.Form):
     """The dashboard's team or rep: only those in the member's scope (another team's id is a field error)."""
 
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
-    rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
+    team = UUIDChoiceField(queryset=Team.objects.none(), required=False)
+    rep = UUIDChoiceField(queryset=Membership.objects.none(), required=False)
 
     def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -63,8 +63,8 @@ class TargetForm(forms.Form):
     """A target for the workspace, a team or a rep; whether this member may set it is `Scope.can_set_target`."""
 
     amount = forms.DecimalField(min_value=0, max_digits=16, decimal_places=2)
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
-    rep = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
+    team = UUIDChoiceField(queryset=Team.objects.none(), required=False)
+    rep = UUIDChoiceField(queryset=Membership.objects.none(), required=False)
 
     def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

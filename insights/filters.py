@@ -8,14 +8,14 @@ from django import forms
 
 from tenancy.models import Membership, Team
 from tenancy.scope import Scope
-from vectoros.forms import limit_choices
+from vectoros.forms import UUIDChoiceField, limit_choices
 
 
 class FocusFilterForm(forms.Form):
     """`?owner=<member uuid>` (a rep's home) or `?team=<team uuid>` (the dashboard's); neither: the member's own."""
 
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, to_field_name="uuid")
-    owner = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False, to_field_name="uuid")
+    team = UUIDChoiceField(queryset=Team.objects.none(), required=False)
+    owner = UUIDChoiceField(queryset=Membership.objects.none(), required=False)
 
     def __init__(self, *args: Any, scope: Scope, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
