@@ -13,11 +13,12 @@ from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.module_loading import import_string
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import services
@@ -45,12 +46,50 @@ class BoardCard:
     overdue: bool = False
     win_chance: int | None = None  # the scoring model's win chance in percent, when it has one
 
+    def html(self, *, stage_uuid: str, move_options: SafeString, move_fields: SafeString | None) -> SafeString:
+        """The card's `<li>`, built here rather than in the template: the board shows up to 150 cards, which took
+        the template language ~13 ms of the page's ~37 ms of CPU (demo, DEBUG off), and take ~4.5 ms here; the
+        markup is the same. `move_fields` (the hidden inputs every move form shares) is None for a member who
+        cannot move deals."""
+        deal = self.deal
+        card = format_html(
+            '<li class="card{}" data-deal="{}" data-title="{}" data-amount="{}"{}>'
+            '<a class="card-title" href="{}">{}</a>'
+            '<div class="card-meta"><span>{}</span><span class="card-amount">{} {}</span></div>'
+            '<div class="card-meta"><span class="card-owner">{} · '
+            '<span class="card-category" title="Forecast category">{}</span></span>{}</div>'
+            '<div class="card-meta"><span class="card-close">{}</span>{}</div>',
+            " overdue" if self.overdue else "", deal.uuid, deal.title, str(deal.amount),
+            _DRAGGABLE if move_fields is not None else "",
+            self.url, deal.title,
+            (deal.company.name if deal.company else "") or "No company", deal.currency, self.amount_text,
+            (deal.owner.display_name if deal.owner else "") or "Unassigned", self.category_text,
+            format_html(_SCORE, self.win_chance) if self.win_chance is not None else "",
+            self.close_text, _OVERDUE if self.overdue else "",
+        )  # fmt: skip
+        if move_fields is None:
+            return card + _END_CARD
+        move = format_html(
+            '<form class="move" method="post" action="{}move/" hx-post="{}move/" hx-target="#board" '
+            'hx-swap="outerHTML">{}<label class="visually-hidden" for="move-{}">Move {} to stage</label>'
+            '<select name="stage" id="move-{}" data-current="{}">{}</select>'
+            '<button type="submit" class="secondary small">Move</button></form>',
+            self.url, self.url, move_fields, deal.uuid, deal.title, deal.uuid, stage_uuid, move_options,
+        )  # fmt: skip
+        return card + move + _END_CARD
+
+
+_DRAGGABLE = mark_safe(' draggable="true"')
+_SCORE = '<span class="card-score" title="The scoring model\'s win chance">{}% win</span>'
+_OVERDUE = mark_safe('<span class="flag-overdue" title="Still open past its expected close date">Overdue</span>')
+_END_CARD = mark_safe("</li>")
+
 
 @dataclass(frozen=True)
 class BoardColumnView:
     column: BoardColumn
     cards: list[BoardCard]
-    move_options: SafeString  # the stage <option>s, this column's stage selected
+    cards_html: SafeString  # every card's <li>, in order
 
 
 class BoardFilterForm(DealFilterForm):
@@ -92,6 +131,16 @@ def _board_context(
     deals_url = reverse("crm:deal_list", args=[request.workspace.slug])
     labels = category_labels(request.workspace)
     chances = _win_chances(request.workspace.id, [d.id for column in board.columns for d in column.cards])
+    move_fields = (
+        format_html(
+            '<input type="hidden" name="csrfmiddlewaretoken" value="{}"><input type="hidden" name="from" value="board">'
+            '<input type="hidden" name="board_query" value="{}"><input type="hidden" name="close_date" value="">'
+            '<input type="hidden" name="amount" value=""><input type="hidden" name="lost_reason" value="">',
+            get_token(request), query.urlencode(),
+        )
+        if request.membership.can_write
+        else None
+    )  # fmt: skip
     columns = []
     for column in board.columns:
         move_options = format_html_join(
@@ -112,7 +161,13 @@ def _board_context(
             )
             for deal in column.cards
         ]  # fmt: skip
-        columns.append(BoardColumnView(column=column, cards=cards, move_options=move_options))
+        stage_uuid = str(column.stage.uuid)
+        cards_html = SafeString(
+            "".join(
+                card.html(stage_uuid=stage_uuid, move_options=move_options, move_fields=move_fields) for card in cards
+            )
+        )
+        columns.append(BoardColumnView(column=column, cards=cards, cards_html=cards_html))
     return {
         "board": board,
         "columns": columns,
