@@ -11,6 +11,7 @@ Any number of web and worker processes, on any hosts, can share one database (DA
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import logging
@@ -82,10 +83,8 @@ def _lower_priority(increment: int) -> None:
             break
         else:
             break
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the cluster then outlives a killed supervisor
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def _priority(cluster: str) -> Callable[[], None] | None:
