@@ -162,7 +162,7 @@ def _board_context(
             for deal in column.cards
         ]  # fmt: skip
         stage_uuid = str(column.stage.uuid)
-        cards_html = SafeString(
+        cards_html = SafeString(  # each part is format_html's, every value in it escaped
             "".join(
                 card.html(stage_uuid=stage_uuid, move_options=move_options, move_fields=move_fields) for card in cards
             )
