@@ -27,7 +27,7 @@ NO_EFFECT = np.ones(3)
 
 
 def _next_month(day: date) -> date:
-    return add_months(day.replace(day=1), 1)
+    return add_months(day, 1)  # the first of the next month, whatever day is given
 
 
 def position(calendar: FiscalCalendar, day: date) -> int:
