@@ -21,6 +21,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+SETTLE_MS = int(os.environ.get("BROWSER_HTMX_SETTLE_MS", "0"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".vectoros" / "screenshots"
 
 # Playwright's sync API runs an event loop in this thread; Django must still allow ORM calls here.
@@ -52,6 +53,9 @@ def chromium() -> Iterator[object]:
 def page(chromium: object) -> Iterator[object]:
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
+    if SETTLE_MS:  # shake out races with htmx's settling, e.g. BROWSER_HTMX_SETTLE_MS=1500
+        script = f"addEventListener('DOMContentLoaded', () => {{ htmx.config.defaultSettleDelay = {SETTLE_MS} }})"
+        page.add_init_script(script)
     page.set_default_timeout(30_000)  # generous: CI shares two cores with the server under test
     yield page
     context.close()
@@ -70,3 +74,12 @@ def sign_in(page: object, live_server_url: str, email: str, password: str) -> No
     page.fill("input[name=password]", password)
     page.click("form button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def htmx_settled(page: object) -> None:
+    """Wait until htmx has no request in flight and has wired up what it swapped in.
+
+    htmx inserts new content, then processes its hx-* attributes when it settles (20 ms later by default): an input
+    filled in between would fire its events with no listener, as on a busy CI machine.
+    """
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from crm.models import Deal
 from crm.services import deal_create
 from tenancy.services import user_get_or_create, workspace_create
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import htmx_settled, sign_in
 from tests.factories import default_stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,6 +39,7 @@ def test_drag_to_a_column_then_close_with_the_dialog_and_undo(page, live_server,
     with page.expect_response(lambda r: r.url.endswith("/move/") and r.status == 200):
         card.drag_to(column(page, "Proposal"))
     column(page, "Proposal").locator(".card", has_text="Rocket launch").wait_for()
+    htmx_settled(page)  # the board was swapped in again: drag only once htmx has wired it up
     assert Deal.objects.get(pk=deals["Rocket launch"].pk).stage.name == "Proposal"
 
     moon = column(page, "Negotiation").locator(".card", has_text="Moon base")
@@ -51,6 +52,7 @@ def test_drag_to_a_column_then_close_with_the_dialog_and_undo(page, live_server,
     with page.expect_response(lambda r: r.url.endswith("/move/") and r.status == 200):
         dialog.get_by_role("button", name="Close the deal").click()
     page.locator("[data-undo-bar]").wait_for()
+    htmx_settled(page)
     won = Deal.objects.get(pk=deals["Moon base"].pk)
     assert (won.outcome, won.amount) == ("won", Decimal("85000"))
     assert column(page, "Negotiation").locator(".card", has_text="Moon base").count() == 0

@@ -10,7 +10,7 @@ import pytest
 from crm.services import deal_create
 from tenancy.models import Role
 from tenancy.services import user_get_or_create, workspace_create
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import htmx_settled, sign_in
 from tests.factories import MembershipFactory, default_stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,14 +36,21 @@ def test_mention_then_follow_the_bell(page, live_server, deal, screenshot_dir, w
     sign_in(page, live_server.url, "ann@browser.test", "browser-pass-123")
     page.goto(f"{live_server.url}/w/browser-co/deals/{deal.uuid}/")
     panel = page.locator("#collab-panel")
+    panel.wait_for()  # the panel loads after the page
+    htmx_settled(page)
     panel.get_by_label("Mention").fill("bob")
-    panel.get_by_role("button", name="@Bob Manager").click()
+    suggestion = panel.get_by_role("button", name="@Bob Manager")
+    suggestion.wait_for()
+    htmx_settled(page)
+    suggestion.click()
     panel.locator("input[name=mentions]:checked").wait_for()  # the picked member, ticked inside the form
+    htmx_settled(page)
     assert panel.locator("input[name=mentions]:checked").count() == 1
     panel.get_by_label("Comment").fill("Can you **join** the call? <b>not bold</b>")
     panel.get_by_role("button", name="Comment", exact=True).click()
     comment = page.locator(".collab-comments li", has_text="join")
     comment.wait_for()
+    htmx_settled(page)
     assert comment.locator("strong").inner_text() == "join"
     assert "<b>not bold</b>" in comment.inner_text()
     panel.get_by_label("Title").fill("Send the proposal")
