@@ -332,6 +332,7 @@ class DealHistory(models.Model):
         indexes = [
             models.Index(fields=["deal", "changed_at"]),
             models.Index(fields=["workspace", "field", "changed_at"]),
+            models.Index(fields=["workspace", "field", "id"]),  # the newest row of a field: the funnel's cache key
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -374,11 +374,9 @@ def stage_funnel_cached(workspace: Workspace, stages: list[Stage], owner_ids: fr
     It reads the stage rows of deals not deleted, by owner: every stage move, owner change, deletion and restore
     writes a history row of its field (a new deal its stage row), so the newest row of those fields is the key.
     Amount and date edits, the most frequent, leave the funnel and its key as they were."""
-    newest = (
-        DealHistory.objects.for_workspace(workspace)
-        .filter(field__in=FUNNEL_FIELDS)
-        .aggregate(newest=Max("id"))["newest"]
-    )
+    rows = DealHistory.objects.for_workspace(workspace).order_by("-id").values_list("id", flat=True)
+    first, *rest = (rows.filter(field=field)[:1] for field in FUNNEL_FIELDS)  # one index probe each
+    newest = max(first.union(*rest, all=True), default=None)
     owners = "all" if owner_ids is None else ",".join(map(str, sorted(owner_ids)))
     parts = [workspace.id, [(s.id, s.name, s.kind) for s in stages], owners, newest]
     key = "funnel:" + hashlib.sha256(repr(parts).encode()).hexdigest()
