@@ -21,13 +21,14 @@ settings.BULK_TASKS go to settings.Q_BULK_CLUSTER, which has workers of its own.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
@@ -46,6 +47,7 @@ LOCK_CLASS = 0x564F53
 # ... and of the lock an interactive key's runs hold ("VOT", with the key's hash): one run of a key at a time.
 KEY_LOCK_CLASS = 0x564F54
 KEY_DRAIN_SECONDS = 10.0  # how long one worker keeps running a busy key's new rows before handing them on
+DB_WAIT_SECONDS = 30.0  # how long a task taken while the database is unreachable waits for it before failing
 
 
 # A coalesced key ending so is bulk work whatever its function (an import's or a seed's thousands of changed deals
@@ -123,6 +125,7 @@ def run_pending(key: str) -> None:
     holder, when its run ends, runs whatever became pending meanwhile (all of it merged into one row) for up to
     KEY_DRAIN_SECONDS, then leaves the rest to a fresh task. Bulk keys (a backfill's chunks) run side by side.
     """
+    _wait_for_database()
     if queue_for(key.split(":", 1)[0], key) is not None:
         _run_one(key)
         return
@@ -147,6 +150,29 @@ def run_pending(key: str) -> None:
         if time.monotonic() >= deadline:
             _send(key, row[0])
             return
+
+
+def _wait_for_database() -> None:
+    """Return once the database answers, or raise its error after DB_WAIT_SECONDS.
+
+    A task taken from the broker (Redis) while PostgreSQL restarts would fail before it claims its row, and the saves
+    that follow only add their ids to that row: their re-forecast would wait for the resend (INTERACTIVE_RESEND_AFTER).
+    Waiting here runs it as soon as the database is back. A kept connection that the restart cut fails the probe and
+    is replaced.
+    """
+    deadline = time.monotonic() + DB_WAIT_SECONDS
+    for attempt in itertools.count():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() >= deadline:
+                raise
+            if attempt == 0:
+                logger.info("waiting up to %.0f s for the database to run a queued task", DB_WAIT_SECONDS)
+        connection.close()
+        time.sleep(0.25)
 
 
 def _run_one(key: str) -> bool:

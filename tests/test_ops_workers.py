@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from django.test import Client
 from django_q.tasks import async_task
 
 from forecasting.models import ForecastRun
-from tenancy.jobs import enqueue_coalesced
+from tenancy.jobs import enqueue_coalesced, run_pending
 from tests.factories import DealFactory
 from vectoros import embedded_db
 
@@ -47,6 +48,10 @@ def slow_first_attempt(folder: str, ids: list[int]) -> None:
     if not first.exists():
         first.touch()
         time.sleep(120)
+    Path(folder, "done.json").write_text(json.dumps(ids))
+
+
+def record_ids(folder: str, ids: list[int]) -> None:
     Path(folder, "done.json").write_text(json.dumps(ids))
 
 
@@ -188,3 +193,40 @@ def test_a_killed_worker_loses_no_job_and_a_database_restart_is_survived(persona
     deal = DealFactory(workspace=personas.workspace, amount=20_000)
     _reforecast(personas.workspace.id, deal.id)
     _wait_for(lambda: ForecastRun.objects.filter(workspace=personas.workspace).exists(), 45, "a re-forecast")
+
+
+def test_a_task_taken_while_the_database_is_down_waits_for_it_and_runs(personas, tmp_path):
+    # A worker that takes a re-forecast from Redis while PostgreSQL restarts would fail it before claiming its row;
+    # the saves after the restart only add their ids to that row, so their re-forecasts waited for the 10 s resend.
+    key = f"tests.test_ops_workers.record_ids:{personas.workspace.id}"
+    enqueue_coalesced(key=key, func="tests.test_ops_workers.record_ids", head_args=[str(tmp_path)], ids=[2, 1])
+    server = embedded_db._server(settings.EMBEDDED_PGDATA)
+    socket_dir = server.get_postmaster_info().socket_dir
+    from pgserver import _commands
+
+    errors: list[BaseException] = []
+
+    def take_the_task() -> None:  # what a worker's thread does with the task, on a connection of its own
+        try:
+            run_pending(key)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=settings.EMBEDDED_PGDATA, user=server.system_user)
+    worker = threading.Thread(target=take_the_task)
+    try:
+        worker.start()
+        time.sleep(2)  # the task is taken while the database is down
+        assert not errors and worker.is_alive()
+    finally:  # the same start as pgserver's: no TCP, the socket where it was
+        args = ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"]
+        _commands.pg_ctl(args, pgdata=settings.EMBEDDED_PGDATA, user=server.system_user, timeout=30)
+        worker.join(timeout=60)
+        close_old_connections()  # this test's own connection was cut: health-checked and replaced
+    assert errors == []
+    assert json.loads((tmp_path / "done.json").read_text()) == [1, 2]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tenancy_pendingjob WHERE key LIKE %s", [key + "%"])
+        assert cursor.fetchone()[0] == 0  # claimed, run and deleted: nothing is left for a resend
