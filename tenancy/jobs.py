@@ -157,14 +157,15 @@ def _wait_for_database() -> None:
 
     A task taken from the broker (Redis) while PostgreSQL restarts would fail before it claims its row, and the saves
     that follow only add their ids to that row: their re-forecast would wait for the resend (INTERACTIVE_RESEND_AFTER).
-    Waiting here runs it as soon as the database is back. A kept connection that the restart cut fails the probe and
-    is replaced.
+    Waiting here runs it as soon as the database is back. No query of its own: a kept connection gets the health
+    check it would get at its first query anyway (CONN_HEALTH_CHECKS; django-q resets it before each task), which
+    replaces one the restart cut, and a new connection is proof enough.
     """
     deadline = time.monotonic() + DB_WAIT_SECONDS
     for attempt in itertools.count():
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+            connection.close_if_health_check_failed()
+            connection.ensure_connection()
             return
         except (OperationalError, InterfaceError):
             if time.monotonic() >= deadline:

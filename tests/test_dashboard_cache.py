@@ -45,7 +45,7 @@ def test_the_cached_funnel_follows_owners_deletions_and_names_but_not_amount_edi
     deal_update(deal=deal, actor=rep, changes={"amount": Decimal("1234")})
     with CaptureQueriesContext(connection) as ctx:
         assert stage_funnel_cached(workspace, stages, mine)[1][0] == 1
-    assert not any('"crm_dealhistory"."new_value"' in q["sql"] for q in ctx.captured_queries)  # only the key's MAX
+    assert not any('"crm_dealhistory"."new_value"' in q["sql"] for q in ctx.captured_queries)  # only the key's probes
 
     deal_update(deal=deal, actor=rep, changes={"owner": other})  # the deal leaves the rep's funnel
     assert stage_funnel_cached(workspace, stages, mine)[1][0] == 0

@@ -48,7 +48,7 @@ def slow_first_attempt(folder: str, ids: list[int]) -> None:
     if not first.exists():
         first.touch()
         time.sleep(120)
-    Path(folder, "done.json").write_text(json.dumps(ids))
+    record_ids(folder, ids)
 
 
 def record_ids(folder: str, ids: list[int]) -> None:
